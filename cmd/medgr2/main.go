@@ -1,0 +1,92 @@
+// Command medgr2 serves, trains and evaluates medical vision-language models
+// through ONNX Runtime. Run `medgr2 help` for the list of subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand of the CLI.
+type command struct {
+	name    string // first argument that selects it
+	summary string // one line for `medgr2 help`
+	// run executes the command with the arguments after its name, writing
+	// results to stdout and diagnostics to stderr.
+	run func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+// commands lists every subcommand, in the order `medgr2 help` prints them.
+// Each command's code lives in its own file in this folder.
+func commands() []command {
+	return []command{
+		{name: "version", summary: "print the medgr2 version", run: runVersion},
+	}
+}
+
+// version is the medgr2 release, overridden at link time with
+// -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "medgr2:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+// exitCode maps an error to the process exit status: 2 for usage errors,
+// 1 for everything else.
+func exitCode(err error) int {
+	var u usageError
+	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+// usageError reports a command line that cannot be run.
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		printUsage(stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	printUsage(stderr)
+	return usageError(fmt.Sprintf("unknown command %q", args[0]))
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: medgr2 <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run `medgr2 <command> -h` for a command's flags.")
+}
+
+func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
+	_, err := fmt.Fprintln(stdout, "medgr2", version)
+	return err
+}
