@@ -1,0 +1,349 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// ErrQueueFull reports that the bounded queue has no free slot; the caller
+// should retry later (the server answers 429 with Retry-After).
+var ErrQueueFull = errors.New("batch: queue full")
+
+// ErrClosed reports that the batcher no longer admits requests because it
+// is shutting down (the server answers 503).
+var ErrClosed = errors.New("batch: closed")
+
+// RunFunc executes one batch on the model and returns one output per input,
+// in order. It is only ever called from the batcher's own goroutine, so the
+// model session behind it is never used concurrently.
+type RunFunc[In, Out any] func(ctx context.Context, in []In) ([]Out, error)
+
+// Config sets the batching policy. Zero fields take the documented defaults.
+type Config struct {
+	// Name labels the batcher in errors and metrics (for example "vqa").
+	Name string
+	// MaxBatch is the largest number of requests run together; default 8.
+	MaxBatch int
+	// MaxDelay is how long the oldest queued request may wait for the
+	// batch to fill while the model is idle; 0 (the default) dispatches as
+	// soon as the model is free, so requests that arrive during a run
+	// are batched and a lone request pays no added latency.
+	MaxDelay time.Duration
+	// QueueSize bounds the requests waiting (not yet running); default 256.
+	// A full queue rejects new requests with ErrQueueFull.
+	QueueSize int
+	// OnBatch, if set, is called after every batch with its size, the
+	// model execution time and the error it returned.
+	OnBatch func(size int, run time.Duration, err error)
+}
+
+// Stats describes how one request was served.
+type Stats struct {
+	QueueWait time.Duration // time from Submit to the start of its batch
+	Run       time.Duration // model execution time of its batch
+	BatchSize int           // number of requests in its batch
+}
+
+// request is one queued call, owned by the queue until taken into a batch.
+type request[In, Out any] struct {
+	in       In               // the model input
+	key      int              // padding bucket; only equal keys share a batch
+	ctx      context.Context  // the caller's context; checked before running
+	enqueued time.Time        // when Submit admitted it
+	done     chan result[Out] // buffered (1): receives exactly one result
+}
+
+// result is what the batch goroutine hands back to a waiting Submit.
+type result[Out any] struct {
+	out   Out   // the model output for this request
+	stats Stats // timing of its batch
+	err   error // model or context error
+}
+
+// Batcher groups concurrent requests into batches for one model. One
+// goroutine owns the model: it is the only caller of RunFunc.
+type Batcher[In, Out any] struct {
+	cfg Config           // policy, defaults applied
+	run RunFunc[In, Out] // the model call
+
+	slots chan struct{} // admission semaphore: one token per queued request
+	wake  chan struct{} // buffered (1): nudges the loop when work arrives
+
+	mu      sync.Mutex          // guards pending, closed and cursor
+	pending []*request[In, Out] // queued requests in arrival order
+	closed  bool                // no more admissions once set
+	cursor  int                 // round-robin position over padding keys
+
+	runCtx    context.Context    // context for model calls; cancelled by Abort
+	runCancel context.CancelFunc // cancels runCtx
+	stopped   chan struct{}      // closed when the loop goroutine exits
+}
+
+// New starts a batcher that calls run with batches built under cfg. Call
+// Close to drain it and stop its goroutine.
+func New[In, Out any](cfg Config, run RunFunc[In, Out]) *Batcher[In, Out] {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 8
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 256
+	}
+	if cfg.MaxDelay < 0 {
+		cfg.MaxDelay = 0
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Batcher[In, Out]{
+		cfg:       cfg,
+		run:       run,
+		slots:     make(chan struct{}, cfg.QueueSize),
+		wake:      make(chan struct{}, 1),
+		runCtx:    ctx,
+		runCancel: cancel,
+		stopped:   make(chan struct{}),
+	}
+	go b.loop()
+	return b
+}
+
+// Config returns the policy in force, with defaults applied.
+func (b *Batcher[In, Out]) Config() Config { return b.cfg }
+
+// Depth returns the number of requests waiting to run.
+func (b *Batcher[In, Out]) Depth() int { return len(b.slots) }
+
+// Submit queues in with padding bucket key, waits for its batch to run and
+// returns its output. It returns ErrQueueFull at once when the queue is
+// full and ErrClosed after Close. If ctx ends before the batch starts, the
+// request is removed from the queue and ctx.Err() is returned.
+func (b *Batcher[In, Out]) Submit(ctx context.Context, in In, key int) (Out, Stats, error) {
+	var zero Out
+	if err := ctx.Err(); err != nil {
+		return zero, Stats{}, err
+	}
+	select {
+	case b.slots <- struct{}{}:
+	default:
+		return zero, Stats{}, fmt.Errorf("%s: %w", b.cfg.Name, ErrQueueFull)
+	}
+	r := &request[In, Out]{in: in, key: key, ctx: ctx, enqueued: time.Now(), done: make(chan result[Out], 1)}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		<-b.slots
+		return zero, Stats{}, fmt.Errorf("%s: %w", b.cfg.Name, ErrClosed)
+	}
+	b.pending = append(b.pending, r)
+	b.mu.Unlock()
+	b.nudge()
+	select {
+	case res := <-r.done:
+		return res.out, res.stats, res.err
+	case <-ctx.Done():
+		if b.remove(r) {
+			return zero, Stats{}, ctx.Err()
+		}
+		// Already running: the model call is not interrupted for one
+		// member of a batch; the result is dropped.
+		return zero, Stats{}, ctx.Err()
+	}
+}
+
+// nudge wakes the loop without blocking.
+func (b *Batcher[In, Out]) nudge() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// remove takes r out of the queue if it is still there and frees its slot.
+func (b *Batcher[In, Out]) remove(r *request[In, Out]) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, p := range b.pending {
+		if p == r {
+			b.pending = append(b.pending[:i], b.pending[i+1:]...)
+			<-b.slots
+			return true
+		}
+	}
+	return false
+}
+
+// Close stops admitting requests, runs every queued request, and returns
+// when the loop has exited or ctx ends; on ctx's end the model call in
+// flight is cancelled and the queued requests fail with ErrClosed.
+func (b *Batcher[In, Out]) Close(ctx context.Context) error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.nudge()
+	select {
+	case <-b.stopped:
+		return nil
+	case <-ctx.Done():
+		b.runCancel()
+		<-b.stopped
+		return fmt.Errorf("%s: drain: %w", b.cfg.Name, ctx.Err())
+	}
+}
+
+// loop is the goroutine that owns the model.
+func (b *Batcher[In, Out]) loop() {
+	defer close(b.stopped)
+	defer b.runCancel()
+	for {
+		batch, ok := b.next()
+		if !ok {
+			return
+		}
+		if len(batch) > 0 {
+			b.execute(batch)
+		}
+	}
+}
+
+// next blocks until a batch is ready and takes it from the queue. It
+// returns ok=false when the batcher is closed and the queue is empty.
+func (b *Batcher[In, Out]) next() ([]*request[In, Out], bool) {
+	for {
+		b.mu.Lock()
+		if len(b.pending) == 0 {
+			closed := b.closed
+			b.mu.Unlock()
+			if closed {
+				return nil, false
+			}
+			if !b.waitWake(0) {
+				return nil, false
+			}
+			continue
+		}
+		key, count, oldest := b.pickKey()
+		wait := b.cfg.MaxDelay - time.Since(oldest)
+		if count < b.cfg.MaxBatch && wait > 0 && !b.closed {
+			b.mu.Unlock()
+			b.waitWake(wait)
+			continue
+		}
+		batch := b.take(key)
+		b.mu.Unlock()
+		return batch, true
+	}
+}
+
+// waitWake blocks until nudged, or until d passes when d > 0. It returns
+// false when the run context is cancelled (hard stop).
+func (b *Batcher[In, Out]) waitWake(d time.Duration) bool {
+	var timer <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case <-b.wake:
+	case <-timer:
+	case <-b.runCtx.Done():
+		b.failPending()
+		return false
+	}
+	return true
+}
+
+// failPending answers every queued request with ErrClosed.
+func (b *Batcher[In, Out]) failPending() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, r := range b.pending {
+		r.done <- result[Out]{err: fmt.Errorf("%s: %w", b.cfg.Name, ErrClosed)}
+		<-b.slots
+	}
+	b.pending = nil
+}
+
+// pickKey chooses the padding bucket to serve next, round-robin over the
+// distinct keys in arrival order of their oldest request, so no bucket
+// starves. It returns the key, how many requests it holds and the arrival
+// time of its oldest request. The caller holds mu.
+func (b *Batcher[In, Out]) pickKey() (key, count int, oldest time.Time) {
+	var keys []int
+	seen := map[int]int{}
+	first := map[int]time.Time{}
+	for _, r := range b.pending {
+		if _, ok := seen[r.key]; !ok {
+			keys = append(keys, r.key)
+			first[r.key] = r.enqueued
+		}
+		seen[r.key]++
+	}
+	key = keys[b.cursor%len(keys)]
+	// A full bucket goes first only if it is the one under the cursor; the
+	// cursor advances after every batch so every bucket gets its turn.
+	return key, seen[key], first[key]
+}
+
+// take removes up to MaxBatch live requests with the given key, oldest
+// first, dropping those whose context already ended. The caller holds mu.
+func (b *Batcher[In, Out]) take(key int) []*request[In, Out] {
+	batch := make([]*request[In, Out], 0, b.cfg.MaxBatch)
+	keep := b.pending[:0]
+	for _, r := range b.pending {
+		switch {
+		case r.key != key || len(batch) == b.cfg.MaxBatch:
+			keep = append(keep, r)
+		case r.ctx.Err() != nil:
+			r.done <- result[Out]{err: r.ctx.Err()}
+			<-b.slots
+		default:
+			batch = append(batch, r)
+			<-b.slots
+		}
+	}
+	clear(b.pending[len(keep):])
+	b.pending = keep
+	b.cursor++
+	return batch
+}
+
+// execute runs one batch and hands each request its result.
+func (b *Batcher[In, Out]) execute(batch []*request[In, Out]) {
+	in := make([]In, len(batch))
+	for i, r := range batch {
+		in[i] = r.in
+	}
+	start := time.Now()
+	out, err := b.safeRun(in)
+	elapsed := time.Since(start)
+	if err == nil && len(out) != len(in) {
+		err = fmt.Errorf("%s: model returned %d outputs for %d inputs", b.cfg.Name, len(out), len(in))
+	}
+	if b.cfg.OnBatch != nil {
+		b.cfg.OnBatch(len(batch), elapsed, err)
+	}
+	for i, r := range batch {
+		res := result[Out]{stats: Stats{QueueWait: start.Sub(r.enqueued), Run: elapsed, BatchSize: len(batch)}, err: err}
+		if err == nil {
+			res.out = out[i]
+		}
+		r.done <- res
+	}
+}
+
+// safeRun calls the model, turning a panic into an error so one bad batch
+// cannot take the server down.
+func (b *Batcher[In, Out]) safeRun(in []In) (out []Out, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s: model panicked: %v", b.cfg.Name, p)
+		}
+	}()
+	out, err = b.run(b.runCtx, in)
+	if err != nil {
+		err = fmt.Errorf("%s: run batch of %d: %w", b.cfg.Name, len(in), err)
+	}
+	return out, err
+}

@@ -1,0 +1,251 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// double is a model that doubles its inputs and records batch sizes.
+type double struct {
+	mu     sync.Mutex
+	sizes  []int
+	keys   [][]int
+	cost   time.Duration
+	active atomic.Int32
+	maxAct atomic.Int32
+}
+
+func (d *double) run(ctx context.Context, in []int) ([]int, error) {
+	if n := d.active.Add(1); n > d.maxAct.Load() {
+		d.maxAct.Store(n)
+	}
+	defer d.active.Add(-1)
+	time.Sleep(d.cost)
+	d.mu.Lock()
+	d.sizes = append(d.sizes, len(in))
+	d.keys = append(d.keys, append([]int(nil), in...))
+	d.mu.Unlock()
+	out := make([]int, len(in))
+	for i, v := range in {
+		out[i] = 2 * v
+	}
+	return out, nil
+}
+
+func TestSubmitResultsAndBatching(t *testing.T) {
+	tests := []struct {
+		name     string
+		cfg      Config
+		clients  int
+		wantMaxB int // largest batch must be at least this
+	}{
+		{"serial batch of one", Config{MaxBatch: 1}, 8, 1},
+		{"batches form under load", Config{MaxBatch: 8}, 32, 4},
+		{"max delay fills batches", Config{MaxBatch: 16, MaxDelay: 20 * time.Millisecond}, 16, 8},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &double{cost: 5 * time.Millisecond}
+			b := New(tc.cfg, m.run)
+			defer b.Close(context.Background())
+			var wg sync.WaitGroup
+			errs := make(chan error, tc.clients)
+			for i := range tc.clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					out, st, err := b.Submit(context.Background(), i, 0)
+					if err != nil || out != 2*i || st.BatchSize < 1 {
+						errs <- fmt.Errorf("input %d: out %d stats %+v err %v", i, out, st, err)
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			maxB := 0
+			for _, s := range m.sizes {
+				maxB = max(maxB, s)
+				if s > b.Config().MaxBatch {
+					t.Errorf("batch of %d exceeds MaxBatch %d", s, b.Config().MaxBatch)
+				}
+			}
+			if maxB < tc.wantMaxB {
+				t.Errorf("largest batch %d, want >= %d (sizes %v)", maxB, tc.wantMaxB, m.sizes)
+			}
+			if m.maxAct.Load() != 1 {
+				t.Errorf("model ran %d batches concurrently, want 1", m.maxAct.Load())
+			}
+		})
+	}
+}
+
+func TestQueueFull(t *testing.T) {
+	block := make(chan struct{})
+	b := New(Config{MaxBatch: 1, QueueSize: 2}, func(ctx context.Context, in []int) ([]int, error) {
+		<-block
+		return in, nil
+	})
+	// First request runs (blocked), next two fill the queue, the fourth is rejected.
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, _, _ = b.Submit(context.Background(), i, 0) }()
+		waitFor(t, func() bool { return b.Depth() == 0 || i > 0 })
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitFor(t, func() bool { return b.Depth() == 2 })
+	_, _, err := b.Submit(context.Background(), 9, 0)
+	if !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("err = %v, want ErrQueueFull", err)
+	}
+	close(block)
+	wg.Wait()
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.Submit(context.Background(), 1, 0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close err = %v, want ErrClosed", err)
+	}
+}
+
+func TestCancelledRequestNeverRuns(t *testing.T) {
+	block := make(chan struct{})
+	var seen sync.Map
+	b := New(Config{MaxBatch: 4}, func(ctx context.Context, in []int) ([]int, error) {
+		for _, v := range in {
+			seen.Store(v, true)
+		}
+		if in[0] == 0 {
+			<-block
+		}
+		return in, nil
+	})
+	defer b.Close(context.Background())
+	go func() { _, _, _ = b.Submit(context.Background(), 0, 0) }()
+	waitFor(t, func() bool { _, ok := seen.Load(0); return ok })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	_, _, err := b.Submit(ctx, 42, 0)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want deadline exceeded", err)
+	}
+	if b.Depth() != 0 {
+		t.Fatalf("depth %d after cancel, want 0", b.Depth())
+	}
+	close(block)
+	if _, _, err := b.Submit(context.Background(), 7, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := seen.Load(42); ok {
+		t.Fatal("cancelled request reached the model")
+	}
+}
+
+func TestPaddingKeysNeverMixAndRoundRobin(t *testing.T) {
+	m := &double{cost: 2 * time.Millisecond}
+	b := New(Config{MaxBatch: 4, MaxDelay: 5 * time.Millisecond}, m.run)
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := i % 3
+			if _, _, err := b.Submit(context.Background(), i, key); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, batch := range m.keys {
+		for _, v := range batch {
+			if v%3 != batch[0]%3 {
+				t.Fatalf("batch %v mixes padding keys", batch)
+			}
+		}
+	}
+}
+
+func TestModelErrorAndPanic(t *testing.T) {
+	tests := []struct {
+		name string
+		run  RunFunc[int, int]
+	}{
+		{"error", func(context.Context, []int) ([]int, error) { return nil, errors.New("boom") }},
+		{"panic", func(context.Context, []int) ([]int, error) { panic("kaboom") }},
+		{"short output", func(context.Context, []int) ([]int, error) { return nil, nil }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := New(Config{Name: "t"}, tc.run)
+			defer b.Close(context.Background())
+			if _, _, err := b.Submit(context.Background(), 1, 0); err == nil {
+				t.Fatal("want error")
+			}
+		})
+	}
+}
+
+func TestCloseDrainsQueue(t *testing.T) {
+	m := &double{cost: 3 * time.Millisecond}
+	b := New(Config{MaxBatch: 2}, m.run)
+	var wg sync.WaitGroup
+	var ok atomic.Int32
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, _, err := b.Submit(context.Background(), i, 0); err == nil {
+				ok.Add(1)
+			}
+		}()
+	}
+	waitFor(t, func() bool { return b.Depth() > 0 })
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if n := m.active.Load(); n != 0 {
+		t.Fatalf("model still active after Close")
+	}
+	total := 0
+	for _, s := range m.sizes {
+		total += s
+	}
+	if int(ok.Load()) != total {
+		t.Fatalf("%d succeeded, model saw %d", ok.Load(), total)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func BenchmarkSubmitParallel(b *testing.B) {
+	bt := New(Config{MaxBatch: 32}, func(_ context.Context, in []int) ([]int, error) { return in, nil })
+	defer bt.Close(context.Background())
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, _, err := bt.Submit(context.Background(), 1, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,37 @@
+// Package batch is the dynamic batcher that sits in front of every model
+// role in the medgr2 server.
+//
+// # Policy
+//
+// A [Batcher] owns one model: a single goroutine is the only caller of its
+// [RunFunc], so an ONNX Runtime session is never used concurrently.
+// Requests enter through [Batcher.Submit]:
+//
+//   - admission is by semaphore: at most Config.QueueSize requests wait;
+//     the next one gets [ErrQueueFull] at once (the server answers 429);
+//   - the loop wakes by channel when work arrives, builds a batch of up to
+//     Config.MaxBatch requests and runs it;
+//   - requests carry a padding key (a sequence-length bucket): only equal
+//     keys share a batch, and a round-robin cursor over the keys present
+//     means no bucket starves;
+//   - a request whose context ends before its batch starts is removed from
+//     the queue and never reaches the model;
+//   - Config.MaxDelay lets the oldest request wait for the batch to fill
+//     while the model is idle; with 0 a batch starts as soon as the model
+//     is free and requests that arrive during a run form the next batch.
+//
+// [Batcher.Close] stops admission and drains the queue.
+//
+// # Usage
+//
+//	b := batch.New(batch.Config{Name: "vqa", MaxBatch: 16},
+//		func(ctx context.Context, in []string) ([]int, error) {
+//			out := make([]int, len(in))
+//			for i, s := range in {
+//				out[i] = len(s)
+//			}
+//			return out, nil
+//		})
+//	defer b.Close(context.Background())
+//	n, stats, err := b.Submit(ctx, "hello", 0)
+package batch
