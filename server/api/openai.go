@@ -1,0 +1,103 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+)
+
+// ChatCompletionRequest is the OpenAI chat completions request subset the
+// server understands.
+type ChatCompletionRequest struct {
+	Model       string        `json:"model"`
+	Messages    []ChatMessage `json:"messages"`
+	Stream      bool          `json:"stream,omitempty"`
+	MaxTokens   int           `json:"max_tokens,omitempty"` // default 256
+	Temperature *float64      `json:"temperature,omitempty"`
+}
+
+// ChatMessage is one message; Content is a string or a list of parts.
+type ChatMessage struct {
+	Role    string      `json:"role"`
+	Content ChatContent `json:"content"`
+}
+
+// ChatContent holds message content, decoded from either a JSON string or
+// an array of ContentPart.
+type ChatContent struct {
+	Parts []ContentPart // a plain string becomes one "text" part
+}
+
+// ContentPart is a text or image_url part.
+type ContentPart struct {
+	Type     string    `json:"type"` // "text" or "image_url"
+	Text     string    `json:"text,omitempty"`
+	ImageURL *ImageURL `json:"image_url,omitempty"`
+}
+
+// ImageURL carries an image as a data URI.
+type ImageURL struct {
+	URL string `json:"url"`
+}
+
+// UnmarshalJSON accepts a string or an array of parts.
+func (c *ChatContent) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		c.Parts = []ContentPart{{Type: "text", Text: s}}
+		return nil
+	}
+	var parts []ContentPart
+	if err := json.Unmarshal(b, &parts); err != nil {
+		return errors.New("api: content must be a string or an array of parts")
+	}
+	c.Parts = parts
+	return nil
+}
+
+// MarshalJSON writes a single text part as a string, else the parts.
+func (c ChatContent) MarshalJSON() ([]byte, error) {
+	if len(c.Parts) == 1 && c.Parts[0].Type == "text" {
+		return json.Marshal(c.Parts[0].Text)
+	}
+	return json.Marshal(c.Parts)
+}
+
+// ChatCompletion is the non-streaming response.
+type ChatCompletion struct {
+	ID      string       `json:"id"`
+	Object  string       `json:"object"` // "chat.completion"
+	Created int64        `json:"created"`
+	Model   string       `json:"model"`
+	Choices []ChatChoice `json:"choices"`
+	Usage   Usage        `json:"usage"`
+}
+
+// ChatChoice is one completion choice.
+type ChatChoice struct {
+	Index        int           `json:"index"`
+	Message      *ReplyMessage `json:"message,omitempty"`
+	Delta        *ReplyMessage `json:"delta,omitempty"`
+	FinishReason *string       `json:"finish_reason"`
+}
+
+// ReplyMessage is the assistant's message or a streamed delta.
+type ReplyMessage struct {
+	Role    string `json:"role,omitempty"`
+	Content string `json:"content"`
+}
+
+// Usage counts tokens.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// ChatCompletionChunk is one server-sent event of a streaming response.
+type ChatCompletionChunk struct {
+	ID      string       `json:"id"`
+	Object  string       `json:"object"` // "chat.completion.chunk"
+	Created int64        `json:"created"`
+	Model   string       `json:"model"`
+	Choices []ChatChoice `json:"choices"`
+}

@@ -1,0 +1,109 @@
+package model
+
+import (
+	"context"
+	"image"
+)
+
+// Info describes a loaded model.
+type Info struct {
+	Name    string // model name, e.g. "medgr2-vqa-2b"
+	Version string // version string; part of every cache key
+	Role    string // "vqa", "generator", "reward" or "chat"
+}
+
+// VQAInput is one multiple-choice question about an image.
+type VQAInput struct {
+	Image     image.Image // decoded image
+	ImageHash string      // hex SHA-256 of the image bytes
+	Question  string      // question text
+	Options   []string    // choices, labelled A, B, … in order
+	Reason    bool        // generate reasoning before answering
+}
+
+// VQAOutput is the model's answer to one VQAInput.
+type VQAOutput struct {
+	Answer    int       // index into Options
+	Probs     []float64 // one probability per option, summing to 1
+	Reasoning string    // set when Reason was asked
+}
+
+// VQA answers batches of multiple-choice questions.
+type VQA interface {
+	// AnswerBatch returns one output per input, in order.
+	AnswerBatch(ctx context.Context, in []VQAInput) ([]VQAOutput, error)
+	// Info names the model.
+	Info() Info
+}
+
+// GenerateInput asks for synthetic items about one image.
+type GenerateInput struct {
+	Image     image.Image
+	ImageHash string
+	Metadata  map[string]string // e.g. modality, anatomy, label
+	NumItems  int               // at least 1
+}
+
+// Item is one synthetic multiple-choice item.
+type Item struct {
+	Question  string
+	Options   []string
+	Answer    int // index into Options
+	Reasoning string
+}
+
+// Generator writes synthetic multiple-choice items (the generator role).
+type Generator interface {
+	// GenerateBatch returns, per input, NumItems items.
+	GenerateBatch(ctx context.Context, in []GenerateInput) ([][]Item, error)
+	Info() Info
+}
+
+// ScoreInput is one sample for the reward model.
+type ScoreInput struct {
+	Image     image.Image
+	ImageHash string
+	Question  string
+	Options   []string
+	Answer    int // index into Options
+	Reasoning string
+}
+
+// Reward scores samples (the reward role) on the paper's scale.
+type Reward interface {
+	// ScoreBatch returns one score per input, in order.
+	ScoreBatch(ctx context.Context, in []ScoreInput) ([]float64, error)
+	Info() Info
+}
+
+// ChatMessage is one turn of a conversation.
+type ChatMessage struct {
+	Role   string        // "system", "user" or "assistant"
+	Text   string        // the text parts, joined
+	Images []image.Image // images in the message, in order
+}
+
+// ChatInput is one conversation to continue.
+type ChatInput struct {
+	Messages    []ChatMessage
+	MaxTokens   int     // upper bound on generated tokens
+	Temperature float64 // 0 means greedy
+	// Emit, if not nil, receives each generated piece of text as soon as it
+	// is decoded (for streaming); it must not block for long.
+	Emit func(delta string)
+}
+
+// ChatOutput is the reply to one ChatInput.
+type ChatOutput struct {
+	Text             string
+	FinishReason     string // "stop" or "length"
+	PromptTokens     int
+	CompletionTokens int
+}
+
+// Chat generates free text; it backs /v1/chat/completions.
+type Chat interface {
+	// ChatBatch continues every conversation and returns one output each.
+	ChatBatch(ctx context.Context, in []ChatInput) ([]ChatOutput, error)
+	Info() Info
+}
