@@ -11,8 +11,8 @@ import (
 // position, as Hugging Face's AddedVocabulary (Aho-Corasick, LeftmostLongest)
 // and transformers.js (longest-first alternation) do.
 type addedMatcher struct {
-	first  [256]bool                // bytes that can start a token
-	byByte map[byte][]AddedToken    // candidates by first byte, longest first
+	first  [256]bool             // bytes that can start a token
+	byByte map[byte][]AddedToken // candidates by first byte, longest first
 }
 
 func newAddedMatcher(tokens []AddedToken) *addedMatcher {
@@ -33,8 +33,8 @@ func newAddedMatcher(tokens []AddedToken) *addedMatcher {
 
 // segment is a piece of the input: either plain text or one added token.
 type segment struct {
-	text  string // the text (for a token: its matched span, whitespace included)
-	id    int    // the token id, or -1 for plain text
+	text string // the text (for a token: its matched span, whitespace included)
+	id   int    // the token id, or -1 for plain text
 }
 
 // split appends to dst the segments of s: plain runs and added tokens.

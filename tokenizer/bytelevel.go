@@ -5,8 +5,8 @@ import "unicode/utf8"
 // byteLevel holds the GPT-2 byte-to-character tables: every byte maps to one
 // printable rune so that arbitrary bytes can live in a string vocabulary.
 type byteLevel struct {
-	enc [256]string    // byte → its printable rune, as a string
-	dec map[rune]byte  // printable rune → byte
+	enc [256]string   // byte → its printable rune, as a string
+	dec map[rune]byte // printable rune → byte
 }
 
 // newByteLevel builds the tables exactly as GPT-2's bytes_to_unicode does:

@@ -17,15 +17,15 @@ const DefaultCacheSize = 10000
 // Hugging Face tokenizer.json it was loaded from. It is safe for concurrent
 // use by multiple goroutines.
 type Tokenizer struct {
-	raw     []byte           // the tokenizer.json, written back by Save
-	added   []AddedToken     // added tokens, in file order
-	special map[int]bool     // ids of special added tokens
-	addedID map[int]bool     // ids of all added tokens
-	matcher *addedMatcher    // added tokens matched in raw text
-	normMatcher *addedMatcher // added tokens with normalized: true
-	idToTok map[int]string   // model vocab and added tokens, by id
-	tokToID map[string]int   // added tokens override the model vocab
-	size    int              // 1 + the highest id
+	raw         []byte         // the tokenizer.json, written back by Save
+	added       []AddedToken   // added tokens, in file order
+	special     map[int]bool   // ids of special added tokens
+	addedID     map[int]bool   // ids of all added tokens
+	matcher     *addedMatcher  // added tokens matched in raw text
+	normMatcher *addedMatcher  // added tokens with normalized: true
+	idToTok     map[int]string // model vocab and added tokens, by id
+	tokToID     map[string]int // added tokens override the model vocab
+	size        int            // 1 + the highest id
 
 	pipe pipeline // the model-specific encode/decode path
 }
