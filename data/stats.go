@@ -61,7 +61,7 @@ func orNone(s string) string {
 // WriteText prints the card as aligned tables: one section per grouping,
 // rows sorted by count (then name), with percentages.
 func (s Stats) WriteText(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "items\t%d\t\n", s.Items)
 	fmt.Fprintf(tw, "images\t%d\t\n", s.Images)
 	if s.Invalid > 0 {
