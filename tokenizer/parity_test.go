@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -154,4 +155,33 @@ func absPath(t testing.TB, p string) string {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// dataCorpus is the bundled text TrainBPE learns from in tests.
+func dataCorpus(t testing.TB) []string {
+	t.Helper()
+	texts, err := ReadCorpus(context.Background(),
+		"../../shared/data/omnimedvqa-text/omnimedvqa_text_sample.json",
+		"../../shared/data/omnimedvqa-real/omnimedvqa_real.json",
+		"../../shared/data/bccd/collection.json",
+		"../../shared/data/busi/collection.json",
+		"../../shared/data/pneumoniamnist/collection.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return texts
+}
+
+func TestParityTrained(t *testing.T) {
+	tok, err := TrainBPE(context.Background(), dataCorpus(t), TrainOptions{VocabSize: 3000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "tokenizer.json")
+	if err := tok.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	texts := loadCorpus(t)
+	ref := runReference(t, path, "-", texts)
+	checkParity(t, tok, texts, ref)
 }
