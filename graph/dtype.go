@@ -18,6 +18,7 @@ const (
 	Int64   DType = DType(onnxpb.TensorProto_INT64)
 	Bool    DType = DType(onnxpb.TensorProto_BOOL)
 	Float16 DType = DType(onnxpb.TensorProto_FLOAT16)
+	Float64 DType = DType(onnxpb.TensorProto_DOUBLE)
 )
 
 // String returns the lower-case ONNX name of d ("float32", "int64", …).
@@ -33,6 +34,8 @@ func (d DType) String() string {
 		return "bool"
 	case Float16:
 		return "float16"
+	case Float64:
+		return "float64"
 	}
 	return fmt.Sprintf("dtype(%d)", int(d))
 }
@@ -43,7 +46,7 @@ func (d DType) Size() int {
 	switch d {
 	case Float32, Int32:
 		return 4
-	case Int64:
+	case Int64, Float64:
 		return 8
 	case Bool:
 		return 1
@@ -54,7 +57,7 @@ func (d DType) Size() int {
 }
 
 // IsFloat reports whether d is a floating-point type.
-func (d DType) IsFloat() bool { return d == Float32 || d == Float16 }
+func (d DType) IsFloat() bool { return d == Float32 || d == Float16 || d == Float64 }
 
 // Valid reports whether the builder supports d.
 func (d DType) Valid() bool { return d.Size() > 0 }

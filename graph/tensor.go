@@ -12,6 +12,7 @@ type Tensor struct {
 	DType DType   // element type
 	Dims  []int64 // shape; empty for a scalar
 	F32   []float32
+	F64   []float64
 	I64   []int64
 	I32   []int32
 	Bool  []bool
@@ -36,6 +37,14 @@ func NewFloat32(dims []int64, data []float32) (*Tensor, error) {
 		return nil, err
 	}
 	return &Tensor{DType: Float32, Dims: append([]int64(nil), dims...), F32: data}, nil
+}
+
+// NewFloat64 returns a float64 tensor of shape dims holding data (not copied).
+func NewFloat64(dims []int64, data []float64) (*Tensor, error) {
+	if err := checkLen(dims, len(data)); err != nil {
+		return nil, err
+	}
+	return &Tensor{DType: Float64, Dims: append([]int64(nil), dims...), F64: data}, nil
 }
 
 // NewInt64 returns an int64 tensor of shape dims holding data (not copied).
@@ -78,6 +87,8 @@ func (t *Tensor) Len() int {
 	switch t.DType {
 	case Float32:
 		return len(t.F32)
+	case Float64:
+		return len(t.F64)
 	case Int64:
 		return len(t.I64)
 	case Int32:
@@ -99,6 +110,10 @@ func (t *Tensor) Bytes() []byte {
 	case Float32:
 		for i, v := range t.F32 {
 			binary.LittleEndian.PutUint32(out[i*4:], math.Float32bits(v))
+		}
+	case Float64:
+		for i, v := range t.F64 {
+			binary.LittleEndian.PutUint64(out[i*8:], math.Float64bits(v))
 		}
 	case Int64:
 		for i, v := range t.I64 {
@@ -138,6 +153,11 @@ func TensorFromBytes(dtype DType, dims []int64, raw []byte) (*Tensor, error) {
 		t.F32 = make([]float32, n)
 		for i := range t.F32 {
 			t.F32[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[i*4:]))
+		}
+	case Float64:
+		t.F64 = make([]float64, n)
+		for i := range t.F64 {
+			t.F64[i] = math.Float64frombits(binary.LittleEndian.Uint64(raw[i*8:]))
 		}
 	case Int64:
 		t.I64 = make([]int64, n)

@@ -151,6 +151,8 @@ func toOrt(t *graph.Tensor) (ort.Value, error) {
 	switch t.DType {
 	case graph.Float32:
 		return ort.NewTensor(shape, t.F32)
+	case graph.Float64:
+		return ort.NewTensor(shape, t.F64)
 	case graph.Int64:
 		return ort.NewTensor(shape, t.I64)
 	case graph.Int32:
@@ -166,6 +168,8 @@ func fromOrt(v ort.Value) (*graph.Tensor, error) {
 	switch x := v.(type) {
 	case *ort.Tensor[float32]:
 		return graph.NewFloat32(dims, append([]float32(nil), x.GetData()...))
+	case *ort.Tensor[float64]:
+		return graph.NewFloat64(dims, append([]float64(nil), x.GetData()...))
 	case *ort.Tensor[int64]:
 		return graph.NewInt64(dims, append([]int64(nil), x.GetData()...))
 	case *ort.Tensor[int32]:
