@@ -269,15 +269,16 @@ func metaTransferSyntax(data []byte) string {
 }
 
 // checkInflated inflates the deflated data set (after the file meta group)
-// and returns ErrTooLarge when it exceeds 8×MaxPixels+MaxBytes bytes, the
-// most a legitimate image under the limits can need. This runs before the
+// and returns ErrTooLarge when it exceeds 8×MaxPixels + 16 MiB bytes: 8
+// bytes per pixel covers 3 samples of up to 16 bits, 16 MiB the other
+// attributes. This runs before the
 // DICOM parser sees the stream.
 func checkInflated(data []byte, lim Limits) error {
 	off, err := metaEnd(data)
 	if err != nil {
 		return err
 	}
-	bound := 8*lim.MaxPixels + lim.MaxBytes
+	bound := 8*lim.MaxPixels + 16<<20
 	n, err := io.Copy(io.Discard, io.LimitReader(flate.NewReader(bytes.NewReader(data[off:])), bound+1))
 	if n > bound {
 		return fmt.Errorf("%w: deflated DICOM inflates past %d bytes", ErrTooLarge, bound)
