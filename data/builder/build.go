@@ -236,21 +236,65 @@ func selectImages(ci collectionInfo, cfg Config) []imageRef {
 			outPath: path.Join("images", ci.slug, stem+".png"),
 		})
 	}
-	total := len(ci.c.Images)
+	splits := []string{data.SplitTrain, data.SplitValidation, data.SplitTest}
+	quota := capQuotas(bySplit, splits, cfg.MaxPerCollection)
 	var out []imageRef
-	for _, s := range []string{data.SplitTrain, data.SplitValidation, data.SplitTest} {
+	for _, s := range splits {
 		refs := bySplit[s]
-		if cfg.MaxPerCollection > 0 && cfg.MaxPerCollection < total {
+		if quota != nil {
 			sort.Slice(refs, func(i, j int) bool {
 				return unitHash(cfg.Seed, "cap", refs[i].outPath) < unitHash(cfg.Seed, "cap", refs[j].outPath)
 			})
-			n := max(1, (len(refs)*cfg.MaxPerCollection+total-1)/total)
-			refs = refs[:min(n, len(refs))]
+			refs = refs[:quota[s]]
 		}
 		sort.Slice(refs, func(i, j int) bool { return refs[i].outPath < refs[j].outPath })
 		out = append(out, refs...)
 	}
 	return out
+}
+
+// capQuotas shares a cap of n images among the splits in proportion to
+// their sizes (largest remainder), giving every non-empty split at least
+// one image when n allows; nil when there is no cap or it is not binding.
+func capQuotas(bySplit map[string][]imageRef, splits []string, n int) map[string]int {
+	total := 0
+	for _, s := range splits {
+		total += len(bySplit[s])
+	}
+	if n <= 0 || n >= total {
+		return nil
+	}
+	quota := map[string]int{}
+	used := 0
+	for _, s := range splits {
+		q := len(bySplit[s]) * n / total
+		if q == 0 && len(bySplit[s]) > 0 {
+			q = 1
+		}
+		quota[s] = q
+		used += q
+	}
+	for used < n {
+		best, bestR := "", -1.0
+		for _, s := range splits {
+			r := float64(len(bySplit[s])*n)/float64(total) - float64(quota[s])
+			if quota[s] < len(bySplit[s]) && r > bestR {
+				best, bestR = s, r
+			}
+		}
+		quota[best]++
+		used++
+	}
+	for used > n {
+		for i := range splits {
+			s := splits[i]
+			if used > n && quota[s] > 1 {
+				quota[s]--
+				used--
+			}
+		}
+	}
+	return quota
 }
 
 // holdout returns the modalities held out of training in the cross-modality
