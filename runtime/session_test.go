@@ -87,10 +87,10 @@ func TestRunInputErrors(t *testing.T) {
 	closed, _ := NewTensor([]int64{2, 3}, make([]float32, 6))
 	closed.Close()
 	tests := []struct {
-		name    string
-		inputs  []NamedTensor
-		outputs []string
-		want    []string // substrings of the error
+		name     string
+		inputs   []NamedTensor
+		outputs  []string
+		want     []string // substrings of the error
 		sentinel error
 	}{
 		{"wrong shape", []NamedTensor{{"A", mustTensor(t, []int64{3, 3}, make([]float32, 9))}}, []string{"C"},
