@@ -121,7 +121,7 @@ func TestHalfConversion(t *testing.T) {
 		{0, 0x0000}, {1, 0x3c00}, {-2, 0xc000}, {65504, 0x7bff}, {65520, 0x7c00},
 		{float32(math.Inf(-1)), 0xfc00}, {0.00006103515625, 0x0400}, // smallest normal
 		{5.960464477539063e-08, 0x0001}, {1e-9, 0x0000}, {1.0009765625, 0x3c01},
-		{1.00048828125, 0x3c00}, // tie rounds to even
+		{1.00048828125, 0x3c00},           // tie rounds to even
 		{2.98023223876953125e-08, 0x0000}, // half of the smallest subnormal: tie to even (0)
 	}
 	for _, tt := range tests {
