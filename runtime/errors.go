@@ -59,7 +59,12 @@ func (e *LibraryError) Error() string {
 		fmt.Fprintf(&b, "%v: %s: %v", ErrLibraryLoad, e.Path, e.Err)
 	}
 	if len(e.Tried) > 0 {
-		fmt.Fprintf(&b, " (tried %s)", strings.Join(e.Tried, ", "))
+		const show = 4 // the rest are system folders; the field has them all
+		tried := strings.Join(e.Tried[:min(show, len(e.Tried))], ", ")
+		if len(e.Tried) > show {
+			tried += fmt.Sprintf(" and %d more", len(e.Tried)-show)
+		}
+		fmt.Fprintf(&b, " (tried %s)", tried)
 	}
 	b.WriteString("; ")
 	b.WriteString(fixHint)
