@@ -136,6 +136,9 @@ func (g *Graph) Sigmoid(x *Value) *Value { return g.unary("Sigmoid", x, true) }
 // Tanh returns tanh(x).
 func (g *Graph) Tanh(x *Value) *Value { return g.unary("Tanh", x, true) }
 
+// Erf returns the Gauss error function of x.
+func (g *Graph) Erf(x *Value) *Value { return g.unary("Erf", x, true) }
+
 // Relu returns max(x, 0).
 func (g *Graph) Relu(x *Value) *Value { return g.unary("Relu", x, true) }
 
