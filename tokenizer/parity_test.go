@@ -134,11 +134,7 @@ func equalInts(a, b []int) bool {
 }
 
 func TestParityQwen3(t *testing.T) {
-	requireFile(t, qwen3JSON)
-	tok, err := Load(qwen3JSON)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := loadQwen3(t)
 	texts := loadCorpus(t)
 	if len(texts) < 2000 {
 		t.Fatalf("corpus has %d strings, want ≥ 2000", len(texts))
@@ -184,4 +180,36 @@ func TestParityTrained(t *testing.T) {
 	texts := loadCorpus(t)
 	ref := runReference(t, path, "-", texts)
 	checkParity(t, tok, texts, ref)
+}
+
+func TestParityWordPiece(t *testing.T) {
+	const path = "testdata/wordpiece_tokenizer.json"
+	tok, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("testdata/wordpiece_texts.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	if err := json.Unmarshal(data, &texts); err != nil {
+		t.Fatal(err)
+	}
+	ref := runReference(t, path, "-", texts)
+	for i, text := range texts {
+		ids, err := tok.Encode(text)
+		if err != nil || !equalInts(ids, ref.IDs[i]) {
+			t.Errorf("Encode(%q) = %v, %v; want %v", text, ids, err, ref.IDs[i])
+		}
+		for _, skip := range []bool{false, true} {
+			want := ref.Decoded[i]
+			if skip {
+				want = ref.DecodedSkip[i]
+			}
+			if got, err := tok.Decode(ref.IDs[i], skip); err != nil || got != want {
+				t.Errorf("Decode(%v, %v) = %q, %v; want %q", ref.IDs[i], skip, got, err, want)
+			}
+		}
+	}
 }

@@ -284,3 +284,5 @@ func (p *bpePipeline) decodeTokens(tokens []string) (string, error) {
 	}
 	return lossyUTF8(buf), nil
 }
+
+func (p *bpePipeline) decodesAdded() bool { return false }

@@ -68,3 +68,5 @@ func joinSpace(tokens []string) string {
 	}
 	return b.String()
 }
+
+func (p *wordPiecePipeline) decodesAdded() bool { return true }

@@ -38,8 +38,12 @@ type pipeline interface {
 	normalize(text string) string
 	// encodeNormalized appends the ids of normalised plain text.
 	encodeNormalized(dst []int, text string) ([]int, error)
-	// decodeTokens joins a run of model (not added) tokens into text.
+	// decodeTokens joins a run of tokens into text.
 	decodeTokens(tokens []string) (string, error)
+	// decodesAdded reports whether added tokens go through decodeTokens
+	// with the model tokens (WordPiece joins them all with spaces) rather
+	// than being written verbatim between runs (byte-level).
+	decodesAdded() bool
 }
 
 // Load reads a Hugging Face tokenizer.json file.
@@ -199,7 +203,7 @@ func (t *Tokenizer) Decode(ids []int, skipSpecial bool) (string, error) {
 		if !ok {
 			return "", fmt.Errorf("%w: id %d at position %d (vocab size %d)", ErrUnknownID, id, i, t.size)
 		}
-		if t.addedID[id] {
+		if t.addedID[id] && !t.pipe.decodesAdded() {
 			if skipSpecial && t.special[id] {
 				continue
 			}
@@ -207,6 +211,9 @@ func (t *Tokenizer) Decode(ids []int, skipSpecial bool) (string, error) {
 				return "", err
 			}
 			sb.WriteString(tok)
+			continue
+		}
+		if skipSpecial && t.special[id] {
 			continue
 		}
 		run = append(run, tok)
