@@ -30,6 +30,7 @@ func commands() []command {
 		{name: "doctor", summary: "check ONNX Runtime: library, version, providers, device (--device)", run: runDoctor},
 		{name: "tokenize", summary: "encode/decode JSON text arrays with a tokenizer.json; train a BPE tokenizer", run: runTokenize},
 		{name: "data", summary: "build OmniMedVQA-style benchmarks from labelled collections; dataset cards", run: runData},
+		{name: "eval", summary: "evaluate an answerer on a benchmark: accuracy by modality and question type, baselines, report", run: runEval},
 	}
 }
 

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/medgr2/medgr2/bench/accuracy"
+	"github.com/medgr2/medgr2/data"
+	"github.com/medgr2/medgr2/data/eval"
+)
+
+// errModelNotWired is returned by --model until a model-backed Answerer is
+// wired in newModelAnswerer.
+var errModelNotWired = errors.New("eval: the model backend is not wired into `medgr2 eval` yet; use --answers FILE or --answerer random|majority|constant:X")
+
+// newModelAnswerer is THE integration point for model bundles: it must load
+// the bundle in dir (models/…, runtime/…) and return an eval.Answerer whose
+// Answer method runs one batch through the VQA model, returning the raw
+// generated text per item (Answer.Text, "<think>…</think><answer>X</answer>")
+// or per-option probabilities from the option-scoring fast path
+// (Answer.OptionProbs). The returned close function releases the bundle.
+// Items carry image paths resolved with Item.ImageFile().
+func newModelAnswerer(_ context.Context, dir string) (eval.Answerer, func() error, error) {
+	return nil, nil, fmt.Errorf("%w (model %s)", errModelNotWired, dir)
+}
+
+// evalFlags are the flags of `medgr2 eval`.
+type evalFlags struct {
+	model, answers, answerer, data, split, real, train, out string
+	batch                                                   int
+	seed                                                    uint64
+	lenient                                                 bool
+}
+
+func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, error) {
+	f := &evalFlags{}
+	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.model, "model", "", "model bundle folder (not wired yet; see newModelAnswerer)")
+	fs.StringVar(&f.answers, "answers", "", "JSONL of recorded outputs: {\"question_id\", \"output\"|\"probs\"}")
+	fs.StringVar(&f.answerer, "answerer", "", "scripted answerer: random, majority or constant:X")
+	fs.StringVar(&f.data, "data", "", "benchmark file (JSON or JSONL, OmniMedVQA format)")
+	fs.StringVar(&f.split, "split", data.SplitTest, "evaluate only items of this split when the file has splits (\"\" for all)")
+	fs.StringVar(&f.real, "real", filepath.Join(defaultDataRoot, "omnimedvqa-real", "omnimedvqa_real.json"), "real OmniMedVQA items evaluated as they are (\"none\" to skip)")
+	fs.StringVar(&f.train, "train", "", "items the majority baseline counts answers in (default: train.jsonl beside --data, else the evaluated items)")
+	fs.StringVar(&f.out, "out", "out/eval", "report folder: accuracy.txt, accuracy.json, accuracy.png, predictions.jsonl")
+	fs.IntVar(&f.batch, "batch", 16, "items per answerer call")
+	fs.Uint64Var(&f.seed, "seed", 1, "seed of the random baseline")
+	fs.BoolVar(&f.lenient, "skip-invalid", false, "skip malformed items (reported on stderr) instead of failing")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if f.data == "" {
+		return nil, usageError("eval: --data FILE is required")
+	}
+	n := 0
+	for _, s := range []string{f.model, f.answers, f.answerer} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, usageError("eval: give exactly one of --model DIR, --answers FILE, --answerer NAME")
+	}
+	return f, nil
+}
+
+// runEval implements `medgr2 eval`.
+func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f, err := parseEvalFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	load := func(path string) ([]data.Item, error) {
+		var opts []data.LoadOption
+		if f.lenient {
+			opts = append(opts, data.SkipInvalid(func(e *data.ItemError) { fmt.Fprintln(stderr, "skipped:", e) }))
+		}
+		return data.Load(path, opts...)
+	}
+	items, err := load(f.data)
+	if err != nil {
+		return err
+	}
+	items = filterSplit(items, f.split)
+	if len(items) == 0 {
+		return fmt.Errorf("eval: no items in %s (split %q)", f.data, f.split)
+	}
+	subject, name, closeFn, err := f.subject(ctx, items, load)
+	if err != nil {
+		return err
+	}
+	if closeFn != nil {
+		defer closeFn()
+	}
+	benches := []benchSet{{fmt.Sprintf("%s (%s)", filepath.Base(f.data), orAll(f.split)), items}}
+	if real, ok, err := f.realItems(load, stderr); err != nil {
+		return err
+	} else if ok {
+		benches = append(benches, benchSet{"OmniMedVQA real", real})
+	}
+	majority, err := f.majority(items, load, stderr)
+	if err != nil {
+		return err
+	}
+	rep, preds, err := evaluateAll(ctx, f, benches, []system{{name, subject}, {"random", eval.Random{Seed: f.seed}}, {"majority", majority}}, stderr)
+	if err != nil {
+		return err
+	}
+	if err := rep.Save(f.out); err != nil {
+		return err
+	}
+	if err := writePredictions(filepath.Join(f.out, "predictions.jsonl"), preds); err != nil {
+		return err
+	}
+	if err := rep.WriteTable(stdout); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "\nreport written to %s\n", f.out)
+	return err
+}
+
+// system is one answerer in the report.
+type system struct {
+	name string
+	a    eval.Answerer
+}
+
+// benchSet is one set of items in the report.
+type benchSet struct {
+	name  string
+	items []data.Item
+}
+
+func evaluateAll(ctx context.Context, f *evalFlags, benches []benchSet, systems []system, stderr io.Writer) (accuracy.Report, []eval.Prediction, error) {
+	rep := accuracy.Report{Title: "medgr2 eval: accuracy with 95% Wilson intervals"}
+	var subjectPreds []eval.Prediction
+	for _, b := range benches {
+		for i, s := range systems {
+			res, err := eval.Evaluate(ctx, s.a, b.items, eval.Options{
+				BatchSize: f.batch, Progress: stderr, Description: s.name + " on " + b.name,
+			})
+			if err != nil {
+				return rep, nil, err
+			}
+			rep.Add(s.name, b.name, res.Summary)
+			if i == 0 {
+				subjectPreds = append(subjectPreds, res.Predictions...)
+			}
+		}
+	}
+	return rep, subjectPreds, nil
+}
+
+func (f *evalFlags) subject(ctx context.Context, items []data.Item, load func(string) ([]data.Item, error)) (eval.Answerer, string, func() error, error) {
+	switch {
+	case f.model != "":
+		a, closeFn, err := newModelAnswerer(ctx, f.model)
+		return a, filepath.Base(f.model), closeFn, err
+	case f.answers != "":
+		a, err := eval.LoadAnswers(f.answers)
+		return a, filepath.Base(f.answers), nil, err
+	}
+	switch name, arg, _ := strings.Cut(f.answerer, ":"); name {
+	case "random":
+		return eval.Random{Seed: f.seed + 1}, "random (subject)", nil, nil
+	case "majority":
+		m, err := f.majority(items, load, io.Discard)
+		return m, "majority (subject)", nil, err
+	case "constant":
+		c, err := eval.NewConstant(arg)
+		return c, "constant " + arg, nil, err
+	default:
+		return nil, "", nil, usageError(fmt.Sprintf("eval: unknown answerer %q (want random, majority or constant:X)", f.answerer))
+	}
+}
+
+func (f *evalFlags) realItems(load func(string) ([]data.Item, error), stderr io.Writer) ([]data.Item, bool, error) {
+	if f.real == "" || f.real == "none" {
+		return nil, false, nil
+	}
+	if _, err := os.Stat(f.real); err != nil {
+		fmt.Fprintf(stderr, "note: real OmniMedVQA items not found at %s; that row is left out\n", f.real)
+		return nil, false, nil
+	}
+	items, err := load(f.real)
+	return items, err == nil, err
+}
+
+func (f *evalFlags) majority(items []data.Item, load func(string) ([]data.Item, error), stderr io.Writer) (*eval.Majority, error) {
+	train := f.train
+	if train == "" {
+		if p := filepath.Join(filepath.Dir(f.data), "train.jsonl"); p != f.data {
+			if _, err := os.Stat(p); err == nil {
+				train = p
+			}
+		}
+	}
+	if train == "" {
+		fmt.Fprintln(stderr, "note: majority baseline counts answers in the evaluated items (no --train)")
+		return eval.NewMajority(items), nil
+	}
+	ref, err := load(train)
+	if err != nil {
+		return nil, err
+	}
+	return eval.NewMajority(ref), nil
+}
+
+func filterSplit(items []data.Item, split string) []data.Item {
+	if split == "" {
+		return items
+	}
+	hasSplits := false
+	for _, it := range items {
+		hasSplits = hasSplits || it.Split != ""
+	}
+	if !hasSplits {
+		return items
+	}
+	var out []data.Item
+	for _, it := range items {
+		if data.NormalizeSplit(it.Split) == data.NormalizeSplit(split) {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+func orAll(s string) string {
+	if s == "" {
+		return "all"
+	}
+	return s
+}
