@@ -1,0 +1,224 @@
+package graph
+
+import "fmt"
+
+// gradSoftmax: dx = y·(d − Σ_axis d·y).
+func gradSoftmax(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
+	g, y, d := r.g, n.outputs[0], dy[0]
+	axis := attrInt(n, "axis", -1)
+	s := g.ReduceSum(g.Mul(d, y), []int64{axis}, true)
+	return []*Value{g.Mul(y, g.Sub(d, s))}, nil
+}
+
+// gradLogSoftmax: dx = d − exp(y)·Σ_axis d.
+func gradLogSoftmax(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
+	g, y, d := r.g, n.outputs[0], dy[0]
+	axis := attrInt(n, "axis", -1)
+	s := g.ReduceSum(d, []int64{axis}, true)
+	return []*Value{g.Sub(d, g.Mul(g.Exp(y), s))}, nil
+}
+
+// gradMatMul: dA = d·Bᵀ, dB = Aᵀ·d, with rank-1 operands promoted to
+// matrices and broadcast batch dims summed away.
+func gradMatMul(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
+	g, a, b, d := r.g, n.inputs[0], n.inputs[1], dy[0]
+	a2, b2, d2 := a, b, d
+	switch {
+	case a.Rank() == 1 && b.Rank() == 1:
+		d2 = g.Reshape(d, 1, 1)
+	case a.Rank() == 1:
+		d2 = g.Unsqueeze(d, -2)
+	case b.Rank() == 1:
+		d2 = g.Unsqueeze(d, -1)
+	}
+	if a.Rank() == 1 {
+		a2 = g.Unsqueeze(a, 0)
+	}
+	if b.Rank() == 1 {
+		b2 = g.Unsqueeze(b, -1)
+	}
+	out := []*Value{nil, nil}
+	if need[0] {
+		out[0] = reshapeLike(g, r.unbroadcast(g.MatMul(d2, swapLast2(g, b2)), a2), a)
+	}
+	if need[1] {
+		out[1] = reshapeLike(g, r.matMulGradB(a2, b2, d2), b)
+	}
+	return out, nil
+}
+
+// matMulGradB computes Aᵀ·d reduced to B's shape; for the common
+// activations-times-weight case (B a matrix, A batched) it flattens the
+// batch into one product instead of summing per-batch products.
+func (r *rev) matMulGradB(a2, b2, d2 *Value) *Value {
+	g := r.g
+	k, m := a2.shape[a2.Rank()-1], d2.shape[d2.Rank()-1]
+	if b2.Rank() == 2 && a2.Rank() > 2 && k.Fixed() && m.Fixed() {
+		af := g.Reshape(a2, -1, k.Size)
+		df := g.Reshape(d2, -1, m.Size)
+		return g.MatMul(g.Transpose(af, 1, 0), df)
+	}
+	return r.unbroadcast(g.MatMul(swapLast2(g, a2), d2), b2)
+}
+
+// gradGemm differentiates y = α·op(A)·op(B) + β·C.
+func gradGemm(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
+	g, a, b, d := r.g, n.inputs[0], n.inputs[1], dy[0]
+	alpha, beta := attrFloat(n, "alpha", 1), attrFloat(n, "beta", 1)
+	ta, tb := attrInt(n, "transA", 0) != 0, attrInt(n, "transB", 0) != 0
+	out := make([]*Value, len(n.inputs))
+	if need[0] {
+		if !ta {
+			out[0] = g.Gemm(d, b, nil, alpha, 0, false, !tb)
+		} else {
+			out[0] = g.Gemm(b, d, nil, alpha, 0, tb, true)
+		}
+	}
+	if need[1] {
+		if !tb {
+			out[1] = g.Gemm(a, d, nil, alpha, 0, !ta, false)
+		} else {
+			out[1] = g.Gemm(d, a, nil, alpha, 0, true, ta)
+		}
+	}
+	if len(n.inputs) > 2 && n.inputs[2] != nil && need[2] {
+		dc := d
+		if beta != 1 {
+			dc = g.Mul(d, r.constLike(d, float64(beta)))
+		}
+		out[2] = r.unbroadcast(dc, n.inputs[2])
+	}
+	return out, nil
+}
+
+// reduceAxes returns the normalised reduced axes of a Reduce* node and
+// whether it keeps dims; noop is set for an empty-axes no-op reduction.
+func reduceAxes(n *Node) (axes []int, keep, noop bool, err error) {
+	x := n.inputs[0]
+	var raw []int64
+	if n.op == "ReduceSum" && len(n.inputs) > 1 && n.inputs[1] != nil {
+		if raw, err = constInts(n.inputs[1]); err != nil {
+			return nil, false, false, err
+		}
+	} else {
+		raw = attrInts(n, "axes")
+	}
+	keep = attrInt(n, "keepdims", 1) != 0
+	if len(raw) == 0 {
+		if attrInt(n, "noop_with_empty_axes", 0) != 0 {
+			return nil, keep, true, nil
+		}
+		for i := range x.Rank() {
+			axes = append(axes, i)
+		}
+		return axes, keep, false, nil
+	}
+	axes, err = normAxes(raw, x.Rank())
+	return axes, keep, false, err
+}
+
+// keptGrad returns d with the reduced axes restored as size-1 dims.
+func keptGrad(g *Graph, d *Value, axes []int, keep bool) *Value {
+	if keep || len(axes) == 0 {
+		return d
+	}
+	return g.Unsqueeze(d, toInt64s(axes)...)
+}
+
+func gradReduceSum(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
+	axes, keep, noop, err := reduceAxes(n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Value, len(n.inputs))
+	if noop {
+		out[0] = dy[0]
+		return out, nil
+	}
+	out[0] = expandTo(r.g, keptGrad(r.g, dy[0], axes, keep), n.inputs[0])
+	return out, nil
+}
+
+func gradReduceMean(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
+	axes, keep, noop, err := reduceAxes(n)
+	if err != nil {
+		return nil, err
+	}
+	x, g := n.inputs[0], r.g
+	out := make([]*Value, len(n.inputs))
+	if noop {
+		out[0] = dy[0]
+		return out, nil
+	}
+	count, ok := fixedProduct(x.shape, axes)
+	if !ok {
+		return nil, fmt.Errorf("%w: ReduceMean over non-static dims of %v", ErrUnsupported, x.shape)
+	}
+	dk := g.Div(keptGrad(g, dy[0], axes, keep), r.constLike(x, float64(count)))
+	out[0] = expandTo(g, dk, x)
+	return out, nil
+}
+
+// gradReduceMinMax sends d to the extreme elements, split evenly on ties.
+func gradReduceMinMax(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
+	axes, keep, noop, err := reduceAxes(n)
+	if err != nil {
+		return nil, err
+	}
+	g, x := r.g, n.inputs[0]
+	out := make([]*Value, len(n.inputs))
+	if noop {
+		out[0] = dy[0]
+		return out, nil
+	}
+	yk := keptGrad(g, n.outputs[0], axes, keep)
+	mask := g.Cast(g.Equal(x, yk), x.dtype)
+	count := g.ReduceSum(mask, toInt64s(axes), true)
+	out[0] = g.Mul(mask, g.Div(keptGrad(g, dy[0], axes, keep), count))
+	return out, nil
+}
+
+// gradCumSum: the adjoint of a cumulative sum runs the other way.
+func gradCumSum(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
+	x := n.inputs[0]
+	attrs := []Attr{{"exclusive", attrInt(n, "exclusive", 0)}, {"reverse", 1 - attrInt(n, "reverse", 0)}}
+	dx := r.g.AddNode("CumSum", []*Value{dy[0], n.inputs[1]}, attrs, OutType{x.dtype, x.shape})[0]
+	return []*Value{dx, nil}, nil
+}
+
+// gradLayerNorm differentiates ONNX LayerNormalization (Y output only),
+// recomputing the statistics from X.
+func gradLayerNorm(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
+	for i := 1; i < len(n.outputs); i++ {
+		if r.grads[n.outputs[i]] != nil {
+			return nil, fmt.Errorf("%w: gradient through LayerNormalization's Mean/InvStdDev outputs", ErrUnsupported)
+		}
+	}
+	g, x, scale, d := r.g, n.inputs[0], n.inputs[1], dy[0]
+	a, err := normAxis(attrInt(n, "axis", -1), x.Rank())
+	if err != nil {
+		return nil, err
+	}
+	var axes []int64
+	for i := a; i < x.Rank(); i++ {
+		axes = append(axes, int64(i))
+	}
+	eps := r.constLike(x, float64(attrFloat(n, "epsilon", 1e-5)))
+	xc := g.Sub(x, g.ReduceMean(x, axes, true))
+	inv := g.Reciprocal(g.Sqrt(g.Add(g.ReduceMean(g.Mul(xc, xc), axes, true), eps)))
+	xhat := g.Mul(xc, inv)
+	out := make([]*Value, len(n.inputs))
+	if need[0] {
+		dxh := g.Mul(d, scale)
+		m1 := g.ReduceMean(dxh, axes, true)
+		m2 := g.ReduceMean(g.Mul(dxh, xhat), axes, true)
+		out[0] = g.Mul(inv, g.Sub(g.Sub(dxh, m1), g.Mul(xhat, m2)))
+	}
+	if need[1] {
+		out[1] = r.unbroadcast(g.Mul(d, xhat), scale)
+	}
+	if len(n.inputs) > 2 && n.inputs[2] != nil && need[2] {
+		out[2] = r.unbroadcast(d, n.inputs[2])
+	}
+	return out, nil
+}
