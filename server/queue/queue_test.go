@@ -72,7 +72,7 @@ func TestStoresProcessEveryItemOnce(t *testing.T) {
 			seen := map[int]bool{}
 			err := st.Results(context.Background(), s.ID, func(line []byte) error {
 				var r struct {
-					Index  int `json:"index"`
+					Index  int             `json:"index"`
 					Result struct{ N int } `json:"result"`
 				}
 				if err := json.Unmarshal(line, &r); err != nil {

@@ -1,0 +1,44 @@
+// Package server is the medgr2 REST server: gin routes over a dynamic
+// batcher per model role, a response cache and a job queue, with API keys,
+// rate limits, Prometheus metrics, health and graceful drain.
+//
+// # Endpoints
+//
+// See package server/api for the wire types.
+//
+//	POST /v1/vqa               multiple-choice answer with per-option probabilities
+//	POST /v1/generate          synthetic items (generator role)
+//	POST /v1/score             reward scores for a batch of samples
+//	POST /v1/chat/completions  OpenAI-compatible, image_url data URIs, SSE streaming
+//	POST /v1/jobs, GET /v1/jobs/{id}, GET /v1/jobs/{id}/results, DELETE /v1/jobs/{id}
+//	GET  /healthz, /readyz, /metrics
+//
+// # Models
+//
+// The server calls models through the interfaces of package server/model
+// ([Models]); each loaded role gets a batch.Batcher whose goroutine is the
+// only caller of the model. Images are decoded by Config.DecodeImage
+// (default [StdDecoder]: PNG and JPEG with a pixel limit); plug
+// preprocessing.Decode there for DICOM.
+//
+// # Shared state
+//
+// Config.Cache and Config.Jobs default to in-process implementations; pass
+// cache.NewRedis and queue.NewRedis on one Redis to share responses and
+// distribute jobs across replicas.
+//
+// # Errors
+//
+// Every error goes through one mapper: RequestError → 400, ImageError →
+// 400, ErrImageTooLarge / ErrBodyTooLarge → 413, ErrUnauthorized → 401,
+// ErrRateLimited and batch.ErrQueueFull → 429 with Retry-After,
+// ErrModelUnavailable → 404, deadline → 504, client gone → 499,
+// shutting down → 503. The body is an api.ErrorResponse.
+//
+// # Usage
+//
+//	s, err := server.New(server.Config{Batch: batch.Config{MaxBatch: 16}},
+//		server.Models{VQA: vqaModel, Reward: rewardModel})
+//	if err != nil { … }
+//	err = s.Run(ctx, "127.0.0.1:8080", 30*time.Second) // until ctx ends
+package server

@@ -1,0 +1,371 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/medgr2/medgr2/server/api"
+	"github.com/medgr2/medgr2/server/batch"
+	"github.com/medgr2/medgr2/server/cache"
+	"github.com/medgr2/medgr2/server/model"
+)
+
+// Limits on request fields.
+const (
+	minOptions  = 2
+	maxOptions  = 8
+	maxItems    = 256  // items per /v1/score request
+	maxGenItems = 16   // items per /v1/generate request
+	maxTextLen  = 8192 // bytes per question, option or reasoning
+)
+
+// decodeJSON reads the body into v, mapping size and syntax problems to
+// typed errors.
+func decodeJSON(c *gin.Context, v any) error {
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("%w: limit %d bytes", ErrBodyTooLarge, mbe.Limit)
+		}
+		return badField("", "reading body: %v", err)
+	}
+	if len(body) == 0 {
+		return badField("", "empty body; expected a JSON object")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return badField(te.Field, "wrong type: expected %s", te.Type)
+		}
+		return badField("", "malformed JSON: %v", err)
+	}
+	return nil
+}
+
+// checkQuestion validates a question and its options.
+func checkQuestion(prefix, question string, options []string) error {
+	if strings.TrimSpace(question) == "" {
+		return badField(prefix+"question", "required")
+	}
+	if len(question) > maxTextLen {
+		return badField(prefix+"question", "longer than %d bytes", maxTextLen)
+	}
+	if len(options) < minOptions || len(options) > maxOptions {
+		return badField(prefix+"options", "need %d to %d options, got %d", minOptions, maxOptions, len(options))
+	}
+	for i, o := range options {
+		if strings.TrimSpace(o) == "" || len(o) > maxTextLen {
+			return badField(fmt.Sprintf("%soptions[%d]", prefix, i), "must be non-empty and at most %d bytes", maxTextLen)
+		}
+	}
+	return nil
+}
+
+// letterIndex maps "A"… to an option index.
+func letterIndex(field, letter string, n int) (int, error) {
+	l := strings.ToUpper(strings.TrimSpace(letter))
+	if len(l) != 1 || l[0] < 'A' || int(l[0]-'A') >= n {
+		return 0, badField(field, "must be an option letter A-%c, got %q", 'A'+n-1, letter)
+	}
+	return int(l[0] - 'A'), nil
+}
+
+// paddingKey buckets requests by prompt length so a batch pads little.
+func paddingKey(texts ...string) int {
+	n := 0
+	for _, t := range texts {
+		n += len(t)
+	}
+	return n / 256
+}
+
+func timing(start time.Time, st batch.Stats) api.Timing {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return api.Timing{QueueMS: ms(st.QueueWait), ModelMS: ms(st.Run), TotalMS: ms(time.Since(start)), BatchSize: st.BatchSize}
+}
+
+func modelRef(i model.Info) api.ModelRef { return api.ModelRef{Name: i.Name, Version: i.Version} }
+
+// requestCtx bounds a model request by the configured timeout.
+func (s *Server) requestCtx(c *gin.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.Request.Context(), s.cfg.RequestTimeout)
+}
+
+// readVQA decodes a JSON or multipart VQA request.
+func (s *Server) readVQA(c *gin.Context) (api.VQARequest, []byte, error) {
+	var req api.VQARequest
+	if strings.HasPrefix(c.ContentType(), "multipart/") {
+		return s.readVQAMultipart(c)
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return req, nil, err
+	}
+	if err := checkVQA(req); err != nil {
+		return req, nil, err
+	}
+	b, err := s.parseImageField("image", req.Image)
+	return req, b, err
+}
+
+func checkVQA(req api.VQARequest) error {
+	if req.Mode != "" && req.Mode != api.ModeFast && req.Mode != api.ModeReason {
+		return badField("mode", "must be %q or %q", api.ModeFast, api.ModeReason)
+	}
+	return checkQuestion("", req.Question, req.Options)
+}
+
+// readVQAMultipart reads fields image (file), question, options (repeated
+// or one JSON array) and mode.
+func (s *Server) readVQAMultipart(c *gin.Context) (api.VQARequest, []byte, error) {
+	var req api.VQARequest
+	if err := c.Request.ParseMultipartForm(8 << 20); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return req, nil, fmt.Errorf("%w: limit %d bytes", ErrBodyTooLarge, mbe.Limit)
+		}
+		return req, nil, badField("", "malformed multipart form: %v", err)
+	}
+	f := c.Request.MultipartForm
+	req.Question = first(f.Value["question"])
+	req.Mode = first(f.Value["mode"])
+	req.Options = f.Value["options"]
+	if len(req.Options) == 1 && strings.HasPrefix(req.Options[0], "[") {
+		if err := json.Unmarshal([]byte(req.Options[0]), &req.Options); err != nil {
+			return req, nil, badField("options", "not a JSON array of strings: %v", err)
+		}
+	}
+	if err := checkVQA(req); err != nil {
+		return req, nil, err
+	}
+	files := f.File["image"]
+	if len(files) != 1 {
+		return req, nil, badField("image", "need exactly one image file part, got %d", len(files))
+	}
+	b, err := readPart(files[0], s.cfg.MaxImageBytes)
+	return req, b, err
+}
+
+func readPart(h *multipart.FileHeader, limit int) ([]byte, error) {
+	if h.Size > int64(limit) {
+		return nil, fmt.Errorf("image: %w: %d bytes, limit %d", ErrImageTooLarge, h.Size, limit)
+	}
+	f, err := h.Open()
+	if err != nil {
+		return nil, badField("image", "unreadable upload: %v", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, badField("image", "unreadable upload: %v", err)
+	}
+	return b, nil
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
+
+func (s *Server) handleVQA(c *gin.Context) {
+	start := time.Now()
+	req, raw, err := s.readVQA(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	resp, err := s.answer(c, req, raw, start)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+// answer runs one VQA request through the cache and the batcher.
+func (s *Server) answer(c *gin.Context, req api.VQARequest, raw []byte, start time.Time) (api.VQAResponse, error) {
+	if s.vqa == nil {
+		return api.VQAResponse{}, fmt.Errorf("vqa: %w", ErrModelUnavailable)
+	}
+	img, err := s.decodeImage("image", raw)
+	if err != nil {
+		return api.VQAResponse{}, err
+	}
+	c.Set("image_sha256", img.hash)
+	ctx, cancel := s.requestCtx(c)
+	defer cancel()
+	return s.runVQA(ctx, req, img, start)
+}
+
+// runVQA is the VQA path shared by /v1/vqa and jobs.
+func (s *Server) runVQA(ctx context.Context, req api.VQARequest, img decodedImage, start time.Time) (api.VQAResponse, error) {
+	info := s.models.VQA.Info()
+	key := cache.Key(info.Name+"@"+info.Version, img.hash, "vqa", req.Question, req.Options, req.Mode)
+	var resp api.VQAResponse
+	if b, ok, err := s.cfg.Cache.Get(ctx, key); err == nil && ok && json.Unmarshal(b, &resp) == nil {
+		s.met.cacheHits.WithLabelValues("hit").Inc()
+		resp.Cached = true
+		resp.Timing = timing(start, batch.Stats{})
+		return resp, nil
+	} else if err != nil {
+		s.log.Warn("cache get failed", "err", err)
+	}
+	s.met.cacheHits.WithLabelValues("miss").Inc()
+	in := model.VQAInput{Image: img.img, ImageHash: img.hash, Question: req.Question, Options: req.Options, Reason: req.Mode == api.ModeReason}
+	key2 := paddingKey(append([]string{req.Question}, req.Options...)...)
+	if in.Reason {
+		key2 += 1 << 20 // reasoning decodes; never batch it with the fast path
+	}
+	out, st, err := s.vqa.Submit(ctx, in, key2)
+	if err != nil {
+		return resp, err
+	}
+	if out.Answer < 0 || out.Answer >= len(req.Options) || len(out.Probs) != len(req.Options) {
+		return resp, fmt.Errorf("vqa: model answered option %d with %d probabilities for %d options", out.Answer, len(out.Probs), len(req.Options))
+	}
+	resp = api.VQAResponse{Answer: string(rune('A' + out.Answer)), AnswerText: req.Options[out.Answer],
+		Probabilities: map[string]float64{}, Reasoning: out.Reasoning, Model: modelRef(info), ImageSHA256: img.hash}
+	for i, p := range out.Probs {
+		resp.Probabilities[string(rune('A'+i))] = p
+	}
+	if b, err := json.Marshal(resp); err == nil {
+		if err := s.cfg.Cache.Set(ctx, key, b, s.cfg.CacheTTL); err != nil {
+			s.log.Warn("cache set failed", "err", err)
+		}
+	}
+	resp.Timing = timing(start, st)
+	return resp, nil
+}
+
+func (s *Server) handleGenerate(c *gin.Context) {
+	start := time.Now()
+	var req api.GenerateRequest
+	if err := decodeJSON(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	resp, err := s.generate(c, req, start)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+func (s *Server) generate(c *gin.Context, req api.GenerateRequest, start time.Time) (api.GenerateResponse, error) {
+	if req.NumItems == 0 {
+		req.NumItems = 1
+	}
+	if req.NumItems < 1 || req.NumItems > maxGenItems {
+		return api.GenerateResponse{}, badField("num_items", "must be 1 to %d, got %d", maxGenItems, req.NumItems)
+	}
+	if s.gen == nil {
+		return api.GenerateResponse{}, fmt.Errorf("generator: %w", ErrModelUnavailable)
+	}
+	img, err := s.imageFromField("image", req.Image)
+	if err != nil {
+		return api.GenerateResponse{}, err
+	}
+	c.Set("image_sha256", img.hash)
+	ctx, cancel := s.requestCtx(c)
+	defer cancel()
+	in := model.GenerateInput{Image: img.img, ImageHash: img.hash, Metadata: req.Metadata, NumItems: req.NumItems}
+	items, st, err := s.gen.Submit(ctx, in, req.NumItems)
+	if err != nil {
+		return api.GenerateResponse{}, err
+	}
+	resp := api.GenerateResponse{Model: modelRef(s.models.Generator.Info()), ImageSHA256: img.hash, Items: make([]api.GeneratedItem, 0, len(items))}
+	for _, it := range items {
+		if it.Answer < 0 || it.Answer >= len(it.Options) {
+			return resp, fmt.Errorf("generator: item answer %d out of %d options", it.Answer, len(it.Options))
+		}
+		resp.Items = append(resp.Items, api.GeneratedItem{Question: it.Question, Options: it.Options,
+			Answer: string(rune('A' + it.Answer)), Reasoning: it.Reasoning})
+	}
+	resp.Timing = timing(start, st)
+	return resp, nil
+}
+
+func (s *Server) handleScore(c *gin.Context) {
+	start := time.Now()
+	var req api.ScoreRequest
+	if err := decodeJSON(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	resp, err := s.scoreAll(c, req, start)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+// scoreInput validates and decodes one ScoreItem.
+func (s *Server) scoreInput(prefix string, it api.ScoreItem) (model.ScoreInput, error) {
+	if err := checkQuestion(prefix, it.Question, it.Options); err != nil {
+		return model.ScoreInput{}, err
+	}
+	ans, err := letterIndex(prefix+"answer", it.Answer, len(it.Options))
+	if err != nil {
+		return model.ScoreInput{}, err
+	}
+	if len(it.Reasoning) > 4*maxTextLen {
+		return model.ScoreInput{}, badField(prefix+"reasoning", "longer than %d bytes", 4*maxTextLen)
+	}
+	img, err := s.imageFromField(prefix+"image", it.Image)
+	if err != nil {
+		return model.ScoreInput{}, err
+	}
+	return model.ScoreInput{Image: img.img, ImageHash: img.hash, Question: it.Question, Options: it.Options,
+		Answer: ans, Reasoning: it.Reasoning}, nil
+}
+
+// scoreAll validates every item, then submits them all to the batcher
+// concurrently so they share batches.
+func (s *Server) scoreAll(c *gin.Context, req api.ScoreRequest, start time.Time) (api.ScoreResponse, error) {
+	if len(req.Items) == 0 || len(req.Items) > maxItems {
+		return api.ScoreResponse{}, badField("items", "need 1 to %d items, got %d", maxItems, len(req.Items))
+	}
+	if s.score == nil {
+		return api.ScoreResponse{}, fmt.Errorf("reward: %w", ErrModelUnavailable)
+	}
+	ins := make([]model.ScoreInput, len(req.Items))
+	for i, it := range req.Items {
+		in, err := s.scoreInput(fmt.Sprintf("items[%d].", i), it)
+		if err != nil {
+			return api.ScoreResponse{}, err
+		}
+		ins[i] = in
+	}
+	ctx, cancel := s.requestCtx(c)
+	defer cancel()
+	scores := make([]float64, len(ins))
+	stats := make([]batch.Stats, len(ins))
+	errs := make([]error, len(ins))
+	done := make(chan int, len(ins))
+	for i, in := range ins {
+		go func() {
+			scores[i], stats[i], errs[i] = s.score.Submit(ctx, in, paddingKey(in.Question, in.Reasoning))
+			done <- i
+		}()
+	}
+	for range ins {
+		<-done
+	}
+	if err := errors.Join(errs...); err != nil {
+		return api.ScoreResponse{}, err
+	}
+	return api.ScoreResponse{Scores: scores, Model: modelRef(s.models.Reward.Info()), Timing: timing(start, stats[0])}, nil
+}

@@ -1,0 +1,97 @@
+package server
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/jpeg" // register JPEG for image.Decode
+	_ "image/png"  // register PNG for image.Decode
+	"strings"
+)
+
+// DecodeFunc decodes image bytes. The server calls Config.DecodeImage,
+// which defaults to StdDecoder; plug preprocessing.Decode in there for
+// DICOM and the project's safety limits.
+type DecodeFunc func([]byte) (image.Image, error)
+
+// errDICOM reports a DICOM file given to a decoder without DICOM support.
+var errDICOM = errors.New("DICOM needs the preprocessing decoder (server.Config.DecodeImage)")
+
+// StdDecoder returns a DecodeFunc on the standard library (PNG and JPEG)
+// that refuses images over maxPixels (width·height) before decoding them.
+func StdDecoder(maxPixels int) DecodeFunc {
+	return func(b []byte) (image.Image, error) {
+		if len(b) > 132 && string(b[128:132]) == "DICM" {
+			return nil, errDICOM
+		}
+		cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
+		if err != nil {
+			return nil, err
+		}
+		if maxPixels > 0 && cfg.Width*cfg.Height > maxPixels {
+			return nil, fmt.Errorf("%w: %dx%d pixels, limit %d", ErrImageTooLarge, cfg.Width, cfg.Height, maxPixels)
+		}
+		img, _, err := image.Decode(bytes.NewReader(b))
+		return img, err
+	}
+}
+
+// decodedImage is an image with the hash of its bytes.
+type decodedImage struct {
+	img  image.Image
+	hash string // hex SHA-256 of the raw bytes
+}
+
+// parseImageField turns a base64 string or data URI into image bytes,
+// checking the size before decoding base64.
+func (s *Server) parseImageField(field, v string) ([]byte, error) {
+	if v == "" {
+		return nil, badField(field, "required")
+	}
+	if strings.HasPrefix(v, "data:") {
+		meta, data, ok := strings.Cut(v, ",")
+		if !ok || !strings.HasSuffix(meta, ";base64") {
+			return nil, badField(field, "data URI must be base64 encoded (data:<mime>;base64,<data>)")
+		}
+		v = data
+	}
+	if base64.StdEncoding.DecodedLen(len(v)) > s.cfg.MaxImageBytes+3 {
+		return nil, fmt.Errorf("%s: %w: over %d bytes", field, ErrImageTooLarge, s.cfg.MaxImageBytes)
+	}
+	b, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		if b, err = base64.RawStdEncoding.DecodeString(v); err != nil {
+			return nil, badField(field, "not valid base64: %v", err)
+		}
+	}
+	return b, nil
+}
+
+// decodeImage decodes raw bytes with the configured decoder.
+func (s *Server) decodeImage(field string, b []byte) (decodedImage, error) {
+	if len(b) > s.cfg.MaxImageBytes {
+		return decodedImage{}, fmt.Errorf("%s: %w: %d bytes, limit %d", field, ErrImageTooLarge, len(b), s.cfg.MaxImageBytes)
+	}
+	sum := sha256.Sum256(b)
+	img, err := s.cfg.DecodeImage(b)
+	if err != nil {
+		if errors.Is(err, ErrImageTooLarge) {
+			return decodedImage{}, fmt.Errorf("%s: %w", field, err)
+		}
+		return decodedImage{}, &ImageError{Field: field, Err: err}
+	}
+	return decodedImage{img: img, hash: hex.EncodeToString(sum[:])}, nil
+}
+
+// imageFromField parses and decodes a base64 or data URI image field.
+func (s *Server) imageFromField(field, v string) (decodedImage, error) {
+	b, err := s.parseImageField(field, v)
+	if err != nil {
+		return decodedImage{}, err
+	}
+	return s.decodeImage(field, b)
+}

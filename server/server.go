@@ -1,0 +1,334 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+
+	"github.com/medgr2/medgr2/server/batch"
+	"github.com/medgr2/medgr2/server/cache"
+	"github.com/medgr2/medgr2/server/model"
+	"github.com/medgr2/medgr2/server/queue"
+)
+
+// Models holds the model for each role; a nil role answers 404
+// model_unavailable on its endpoint.
+type Models struct {
+	VQA       model.VQA
+	Generator model.Generator
+	Reward    model.Reward
+	Chat      model.Chat
+}
+
+// Config configures a Server. Zero fields take the documented defaults.
+type Config struct {
+	// Batch is the batching policy applied to every role (Name is set per role).
+	Batch batch.Config
+	// MaxBody is the request body limit in bytes; default 32 MiB.
+	MaxBody int64
+	// MaxImageBytes is the per-image limit in bytes; default 16 MiB.
+	MaxImageBytes int
+	// MaxImagePixels bounds width·height for the default decoder; default 50M.
+	MaxImagePixels int
+	// DecodeImage decodes image bytes; default StdDecoder(MaxImagePixels).
+	// Plug preprocessing.Decode here for DICOM and the project's limits.
+	DecodeImage DecodeFunc
+	// APIKeys are the accepted bearer keys; none means no authentication
+	// (a warning is logged).
+	APIKeys []string
+	// RateLimit is requests per second per key (0: unlimited); RateBurst
+	// is the bucket size (default 2·RateLimit, at least 1).
+	RateLimit float64
+	RateBurst int
+	// RequestTimeout bounds each model request; default 60s.
+	RequestTimeout time.Duration
+	// Cache stores responses; default an in-process LRU of 4096 entries.
+	Cache cache.Cache
+	// CacheTTL is how long cached responses live; default 1h.
+	CacheTTL time.Duration
+	// Jobs is the job store; default an in-process queue.Memory.
+	Jobs queue.Store
+	// JobsDir is where server-side job files may be read from; empty
+	// disables path jobs.
+	JobsDir string
+	// JobWorkers is how many job items this replica runs at once; default
+	// 2·Batch.MaxBatch. Negative disables the job worker (submit only).
+	JobWorkers int
+	// Consumer names this replica in the job queue; default host-pid.
+	Consumer string
+	// Logger receives structured logs; default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.MaxBody <= 0 {
+		c.MaxBody = 32 << 20
+	}
+	if c.MaxImageBytes <= 0 {
+		c.MaxImageBytes = 16 << 20
+	}
+	if c.MaxImagePixels <= 0 {
+		c.MaxImagePixels = 50_000_000
+	}
+	if c.DecodeImage == nil {
+		c.DecodeImage = StdDecoder(c.MaxImagePixels)
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 60 * time.Second
+	}
+	if c.Cache == nil {
+		c.Cache = cache.NewMemory(4096)
+	}
+	if c.CacheTTL <= 0 {
+		c.CacheTTL = time.Hour
+	}
+	if c.Jobs == nil {
+		c.Jobs = queue.NewMemory(3, time.Second)
+	}
+	if c.Batch.MaxBatch <= 0 {
+		c.Batch.MaxBatch = 8
+	}
+	if c.JobWorkers == 0 {
+		c.JobWorkers = 2 * c.Batch.MaxBatch
+	}
+	if c.Consumer == "" {
+		h, _ := os.Hostname()
+		c.Consumer = h + "-" + strconv.Itoa(os.Getpid())
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.RateBurst <= 0 {
+		c.RateBurst = max(1, int(2*c.RateLimit))
+	}
+}
+
+// Server is the medgr2 REST server.
+type Server struct {
+	cfg    Config       // defaults applied
+	models Models       // loaded roles
+	keys   []string     // accepted API keys
+	limits *limiters    // per-key rate limits
+	met    *metrics     // per-server registry
+	log    *slog.Logger // structured logs
+	engine *gin.Engine  // routes
+
+	vqa   *batch.Batcher[model.VQAInput, model.VQAOutput]   // nil if no VQA model
+	gen   *batch.Batcher[model.GenerateInput, []model.Item] // nil if no generator
+	score *batch.Batcher[model.ScoreInput, float64]         // nil if no reward model
+	chat  *batch.Batcher[model.ChatInput, model.ChatOutput] // nil if no chat model
+
+	ready      atomic.Bool        // warm-up done
+	draining   atomic.Bool        // shutdown started
+	workerStop context.CancelFunc // stops the job worker
+	workerDone chan struct{}      // closed when the job worker exits
+}
+
+// New builds a server for models; call Run (or use Handler with your own
+// http.Server, then Warmup and Close).
+func New(cfg Config, models Models) (*Server, error) {
+	cfg.defaults()
+	if cfg.JobsDir != "" {
+		if st, err := os.Stat(cfg.JobsDir); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("server: jobs dir %q is not a directory: %v", cfg.JobsDir, err)
+		}
+	}
+	s := &Server{cfg: cfg, models: models, keys: cfg.APIKeys, met: newMetrics(), log: cfg.Logger,
+		limits: &limiters{rps: rate.Limit(cfg.RateLimit), burst: cfg.RateBurst, byKey: map[string]*rate.Limiter{}}}
+	if len(s.keys) == 0 {
+		s.log.Warn("server: no API keys configured; authentication is OFF")
+	}
+	s.startBatchers()
+	s.routes()
+	s.startWorker()
+	return s, nil
+}
+
+// newBatcher builds a batcher for role with metrics hooks.
+func newBatcher[In, Out any](s *Server, role string, run batch.RunFunc[In, Out]) *batch.Batcher[In, Out] {
+	bc := s.cfg.Batch
+	bc.Name = role
+	bc.OnBatch = s.met.onBatch(role)
+	b := batch.New(bc, run)
+	s.met.registerDepth(role, b.Depth)
+	return b
+}
+
+func (s *Server) startBatchers() {
+	if m := s.models.VQA; m != nil {
+		s.vqa = newBatcher(s, "vqa", m.AnswerBatch)
+	}
+	if m := s.models.Generator; m != nil {
+		s.gen = newBatcher(s, "generator", m.GenerateBatch)
+	}
+	if m := s.models.Reward; m != nil {
+		s.score = newBatcher(s, "reward", m.ScoreBatch)
+	}
+	if m := s.models.Chat; m != nil {
+		s.chat = newBatcher(s, "chat", m.ChatBatch)
+	}
+}
+
+func (s *Server) routes() {
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.Use(gin.CustomRecoveryWithWriter(io.Discard, func(c *gin.Context, p any) {
+		s.fail(c, fmt.Errorf("server: handler panicked: %v", p))
+	}))
+	e.Use(s.observe)
+	e.NoRoute(func(c *gin.Context) {
+		s.fail(c, fmt.Errorf("%w: %s %s", queue.ErrNotFound, c.Request.Method, c.Request.URL.Path))
+	})
+	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	e.GET("/readyz", s.handleReady)
+	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.met.reg, promhttp.HandlerOpts{})))
+	v1 := e.Group("/v1", s.authenticate)
+	v1.POST("/vqa", s.handleVQA)
+	v1.POST("/generate", s.handleGenerate)
+	v1.POST("/score", s.handleScore)
+	v1.POST("/chat/completions", s.handleChat)
+	v1.POST("/jobs", s.handleJobSubmit)
+	v1.GET("/jobs/:id", s.handleJobStatus)
+	v1.GET("/jobs/:id/results", s.handleJobResults)
+	v1.DELETE("/jobs/:id", s.handleJobCancel)
+	s.engine = e
+}
+
+// Handler returns the HTTP handler with every route.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+func (s *Server) handleReady(c *gin.Context) {
+	if s.draining.Load() {
+		s.fail(c, ErrShuttingDown)
+		return
+	}
+	if !s.ready.Load() {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "warming up"})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "models": s.modelNames()})
+}
+
+func (s *Server) modelNames() map[string]string {
+	out := map[string]string{}
+	add := func(role string, i model.Info) { out[role] = i.Name + "@" + i.Version }
+	if s.models.VQA != nil {
+		add("vqa", s.models.VQA.Info())
+	}
+	if s.models.Generator != nil {
+		add("generator", s.models.Generator.Info())
+	}
+	if s.models.Reward != nil {
+		add("reward", s.models.Reward.Info())
+	}
+	if s.models.Chat != nil {
+		add("chat", s.models.Chat.Info())
+	}
+	return out
+}
+
+// Warmup runs one tiny request through every loaded model, then marks the
+// server ready.
+func (s *Server) Warmup(ctx context.Context) error {
+	img := image.NewGray(image.Rect(0, 0, 28, 28))
+	img.Set(14, 14, color.Gray{Y: 255})
+	var errs []error
+	if s.vqa != nil {
+		_, _, err := s.vqa.Submit(ctx, model.VQAInput{Image: img, ImageHash: "warmup", Question: "warm-up", Options: []string{"a", "b"}}, 0)
+		errs = append(errs, err)
+	}
+	if s.gen != nil {
+		_, _, err := s.gen.Submit(ctx, model.GenerateInput{Image: img, ImageHash: "warmup", NumItems: 1}, 0)
+		errs = append(errs, err)
+	}
+	if s.score != nil {
+		_, _, err := s.score.Submit(ctx, model.ScoreInput{Image: img, ImageHash: "warmup", Question: "warm-up", Options: []string{"a", "b"}}, 0)
+		errs = append(errs, err)
+	}
+	if s.chat != nil {
+		_, _, err := s.chat.Submit(ctx, model.ChatInput{Messages: []model.ChatMessage{{Role: "user", Text: "hi"}}, MaxTokens: 1}, 0)
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("server: warm-up: %w", err)
+	}
+	s.ready.Store(true)
+	return nil
+}
+
+// Run serves on addr until ctx ends, then shuts down gracefully: it stops
+// accepting connections, lets requests in flight finish, drains the
+// batchers and the job worker (unfinished job items are re-queued), all
+// within drain.
+func (s *Server) Run(ctx context.Context, addr string, drain time.Duration) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("server: listen %s: %w", addr, err)
+	}
+	return s.Serve(ctx, l, drain)
+}
+
+// Serve is Run on an existing listener.
+func (s *Server) Serve(ctx context.Context, l net.Listener, drain time.Duration) error {
+	hs := &http.Server{Handler: s.engine, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	s.log.Info("server: listening", "addr", l.Addr().String())
+	go func() {
+		if err := s.Warmup(ctx); err != nil {
+			s.log.Error("server: warm-up failed", "err", err)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.draining.Store(true)
+	s.log.Info("server: shutting down", "drain", drain)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
+	defer cancel()
+	err := hs.Shutdown(dctx)
+	return errors.Join(err, s.Close(dctx))
+}
+
+// Close drains the batchers and the job worker; unfinished job items are
+// re-queued.
+func (s *Server) Close(ctx context.Context) error {
+	s.draining.Store(true)
+	if s.workerStop != nil {
+		s.workerStop()
+		select {
+		case <-s.workerDone:
+		case <-ctx.Done():
+		}
+	}
+	var errs []error
+	if s.vqa != nil {
+		errs = append(errs, s.vqa.Close(ctx))
+	}
+	if s.gen != nil {
+		errs = append(errs, s.gen.Close(ctx))
+	}
+	if s.score != nil {
+		errs = append(errs, s.score.Close(ctx))
+	}
+	if s.chat != nil {
+		errs = append(errs, s.chat.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
