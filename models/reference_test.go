@@ -19,7 +19,8 @@ func (r refModel) get(name string) []float32 { return r.w[name].F32 }
 // linear returns W·x + b for W [out, in].
 func (r refModel) linear(x []float32, weight, bias string) []float32 {
 	w := r.w[weight]
-	out, in := int(w.Dims[0]), int(w.Dims[1])
+	out := int(w.Dims[0])
+	in := len(w.F32) / out // [out, in…] with trailing dims flattened (Conv3d patch weight)
 	y := make([]float32, out)
 	for o := range out {
 		var s float64
