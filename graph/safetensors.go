@@ -147,6 +147,9 @@ func writeFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("graph: write %s: %w", path, err)
 	}
 	_, werr := tmp.Write(data)
+	if werr == nil {
+		werr = tmp.Chmod(0o644)
+	}
 	cerr := tmp.Close()
 	if err := firstErr(werr, cerr); err != nil {
 		_ = os.Remove(tmp.Name())
