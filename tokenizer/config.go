@@ -36,34 +36,40 @@ type typed struct {
 // bpeJSON is a "BPE" model. Merges come either as "a b" strings (older
 // files) or as ["a","b"] pairs (tokenizers ≥ 0.20).
 type bpeJSON struct {
-	Type                    string            `json:"type"`
-	Dropout                 *float64          `json:"dropout"`
-	UnkToken                *string           `json:"unk_token"`
-	ContinuingSubwordPrefix *string           `json:"continuing_subword_prefix"`
-	EndOfWordSuffix         *string           `json:"end_of_word_suffix"`
-	FuseUnk                 bool              `json:"fuse_unk"`
-	ByteFallback            bool              `json:"byte_fallback"`
-	IgnoreMerges            bool              `json:"ignore_merges"`
-	Vocab                   map[string]int    `json:"vocab"`
-	Merges                  []json.RawMessage `json:"merges"`
+	Type                    string          `json:"type"`
+	Dropout                 *float64        `json:"dropout"`
+	UnkToken                *string         `json:"unk_token"`
+	ContinuingSubwordPrefix *string         `json:"continuing_subword_prefix"`
+	EndOfWordSuffix         *string         `json:"end_of_word_suffix"`
+	FuseUnk                 bool            `json:"fuse_unk"`
+	ByteFallback            bool            `json:"byte_fallback"`
+	IgnoreMerges            bool            `json:"ignore_merges"`
+	Vocab                   map[string]int  `json:"vocab"`
+	Merges                  json.RawMessage `json:"merges"`
 }
 
 // mergePairs decodes the merges in either format.
 func (m *bpeJSON) mergePairs() ([][2]string, error) {
-	out := make([][2]string, len(m.Merges))
-	for i, raw := range m.Merges {
-		var pair []string
-		if err := json.Unmarshal(raw, &pair); err == nil {
-			if len(pair) != 2 {
-				return nil, fmt.Errorf("%w: merge %d has %d parts", ErrFormat, i, len(pair))
+	if len(m.Merges) == 0 || isNull(m.Merges) {
+		return nil, nil
+	}
+	var pairs [][]string
+	if err := json.Unmarshal(m.Merges, &pairs); err == nil {
+		out := make([][2]string, len(pairs))
+		for i, p := range pairs {
+			if len(p) != 2 {
+				return nil, fmt.Errorf("%w: merge %d has %d parts", ErrFormat, i, len(p))
 			}
-			out[i] = [2]string{pair[0], pair[1]}
-			continue
+			out[i] = [2]string{p[0], p[1]}
 		}
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, fmt.Errorf("%w: merge %d: %w", ErrFormat, i, err)
-		}
+		return out, nil
+	}
+	var lines []string
+	if err := json.Unmarshal(m.Merges, &lines); err != nil {
+		return nil, fmt.Errorf("%w: merges are neither [\"a b\"] nor [[\"a\",\"b\"]]: %w", ErrFormat, err)
+	}
+	out := make([][2]string, len(lines))
+	for i, s := range lines {
 		a, b, ok := cutSpace(s)
 		if !ok {
 			return nil, fmt.Errorf("%w: merge %d %q is not two tokens", ErrFormat, i, s)

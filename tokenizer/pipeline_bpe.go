@@ -208,6 +208,9 @@ func (p *bpePipeline) normalize(text string) string {
 
 // encodeNormalized pre-tokenises text and encodes every piece.
 func (p *bpePipeline) encodeNormalized(dst []int, text string) ([]int, error) {
+	if len(p.steps) == 1 && !p.steps[0].addPrefixSpace && !p.steps[0].removed && p.steps[0].sp != nil {
+		return p.encodeOneSplit(dst, text) // Qwen, GPT-2: no intermediate slices
+	}
 	pieces := []string{text}
 	var ranges [][2]int
 	for _, st := range p.steps {
@@ -233,6 +236,30 @@ func (p *bpePipeline) encodeNormalized(dst []int, text string) ([]int, error) {
 		if dst, err = p.encodePiece(dst, pc); err != nil {
 			return dst, err
 		}
+	}
+	return dst, nil
+}
+
+// encodeOneSplit is encodeNormalized for a single Isolated split step.
+func (p *bpePipeline) encodeOneSplit(dst []int, text string) ([]int, error) {
+	ranges, err := p.steps[0].sp.matches(make([][2]int, 0, len(text)/4+1), text)
+	if err != nil {
+		return dst, err
+	}
+	last := 0
+	for _, r := range ranges {
+		if r[0] > last {
+			if dst, err = p.encodePiece(dst, text[last:r[0]]); err != nil {
+				return dst, err
+			}
+		}
+		if dst, err = p.encodePiece(dst, text[r[0]:r[1]]); err != nil {
+			return dst, err
+		}
+		last = r[1]
+	}
+	if last < len(text) {
+		return p.encodePiece(dst, text[last:])
 	}
 	return dst, nil
 }
