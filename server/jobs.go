@@ -54,6 +54,9 @@ func (s *Server) readJob(c *gin.Context) (string, [][]byte, error) {
 		if err := decodeJSON(c, &req); err != nil {
 			return "", nil, err
 		}
+		if req.Kind != api.JobKindScore && req.Kind != api.JobKindVQA {
+			return "", nil, badField("kind", "must be %q or %q, got %q", api.JobKindScore, api.JobKindVQA, req.Kind)
+		}
 		f, err := s.openJobFile(req.Path)
 		if err != nil {
 			return "", nil, err
