@@ -1,0 +1,56 @@
+package tokenizer_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/medgr2/medgr2/tokenizer"
+)
+
+// Train a small tokenizer, then encode a VQA prompt and find the answer
+// span that training computes its loss on.
+func Example() {
+	ctx := context.Background()
+	texts := []string{
+		"What modality is used for this image?", "Which organ is shown in this image?",
+		"What modality is used to acquire this image?", "Computed Tomography", "Magnetic Resonance Imaging",
+	}
+	tok, err := tokenizer.TrainBPE(ctx, texts, tokenizer.TrainOptions{VocabSize: 300, MinFrequency: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	e, err := tok.EncodePrompt(tokenizer.VQAPrompt{
+		Question:    "What modality is used for this image?",
+		Options:     []string{"Computed Tomography", "Magnetic Resonance Imaging"},
+		ImageTokens: 4,
+		Answer:      "<answer>A</answer>",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	answer, err := tok.Decode(e.IDs[e.AnswerStart:e.AnswerEnd], false)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(tok.VocabSize(), answer)
+	// Output: 300 <answer>A</answer><|im_end|>
+}
+
+func ExampleTokenizer_Decode() {
+	tok, err := tokenizer.TrainBPE(context.Background(), []string{"pneumonia", "normal"}, tokenizer.TrainOptions{MinFrequency: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ids, err := tok.Encode("<|im_start|>pneumonia<|im_end|>")
+	if err != nil {
+		log.Fatal(err)
+	}
+	all, _ := tok.Decode(ids, false)
+	text, _ := tok.Decode(ids, true)
+	fmt.Printf("%d ids\n%s\n%s\n", len(ids), all, text)
+	// Output:
+	// 3 ids
+	// <|im_start|>pneumonia<|im_end|>
+	// pneumonia
+}
