@@ -1,0 +1,199 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/medgr2/medgr2/preprocessing"
+	"github.com/medgr2/medgr2/runtime"
+	"github.com/medgr2/medgr2/tokenizer"
+)
+
+// Sentinel errors of the runner (VLM and its roles).
+var (
+	// ErrBadRequest: a request cannot be turned into a prompt (empty
+	// question, too few or too many options, an image that cannot be
+	// processed, a token id outside the vocabulary).
+	ErrBadRequest = errors.New("models: invalid request")
+	// ErrImageTokens: the <|image_pad|> slots of a prompt do not match the
+	// images given with it.
+	ErrImageTokens = errors.New("models: image tokens do not match the images")
+	// ErrRole: the bundle does not declare the role a call needs (e.g.
+	// Score on a bundle whose decoder outputs logits).
+	ErrRole = errors.New("models: bundle lacks the role")
+	// ErrLetterToken: an option letter is not a single token of the
+	// tokenizer, so the fast option-scoring path cannot read it.
+	ErrLetterToken = errors.New("models: option letter is not a single token")
+	// ErrClosed: the VLM or Decoder was used after Close.
+	ErrClosed = errors.New("models: use after close")
+)
+
+// VLMOptions configures Open. The zero value runs on Device auto with ORT's
+// default threads, loading ONNX Runtime through runtime.Open's search.
+type VLMOptions struct {
+	// Device selects the execution provider (auto, cpu, cuda, cuda:N).
+	Device runtime.Device
+	// Env is an open ONNX Runtime environment to share; nil opens one
+	// (with LibraryPath and Logger) that Close releases.
+	Env *runtime.Env
+	// LibraryPath names libonnxruntime when Env is nil; "" searches
+	// ($MEDGR2_ORT_LIB, third_party/ort, system folders).
+	LibraryPath string
+	// IntraOpThreads is the per-session operator thread pool; 0 lets ORT
+	// choose (one per physical core).
+	IntraOpThreads int
+	// Logger receives the CUDA → CPU fallback line and session debug lines;
+	// nil discards them.
+	Logger *slog.Logger
+}
+
+// VLM is an opened model bundle: the vision encoder, embedding and decoder
+// sessions, the tokenizer and the image processor. Its methods are safe for
+// concurrent use by many goroutines: every call keeps its own KV cache and
+// buffers, and ORT sessions run concurrently. Close must not race with
+// calls in flight.
+type VLM struct {
+	bundle *Bundle
+	tok    *tokenizer.Tokenizer
+	image  preprocessing.Config
+	env    *runtime.Env
+	ownEnv bool
+
+	vision, embed, decoder *runtime.Session
+
+	cfg    ArchConfig
+	st     SpecialTokens
+	reward bool // the decoder outputs scores, not logits
+}
+
+// Open loads the bundle in dir (see Load: manifest, files, ONNX signatures,
+// weights), the tokenizer and ONNX Runtime, and opens the three sessions.
+// Errors name the problem: a *BundleError (missing or truncated file,
+// signature mismatch, bad tokenizer) or a *runtime.LibraryError when ONNX
+// Runtime cannot be found (its message says to run `make ort`).
+func Open(ctx context.Context, dir string, opts VLMOptions) (_ *VLM, err error) {
+	b, err := Load(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	m := b.Manifest
+	v := &VLM{bundle: b, cfg: m.Architecture, st: m.SpecialTokens, reward: m.HasRole(RoleReward), env: opts.Env}
+	if v.tok, err = openTokenizer(b); err != nil {
+		return nil, err
+	}
+	v.image = imageConfig(m.ImageProcessor)
+	if v.env == nil {
+		v.env, err = runtime.Open(ctx, runtime.Options{LibraryPath: opts.LibraryPath, Logger: opts.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("models: open %s: %w", dir, err)
+		}
+		v.ownEnv = true
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, v.Close())
+		}
+	}()
+	so := runtime.SessionOptions{Device: opts.Device, IntraOpThreads: opts.IntraOpThreads}
+	if v.vision, err = v.openSession(ctx, m.Files.VisionEncoder, so); err != nil {
+		return nil, err
+	}
+	if v.embed, err = v.openSession(ctx, m.Files.EmbedTokens, so); err != nil {
+		return nil, err
+	}
+	// Decode steps change the sequence length on every call: memory
+	// patterns planned for one shape would be thrown away each step.
+	so.DisableMemPattern = true
+	if v.decoder, err = v.openSession(ctx, m.Files.Decoder, so); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// openTokenizer loads tokenizer.json and checks it against the manifest.
+func openTokenizer(b *Bundle) (*tokenizer.Tokenizer, error) {
+	m := b.Manifest
+	fail := func(err error) error {
+		return &BundleError{Dir: b.Dir, File: m.Files.Tokenizer, Err: fmt.Errorf("%w: %w", ErrBadTokenizer, err)}
+	}
+	tok, err := tokenizer.Load(b.TokenizerPath())
+	if err != nil {
+		return nil, fail(err)
+	}
+	if tok.VocabSize() > m.Architecture.VocabSize {
+		return nil, fail(fmt.Errorf("vocabulary of %d ids exceeds the model's vocab_size %d", tok.VocabSize(), m.Architecture.VocabSize))
+	}
+	for name, id := range map[string]int{tokenizer.ImagePad: m.SpecialTokens.ImagePad,
+		tokenizer.VisionStart: m.SpecialTokens.VisionStart, tokenizer.VisionEnd: m.SpecialTokens.VisionEnd} {
+		if got, ok := tok.TokenID(name); !ok || got != id {
+			return nil, fail(fmt.Errorf("token %s has id %d (found %v), manifest says %d", name, got, ok, id))
+		}
+	}
+	return tok, nil
+}
+
+// imageConfig maps the manifest's image processor to preprocessing.Config.
+func imageConfig(ip ImageProcessor) preprocessing.Config {
+	c := preprocessing.Config{
+		PatchSize: ip.PatchSize, TemporalPatchSize: ip.TemporalPatchSize, MergeSize: ip.MergeSize,
+		MinPixels: ip.MinPixels, MaxPixels: ip.MaxPixels,
+	}
+	copy(c.ImageMean[:], ip.ImageMean)
+	copy(c.ImageStd[:], ip.ImageStd)
+	return c.WithDefaults()
+}
+
+// openSession opens one of the bundle's graphs; errors name the file.
+func (v *VLM) openSession(ctx context.Context, rel string, so runtime.SessionOptions) (*runtime.Session, error) {
+	s, err := v.env.NewSession(ctx, v.bundle.Path(rel), so)
+	if err != nil {
+		return nil, &BundleError{Dir: v.bundle.Dir, File: rel, Err: err}
+	}
+	return s, nil
+}
+
+// Close releases the sessions and, when Open created it, the ONNX Runtime
+// handle. It is nil-safe and idempotent.
+func (v *VLM) Close() error {
+	if v == nil {
+		return nil
+	}
+	err := errors.Join(v.vision.Close(), v.embed.Close(), v.decoder.Close())
+	v.vision, v.embed, v.decoder = nil, nil, nil
+	if v.ownEnv {
+		err = errors.Join(err, v.env.Close())
+		v.ownEnv = false
+	}
+	return err
+}
+
+// Bundle returns the loaded bundle (folder and manifest).
+func (v *VLM) Bundle() *Bundle { return v.bundle }
+
+// Manifest returns the bundle's manifest.
+func (v *VLM) Manifest() *Manifest { return v.bundle.Manifest }
+
+// Tokenizer returns the bundle's tokenizer.
+func (v *VLM) Tokenizer() *tokenizer.Tokenizer { return v.tok }
+
+// ImageConfig returns the image processor settings (defaults filled in).
+func (v *VLM) ImageConfig() preprocessing.Config { return v.image }
+
+// Device returns the device the decoder runs on (never auto).
+func (v *VLM) Device() runtime.Device { return v.decoder.Device() }
+
+// Sessions returns the vision encoder, embedding and decoder sessions, for
+// inspection (doctor) and benchmarks.
+func (v *VLM) Sessions() (vision, embed, decoder *runtime.Session) {
+	return v.vision, v.embed, v.decoder
+}
+
+// checkOpen returns ErrClosed after Close.
+func (v *VLM) checkOpen() error {
+	if v == nil || v.decoder == nil {
+		return fmt.Errorf("%w: VLM", ErrClosed)
+	}
+	return nil
+}
