@@ -169,7 +169,7 @@ func checkGradArgs(g *Graph, loss *Value, wrt []*Value) error {
 type rev struct {
 	g     *Graph
 	opts  GradOptions
-	need  map[*Value]bool  // values on a path from wrt to the loss
+	need  map[*Value]bool   // values on a path from wrt to the loss
 	grads map[*Value]*Value // accumulated gradient of each value
 }
 
