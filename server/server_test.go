@@ -108,7 +108,9 @@ func TestBadRequests(t *testing.T) {
 	big := dataURI("image/jpeg", readFile(t, smearJPG)) // > 8 KiB
 	notImg := dataURI("image/png", []byte("this is not an image at all, just text"))
 	dicom := dataURI("application/dicom", append(make([]byte, 128), []byte("DICM....")...))
-	vqa := func(img, q string, opts ...string) api.VQARequest { return api.VQARequest{Image: img, Question: q, Options: opts} }
+	vqa := func(img, q string, opts ...string) api.VQARequest {
+		return api.VQARequest{Image: img, Question: q, Options: opts}
+	}
 	score := func(it api.ScoreItem) api.ScoreRequest { return api.ScoreRequest{Items: []api.ScoreItem{it}} }
 	okItem := api.ScoreItem{Image: png, Question: "q", Options: []string{"a", "b"}, Answer: "A"}
 	withAns := func(a string) api.ScoreItem { it := okItem; it.Answer = a; return it }
@@ -154,8 +156,8 @@ func TestBadRequests(t *testing.T) {
 		{"chat bad content", "/v1/chat/completions", "k2", chat(`42`), 400, api.CodeInvalidRequest, ""},
 		{"chat bad role", "/v1/chat/completions", "k2", `{"messages":[{"role":"robot","content":"hi"}]}`, 400, api.CodeInvalidRequest, "messages[0].role"},
 		{"chat remote url", "/v1/chat/completions", "k2", chat(`[{"type":"image_url","image_url":{"url":"http://x/y.png"}}]`), 400, api.CodeInvalidRequest, "messages[0].content[0].image_url.url"},
-		{"chat not an image", "/v1/chat/completions", "k2", chat(`[{"type":"image_url","image_url":{"url":"`+notImg+`"}}]`), 400, api.CodeInvalidImage, "messages[0].content[0].image_url.url"},
-		{"chat oversized image", "/v1/chat/completions", "k2", chat(`[{"type":"image_url","image_url":{"url":"`+big+`"}}]`), 413, api.CodeImageTooLarge, ""},
+		{"chat not an image", "/v1/chat/completions", "k2", chat(`[{"type":"image_url","image_url":{"url":"` + notImg + `"}}]`), 400, api.CodeInvalidImage, "messages[0].content[0].image_url.url"},
+		{"chat oversized image", "/v1/chat/completions", "k2", chat(`[{"type":"image_url","image_url":{"url":"` + big + `"}}]`), 413, api.CodeImageTooLarge, ""},
 		{"chat bad max_tokens", "/v1/chat/completions", "k2", `{"max_tokens":-1,"messages":[{"role":"user","content":"hi"}]}`, 400, api.CodeInvalidRequest, "max_tokens"},
 		{"jobs bad kind", "/v1/jobs", "k1", api.JobRequest{Kind: "train"}, 400, api.CodeInvalidRequest, "kind"},
 		{"jobs path disabled", "/v1/jobs", "k1", api.JobRequest{Kind: "score", Path: "x.jsonl"}, 400, api.CodeInvalidRequest, "path"},
