@@ -1,0 +1,37 @@
+// Package models defines model bundles (model.json manifest, tokenizer.json,
+// ONNX graphs and their safetensors weights) and the project's own
+// Qwen2-VL-style architecture, built with package graph.
+//
+// # Bundle layout
+//
+// A bundle folder holds model.json (Manifest: name, version, roles among
+// vqa/generator/reward, ArchConfig, special token ids, prompt format,
+// image-processor settings and file names), tokenizer.json, and, in the
+// onnx-community layout, onnx/vision_encoder.onnx, onnx/embed_tokens.onnx
+// and onnx/decoder_model_merged.onnx whose weights are ONNX external data
+// pointing into onnx/model.safetensors. Replacing model.safetensors with a
+// file of the same layout (graph.PlanWeights) updates the model without
+// rebuilding graphs.
+//
+// # Graph signatures
+//
+//   - vision_encoder: pixel_values [N, 1176], grid_thw [images, 3] →
+//     image_features [N/4, hidden]
+//   - embed_tokens: input_ids [batch, seq] → inputs_embeds [batch, seq, hidden]
+//   - decoder_model_merged: inputs_embeds, attention_mask [batch, past+seq],
+//     position_ids [3, batch, seq], past_key_values.{i}.key|value
+//     [batch, kv_heads, past, head_dim] → logits [batch, seq, vocab] (scores
+//     [batch] for the reward role, read at each row's last real token) and
+//     present.{i}.key|value.
+//
+// # Usage
+//
+//	b, err := models.Export(ctx, dir, models.DefaultConfig(0),
+//		models.ExportOptions{Tokenizer: "tokenizer.json", Seed: 1})
+//	…
+//	b, err = models.Load(ctx, dir) // validates manifest, files, ONNX signatures, weights
+//	sess := runtime.Open(b.DecoderPath(), …)
+//
+// Load errors are *BundleError values wrapping ErrMissingFile, ErrBadManifest,
+// ErrBadConfig, ErrBadONNX, ErrSignature or ErrBadWeights.
+package models
