@@ -71,7 +71,7 @@
 //
 // # Parity
 //
-// The tests encode the corpus in testdata/parity_corpus.json (3,475
+// The tests encode the corpus in testdata/parity_corpus.json (3,482
 // strings: OmniMedVQA questions and options, numbers, code, emoji, CJK,
 // whitespace runs, every special token, chat prompts) with this package and
 // with @huggingface/transformers under Node (scripts/tokenizer-parity,

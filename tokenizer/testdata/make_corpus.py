@@ -59,7 +59,8 @@ for s in ['😀', '👍🏽 great', '👨‍👩‍👧‍👦 family', '🇫�
           'Рентгенография грудной клетки', 'صورة بالأشعة السينية', 'צילום רנטגן', 'एक्स-रे छवि',
           'ภาพเอกซเรย์', 'Ελληνικά γράμματα', 'naïve café résumé', 'Straße ß ẞ', 'ﬁ ﬂ ligatures',
           'e\u0301 cafe\u0301', 'A\u030a', 'zero\u200bwidth', 'nbsp\u00a0here', 'ideographic\u3000space',
-          'line\u2028sep', 'mixed 中文 English 123 العربية']:
+          'line\u2028sep', 'mixed 中文 English 123 العربية', 'a\u0085 b', 'x\ufeff y', '\u2028\u2029z',
+          "it'ſ ok", '\u180e x', 'x\u000b\u000cy', 'tag\U000E0041 char']:
     add(s)
 
 # Contractions and case.
