@@ -253,7 +253,8 @@ func (t *Tokenizer) AddedTokens() []AddedToken {
 // into. The caller must not modify it.
 func (t *Tokenizer) JSON() []byte { return t.raw }
 
-// Save writes the tokenizer as a Hugging Face tokenizer.json.
+// Save writes the tokenizer as a Hugging Face tokenizer.json: the bytes it
+// was loaded from, or the trained model (see TrainBPE). File mode 0644.
 func (t *Tokenizer) Save(path string) error {
 	if err := os.WriteFile(path, t.raw, 0o644); err != nil {
 		return fmt.Errorf("tokenizer: save %s: %w", path, err)
