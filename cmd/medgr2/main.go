@@ -32,6 +32,8 @@ func commands() []command {
 		{name: "tokenize", summary: "encode/decode JSON text arrays with a tokenizer.json; train a BPE tokenizer", run: runTokenize},
 		{name: "data", summary: "build OmniMedVQA-style benchmarks from labelled collections; dataset cards", run: runData},
 		{name: "eval", summary: "evaluate an answerer on a benchmark: accuracy by modality and question type, baselines, report", run: runEval},
+		{name: "serve", summary: "run the REST server (VQA, generate, score, OpenAI chat, jobs, metrics)", run: runServe},
+		{name: "bench", summary: "load-test a server on loopback; with no --url, the fake-model suite vs the raw baseline", run: runBench},
 	}
 }
 

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/medgr2/medgr2/bench"
+	"github.com/medgr2/medgr2/server"
+	"github.com/medgr2/medgr2/server/api"
+	"github.com/medgr2/medgr2/server/batch"
+	"github.com/medgr2/medgr2/server/fake"
+	"github.com/medgr2/medgr2/server/model"
+)
+
+// benchFlags are the flags of `medgr2 bench`.
+type benchFlags struct {
+	url, path, key, image string
+	clients, requests     int
+	maxBatch              int
+	rate                  float64
+	duration              time.Duration
+	fakeBatch, fakeItem   time.Duration
+	asJSON                bool
+}
+
+func parseBenchFlags(args []string, stderr io.Writer) (benchFlags, error) {
+	var f benchFlags
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.url, "url", "", "running server on loopback (empty: run the suite on an in-process server with fake models)")
+	fs.StringVar(&f.path, "path", "/v1/vqa", "endpoint to load (with --url)")
+	fs.StringVar(&f.key, "api-key", "", "bearer API key")
+	fs.StringVar(&f.image, "image", "", "PNG/JPEG image for the VQA request (default: a generated 224×224 PNG)")
+	fs.IntVar(&f.clients, "clients", 32, "closed-loop clients (with --url)")
+	fs.Float64Var(&f.rate, "rate", 0, "open-loop requests per second (with --url; 0: closed loop)")
+	fs.IntVar(&f.requests, "requests", 2000, "requests per run (bound)")
+	fs.DurationVar(&f.duration, "duration", 20*time.Second, "time per run (bound)")
+	fs.IntVar(&f.maxBatch, "max-batch", 32, "suite: server and baseline batch size")
+	fs.DurationVar(&f.fakeBatch, "fake-batch-cost", 20*time.Millisecond, "suite: fake model cost per batch")
+	fs.DurationVar(&f.fakeItem, "fake-item-cost", 500*time.Microsecond, "suite: fake model cost per item")
+	fs.BoolVar(&f.asJSON, "json", false, "print JSON instead of a table")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, usageError(fmt.Sprintf("bench: unexpected arguments %q", fs.Args()))
+	}
+	return f, nil
+}
+
+// benchSummary compares the suite's runs against the goals.
+type benchSummary struct {
+	SaturationRatio float64 `json:"saturation_vs_raw"` // server items/s ÷ direct max-batch items/s (goal ≥ 0.95)
+	AddedP50MS      float64 `json:"added_p50_ms"`      // 1-client server p50 − direct batch-1 p50 (goal ≤ 1)
+	BatchingGain    float64 `json:"batching_gain_32"`  // 32-client server items/s ÷ direct batch-1 items/s (goal ≥ 4)
+}
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f, err := parseBenchFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	body, img, err := benchBody(f.image)
+	if err != nil {
+		return err
+	}
+	var reports []bench.Report
+	var sum *benchSummary
+	if f.url != "" {
+		rep, err := bench.Run(ctx, bench.Config{Name: "server", URL: f.url, Path: f.path, Body: body, APIKey: f.key,
+			Clients: f.clients, Rate: f.rate, Requests: f.requests, Duration: f.duration})
+		if err != nil {
+			return err
+		}
+		reports = []bench.Report{rep}
+	} else {
+		reports, sum, err = benchSuite(ctx, f, body, img)
+		if err != nil {
+			return err
+		}
+	}
+	if f.asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"reports": reports, "summary": sum})
+	}
+	if err := bench.WriteTable(stdout, reports); err != nil {
+		return err
+	}
+	if sum != nil {
+		fmt.Fprintf(stdout, "\nserver/raw throughput at saturation: %.3f (goal >= 0.95)\n", sum.SaturationRatio)
+		fmt.Fprintf(stdout, "added p50 latency at low load:       %.3f ms (goal <= 1)\n", sum.AddedP50MS)
+		fmt.Fprintf(stdout, "batching gain, 32 clients vs b1:     %.2fx (goal >= 4)\n", sum.BatchingGain)
+	}
+	return nil
+}
+
+// benchBody builds the VQA request body and the decoded image.
+func benchBody(path string) ([]byte, image.Image, error) {
+	var raw []byte
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("bench: --image: %w", err)
+		}
+		raw = b
+	} else {
+		img := image.NewGray(image.Rect(0, 0, 224, 224))
+		for y := range 224 {
+			for x := range 224 {
+				img.SetGray(x, y, color.Gray{Y: uint8((x*y + x) % 251)})
+			}
+		}
+		var buf bytes.Buffer
+		if err := png.Encode(&buf, img); err != nil {
+			return nil, nil, err
+		}
+		raw = buf.Bytes()
+	}
+	img, _, err := image.Decode(bytes.NewReader(raw))
+	if err != nil {
+		return nil, nil, fmt.Errorf("bench: image: %w", err)
+	}
+	body, err := json.Marshal(api.VQARequest{Image: base64.StdEncoding.EncodeToString(raw),
+		Question: "Which imaging modality is shown?", Options: []string{"CT", "MRI", "X-ray", "Ultrasound"}})
+	return body, img, err
+}
+
+// benchSuite measures the raw model and an in-process server on loopback.
+// Each server request carries a distinct question so the cache never hits.
+func benchSuite(ctx context.Context, f benchFlags, body []byte, img image.Image) ([]bench.Report, *benchSummary, error) {
+	m := fake.NewVQA(fake.Options{BatchCost: f.fakeBatch, ItemCost: f.fakeItem})
+	inputs := make([]model.VQAInput, f.maxBatch)
+	for i := range inputs {
+		inputs[i] = model.VQAInput{Image: img, ImageHash: fmt.Sprint(i), Question: "q", Options: []string{"a", "b", "c", "d"}}
+	}
+	direct := func(ctx context.Context, n int) error { _, err := m.AnswerBatch(ctx, inputs[:n]); return err }
+	raw := bench.Direct(ctx, "raw", f.maxBatch, f.requests, f.duration, direct)
+	raw1 := bench.Direct(ctx, "raw serial", 1, min(f.requests, 200), f.duration, direct)
+
+	url, stop, err := benchServer(ctx, m, f.maxBatch)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer stop()
+	reports := []bench.Report{raw, raw1}
+	for _, c := range []struct {
+		name    string
+		clients int
+		n       int
+	}{{"server low load", 1, min(f.requests, 200)}, {"server 32 clients", 32, f.requests}, {"server saturation", 2 * f.maxBatch, f.requests}} {
+		rep, err := bench.Run(ctx, bench.Config{Name: c.name, URL: url, Path: "/v1/vqa", Body: body, Clients: c.clients,
+			Requests: c.n, Duration: f.duration})
+		if err != nil {
+			return nil, nil, err
+		}
+		reports = append(reports, rep)
+	}
+	sum := &benchSummary{
+		SaturationRatio: reports[4].Throughput / raw.Throughput,
+		AddedP50MS:      reports[2].P50MS - raw1.P50MS,
+		BatchingGain:    reports[3].Throughput / raw1.Throughput,
+	}
+	return reports, sum, nil
+}
+
+// benchServer serves m on a loopback port with the cache off (every
+// request reaches the model) and returns its URL and a stop function.
+func benchServer(ctx context.Context, m model.VQA, maxBatch int) (string, func(), error) {
+	s, err := server.New(server.Config{Batch: batch.Config{MaxBatch: maxBatch, QueueSize: 4096}, Cache: noCache{},
+		JobWorkers: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, server.Models{VQA: m})
+	if err != nil {
+		return "", nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("bench: listen: %w", err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(sctx, l, 5*time.Second) }()
+	url := "http://" + l.Addr().String()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			return "", nil, fmt.Errorf("bench: server not ready: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return url, func() { cancel(); <-done }, nil
+}
+
+// noCache is a cache that never hits, so the bench measures the model path.
+type noCache struct{}
+
+func (noCache) Get(context.Context, string) ([]byte, bool, error)        { return nil, false, nil }
+func (noCache) Set(context.Context, string, []byte, time.Duration) error { return nil }

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/medgr2/medgr2/server"
+	"github.com/medgr2/medgr2/server/batch"
+	"github.com/medgr2/medgr2/server/cache"
+	"github.com/medgr2/medgr2/server/fake"
+	"github.com/medgr2/medgr2/server/queue"
+)
+
+// serveFlags are the flags of `medgr2 serve`.
+type serveFlags struct {
+	addr, model, generator, reward, device, redisURL, keysFile, jobsDir string
+	maxBatch, queueSize, maxImage, jobWorkers                           int
+	maxBody                                                             int64
+	maxDelay, timeout, drain, fakeBatch, fakeItem                       time.Duration
+	rateLimit                                                           float64
+	fakeModels                                                          bool
+}
+
+func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
+	var f serveFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&f.model, "model", "", "VQA model bundle directory")
+	fs.StringVar(&f.generator, "generator", "", "generator model bundle directory")
+	fs.StringVar(&f.reward, "reward", "", "reward model bundle directory")
+	fs.StringVar(&f.device, "device", "auto", "execution device: auto, cuda or cpu")
+	fs.StringVar(&f.redisURL, "redis", "", "Redis URL (redis://host:port/db) for the shared cache and job queue; empty: in-process")
+	fs.StringVar(&f.keysFile, "api-keys-file", "", "file with one API key per line (also env MEDGR2_API_KEYS); none: auth off")
+	fs.StringVar(&f.jobsDir, "jobs-dir", "", "directory server-side job files may be read from; empty: disabled")
+	fs.IntVar(&f.maxBatch, "max-batch", 16, "largest model batch")
+	fs.DurationVar(&f.maxDelay, "max-delay", 0, "longest wait for a batch to fill while the model is idle (0: dispatch when free)")
+	fs.IntVar(&f.queueSize, "queue-size", 512, "requests waiting per model before 429")
+	fs.Int64Var(&f.maxBody, "max-body", 32<<20, "request body limit in bytes")
+	fs.IntVar(&f.maxImage, "max-image-bytes", 16<<20, "per-image limit in bytes")
+	fs.Float64Var(&f.rateLimit, "rate-limit", 0, "requests per second per API key (0: unlimited)")
+	fs.DurationVar(&f.timeout, "request-timeout", 60*time.Second, "per-request model deadline")
+	fs.DurationVar(&f.drain, "drain", 30*time.Second, "graceful shutdown budget")
+	fs.IntVar(&f.jobWorkers, "job-workers", 0, "job items run at once on this replica (0: 2×max-batch, -1: none)")
+	fs.BoolVar(&f.fakeModels, "fake-models", false, "serve the built-in deterministic fake models (tests, bench)")
+	fs.DurationVar(&f.fakeBatch, "fake-batch-cost", 20*time.Millisecond, "fake model cost per batch")
+	fs.DurationVar(&f.fakeItem, "fake-item-cost", 500*time.Microsecond, "fake model cost per item")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, usageError(fmt.Sprintf("serve: unexpected arguments %q", fs.Args()))
+	}
+	return f, nil
+}
+
+// errModelsNotWired says that real bundles are not adapted to the server yet.
+var errModelsNotWired = errors.New("serve: loading model bundles (--model/--generator/--reward) is wired by the integrator " +
+	"(adapters from package models to server/model); use --fake-models for tests and benchmarks")
+
+func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
+	f, err := parseServeFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	models, err := serveModels(f)
+	if err != nil {
+		return err
+	}
+	keys, err := server.LoadAPIKeys(f.keysFile)
+	if err != nil {
+		return err
+	}
+	cfg := server.Config{
+		Batch:   batch.Config{MaxBatch: f.maxBatch, MaxDelay: f.maxDelay, QueueSize: f.queueSize},
+		MaxBody: f.maxBody, MaxImageBytes: f.maxImage, APIKeys: keys, RateLimit: f.rateLimit,
+		RequestTimeout: f.timeout, JobsDir: f.jobsDir, JobWorkers: f.jobWorkers, Logger: log,
+	}
+	if f.redisURL != "" {
+		client, err := openRedis(ctx, f.redisURL)
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		cfg.Cache = cache.NewRedis(client, "")
+		cfg.Jobs = queue.NewRedis(client, queue.RedisConfig{})
+		log.Info("serve: using Redis for cache and jobs", "addr", client.Options().Addr)
+	}
+	s, err := server.New(cfg, models)
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx, f.addr, f.drain)
+}
+
+// serveModels picks the models to serve.
+func serveModels(f serveFlags) (server.Models, error) {
+	if f.model != "" || f.generator != "" || f.reward != "" {
+		return server.Models{}, errModelsNotWired
+	}
+	if !f.fakeModels {
+		return server.Models{}, usageError("serve: no models: pass --model/--generator/--reward, or --fake-models")
+	}
+	o := fake.Options{BatchCost: f.fakeBatch, ItemCost: f.fakeItem}
+	return server.Models{VQA: fake.NewVQA(o), Generator: fake.NewGenerator(o), Reward: fake.NewReward(o), Chat: fake.NewChat(o)}, nil
+}
+
+func openRedis(ctx context.Context, u string) (*redis.Client, error) {
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		return nil, usageError(fmt.Sprintf("serve: --redis: %v", err))
+	}
+	c := redis.NewClient(opt)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Ping(pctx).Err(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("serve: redis %s: %w", opt.Addr, err)
+	}
+	return c, nil
+}
