@@ -106,9 +106,13 @@ func (p *ortProcess) load(path string) (ortc.Info, error) {
 	if p.path != "" {
 		return ortc.Info{}, fmt.Errorf("%w: loaded %s, asked for %s", ErrEnvConflict, p.path, path)
 	}
-	ort.SetSharedLibraryPath(path)
-	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
-		return ortc.Info{}, &LibraryError{Path: path, Err: err}
+	// A test helper (graph/graphtest) may have initialised onnxruntime_go
+	// in this process already; adopt that environment instead of failing.
+	if !ort.IsInitialized() {
+		ort.SetSharedLibraryPath(path)
+		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+			return ortc.Info{}, &LibraryError{Path: path, Err: err}
+		}
 	}
 	p.path, p.info = path, info
 	return info, nil

@@ -30,6 +30,9 @@ var ErrNoRuntime = errors.New("graphtest: ONNX Runtime library not available (se
 // initOnce guards the process-wide ONNX Runtime environment, which
 // onnxruntime_go keeps globally.
 var initOnce = sync.OnceValue(func() error {
+	if ort.IsInitialized() { // by package runtime in the same test binary
+		return nil
+	}
 	lib := os.Getenv("MEDGR2_ORT_LIB")
 	if lib == "" {
 		return fmt.Errorf("%w: MEDGR2_ORT_LIB is empty", ErrNoRuntime)
