@@ -1,0 +1,290 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/medgr2/medgr2/preprocessing"
+	"github.com/medgr2/medgr2/runtime"
+	"github.com/medgr2/medgr2/runtime/generate"
+)
+
+// Prompt is one row of a batch: token ids with one block of <|image_pad|>
+// slots per image (see tokenizer.VQAPrompt), and the processed images in
+// the order of their blocks. A block holds Pixels.ImageTokens() pads.
+type Prompt struct {
+	IDs    []int
+	Images []*preprocessing.Pixels
+}
+
+// batch is a set of prompts left-padded to one length: padding sits on the
+// left (attention_mask 0), so every row's last token is at T-1 and all rows
+// decode in lockstep.
+type batch struct {
+	rows, length int
+	ids          []int64 // input_ids [B, T], PAD on the left
+	mask         []int64 // attention_mask [B, T]
+	pos          []int64 // position_ids [3, B, T]
+	next         []int64 // per row: the position the next token takes
+}
+
+// newBatch validates and left-pads prompts and computes their mRoPE
+// positions.
+func (v *VLM) newBatch(prompts []Prompt) (*batch, error) {
+	if len(prompts) == 0 {
+		return nil, fmt.Errorf("%w: empty batch", ErrBadRequest)
+	}
+	T := 0
+	for i, p := range prompts {
+		if len(p.IDs) == 0 {
+			return nil, fmt.Errorf("%w: row %d has no tokens", ErrBadRequest, i)
+		}
+		T = max(T, len(p.IDs))
+	}
+	B := len(prompts)
+	b := &batch{rows: B, length: T, ids: make([]int64, B*T), mask: make([]int64, B*T),
+		pos: make([]int64, 3*B*T), next: make([]int64, B)}
+	merge := v.cfg.Vision.SpatialMergeSize
+	for r, p := range prompts {
+		off := T - len(p.IDs)
+		ids, mask := b.ids[r*T:(r+1)*T], b.mask[r*T:(r+1)*T]
+		row := make([]int, T)
+		for s := range off {
+			ids[s], row[s] = int64(v.st.PAD), v.st.PAD
+		}
+		for s, id := range p.IDs {
+			if id < 0 || id >= v.cfg.VocabSize {
+				return nil, fmt.Errorf("%w: row %d: token id %d outside vocab of %d", ErrBadRequest, r, id, v.cfg.VocabSize)
+			}
+			ids[off+s], row[off+s], mask[off+s] = int64(id), id, 1
+		}
+		grids := make([][3]int64, len(p.Images))
+		for k, img := range p.Images {
+			if err := v.checkPixels(img); err != nil {
+				return nil, fmt.Errorf("row %d image %d: %w", r, k, err)
+			}
+			grids[k] = img.GridTHW
+		}
+		pos, next, err := RopeIndex(row, mask, v.st.ImagePad, grids, merge)
+		if err != nil {
+			return nil, fmt.Errorf("row %d: %w", r, err)
+		}
+		for k := range 3 {
+			copy(b.pos[k*B*T+r*T:], pos[k])
+		}
+		b.next[r] = next
+	}
+	return b, nil
+}
+
+// checkPixels verifies a processed image fits the vision encoder.
+func (v *VLM) checkPixels(p *preprocessing.Pixels) error {
+	vc := v.cfg.Vision
+	switch {
+	case p == nil:
+		return fmt.Errorf("%w: nil image", ErrBadRequest)
+	case p.PatchDim != vc.PatchDim() || p.MergeSize != vc.SpatialMergeSize:
+		return fmt.Errorf("%w: patches of %d values, merge %d; the vision encoder wants %d, merge %d",
+			ErrBadRequest, p.PatchDim, p.MergeSize, vc.PatchDim(), vc.SpatialMergeSize)
+	case p.NumPatches <= 0 || len(p.Values) != p.NumPatches*p.PatchDim ||
+		int64(p.NumPatches) != p.GridTHW[0]*p.GridTHW[1]*p.GridTHW[2]:
+		return fmt.Errorf("%w: %d patches, %d values, grid %v disagree", ErrBadRequest, p.NumPatches, len(p.Values), p.GridTHW)
+	}
+	return nil
+}
+
+// imageFeatures runs every image of the batch through the vision encoder
+// in one call (images concatenated along the patch axis, as Qwen2-VL does;
+// the encoder attends within each image only) and returns the merged
+// features, row after row and image after image: [tokens, hidden].
+func (v *VLM) imageFeatures(ctx context.Context, prompts []Prompt) (_ []float32, err error) {
+	var px []float32
+	var grid []int64
+	patches := 0
+	for _, p := range prompts {
+		for _, img := range p.Images {
+			px = append(px, img.Values...)
+			grid = append(grid, img.GridTHW[:]...)
+			patches += img.NumPatches
+		}
+	}
+	if patches == 0 {
+		return nil, nil
+	}
+	pxT, err := runtime.NewTensor([]int64{int64(patches), int64(v.cfg.Vision.PatchDim())}, px)
+	if err != nil {
+		return nil, fmt.Errorf("models: pixel_values: %w", err)
+	}
+	gridT, err := runtime.NewTensor([]int64{int64(len(grid) / 3), 3}, grid)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("models: grid_thw: %w", err), pxT.Close())
+	}
+	defer func() { err = errors.Join(err, runtime.CloseAll(pxT, gridT)) }()
+	tokens := patches / v.cfg.Vision.MergeUnit()
+	feats := make([]float32, tokens*v.cfg.HiddenSize)
+	out, err := runtime.NewTensor([]int64{int64(tokens), int64(v.cfg.HiddenSize)}, feats)
+	if err != nil {
+		return nil, fmt.Errorf("models: image_features: %w", err)
+	}
+	defer func() { err = errors.Join(err, out.Close()) }()
+	err = v.vision.RunInto(ctx, []runtime.NamedTensor{{Name: PixelValues, Tensor: pxT}, {Name: GridTHW, Tensor: gridT}},
+		[]runtime.NamedTensor{{Name: ImageFeatures, Tensor: out}})
+	if err != nil {
+		return nil, fmt.Errorf("models: vision encoder: %w", err)
+	}
+	return feats, nil
+}
+
+// embedBatch runs embed_tokens over the padded ids and splices the image
+// features in at the <|image_pad|> positions, in order. It returns
+// inputs_embeds [B, T, hidden] as Go memory.
+func (v *VLM) embedBatch(ctx context.Context, b *batch, feats []float32) ([]float32, error) {
+	H := v.cfg.HiddenSize
+	embeds := make([]float32, b.rows*b.length*H)
+	if err := v.runEmbed(ctx, b.ids, []int64{int64(b.rows), int64(b.length)}, embeds); err != nil {
+		return nil, err
+	}
+	if err := spliceImages(embeds, b.ids, b.mask, int64(v.st.ImagePad), feats, H); err != nil {
+		return nil, err
+	}
+	return embeds, nil
+}
+
+// runEmbed writes embed_tokens(ids) into out.
+func (v *VLM) runEmbed(ctx context.Context, ids []int64, shape []int64, out []float32) (err error) {
+	idsT, err := runtime.NewTensor(shape, ids)
+	if err != nil {
+		return fmt.Errorf("models: input_ids: %w", err)
+	}
+	outT, err := runtime.NewTensor(append(shape[:2:2], int64(v.cfg.HiddenSize)), out)
+	if err != nil {
+		return errors.Join(fmt.Errorf("models: inputs_embeds: %w", err), idsT.Close())
+	}
+	defer func() { err = errors.Join(err, runtime.CloseAll(idsT, outT)) }()
+	if err := v.embed.RunInto(ctx, []runtime.NamedTensor{{Name: InputIDs, Tensor: idsT}},
+		[]runtime.NamedTensor{{Name: InputsEmbeds, Tensor: outT}}); err != nil {
+		return fmt.Errorf("models: embed tokens: %w", err)
+	}
+	return nil
+}
+
+// spliceImages replaces the embedding of each real <|image_pad|> token, in
+// row-major order, with the next row of feats [tokens, h]. The number of
+// pads must equal the number of feature rows.
+func spliceImages(embeds []float32, ids, mask []int64, imagePad int64, feats []float32, h int) error {
+	n := 0
+	rows := len(feats) / h
+	for i, id := range ids {
+		if id != imagePad || mask[i] == 0 {
+			continue
+		}
+		if n >= rows {
+			return fmt.Errorf("%w: more <|image_pad|> tokens than the %d image feature rows", ErrImageTokens, rows)
+		}
+		copy(embeds[i*h:(i+1)*h], feats[n*h:(n+1)*h])
+		n++
+	}
+	if n != rows {
+		return fmt.Errorf("%w: %d <|image_pad|> tokens for %d image feature rows", ErrImageTokens, n, rows)
+	}
+	return nil
+}
+
+// prefillInputs returns the decoder inputs of a batch with an empty cache:
+// inputs_embeds, attention_mask (over maskBuf), position_ids and
+// past_key_values.* of length 0. The caller closes them.
+func (v *VLM) prefillInputs(b *batch, embeds []float32, maskBuf []int64) (ts []runtime.NamedTensor, err error) {
+	B, T := int64(b.rows), int64(b.length)
+	add := func(name string) func(*runtime.Tensor, error) error {
+		return func(t *runtime.Tensor, err error) error {
+			if err != nil {
+				return fmt.Errorf("models: %s: %w", name, err)
+			}
+			ts = append(ts, runtime.NamedTensor{Name: name, Tensor: t})
+			return nil
+		}
+	}
+	err = errors.Join(
+		add(InputsEmbeds)(runtime.NewTensor([]int64{B, T, int64(v.cfg.HiddenSize)}, embeds)),
+		add(AttentionMask)(runtime.NewTensor([]int64{B, T}, maskBuf)),
+		add(PositionIDs)(runtime.NewTensor([]int64{3, B, T}, b.pos)))
+	kv := []int64{B, int64(v.cfg.NumKVHeads), 0, int64(v.cfg.HeadDim())}
+	for i := 0; i < v.cfg.NumLayers && err == nil; i++ {
+		err = errors.Join(add(PastKey(i))(runtime.NewTensor(kv, []float32{})),
+			add(PastValue(i))(runtime.NewTensor(kv, []float32{})))
+	}
+	if err != nil {
+		return nil, errors.Join(err, closeNamed(ts))
+	}
+	return ts, nil
+}
+
+// closeNamed closes every tensor of ts.
+func closeNamed(ts []runtime.NamedTensor) error {
+	var err error
+	for _, t := range ts {
+		err = errors.Join(err, t.Tensor.Close())
+	}
+	return err
+}
+
+// prepare builds the batch and its inputs_embeds (vision features spliced
+// in); feats, when non-nil, are precomputed image features.
+func (v *VLM) prepare(ctx context.Context, prompts []Prompt, feats []float32) (*batch, []float32, error) {
+	if err := v.checkOpen(); err != nil {
+		return nil, nil, err
+	}
+	b, err := v.newBatch(prompts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if feats == nil {
+		if feats, err = v.imageFeatures(ctx, prompts); err != nil {
+			return nil, nil, err
+		}
+	}
+	embeds, err := v.embedBatch(ctx, b, feats)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, embeds, nil
+}
+
+// LastLogits runs one forward pass over the prompts (no cache kept) and
+// returns the next-token logits after each row's last token: the fast
+// option-scoring path and the no-cache reference. It needs a bundle whose
+// decoder outputs logits.
+func (v *VLM) LastLogits(ctx context.Context, prompts []Prompt) (generate.Logits, error) {
+	return v.lastLogits(ctx, prompts, nil)
+}
+
+func (v *VLM) lastLogits(ctx context.Context, prompts []Prompt, feats []float32) (_ generate.Logits, err error) {
+	if v.reward {
+		return generate.Logits{}, fmt.Errorf("%w: the reward decoder outputs scores, not logits", ErrRole)
+	}
+	b, embeds, err := v.prepare(ctx, prompts, feats)
+	if err != nil {
+		return generate.Logits{}, err
+	}
+	ins, err := v.prefillInputs(b, embeds, b.mask)
+	if err != nil {
+		return generate.Logits{}, err
+	}
+	defer func() { err = errors.Join(err, closeNamed(ins)) }()
+	B, T, V := b.rows, b.length, v.cfg.VocabSize
+	full := make([]float32, B*T*V)
+	lt, err := runtime.NewTensor([]int64{int64(B), int64(T), int64(V)}, full)
+	if err != nil {
+		return generate.Logits{}, fmt.Errorf("models: logits: %w", err)
+	}
+	defer func() { err = errors.Join(err, lt.Close()) }()
+	if err := v.decoder.RunInto(ctx, ins, []runtime.NamedTensor{{Name: Logits, Tensor: lt}}); err != nil {
+		return generate.Logits{}, fmt.Errorf("models: decoder: %w", err)
+	}
+	out := generate.Logits{Rows: B, Vocab: V, Data: make([]float32, B*V)}
+	for r := range B {
+		copy(out.Data[r*V:(r+1)*V], full[(r*T+T-1)*V:(r*T+T)*V])
+	}
+	return out, nil
+}
