@@ -40,7 +40,9 @@ func TestOpenAIClientsEndToEnd(t *testing.T) {
 	var got struct {
 		Text, Streamed, Finish string
 		Chunks, BadKey         int
-		Usage                  struct{ CompletionTokens int `json:"completion_tokens"` }
+		Usage                  struct {
+			CompletionTokens int `json:"completion_tokens"`
+		}
 	}
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("node output %q: %v", out, err)
