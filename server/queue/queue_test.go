@@ -187,3 +187,33 @@ func TestRedisReclaimsAndDeadLetters(t *testing.T) {
 		t.Fatalf("status %+v dead %d", s, n)
 	}
 }
+
+func TestWorkerReleasesUnfinishedTasksOnStop(t *testing.T) {
+	st := NewMemory(3, 50*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	id, err := st.Submit(ctx, api.JobKindScore, items(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	w := &Worker{Store: st, Consumer: "w", Drain: 20 * time.Millisecond,
+		Process: func(ctx context.Context, _ string, p []byte) (json.RawMessage, error) {
+			close(started)
+			<-ctx.Done() // never finishes on its own
+			return nil, ctx.Err()
+		}}
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	<-started
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := st.Claim(context.Background(), "next", 5)
+	if err != nil || len(tasks) != 1 || tasks[0].Attempts != 0 {
+		t.Fatalf("released task not claimable: %v %+v", err, tasks)
+	}
+	if s, _ := st.Status(context.Background(), id); s.Done != 0 {
+		t.Fatalf("released task got a result: %+v", s)
+	}
+}

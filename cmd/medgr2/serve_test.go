@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/medgr2/medgr2/bench"
+)
+
+func TestServeBadFlags(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		usage bool
+		want  error
+	}{
+		{"no models", []string{}, true, nil},
+		{"extra argument", []string{"--fake-models", "x"}, true, nil},
+		{"real bundle not wired", []string{"--model", "/tmp/bundle"}, false, errModelsNotWired},
+		{"bad redis url", []string{"--fake-models", "--redis", "ftp://x"}, true, nil},
+		{"unknown flag", []string{"--nope"}, false, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := runServe(context.Background(), tc.args, io.Discard, io.Discard)
+			var u usageError
+			if err == nil || (tc.usage && !errors.As(err, &u)) || (tc.want != nil && !errors.Is(err, tc.want)) {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+}
+
+func TestServeRunsAndStops(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var logs bytes.Buffer
+	err := runServe(ctx, []string{"--fake-models", "--addr", "127.0.0.1:0", "--drain", "1s"}, io.Discard, &logs)
+	if err != nil {
+		t.Fatalf("serve: %v\n%s", err, logs.String())
+	}
+	if !bytes.Contains(logs.Bytes(), []byte("authentication is OFF")) || !bytes.Contains(logs.Bytes(), []byte("shutting down")) {
+		t.Fatalf("logs:\n%s", logs.String())
+	}
+}
+
+func TestBenchSuite(t *testing.T) {
+	var out bytes.Buffer
+	err := runBench(context.Background(), []string{"--json", "--requests", "64", "--max-batch", "4",
+		"--fake-batch-cost", "2ms", "--fake-item-cost", "100us", "--duration", "10s"}, &out, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Reports []bench.Report
+		Summary benchSummary
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	if len(got.Reports) != 5 || got.Summary.SaturationRatio <= 0 || got.Summary.BatchingGain <= 0 {
+		t.Fatalf("suite output %+v", got)
+	}
+	for _, r := range got.Reports {
+		if r.Errors != 0 || r.Items == 0 {
+			t.Fatalf("run %q: %+v", r.Name, r)
+		}
+	}
+}
+
+func TestBenchRefusesRemoteTargets(t *testing.T) {
+	err := runBench(context.Background(), []string{"--url", "http://192.0.2.1:8080"}, io.Discard, io.Discard)
+	if !errors.Is(err, bench.ErrNotLoopback) {
+		t.Fatalf("err = %v", err)
+	}
+}
