@@ -1,0 +1,94 @@
+package models
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/medgr2/medgr2/data"
+	"github.com/medgr2/medgr2/data/eval"
+	"github.com/medgr2/medgr2/preprocessing"
+)
+
+// Mode selects how a VQA bundle answers.
+type Mode string
+
+// Answering modes.
+const (
+	ModeFast   Mode = "fast"   // option probabilities from one forward pass
+	ModeReason Mode = "reason" // generate <think>…</think><answer>X</answer>
+)
+
+// ParseMode reads "fast" or "reason"; anything else wraps ErrBadRequest.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeFast, ModeReason:
+		return m, nil
+	}
+	return "", fmt.Errorf("%w: mode %q (want fast or reason)", ErrBadRequest, s)
+}
+
+// AnswererOptions configures NewAnswerer.
+type AnswererOptions struct {
+	Mode   Mode                 // "" means ModeFast
+	Reason ReasonOptions        // generation settings for ModeReason
+	Limits preprocessing.Limits // image decode limits (zero: defaults)
+}
+
+// Answerer answers OmniMedVQA items with a VQA bundle (data/eval's
+// Answerer). Items are answered as one batch per call; each item's image
+// is read from Item.ImageFile() (an item without image_path is asked as
+// text only). It is safe for concurrent use, as the VLM is.
+type Answerer struct {
+	vlm  *VLM
+	opts AnswererOptions
+}
+
+// NewAnswerer returns an Answerer over v.
+func NewAnswerer(v *VLM, opts AnswererOptions) (*Answerer, error) {
+	if opts.Mode == "" {
+		opts.Mode = ModeFast
+	}
+	if _, err := ParseMode(string(opts.Mode)); err != nil {
+		return nil, err
+	}
+	return &Answerer{vlm: v, opts: opts}, nil
+}
+
+// Answer implements eval.Answerer: Answer.OptionProbs on the fast path,
+// Answer.Text (the generated completion) on the reasoning path. An image
+// that cannot be read fails the call with an error naming the item.
+func (a *Answerer) Answer(ctx context.Context, items []data.Item) ([]eval.Answer, error) {
+	reqs := make([]VQARequest, len(items))
+	for i, it := range items {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		reqs[i] = VQARequest{Question: it.Question, Options: it.Options()}
+		if path := it.ImageFile(); path != "" {
+			img, _, err := preprocessing.DecodeFile(path, a.opts.Limits)
+			if err != nil {
+				return nil, fmt.Errorf("models: item %s: image: %w", it.QuestionID, err)
+			}
+			reqs[i].Image = img
+		}
+	}
+	out := make([]eval.Answer, len(items))
+	if a.opts.Mode == ModeFast {
+		ans, err := a.vlm.AnswerFast(ctx, reqs)
+		if err != nil {
+			return nil, err
+		}
+		for i, x := range ans {
+			out[i] = eval.Answer{OptionProbs: x.Probs}
+		}
+		return out, nil
+	}
+	ans, err := a.vlm.AnswerWithReasoning(ctx, reqs, a.opts.Reason)
+	if err != nil {
+		return nil, err
+	}
+	for i, x := range ans {
+		out[i] = eval.Answer{Text: x.Text}
+	}
+	return out, nil
+}

@@ -1,0 +1,90 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+
+	"github.com/medgr2/medgr2/preprocessing"
+	"github.com/medgr2/medgr2/runtime"
+)
+
+// RewardRequest is one synthetic sample for the reward model to judge.
+type RewardRequest struct {
+	Image    image.Image           // decoded image; nil unless Pixels is set
+	Pixels   *preprocessing.Pixels // processed image; takes precedence
+	Question string                // the sample's question
+	Options  []string              // its options, lettered A, B, …
+	Response string                // "<think>…</think><answer>X</answer>"
+}
+
+// RewardPrompt encodes a sample as the reward model reads it: the VQA chat
+// prompt (as VQAPrompt) with Response as the assistant's turn, ending with
+// the <|im_end|> that closes it. The score is read at that last token.
+func (v *VLM) RewardPrompt(req RewardRequest) (Prompt, error) {
+	if req.Response == "" {
+		return Prompt{}, fmt.Errorf("%w: empty response", ErrBadRequest)
+	}
+	px, err := v.pixelsOf(req.Image, req.Pixels)
+	if err != nil {
+		return Prompt{}, err
+	}
+	p := v.VQAPrompt(VQARequest{Question: req.Question, Options: req.Options}, px.ImageTokens())
+	p.Answer = req.Response
+	enc, err := v.tok.EncodePrompt(p)
+	if err != nil {
+		return Prompt{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	out := Prompt{IDs: enc.IDs[:enc.AnswerEnd]}
+	if px != nil {
+		out.Images = []*preprocessing.Pixels{px}
+	}
+	return out, nil
+}
+
+// Score returns the reward model's score of each sample (the paper's scale:
+// about 10 for a correct sample, 6 perturbed, 0 incoherent, −6
+// irrelevant) from one batched forward pass. The bundle must have the
+// reward role; otherwise the error wraps ErrRole.
+func (v *VLM) Score(ctx context.Context, reqs []RewardRequest) ([]float32, error) {
+	prompts := make([]Prompt, len(reqs))
+	for i, r := range reqs {
+		p, err := v.RewardPrompt(r)
+		if err != nil {
+			return nil, fmt.Errorf("request %d: %w", i, err)
+		}
+		prompts[i] = p
+	}
+	return v.ScorePrompts(ctx, prompts)
+}
+
+// ScorePrompts scores already encoded prompts (one batched pass); the
+// score is read at each row's last token.
+func (v *VLM) ScorePrompts(ctx context.Context, prompts []Prompt) (_ []float32, err error) {
+	if err := v.checkOpen(); err != nil {
+		return nil, err
+	}
+	if !v.reward {
+		return nil, fmt.Errorf("%w: %s is not a reward model (its decoder outputs logits)", ErrRole, v.Manifest().Name)
+	}
+	b, embeds, err := v.prepare(ctx, prompts, nil)
+	if err != nil {
+		return nil, err
+	}
+	ins, err := v.prefillInputs(b, embeds, b.mask)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, closeNamed(ins)) }()
+	scores := make([]float32, b.rows)
+	st, err := runtime.NewTensor([]int64{int64(b.rows)}, scores)
+	if err != nil {
+		return nil, fmt.Errorf("models: scores: %w", err)
+	}
+	defer func() { err = errors.Join(err, st.Close()) }()
+	if err := v.decoder.RunInto(ctx, ins, []runtime.NamedTensor{{Name: Scores, Tensor: st}}); err != nil {
+		return nil, fmt.Errorf("models: reward decoder: %w", err)
+	}
+	return scores, nil
+}
