@@ -90,93 +90,97 @@ func toF64(t *graph.Tensor) []float64 {
 	return out
 }
 
-// checkGrad builds the case, differentiates it and compares every gradient
-// element with a central finite difference computed through ONNX Runtime.
-func checkGrad(t *testing.T, tc gradCase, seed uint64) {
+// gradGraph is a saved gradient-check graph and its random feeds.
+type gradGraph struct {
+	path     string
+	names    []string // input names
+	outs     []string // "loss", "grad0", …
+	feeds    map[string]*graph.Tensor
+	floatIdx []int // inputs that are differentiated, in grad order
+}
+
+// buildGradGraph builds the case, differentiates Σ y·R with respect to its
+// float inputs and saves the graph.
+func buildGradGraph(t *testing.T, tc gradCase, dt graph.DType, rng *rand.Rand) gradGraph {
 	t.Helper()
-	ctx := context.Background()
-	rng := rand.New(rand.NewPCG(seed, 7))
-	dt := tc.dtype
-	if dt == 0 {
-		dt = graph.Float64
-	}
+	gg := gradGraph{feeds: map[string]*graph.Tensor{}, outs: []string{"loss"}}
 	g := graph.New(tc.name)
 	var vals, wrt []*graph.Value
-	var names []string
-	feeds := map[string]*graph.Tensor{}
-	var floatIdx []int
 	for i, in := range tc.inputs {
-		name := fmt.Sprintf("x%d", i)
-		idt := dt
+		name, idt := fmt.Sprintf("x%d", i), dt
 		if in.intMax > 0 {
 			idt = graph.Int64
-		} else {
-			floatIdx = append(floatIdx, i)
 		}
 		v := g.Input(name, idt, graph.Dims(in.shape...))
-		vals = append(vals, v)
-		names = append(names, name)
-		feeds[name] = randTensor(rng, dt, in)
+		vals, gg.names = append(vals, v), append(gg.names, name)
+		gg.feeds[name] = randTensor(rng, dt, in)
 		if in.intMax == 0 {
-			wrt = append(wrt, v)
+			wrt, gg.floatIdx = append(wrt, v), append(gg.floatIdx, i)
 		}
 	}
 	y := tc.build(g, vals)
 	if err := g.Err(); err != nil {
 		t.Fatalf("forward: %v", err)
 	}
-	ysz := y.Shape().NumElements()
-	rv := make([]float64, ysz)
+	rv := make([]float64, y.Shape().NumElements())
 	for i := range rv {
 		rv[i] = rng.Float64()*2 - 1
 	}
-	weights := g.Const(fromF64(dt, y.Shape().Sizes(), rv))
-	loss := g.ReduceSum(g.Mul(y, weights), nil, false)
+	loss := g.ReduceSum(g.Mul(y, g.Const(fromF64(dt, y.Shape().Sizes(), rv))), nil, false)
 	grads, err := graph.GradWith(g, loss, wrt, tc.opts)
 	if err != nil {
 		t.Fatalf("Grad: %v", err)
 	}
-	outs := []string{"loss"}
 	g.Output("loss", g.Reshape(loss, 1))
 	for i, gv := range grads {
-		outs = append(outs, fmt.Sprintf("grad%d", i))
-		g.Output(outs[len(outs)-1], gv)
+		gg.outs = append(gg.outs, fmt.Sprintf("grad%d", i))
+		g.Output(gg.outs[len(gg.outs)-1], gv)
 	}
 	if err := graph.CheckDefaultDomain(g); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "g.onnx")
-	if err := g.Save(path); err != nil {
+	gg.path = filepath.Join(t.TempDir(), "g.onnx")
+	if err := g.Save(gg.path); err != nil {
 		t.Fatal(err)
 	}
-	s, err := graphtest.Open(ctx, path, names, outs)
+	return gg
+}
+
+// checkGrad compares every gradient element of the case with a central
+// finite difference computed through ONNX Runtime.
+func checkGrad(t *testing.T, tc gradCase, seed uint64) {
+	t.Helper()
+	ctx := context.Background()
+	dt := tc.dtype
+	if dt == 0 {
+		dt = graph.Float64
+	}
+	gg := buildGradGraph(t, tc, dt, rand.New(rand.NewPCG(seed, 7)))
+	s, err := graphtest.Open(ctx, gg.path, gg.names, gg.outs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	base, err := s.Run(ctx, feeds)
+	base, err := s.Run(ctx, gg.feeds)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, atol, rtol := fdTolerance(dt)
-	lossAt := func() float64 {
-		res, err := s.Run(ctx, feeds)
+	lossAt := func(x *graph.Tensor, e int, v float64) (float64, float64) {
+		setF(x, e, v)
+		res, err := s.Run(ctx, gg.feeds)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return toF64(res["loss"])[0]
+		return toF64(res["loss"])[0], getF(x, e)
 	}
-	for k, i := range floatIdx {
-		x := feeds[names[i]]
+	h, atol, rtol := fdTolerance(dt)
+	for k, i := range gg.floatIdx {
+		x := gg.feeds[gg.names[i]]
 		analytic := toF64(base[fmt.Sprintf("grad%d", k)])
 		for e := range analytic {
 			orig := getF(x, e)
-			setF(x, e, orig+h)
-			xp := getF(x, e)
-			lp := lossAt()
-			setF(x, e, orig-h)
-			xm := getF(x, e)
-			lm := lossAt()
+			lp, xp := lossAt(x, e, orig+h)
+			lm, xm := lossAt(x, e, orig-h)
 			setF(x, e, orig)
 			num := (lp - lm) / (xp - xm)
 			if diff := math.Abs(analytic[e] - num); diff > atol+rtol*math.Abs(num) || math.IsNaN(analytic[e]) {
