@@ -270,3 +270,34 @@ func vlmCopyDir(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+func TestGenerateSamples(t *testing.T) {
+	v := openVLM(t, exportVLM(t, nil, 17))
+	reqs := []models.GeneratorRequest{
+		{Pixels: pixels(t, v, chestImage), Modality: "X-Ray", Dataset: "PneumoniaMNIST", ImagePath: "test/x.png"},
+		{Pixels: pixels(t, v, kneeImage2), Modality: "X-Ray", Dataset: "Knee Osteoarthritis", QuestionID: "knee-1"},
+	}
+	samples, err := v.GenerateSamples(context.Background(), reqs, models.ReasonOptions{MaxNewTokens: 16, Temperature: 1, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(samples) != len(reqs) {
+		t.Fatalf("%d samples for %d requests", len(samples), len(reqs))
+	}
+	for i, s := range samples {
+		if len(s.Tokens) == 0 || len(s.Tokens) > 16 || len(s.LogProbs) != len(s.Tokens) {
+			t.Errorf("sample %d: %d tokens, %d log-probs", i, len(s.Tokens), len(s.LogProbs))
+		}
+		// A random model writes no valid sample: it must be reported, not dropped.
+		if s.Err == nil {
+			if err := s.Item.Validate(); err != nil || s.Item.ModalityType != "X-Ray" {
+				t.Errorf("sample %d parsed into an invalid item %+v: %v", i, s.Item, err)
+			}
+		} else if !errors.Is(s.Err, models.ErrUnparsed) {
+			t.Errorf("sample %d: error %v, want ErrUnparsed", i, s.Err)
+		}
+	}
+	if !strings.Contains(models.GeneratorInstruction("CT", "LIDC"), "(CT) from the LIDC dataset") {
+		t.Error("instruction does not name modality and dataset")
+	}
+}
