@@ -25,13 +25,50 @@
 // length depends on run-time values (Range) take the caller's Dim.
 // Inference graphs use symbols; train graphs use fixed shapes.
 //
-// # Autodiff support
+// # Reverse-mode autodiff
 //
-// Nodes are stored in insertion order, which is topological; walk
-// Graph.Nodes from the end for reverse mode, find uses with
-// Graph.Consumers, and append gradient nodes with the same op methods (or
-// AddNode for ops without a typed helper). Weights may be declared as graph
-// inputs instead of initializers for train-step graphs.
+// ONNX Runtime's standard build has no gradient kernels (the training API
+// was removed in 1.20; com.microsoft *Grad ops and ai.onnx.preview.training
+// ops are absent), so Grad differentiates a Graph symbolically and appends
+// the backward pass to the same graph as standard ONNX ops (default domain,
+// opset 17). Together with ClipByGlobalNorm and AdamW (optim.go) and
+// BuildTrainStep (trainstep.go) this yields one train-step graph per static
+// (batch, length) bucket that ONNX Runtime runs like any inference graph.
+//
+// # How autodiff works
+//
+// Grad walks the nodes in reverse insertion order (which is reverse
+// topological order), visiting only nodes that lie on a path from one of
+// the wrt values to the loss. Each node's op type is looked up in a rule
+// table (gradRules in grad_rules.go, one line per op; one small function per
+// rule in grad_*.go). A rule receives the upstream gradients of the node's
+// outputs (zeros for outputs nothing downstream reads) and returns one
+// gradient per input that needs one; Grad checks each against the input's
+// dtype and static shape and sums contributions when a value feeds several
+// nodes. Integer and bool inputs (indices, masks, shapes) never receive
+// gradients. Values passed through StopGradient are constants to the walk.
+//
+// Broadcasting ops reduce their gradients back to the input shape with
+// ReduceSum over the broadcast axes, decided statically from the builder's
+// shapes, so train graphs must have static shapes per bucket (a symbolic dim
+// is fine where it is not broadcast).
+//
+// An op on the gradient path without a rule is a *GradError wrapping
+// ErrNoGradRule that names the op and node. Embedding lookups (Gather) are
+// differentiated with ScatterND(reduction="add") by default, or with a
+// one-hot MatMul (GradOptions.Embedding = EmbeddingOneHot) where ScatterND's
+// add reduction lacks kernels (some CUDA builds).
+//
+// # Autodiff usage
+//
+//	g := graph.New("mlp")
+//	x := g.Input("x", graph.Float32, graph.Dims(8, 16))
+//	w := g.Input("w", graph.Float32, graph.Dims(16, 4))
+//	loss := g.ReduceMean(g.Mul(g.MatMul(x, w), g.MatMul(x, w)), nil, false)
+//	grads, err := graph.Grad(g, loss, []*graph.Value{w})
+//	if err != nil { … }
+//	g.Output("loss", loss)
+//	g.Output("w.grad", grads[0])
 //
 // # Weights outside the graph
 //

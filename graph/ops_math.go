@@ -205,6 +205,9 @@ func matmulShape(a, b Shape) (Shape, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(a) == 1 && len(b) == 1 {
+		return Shape{}, nil // vector · vector is a scalar
+	}
 	shape := append(batch, as[len(as)-2], bs[len(bs)-1])
 	if len(b) == 1 {
 		shape = shape[:len(shape)-1]
