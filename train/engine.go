@@ -1,0 +1,276 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/medgr2/medgr2/graph"
+	"github.com/medgr2/medgr2/models"
+	"github.com/medgr2/medgr2/runtime"
+)
+
+// Bucket is a static (batch, length) shape: one train-step graph is built
+// per bucket, lazily, and cached.
+type Bucket struct {
+	Batch  int // rows per step (short batches are padded with zero-weight rows)
+	Length int // tokens per row (rows are right-padded)
+}
+
+// EngineConfig says what an Engine trains.
+type EngineConfig struct {
+	Objective Objective
+	Arch      models.ArchConfig
+	Loss      LossConfig
+	// AdamW holds the optimizer constants; the zero value means
+	// graph.DefaultAdamW().
+	AdamW graph.AdamWConfig
+	// Freeze lists parameter-name prefixes kept fixed (e.g.
+	// "model.embed_tokens."); the vision encoder is always frozen.
+	Freeze []string
+	// Session configures the ONNX Runtime sessions (device, threads).
+	Session runtime.SessionOptions
+	// Embedding selects the embedding-gradient form (graph.EmbeddingScatter
+	// by default; EmbeddingOneHot where ScatterND add lacks kernels).
+	Embedding graph.EmbeddingGrad
+}
+
+// StepResult is what one update reports.
+type StepResult struct {
+	Loss     float64            // the objective's loss before the update
+	GradNorm float64            // global gradient norm before clipping
+	Metrics  map[string]float64 // scalar metrics of the graph (token_accuracy, kl, clip_ratio/…)
+	Vectors  map[string][]float32
+}
+
+// Engine runs train steps: it owns the State and one ONNX Runtime session
+// per bucket (train step, and forward-only on demand). Not safe for
+// concurrent use.
+type Engine struct {
+	env   *runtime.Env
+	cfg   EngineConfig
+	state *State
+	steps map[Bucket]*stepSession
+	fwd   map[Bucket]*runtime.Session
+	mu    sync.Mutex
+}
+
+type stepSession struct {
+	sess *runtime.Session
+	ts   *graph.TrainStep
+}
+
+// NewEngine returns an engine training state with cfg. The engine does not
+// own env or state.
+func NewEngine(env *runtime.Env, cfg EngineConfig, state *State) (*Engine, error) {
+	if env == nil || state == nil {
+		return nil, fmt.Errorf("%w: engine needs an ONNX Runtime env and a state", ErrConfig)
+	}
+	if cfg.AdamW == (graph.AdamWConfig{}) {
+		cfg.AdamW = graph.DefaultAdamW()
+	}
+	if err := cfg.AdamW.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if err := cfg.Arch.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return &Engine{env: env, cfg: cfg, state: state, steps: map[Bucket]*stepSession{}, fwd: map[Bucket]*runtime.Session{}}, nil
+}
+
+// State returns the trained state.
+func (e *Engine) State() *State { return e.state }
+
+// Close releases every session (not the state). It is nil-safe.
+func (e *Engine) Close() error {
+	if e == nil {
+		return nil
+	}
+	var err error
+	for _, s := range e.steps {
+		err = errors.Join(err, s.sess.Close())
+	}
+	for _, s := range e.fwd {
+		err = errors.Join(err, s.Close())
+	}
+	e.steps, e.fwd = map[Bucket]*stepSession{}, map[Bucket]*runtime.Session{}
+	return err
+}
+
+// BuildTrainStep returns the train-step graph of cfg for bucket b.
+func BuildTrainStep(cfg EngineConfig, params []string, b Bucket) (*graph.Graph, *graph.TrainStep, error) {
+	g, err := BuildGraph(cfg.Objective, cfg.Arch, b, cfg.Loss)
+	if err != nil {
+		return nil, nil, err
+	}
+	ts, err := graph.BuildTrainStep(g, graph.TrainStepConfig{Loss: OutLoss, Params: params, Freeze: cfg.Freeze,
+		AdamW: cfg.AdamW, Grad: graph.GradOptions{Embedding: cfg.Embedding}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("train: %s train step %d×%d: %w", cfg.Objective, b.Batch, b.Length, err)
+	}
+	return g, ts, nil
+}
+
+// stepFor returns the bucket's train-step session, building it on first use.
+func (e *Engine) stepFor(ctx context.Context, b Bucket) (*stepSession, error) {
+	if s, ok := e.steps[b]; ok {
+		return s, nil
+	}
+	g, ts, err := BuildTrainStep(e.cfg, DecoderParams(e.cfg.Arch, e.cfg.Objective == Reward), b)
+	if err != nil {
+		return nil, err
+	}
+	var trained []string
+	for _, p := range ts.Params {
+		trained = append(trained, p.Name)
+	}
+	if !slices.Equal(trained, e.state.Params) {
+		return nil, fmt.Errorf("%w: the train step updates %d parameters, the state trains %d (freeze settings differ?)",
+			ErrConfig, len(trained), len(e.state.Params))
+	}
+	sess, err := e.open(ctx, g, fmt.Sprintf("%s_step_%dx%d", e.cfg.Objective, b.Batch, b.Length))
+	if err != nil {
+		return nil, err
+	}
+	s := &stepSession{sess: sess, ts: ts}
+	e.steps[b] = s
+	return s, nil
+}
+
+func (e *Engine) open(ctx context.Context, g *graph.Graph, name string) (*runtime.Session, error) {
+	raw, err := g.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("train: serialise %s: %w", name, err)
+	}
+	sess, err := e.env.NewSessionFromBytes(ctx, name, raw, e.cfg.Session)
+	if err != nil {
+		return nil, fmt.Errorf("train: open %s: %w", name, err)
+	}
+	return sess, nil
+}
+
+// Step runs one update on a batch of bucket b (batch holds every In* input
+// of the objective), with learning rate lr. A NaN or infinite loss or
+// gradient norm is a *StepError wrapping ErrNonFinite and leaves the state
+// as it was.
+func (e *Engine) Step(ctx context.Context, b Bucket, batch []runtime.NamedTensor, lr float64) (StepResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.steps == nil {
+		return StepResult{}, ErrClosed
+	}
+	s, err := e.stepFor(ctx, b)
+	if err != nil {
+		return StepResult{}, err
+	}
+	stepNo := e.state.Step + 1
+	fail := func(err error) (StepResult, error) { return StepResult{}, &StepError{Step: stepNo, Bucket: b, Err: err} }
+	ins, err := e.state.inputs(s.ts)
+	if err != nil {
+		return fail(err)
+	}
+	for _, name := range s.ts.Frozen {
+		t, _ := e.state.param(name)
+		ins = append(ins, runtime.NamedTensor{Name: name, Tensor: t})
+	}
+	stepT, err := runtime.NewTensor([]int64{1}, []float32{float32(stepNo)})
+	if err != nil {
+		return fail(err)
+	}
+	lrT, err := runtime.NewTensor([]int64{1}, []float32{float32(lr)})
+	if err != nil {
+		return fail(errors.Join(err, stepT.Close()))
+	}
+	defer func() { _ = runtime.CloseAll(stepT, lrT) }()
+	ins = append(ins, batch...)
+	ins = append(ins, runtime.NamedTensor{Name: s.ts.Step, Tensor: stepT}, runtime.NamedTensor{Name: s.ts.LR, Tensor: lrT})
+	head := append([]string{s.ts.Loss, s.ts.GradNorm}, s.ts.Metrics...)
+	outs := e.state.outputs(s.ts)
+	for _, n := range head {
+		outs = append(outs, runtime.NamedTensor{Name: n})
+	}
+	if err := s.sess.RunInto(ctx, ins, outs); err != nil {
+		return fail(err)
+	}
+	res, err := readResults(outs[len(outs)-len(head):])
+	if err != nil {
+		return fail(err)
+	}
+	if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) || math.IsNaN(res.GradNorm) || math.IsInf(res.GradNorm, 0) {
+		return fail(fmt.Errorf("%w: loss %g, grad norm %g (update discarded)", ErrNonFinite, res.Loss, res.GradNorm))
+	}
+	e.state.cur = 1 - e.state.cur
+	e.state.Step = stepNo
+	return res, nil
+}
+
+// readResults reads and closes the loss, grad norm and metric outputs.
+func readResults(outs []runtime.NamedTensor) (StepResult, error) {
+	res := StepResult{Metrics: map[string]float64{}, Vectors: map[string][]float32{}}
+	var err error
+	for i, o := range outs {
+		d, derr := runtime.Data[float32](o.Tensor)
+		if derr != nil {
+			err = errors.Join(err, fmt.Errorf("output %q: %w", o.Name, derr))
+		} else {
+			switch {
+			case i == 0:
+				res.Loss = float64(d[0])
+			case o.Name == graph.GradNormOutput:
+				res.GradNorm = float64(d[0])
+			case len(o.Tensor.Shape()) == 0 || len(d) == 1:
+				res.Metrics[o.Name] = float64(d[0])
+			default:
+				res.Vectors[o.Name] = slices.Clone(d)
+			}
+		}
+		err = errors.Join(err, o.Tensor.Close())
+	}
+	return res, err
+}
+
+// Forward runs the objective's forward pass (no update) on a batch of
+// bucket b and returns the loss and metrics.
+func (e *Engine) Forward(ctx context.Context, b Bucket, batch []runtime.NamedTensor) (StepResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.steps == nil {
+		return StepResult{}, ErrClosed
+	}
+	sess, ok := e.fwd[b]
+	if !ok {
+		g, err := BuildGraph(e.cfg.Objective, e.cfg.Arch, b, e.cfg.Loss)
+		if err != nil {
+			return StepResult{}, err
+		}
+		if sess, err = e.open(ctx, g, fmt.Sprintf("%s_forward_%dx%d", e.cfg.Objective, b.Batch, b.Length)); err != nil {
+			return StepResult{}, err
+		}
+		e.fwd[b] = sess
+	}
+	ins := slices.Clone(batch)
+	for _, p := range DecoderParams(e.cfg.Arch, e.cfg.Objective == Reward) {
+		t, ok := e.state.param(p)
+		if !ok {
+			return StepResult{}, fmt.Errorf("%w: state has no parameter %q", ErrConfig, p)
+		}
+		ins = append(ins, runtime.NamedTensor{Name: p, Tensor: t})
+	}
+	var names []string
+	for _, o := range sess.Outputs() {
+		names = append(names, o.Name)
+	}
+	sort.SliceStable(names, func(i, j int) bool { return names[i] == OutLoss && names[j] != OutLoss })
+	outs := make([]runtime.NamedTensor, len(names))
+	for i, n := range names {
+		outs[i].Name = n
+	}
+	if err := sess.RunInto(ctx, ins, outs); err != nil {
+		return StepResult{}, fmt.Errorf("train: forward %d×%d: %w", b.Batch, b.Length, err)
+	}
+	return readResults(outs)
+}
