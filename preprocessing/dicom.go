@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -60,9 +61,9 @@ func DecodeDICOM(data []byte, opts Options) (img image.Image, info Info, err err
 	if err != nil {
 		return nil, Info{}, err
 	}
-	ds, err := dicom.Parse(bytes.NewReader(data), int64(len(data)), nil)
+	ds, err := parseDICOM(data)
 	if err != nil {
-		return nil, Info{}, formatErrorf("dicom: %v", err)
+		return nil, Info{}, err
 	}
 	fr, err := selectFrame(ds, h, index)
 	if err != nil {
@@ -89,16 +90,28 @@ func DecodeDICOM(data []byte, opts Options) (img image.Image, info Info, err err
 // attributes and the transfer syntax, and enforces the pixel limit (and, for
 // deflated files, a bound on the inflated size).
 func readDICOMHeader(data []byte, lim Limits) (dicomHeader, error) {
-	// The deflate bound is checked before the parser inflates anything, so
-	// a deflate bomb costs bounded work.
-	if metaTransferSyntax(data) == tsDeflatedLE {
-		if err := checkInflated(data, lim); err != nil {
+	if !IsDICOM(data) {
+		return dicomHeader{}, fmt.Errorf("%w: not a DICOM Part 10 file (no DICM preamble)", ErrUnsupported)
+	}
+	ts := metaTransferSyntax(data)
+	if ts == "" {
+		return dicomHeader{}, formatErrorf("dicom: file meta group has no transfer syntax (0002,0010)")
+	}
+	var inflated []byte
+	if ts == tsDeflatedLE {
+		// Checked before the parser inflates anything, so a deflate bomb
+		// costs bounded work.
+		var err error
+		if inflated, err = inflateBounded(data, lim); err != nil {
 			return dicomHeader{}, err
 		}
 	}
-	ds, err := dicom.Parse(bytes.NewReader(data), int64(len(data)), nil, dicom.SkipPixelData())
+	if err := scanDICOM(data, ts, inflated); err != nil {
+		return dicomHeader{}, err
+	}
+	ds, err := parseDICOM(data, dicom.SkipPixelData())
 	if err != nil {
-		return dicomHeader{}, formatErrorf("dicom header: %v", err)
+		return dicomHeader{}, err
 	}
 	h, err := parseHeader(ds)
 	if err != nil {
@@ -258,6 +271,33 @@ func encapsulatedFrame(frags []*frame.Frame, n, index int) (*frame.Frame, error)
 	return nil, fmt.Errorf("%w: %d JPEG fragments for %d frames (multi-fragment frames)", ErrUnsupported, len(frags), n)
 }
 
+// maxDICOMElements bounds the top-level elements one parse may read. Real
+// files have hundreds; junk (e.g. runs of zero bytes, which parse as empty
+// (0000,0000) elements) would otherwise cost about a microsecond per 8 bytes.
+const maxDICOMElements = 1 << 15
+
+// parseDICOM parses data element by element, as dicom.Parse does, but stops
+// with ErrTooLarge after maxDICOMElements top-level elements. Parser errors
+// become FormatErrors.
+func parseDICOM(data []byte, opts ...dicom.ParseOption) (dicom.Dataset, error) {
+	p, err := dicom.NewParser(bytes.NewReader(data), int64(len(data)), nil, opts...)
+	if err != nil {
+		return dicom.Dataset{}, formatErrorf("dicom header: %v", err)
+	}
+	ds := dicom.Dataset{Elements: slices.Clone(p.GetMetadata().Elements)}
+	for range maxDICOMElements {
+		el, err := p.Next()
+		if errors.Is(err, dicom.ErrorEndOfDICOM) || errors.Is(err, io.EOF) {
+			return ds, nil
+		}
+		if err != nil {
+			return dicom.Dataset{}, formatErrorf("dicom: %v", err)
+		}
+		ds.Elements = append(ds.Elements, el)
+	}
+	return dicom.Dataset{}, fmt.Errorf("%w: more than %d top-level DICOM elements", ErrTooLarge, maxDICOMElements)
+}
+
 // metaTransferSyntax reads the transfer syntax UID from the file meta group
 // only ("" when there is none or it cannot be read).
 func metaTransferSyntax(data []byte) string {
@@ -268,25 +308,23 @@ func metaTransferSyntax(data []byte) string {
 	return firstString(p.GetMetadata(), tag.TransferSyntaxUID)
 }
 
-// checkInflated inflates the deflated data set (after the file meta group)
-// and returns ErrTooLarge when it exceeds 8×MaxPixels + 16 MiB bytes: 8
-// bytes per pixel covers 3 samples of up to 16 bits, 16 MiB the other
-// attributes. This runs before the
-// DICOM parser sees the stream.
-func checkInflated(data []byte, lim Limits) error {
+// inflateBounded inflates the deflated data set (after the file meta
+// group) and returns ErrTooLarge when it exceeds MaxBytes: a deflated file
+// may do no more parsing work than an uncompressed one.
+func inflateBounded(data []byte, lim Limits) ([]byte, error) {
 	off, err := metaEnd(data)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	bound := 8*lim.MaxPixels + 16<<20
-	n, err := io.Copy(io.Discard, io.LimitReader(flate.NewReader(bytes.NewReader(data[off:])), bound+1))
-	if n > bound {
-		return fmt.Errorf("%w: deflated DICOM inflates past %d bytes", ErrTooLarge, bound)
+	var buf bytes.Buffer
+	n, err := io.Copy(&buf, io.LimitReader(flate.NewReader(bytes.NewReader(data[off:])), lim.MaxBytes+1))
+	if n > lim.MaxBytes {
+		return nil, fmt.Errorf("%w: deflated DICOM inflates past %d bytes", ErrTooLarge, lim.MaxBytes)
 	}
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return formatErrorf("dicom deflate stream: %v", err)
+		return nil, formatErrorf("dicom deflate stream: %v", err)
 	}
-	return nil
+	return buf.Bytes(), nil
 }
 
 // metaEnd returns the offset of the first byte after the file meta group,

@@ -290,7 +290,8 @@ func TestDICOMBadInput(t *testing.T) {
 		{"pixel bomb in header", buildDICOM(t, bomb), Options{}, ErrTooLarge},
 		{"over byte limit", good, Options{Limits: Limits{MaxBytes: 100}}, ErrTooLarge},
 		{"over pixel limit", good, Options{Limits: Limits{MaxPixels: 15}}, ErrTooLarge},
-		{"deflate bomb", deflateBomb(t), Options{Limits: Limits{MaxPixels: 1 << 10}}, ErrTooLarge},
+		{"deflate bomb", deflateBomb(t), Options{Limits: Limits{MaxBytes: 1 << 20}}, ErrTooLarge},
+		{"a million empty elements", junkElements(t, good), Options{}, ErrTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -311,6 +312,17 @@ func TestDICOMBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// junkElements keeps the file meta group of a valid file and appends 1 MiB
+// of zeros, which parse as 131072 empty (0000,0000) elements.
+func junkElements(t *testing.T, valid []byte) []byte {
+	t.Helper()
+	end, err := metaEnd(valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(bytes.Clone(valid[:end]), make([]byte, 1<<20)...)
 }
 
 // deflateBomb keeps the file meta group of the real deflated fixture and

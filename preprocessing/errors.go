@@ -43,12 +43,12 @@ func formatErrorf(format string, args ...any) error {
 // allocated. The zero value of a field means "use the default".
 type Limits struct {
 	// MaxBytes is the largest encoded input accepted, in bytes (default
-	// DefaultMaxBytes).
+	// DefaultMaxBytes). For deflated DICOM it also bounds the inflated
+	// data set.
 	MaxBytes int64
 	// MaxPixels is the largest pixel count accepted, read from the header
 	// before decoding: width×height for images, Rows×Columns×NumberOfFrames
-	// for DICOM (default DefaultMaxPixels). For deflated DICOM the inflated
-	// data set is bounded by 8×MaxPixels + 16 MiB bytes.
+	// for DICOM (default DefaultMaxPixels).
 	MaxPixels int64
 }
 
