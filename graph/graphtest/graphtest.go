@@ -3,8 +3,10 @@
 // reference computations. It is a test helper, in the spirit of
 // net/http/httptest; production code runs models through package runtime.
 //
-// The ONNX Runtime shared library is taken from MEDGR2_ORT_LIB. A missing
-// library is an error (ErrNoRuntime), never a silent skip.
+// The ONNX Runtime shared library is found the way package runtime finds it
+// (MEDGR2_ORT_LIB, then third_party/ort/ upward from the working directory,
+// then the system paths). A missing library is an error (ErrNoRuntime),
+// never a silent skip.
 //
 //	s, err := graphtest.Open(ctx, "model.onnx", []string{"x"}, []string{"y"})
 //	if err != nil { … }
@@ -16,16 +18,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/medgr2/medgr2/graph"
+	"github.com/medgr2/medgr2/runtime"
 )
 
 // ErrNoRuntime reports that the ONNX Runtime library could not be loaded.
-var ErrNoRuntime = errors.New("graphtest: ONNX Runtime library not available (set MEDGR2_ORT_LIB)")
+var ErrNoRuntime = errors.New("graphtest: ONNX Runtime library not available (run `make ort` or set MEDGR2_ORT_LIB)")
 
 // initOnce guards the process-wide ONNX Runtime environment, which
 // onnxruntime_go keeps globally.
@@ -33,11 +35,8 @@ var initOnce = sync.OnceValue(func() error {
 	if ort.IsInitialized() { // by package runtime in the same test binary
 		return nil
 	}
-	lib := os.Getenv("MEDGR2_ORT_LIB")
-	if lib == "" {
-		return fmt.Errorf("%w: MEDGR2_ORT_LIB is empty", ErrNoRuntime)
-	}
-	if _, err := os.Stat(lib); err != nil {
+	lib, err := runtime.Locator{}.Find()
+	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNoRuntime, err)
 	}
 	ort.SetSharedLibraryPath(lib)
