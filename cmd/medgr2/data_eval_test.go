@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/medgr2/medgr2/models"
 )
 
 func TestDataBuildStatsEval(t *testing.T) {
@@ -60,7 +62,7 @@ func TestEvalUsageErrors(t *testing.T) {
 		}
 	}
 	err := run(ctx, []string{"eval", "--data", filepath.Join("..", "..", "..", "shared", "data", "omnimedvqa-real", "omnimedvqa_real.json"), "--model", "dir", "--real", "none"}, &bytes.Buffer{}, &bytes.Buffer{})
-	if !errors.Is(err, errModelNotWired) {
+	if !errors.Is(err, models.ErrMissingFile) { // "dir" is not a bundle
 		t.Fatalf("--model: %v", err)
 	}
 }

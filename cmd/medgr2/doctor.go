@@ -21,6 +21,7 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	var dev runtime.Device
 	fs.Var(&dev, "device", "execution device: auto, cpu, cuda or cuda:N")
+	model := fs.String("model", "", "also check this model bundle: manifest, files, ONNX signatures, sessions and one forward pass")
 	lib := fs.String("ort-lib", "", "ONNX Runtime library path (default: $MEDGR2_ORT_LIB, third_party/ort, system paths)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -47,5 +48,8 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("doctor: %w", err)
 	}
 	fmt.Fprintf(stdout, "device %s: %s\n", dev, got)
-	return nil
+	if *model == "" {
+		return nil
+	}
+	return doctorBundle(ctx, env, got, *model, stdout)
 }

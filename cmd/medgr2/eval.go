@@ -13,26 +13,40 @@ import (
 	"github.com/medgr2/medgr2/bench/accuracy"
 	"github.com/medgr2/medgr2/data"
 	"github.com/medgr2/medgr2/data/eval"
+	"github.com/medgr2/medgr2/models"
+	"github.com/medgr2/medgr2/runtime"
 )
 
-// errModelNotWired is returned by --model until a model-backed Answerer is
-// wired in newModelAnswerer.
-var errModelNotWired = errors.New("eval: the model backend is not wired into `medgr2 eval` yet; use --answers FILE or --answerer random|majority|constant:X")
-
-// newModelAnswerer is THE integration point for model bundles: it must load
-// the bundle in dir (models/…, runtime/…) and return an eval.Answerer whose
-// Answer method runs one batch through the VQA model, returning the raw
-// generated text per item (Answer.Text, "<think>…</think><answer>X</answer>")
-// or per-option probabilities from the option-scoring fast path
-// (Answer.OptionProbs). The returned close function releases the bundle.
-// Items carry image paths resolved with Item.ImageFile().
-func newModelAnswerer(_ context.Context, dir string) (eval.Answerer, func() error, error) {
-	return nil, nil, fmt.Errorf("%w (model %s)", errModelNotWired, dir)
+// newModelAnswerer is THE integration point for model bundles: it opens
+// the bundle in dir (models.Open: manifest, files, ONNX signatures, ORT
+// sessions) and returns a models.Answerer that answers one batch per call,
+// with per-option probabilities from the fast path (Answer.OptionProbs) or,
+// with --mode reason, the generated "<think>…</think><answer>X</answer>"
+// text (Answer.Text). Images are read from Item.ImageFile(). The returned
+// close function releases the bundle.
+func newModelAnswerer(ctx context.Context, f *evalFlags) (eval.Answerer, func() error, error) {
+	mode, err := models.ParseMode(f.mode)
+	if err != nil {
+		return nil, nil, usageError("eval: --mode must be fast or reason")
+	}
+	v, err := models.Open(ctx, f.model, models.VLMOptions{Device: f.device})
+	if err != nil {
+		return nil, nil, fmt.Errorf("eval: %w", err)
+	}
+	a, err := models.NewAnswerer(v, models.AnswererOptions{Mode: mode,
+		Reason: models.ReasonOptions{MaxNewTokens: f.maxNewTokens}})
+	if err != nil {
+		return nil, nil, errors.Join(err, v.Close())
+	}
+	return a, v.Close, nil
 }
 
 // evalFlags are the flags of `medgr2 eval`.
 type evalFlags struct {
 	model, answers, answerer, data, split, real, train, out string
+	mode                                                    string // --model: fast or reason
+	device                                                  runtime.Device
+	maxNewTokens                                            int
 	batch                                                   int
 	seed                                                    uint64
 	lenient                                                 bool
@@ -42,7 +56,10 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, error) {
 	f := &evalFlags{}
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&f.model, "model", "", "model bundle folder (not wired yet; see newModelAnswerer)")
+	fs.StringVar(&f.model, "model", "", "model bundle folder (VQA role)")
+	fs.StringVar(&f.mode, "mode", string(models.ModeFast), "with --model: fast (option probabilities) or reason (generated answers)")
+	fs.Var(&f.device, "device", "with --model: execution device auto, cpu, cuda or cuda:N")
+	fs.IntVar(&f.maxNewTokens, "max-new-tokens", 256, "with --model --mode reason: generation budget per item")
 	fs.StringVar(&f.answers, "answers", "", "JSONL of recorded outputs: {\"question_id\", \"output\"|\"probs\"}")
 	fs.StringVar(&f.answerer, "answerer", "", "scripted answerer: random, majority or constant:X")
 	fs.StringVar(&f.data, "data", "", "benchmark file (JSON or JSONL, OmniMedVQA format)")
@@ -161,7 +178,7 @@ func evaluateAll(ctx context.Context, f *evalFlags, benches []benchSet, systems 
 func (f *evalFlags) subject(ctx context.Context, items []data.Item, load func(string) ([]data.Item, error)) (eval.Answerer, string, func() error, error) {
 	switch {
 	case f.model != "":
-		a, closeFn, err := newModelAnswerer(ctx, f.model)
+		a, closeFn, err := newModelAnswerer(ctx, f)
 		return a, filepath.Base(f.model), closeFn, err
 	case f.answers != "":
 		a, err := eval.LoadAnswers(f.answers)
