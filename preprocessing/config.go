@@ -8,11 +8,14 @@ import (
 // Resizer names for Config.Resizer.
 const (
 	// ResizerCatmullRom is golang.org/x/image/draw's CatmullRom kernel
-	// (bicubic, a = −0.5, widened when downscaling as PIL does). Default:
-	// it measured closer to PIL's bicubic than nfnt/resize and faster (see
-	// BenchmarkResize and TestResizerFidelity).
+	// (bicubic, a = −0.5, widened when downscaling as Pillow does).
+	// Default: about 55 dB PSNR against Pillow's bicubic (what Hugging Face
+	// runs) on real images versus about 47 dB for nfnt/resize
+	// (TestResizerFidelity), at about 3× nfnt's time on large inputs
+	// (BenchmarkResize; nfnt uses all cores).
 	ResizerCatmullRom = "xdraw-catmullrom"
-	// ResizerNfntBicubic is github.com/nfnt/resize's Bicubic filter.
+	// ResizerNfntBicubic is github.com/nfnt/resize's Bicubic filter: the
+	// faster choice when throughput matters more than matching Pillow.
 	ResizerNfntBicubic = "nfnt-bicubic"
 )
 

@@ -97,7 +97,7 @@ func TestDICOMFixturesWindow(t *testing.T) {
 }
 
 // rawFrame reads frame index of a native DICOM file with the dicom library.
-func rawFrame(t *testing.T, path string, index int) []int {
+func rawFrame(t testing.TB, path string, index int) []int {
 	t.Helper()
 	ds, err := dicom.ParseFile(path, nil)
 	if err != nil {

@@ -145,21 +145,22 @@ func (c Config) patchify(img image.Image, h, w int) *Pixels {
 		Width:      w,
 	}
 	lut := c.normLUT()
-	// sample returns the 8-bit value of channel ch at (x, y).
-	var sample func(x, y, ch int) uint8
+	// Pixel access: channel ch of (x, y) is pix[y*stride + x*step + ch*chStep].
+	var pix []uint8
+	var stride, step, chStep int
 	switch im := img.(type) {
 	case *image.Gray:
-		sample = func(x, y, _ int) uint8 { return im.Pix[y*im.Stride+x] }
+		pix, stride, step, chStep = im.Pix, im.Stride, 1, 0
 	case *image.RGBA:
-		sample = func(x, y, ch int) uint8 { return im.Pix[y*im.Stride+4*x+ch] }
+		pix, stride, step, chStep = im.Pix, im.Stride, 4, 1
 	}
 	p := 0
 	for by := 0; by < gh/m; by++ {
 		for bx := 0; bx < gw/m; bx++ {
 			for my := 0; my < m; my++ {
 				for mx := 0; mx < m; mx++ {
-					y0, x0 := (by*m+my)*ps, (bx*m+mx)*ps
-					c.fillPatch(px.Values[p*dim:(p+1)*dim], &lut, sample, x0, y0)
+					origin := (by*m+my)*ps*stride + (bx*m+mx)*ps*step
+					c.fillPatch(px.Values[p*dim:(p+1)*dim], &lut, pix[origin:], stride, step, chStep)
 					p++
 				}
 			}
@@ -168,16 +169,19 @@ func (c Config) patchify(img image.Image, h, w int) *Pixels {
 	return px
 }
 
-// fillPatch writes one patch: for each channel, the ps×ps block at (x0, y0)
-// repeated TemporalPatchSize times.
-func (c Config) fillPatch(dst []float32, lut *[3][256]float32, sample func(x, y, ch int) uint8, x0, y0 int) {
+// fillPatch writes one patch: for each channel, the ps×ps block starting
+// at pix[0] repeated TemporalPatchSize times.
+func (c Config) fillPatch(dst []float32, lut *[3][256]float32, pix []uint8, stride, step, chStep int) {
 	ps, tp := c.PatchSize, c.TemporalPatchSize
 	block := ps * ps
 	for ch := range 3 {
 		first := dst[ch*tp*block : ch*tp*block+block]
+		l := &lut[ch]
 		for py := range ps {
-			for pxi := range ps {
-				first[py*ps+pxi] = lut[ch][sample(x0+pxi, y0+py, ch)]
+			row := pix[py*stride+ch*chStep:]
+			out := first[py*ps : py*ps+ps]
+			for x := range out {
+				out[x] = l[row[x*step]]
 			}
 		}
 		for t := 1; t < tp; t++ {

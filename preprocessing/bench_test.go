@@ -1,0 +1,105 @@
+package preprocessing
+
+import (
+	"bytes"
+	"image"
+	"image/jpeg"
+	"image/png"
+	"testing"
+
+	xdraw "golang.org/x/image/draw"
+)
+
+// upscaled decodes a real image and scales it to w×h with CatmullRom.
+func upscaled(b *testing.B, path string, w, h int) image.Image {
+	b.Helper()
+	img, _, err := DecodeFile(path, Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	xdraw.CatmullRom.Scale(dst, dst.Bounds(), img, img.Bounds(), xdraw.Src, nil)
+	return dst
+}
+
+// benchInputs builds the three benchmark inputs from real data: a 512×512
+// PNG (breast ultrasound), a 2048×2048 JPEG (blood smear) and a 512×512
+// 16-bit CT DICOM (the enhanced CT fixture's middle frame, each pixel
+// repeated 4×4, with its real rescale and window).
+func benchInputs(b *testing.B) map[string][]byte {
+	b.Helper()
+	var pngBuf, jpgBuf bytes.Buffer
+	if err := png.Encode(&pngBuf, upscaled(b, sharedData(b, "busi/images/benign_204.png"), 512, 512)); err != nil {
+		b.Fatal(err)
+	}
+	if err := jpeg.Encode(&jpgBuf, upscaled(b, sharedData(b, "bccd/images/BloodImage_00000.jpg"), 2048, 2048), &jpeg.Options{Quality: 90}); err != nil {
+		b.Fatal(err)
+	}
+	path := "testdata/ct_multiframe.dcm"
+	small := rawFrameB(b, path)
+	px := make([]int, 512*512)
+	for y := range 512 {
+		for x := range 512 {
+			px[y*512+x] = small[(y/4)*128+x/4]
+		}
+	}
+	dcm := buildDICOM(b, dcmSpec{rows: 512, cols: 512, bitsAlloc: 16, modality: "CT", intercept: "-1024", slope: "1",
+		center: "49", width: "102", pixels: [][]int{px}})
+	return map[string][]byte{"png512": pngBuf.Bytes(), "jpeg2048": jpgBuf.Bytes(), "dicom512x16bit": dcm}
+}
+
+// rawFrameB reads the middle frame of a 128×128 fixture as ints.
+func rawFrameB(b *testing.B, path string) []int {
+	b.Helper()
+	_, info, err := DecodeFile(path, Limits{})
+	if err != nil || info.Width != 128 {
+		b.Fatalf("fixture %s: %v %+v", path, err, info)
+	}
+	return rawFrame(b, path, info.Frame-1)
+}
+
+// BenchmarkDecodeProcess measures decode + resize + patchify per image.
+func BenchmarkDecodeProcess(b *testing.B) {
+	inputs := benchInputs(b)
+	for _, name := range []string{"png512", "jpeg2048", "dicom512x16bit"} {
+		for _, rs := range []string{ResizerCatmullRom, ResizerNfntBicubic} {
+			cfg := DefaultConfig()
+			cfg.Resizer = rs
+			data := inputs[name]
+			b.Run(name+"/"+rs, func(b *testing.B) {
+				b.SetBytes(int64(len(data)))
+				for b.Loop() {
+					img, _, err := Decode(data, Limits{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := cfg.Process(img); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkResize measures the resizers alone on a 2048×2048 RGB image
+// scaled to Qwen2-VL's default size for it (980×980).
+func BenchmarkResize(b *testing.B) {
+	src := toRGB(upscaled(b, sharedData(b, "bccd/images/BloodImage_00000.jpg"), 2048, 2048))
+	for _, rs := range []string{ResizerCatmullRom, ResizerNfntBicubic} {
+		b.Run(rs, func(b *testing.B) {
+			for b.Loop() {
+				resizeTo(src, 980, 980, rs)
+			}
+		})
+	}
+}
+
+// BenchmarkPatchify measures rescale + normalise + patch layout alone.
+func BenchmarkPatchify(b *testing.B) {
+	img := randomRGBA(980, 980, 1)
+	cfg := DefaultConfig()
+	for b.Loop() {
+		cfg.patchify(img, 980, 980)
+	}
+}
