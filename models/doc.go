@@ -24,6 +24,29 @@
 //     [batch] for the reward role, read at each row's last real token) and
 //     present.{i}.key|value.
 //
+// # Running a bundle
+//
+// Open loads a bundle for inference: Load's checks, the tokenizer, ONNX
+// Runtime and the three sessions. A VLM is safe for concurrent use (each
+// call keeps its own KV cache). Prompts in a batch are left-padded
+// (attention_mask 0 on the left) so all rows decode in lockstep; RopeIndex
+// gives Qwen2-VL's mRoPE position_ids [3, batch, seq]; vision features
+// replace the embeddings at <|image_pad|> tokens, in order. Prefill returns
+// the first logits and a Decoder (a generate.Session) that feeds present.*
+// back as past_key_values.* without copying; Generate runs
+// runtime/generate on top (sampling, stop tokens and strings, per-token
+// log-probs). The roles: AnswerFast (option-letter probabilities from one
+// forward pass, prompt ending in "<answer>"), AnswerWithReasoning
+// ("<think>…</think><answer>X</answer>"), Score (reward bundles) and
+// GenerateSamples (generator; ParseSample reads SampleFormat). Answerer
+// adapts a VQA bundle to data/eval.
+//
+//	v, err := models.Open(ctx, dir, models.VLMOptions{Device: runtime.CPU})
+//	defer v.Close()
+//	ans, err := v.AnswerFast(ctx, []models.VQARequest{{Image: img,
+//		Question: "Which modality?", Options: []string{"CT", "MRI"}}})
+//	fmt.Println(ans[0].Letter, ans[0].Prob)
+//
 // # Usage
 //
 //	b, err := models.Export(ctx, dir, models.DefaultConfig(0),
