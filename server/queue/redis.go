@@ -290,7 +290,11 @@ func (r *Redis) Claim(ctx context.Context, consumer string, max int) ([]Task, er
 		}).Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			if strings.Contains(err.Error(), "NOGROUP") {
+				// The stream was lost (e.g. Redis restarted without
+				// persistence): recreate the group on the next call.
+				r.groupOnce.Lock()
 				r.groupOK = false
+				r.groupOnce.Unlock()
 			}
 			return nil, fmt.Errorf("queue: read group: %w", err)
 		}
