@@ -35,6 +35,7 @@ func commands() []command {
 		{name: "eval", summary: "evaluate an answerer on a benchmark: accuracy by modality and question type, baselines, report", run: runEval},
 		{name: "serve", summary: "run the REST server (VQA, generate, score, OpenAI chat, jobs, metrics)", run: runServe},
 		{name: "bench", summary: "load-test a server on loopback; with no --url, the fake-model suite vs the raw baseline", run: runBench},
+		{name: "preprocess", summary: "decode images/DICOM (limits, windowing, frames) and report Qwen2-VL patches; --out renders PNGs", run: runPreprocess},
 	}
 }
 
