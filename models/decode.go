@@ -151,7 +151,7 @@ func (d *Decoder) namedPresent(ts []*runtime.Tensor) []runtime.NamedTensor {
 // Next feeds tokens[i] to row i and returns the logits of the following
 // position of every row (generate.Session). The returned Data is reused by
 // the next call.
-func (d *Decoder) Next(ctx context.Context, tokens []int) (generate.Logits, error) {
+func (d *Decoder) Next(ctx context.Context, tokens []int) (_ generate.Logits, err error) {
 	if d.past == nil {
 		return generate.Logits{}, fmt.Errorf("%w: Decoder", ErrClosed)
 	}
@@ -174,7 +174,7 @@ func (d *Decoder) Next(ctx context.Context, tokens []int) (generate.Logits, erro
 	if err != nil {
 		return generate.Logits{}, err
 	}
-	defer maskT.Close()
+	defer func() { err = errors.Join(err, maskT.Close()) }()
 	for r := range d.rows {
 		for k := range 3 {
 			d.pos[k*d.rows+r] = d.next[r]
