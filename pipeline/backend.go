@@ -1,0 +1,147 @@
+package pipeline
+
+import (
+	"context"
+
+	"github.com/medgr2/medgr2/data"
+	"github.com/medgr2/medgr2/data/eval"
+)
+
+// Role names the three models of the loop. Bundles of each role live in
+// their own stage folders.
+type Role string
+
+// The loop's model roles.
+const (
+	RoleVQA       Role = "vqa"       // the policy that answers questions
+	RoleGenerator Role = "generator" // writes multiple-choice samples about images
+	RoleReward    Role = "reward"    // scores samples on the paper's scale
+)
+
+// GenRequest asks the generator for samples about one unlabelled image:
+// everything known about it except its label.
+type GenRequest struct {
+	Image      string // image file (absolute, or relative to the working directory)
+	Modality   string // modality_type of the image's collection
+	Dataset    string // dataset name of the image's collection
+	QuestionID string // id given to the generated item
+}
+
+// Generated is one generator completion: the parsed item when it parses,
+// the raw text either way.
+type Generated struct {
+	Item      data.Item // the parsed sample (QuestionID, modality, dataset and image_path filled in); valid when Err is ""
+	Reasoning string    // text between <think> and </think>
+	Text      string    // the raw completion
+	Err       string    // why the completion is not a sample; "" when it parsed
+}
+
+// Example is one supervised training example: an item and the reasoning
+// that leads to its answer. Its target text for the VQA role is
+// "<think>Reasoning</think><answer>X</answer>"; for the generator role it
+// is the whole sample in models.SampleFormat.
+type Example struct {
+	Item      data.Item
+	Reasoning string
+}
+
+// Graded is one reward-model training sample: an (image, question, options,
+// answer, reasoning) tuple and its target level (10, 6, 0 or −6).
+type Graded struct {
+	Example
+	Level float64 // target score
+	Kind  string  // how it was made: "original", "wrong_letter", "shuffled_text", …
+}
+
+// TrainOptions are the shared knobs of every training call.
+type TrainOptions struct {
+	Epochs       int     // passes over the examples (GRPO: over the prompts)
+	BatchSize    int     // rows per step
+	LearningRate float64 // peak AdamW learning rate
+	Seed         uint64  // data order and sampling seed
+}
+
+// GRPOOptions configure policy optimisation with the hybrid reward
+// r = RewardWeight·norm(RM score) + MatchWeight·exact match
+// (+ FormatWeight·format).
+type GRPOOptions struct {
+	TrainOptions
+	Group        int     // completions per prompt (G)
+	RewardWeight float64 // α, the paper's 0.8
+	MatchWeight  float64 // β, the paper's 0.2
+	FormatWeight float64 // weight of the think/answer format term; 0 drops it
+	KLBeta       float64 // weight of the k3 KL to the reference; 0 drops it
+	Temperature  float64 // rollout sampling temperature
+	MaxNewTokens int     // rollout length cap
+}
+
+// TrainStats summarise one training call; they go to the metrics log.
+type TrainStats struct {
+	Steps   int                  // optimizer updates run
+	Curve   []float64            // loss per step (or per logged step)
+	Metrics map[string]float64   // final metrics (loss, token_accuracy, reward, …)
+	Series  map[string][]float64 // other per-step series (reward, kl, …)
+}
+
+// Initializer creates fresh bundles: the shared tokenizer (trained on the
+// corpus texts) and randomly initialised models of a role.
+type Initializer interface {
+	// Tokenizer trains or copies the project tokenizer into path from the
+	// corpus texts.
+	Tokenizer(ctx context.Context, path string, corpus []string) error
+	// NewBundle writes a randomly initialised bundle of role into dir
+	// using the tokenizer at tokenizerPath.
+	NewBundle(ctx context.Context, dir string, role Role, tokenizerPath string, seed uint64) error
+}
+
+// Generator writes samples with a generator bundle.
+type Generator interface {
+	// Generate returns one Generated per request, in order; per-request
+	// parse failures are reported in Generated.Err, not as an error.
+	Generate(ctx context.Context, bundle string, reqs []GenRequest, opts SampleOptions) ([]Generated, error)
+}
+
+// SampleOptions control generation.
+type SampleOptions struct {
+	Temperature  float64 // 0 is greedy
+	TopK         int     // 0 keeps all
+	MaxNewTokens int     // cap per completion
+	Seed         uint64  // sampling seed
+}
+
+// Scorer scores samples with a reward bundle.
+type Scorer interface {
+	// Score returns one score per example, on the paper's scale.
+	Score(ctx context.Context, bundle string, ex []Example) ([]float64, error)
+}
+
+// Trainer trains bundles. Each call reads the bundle at base and writes
+// the trained bundle to out (a new folder), leaving base untouched.
+type Trainer interface {
+	// SFT fine-tunes a VQA or generator bundle on examples (role selects
+	// the target text).
+	SFT(ctx context.Context, base, out string, role Role, ex []Example, opts TrainOptions) (TrainStats, error)
+	// TrainReward regresses the reward head on graded samples (MSE).
+	TrainReward(ctx context.Context, base, out string, ex []Graded, opts TrainOptions) (TrainStats, error)
+	// GRPO improves a VQA bundle on the items' questions with the hybrid
+	// reward, scoring completions with the reward bundle.
+	GRPO(ctx context.Context, base, out, reward string, items []data.Item, opts GRPOOptions) (TrainStats, error)
+}
+
+// Evaluator opens an answerer for a VQA bundle.
+type Evaluator interface {
+	// Answerer returns an eval.Answerer backed by the bundle and a
+	// function that releases it.
+	Answerer(ctx context.Context, bundle string) (eval.Answerer, func() error, error)
+}
+
+// Backend is everything the loop needs from the models: package
+// pipeline/ortbackend provides the ONNX Runtime implementation; tests use
+// fakes.
+type Backend interface {
+	Initializer
+	Generator
+	Scorer
+	Trainer
+	Evaluator
+}

@@ -1,0 +1,253 @@
+package pipeline
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Config is a pipeline run, read from JSON (see configs/pipeline.json).
+// Relative paths are resolved against the folder of the config file.
+// Every zero field has the default its comment states.
+type Config struct {
+	// OutDir receives every stage's folder, the state file, metrics and
+	// the report; default "runs/pipeline".
+	OutDir string `json:"out_dir"`
+	// Seeds are the run seeds: each seed runs the whole loop (seed set,
+	// models, rounds, policies); the report gives mean ± spread. Default [1].
+	Seeds []uint64 `json:"seeds"`
+	// Data says which benchmark to build and what to evaluate on.
+	Data DataConfig `json:"data"`
+	// Model sizes the models and the tokenizer.
+	Model ModelConfig `json:"model"`
+	// SeedFraction is the share of training images whose labelled items
+	// form the seed set (the scarce expert data); default 0.05.
+	SeedFraction float64 `json:"seed_fraction"`
+	// Rounds is the number of co-development rounds; default 3.
+	Rounds int `json:"rounds"`
+	// Generate controls the generator's sampling on the pool.
+	Generate GenerateConfig `json:"generate"`
+	// Filter controls which generated samples are accepted.
+	Filter FilterConfig `json:"filter"`
+	// GeneratorSFT, RewardTrain and PolicySFT train the three models.
+	GeneratorSFT TrainOptions `json:"generator_sft"`
+	RewardTrain  TrainOptions `json:"reward_train"`
+	PolicySFT    TrainOptions `json:"policy_sft"`
+	// GRPO trains the policy after SFT on the filtered samples.
+	GRPO GRPOOptions `json:"grpo"`
+	// EvalBatch is the evaluation batch size; default 32.
+	EvalBatch int `json:"eval_batch"`
+}
+
+// DataConfig selects the benchmark the pipeline builds and evaluates on.
+type DataConfig struct {
+	// Collections are labelled image collection folders (collection.json
+	// + labels.jsonl). Required.
+	Collections []string `json:"collections"`
+	// Reference is a real OmniMedVQA QA file for phrasings and
+	// distractors (data/builder). Required.
+	Reference string `json:"reference"`
+	// Real is the real OmniMedVQA item file evaluated separately (never
+	// trained on); "" skips that benchmark.
+	Real string `json:"real"`
+	// RealLimit caps the real items evaluated (a seeded sample); 0 means all.
+	RealLimit int `json:"real_limit"`
+	// ImageSize is the side of the benchmark images; default 56.
+	ImageSize int `json:"image_size"`
+	// MaxPerCollection caps the images per collection; 0 means all.
+	MaxPerCollection int `json:"max_per_collection"`
+	// Holdout names the modalities held out of training (evaluated as
+	// "held-out modalities"); empty lets the builder choose one.
+	Holdout []string `json:"holdout"`
+	// TestLimit caps the test items evaluated per benchmark (a seeded
+	// sample); 0 means all.
+	TestLimit int `json:"test_limit"`
+	// BuildSeed is the benchmark build seed; default 1.
+	BuildSeed uint64 `json:"build_seed"`
+}
+
+// ModelConfig sizes the tokenizer and the models.
+type ModelConfig struct {
+	// VocabSize is the BPE vocabulary trained on the corpus; default 1000.
+	VocabSize int `json:"vocab_size"`
+	// Corpus lists extra text files (JSON/JSONL items or plain text) for
+	// the tokenizer besides the benchmark's own items.
+	Corpus []string `json:"corpus"`
+}
+
+// GenerateConfig controls sampling on the unlabelled pool.
+type GenerateConfig struct {
+	// PerImage is the number of samples drawn per pool image; default 2.
+	PerImage int `json:"per_image"`
+	// PoolLimit caps the pool images used per round (a seeded sample);
+	// 0 means all.
+	PoolLimit int `json:"pool_limit"`
+	// Temperature of the generator; default 0.8.
+	Temperature float64 `json:"temperature"`
+	// TopK keeps the k most likely tokens; 0 keeps all.
+	TopK int `json:"top_k"`
+	// MaxNewTokens caps each sample; default 96.
+	MaxNewTokens int `json:"max_new_tokens"`
+}
+
+// FilterConfig says which scored samples are accepted.
+type FilterConfig struct {
+	// Threshold τ: samples scoring at least τ are accepted; default 5
+	// (between the perturbed level 6 and the incoherent level 0 of the
+	// paper's scale, nearer the top).
+	Threshold *float64 `json:"threshold"`
+	// TopK, when > 0, accepts the k best-scoring samples instead of using
+	// the threshold.
+	TopK int `json:"top_k"`
+	// MaxTemplateShare caps the share of accepted samples that one
+	// question template (the question text with its options removed,
+	// normalised) may take; default 0.5; 1 disables the rule.
+	MaxTemplateShare float64 `json:"max_template_share"`
+}
+
+// defaults fills every zero field with its documented default.
+func (c *Config) defaults() {
+	def := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	deff := func(p *float64, v float64) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	if c.OutDir == "" {
+		c.OutDir = "runs/pipeline"
+	}
+	if len(c.Seeds) == 0 {
+		c.Seeds = []uint64{1}
+	}
+	def(&c.Data.ImageSize, 56)
+	if c.Data.BuildSeed == 0 {
+		c.Data.BuildSeed = 1
+	}
+	def(&c.Model.VocabSize, 1000)
+	deff(&c.SeedFraction, 0.05)
+	def(&c.Rounds, 3)
+	def(&c.Generate.PerImage, 2)
+	deff(&c.Generate.Temperature, 0.8)
+	def(&c.Generate.MaxNewTokens, 96)
+	if c.Filter.Threshold == nil {
+		t := 5.0
+		c.Filter.Threshold = &t
+	}
+	deff(&c.Filter.MaxTemplateShare, 0.5)
+	for _, t := range []*TrainOptions{&c.GeneratorSFT, &c.RewardTrain, &c.PolicySFT, &c.GRPO.TrainOptions} {
+		def(&t.Epochs, 1)
+		def(&t.BatchSize, 8)
+		deff(&t.LearningRate, 1e-3)
+	}
+	def(&c.GRPO.Group, 4)
+	deff(&c.GRPO.RewardWeight, 0.8)
+	deff(&c.GRPO.MatchWeight, 0.2)
+	deff(&c.GRPO.Temperature, 1)
+	def(&c.GRPO.MaxNewTokens, 48)
+	def(&c.EvalBatch, 32)
+}
+
+// Validate reports the first setting out of range, wrapping ErrConfig.
+func (c *Config) Validate() error {
+	switch {
+	case len(c.Data.Collections) == 0:
+		return configError("data.collections is empty")
+	case c.Data.Reference == "":
+		return configError("data.reference is required")
+	case c.SeedFraction <= 0 || c.SeedFraction > 1:
+		return configError("seed_fraction %g is not in (0, 1]", c.SeedFraction)
+	case c.Rounds < 0 || c.Rounds > 20:
+		return configError("rounds %d is not in [0, 20]", c.Rounds)
+	case c.Generate.PerImage < 1 || c.Generate.Temperature < 0 || c.Generate.MaxNewTokens < 8:
+		return configError("generate: per_image ≥ 1, temperature ≥ 0 and max_new_tokens ≥ 8 are required")
+	case c.Filter.TopK < 0 || c.Filter.MaxTemplateShare <= 0 || c.Filter.MaxTemplateShare > 1:
+		return configError("filter: top_k ≥ 0 and max_template_share in (0, 1] are required")
+	case c.GRPO.Group < 2:
+		return configError("grpo.group %d < 2 (advantages need a group)", c.GRPO.Group)
+	case c.GRPO.RewardWeight < 0 || c.GRPO.MatchWeight < 0 || c.GRPO.FormatWeight < 0 ||
+		c.GRPO.RewardWeight+c.GRPO.MatchWeight+c.GRPO.FormatWeight == 0:
+		return configError("grpo reward weights must be ≥ 0 and not all 0")
+	}
+	for name, t := range map[string]TrainOptions{"generator_sft": c.GeneratorSFT, "reward_train": c.RewardTrain,
+		"policy_sft": c.PolicySFT, "grpo": c.GRPO.TrainOptions} {
+		if t.Epochs < 1 || t.BatchSize < 1 || t.LearningRate <= 0 {
+			return configError("%s: epochs, batch_size and learning_rate must be positive", name)
+		}
+	}
+	seen := map[uint64]bool{}
+	for _, s := range c.Seeds {
+		if seen[s] {
+			return configError("seed %d repeated", s)
+		}
+		seen[s] = true
+	}
+	return nil
+}
+
+// LoadConfig reads a JSON config (unknown fields are errors), resolves
+// relative paths against the file's folder, fills defaults and validates.
+func LoadConfig(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	var c Config
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
+	}
+	c.resolve(filepath.Dir(path))
+	c.defaults()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// Normalize fills defaults and validates a Config built in code; paths
+// stay as given.
+func (c *Config) Normalize() error {
+	c.defaults()
+	return c.Validate()
+}
+
+// resolve makes the config's relative paths relative to dir.
+func (c *Config) resolve(dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&c.OutDir)
+	abs(&c.Data.Reference)
+	abs(&c.Data.Real)
+	for i := range c.Data.Collections {
+		abs(&c.Data.Collections[i])
+	}
+	for i := range c.Model.Corpus {
+		abs(&c.Model.Corpus[i])
+	}
+}
+
+// hashOf returns a short stable hash of the JSON encoding of parts.
+func hashOf(parts ...any) string {
+	h := sha256.New()
+	for _, p := range parts {
+		b, err := json.Marshal(p)
+		if err != nil { // plain data always marshals; NaN cannot come from JSON
+			b = []byte(fmt.Sprintf("%v", p))
+		}
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}

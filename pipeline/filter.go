@@ -1,0 +1,80 @@
+package pipeline
+
+import (
+	"math"
+	"slices"
+)
+
+// Candidate is one generated sample as the loop tracks it: what was
+// generated, its reward score, whether it was accepted, and (for the log
+// only) whether its answer is truly correct.
+type Candidate struct {
+	Generated
+	Round    int     `json:"round"`
+	Score    float64 `json:"score"`    // reward-model score; NaN-free, −inf never stored
+	Accepted bool    `json:"accepted"` // passed the filter
+	Correct  bool    `json:"correct"`  // answer matches the held-back label (measurement only)
+}
+
+// FilterResult says what the filter did.
+type FilterResult struct {
+	Eligible       int // parsed samples that passed τ or top-k
+	Accepted       int // after the diversity rule
+	DroppedByShare int // eligible samples dropped because their template was at its cap
+}
+
+// Filter marks accepted candidates in place: parsed samples scoring at
+// least τ (or, when cfg.TopK > 0, the k best) in score order, where no
+// question template may take more than MaxTemplateShare of the eligible
+// samples (at least one sample per template is always allowed). Ties in
+// score keep generation order.
+func Filter(cands []Candidate, cfg FilterConfig) FilterResult {
+	order := make([]int, 0, len(cands))
+	for i := range cands {
+		cands[i].Accepted = false
+		if cands[i].Err == "" && !math.IsNaN(cands[i].Score) {
+			order = append(order, i)
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		sa, sb := cands[a].Score, cands[b].Score
+		switch {
+		case sa > sb:
+			return -1
+		case sa < sb:
+			return 1
+		}
+		return 0
+	})
+	if cfg.TopK > 0 {
+		order = order[:min(cfg.TopK, len(order))]
+	} else {
+		tau := 5.0
+		if cfg.Threshold != nil {
+			tau = *cfg.Threshold
+		}
+		n := 0
+		for n < len(order) && cands[order[n]].Score >= tau {
+			n++
+		}
+		order = order[:n]
+	}
+	share := cfg.MaxTemplateShare
+	if share <= 0 || share > 1 {
+		share = 1
+	}
+	limit := max(1, int(math.Ceil(share*float64(len(order)))))
+	res := FilterResult{Eligible: len(order)}
+	count := map[string]int{}
+	for _, i := range order {
+		t := templateOf(cands[i].Item)
+		if count[t] >= limit {
+			res.DroppedByShare++
+			continue
+		}
+		count[t]++
+		cands[i].Accepted = true
+		res.Accepted++
+	}
+	return res
+}

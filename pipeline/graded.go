@@ -1,0 +1,156 @@
+package pipeline
+
+import (
+	"math/rand/v2"
+	"strings"
+
+	"github.com/medgr2/medgr2/data"
+)
+
+// The paper's four reward levels.
+const (
+	LevelOriginal   = 10.0 // the sample as written by the expert (or accepted)
+	LevelPerturbed  = 6.0  // a small factual error: wrong letter, swapped option, altered finding
+	LevelIncoherent = 0.0  // reasoning that contradicts the answer, shuffled text
+	LevelIrrelevant = -6.0 // the question belongs to another image or modality
+)
+
+// GradeSamples builds the reward model's training set from good samples:
+// each original at level 10 and, per original, one perturbed (6), one
+// incoherent (0) and one irrelevant (−6) variant, the variant kinds
+// rotating so every kind appears:
+//
+//   - perturbed: "wrong_letter" (the answer letter names another option,
+//     reasoning unchanged), "swapped_option" (the correct text and a
+//     distractor trade places, letter unchanged), "altered_finding" (the
+//     reasoning names a distractor, answer unchanged);
+//   - incoherent: "contradiction" (the reasoning rejects the chosen
+//     answer), "shuffled_text" (question and reasoning words shuffled);
+//   - irrelevant: "other_image" (the question, options and answer of a
+//     sample about an image of another modality, or another image when
+//     there is one modality).
+//
+// The result depends only on the examples and seed.
+func GradeSamples(good []Example, seed uint64) []Graded {
+	rng := rand.New(rand.NewPCG(seed, 0x9aded))
+	var out []Graded
+	for i, ex := range good {
+		out = append(out, Graded{Example: ex, Level: LevelOriginal, Kind: "original"})
+		if p, ok := perturb(ex, i%3, rng); ok {
+			out = append(out, Graded{Example: p, Level: LevelPerturbed, Kind: perturbKinds[i%3]})
+		}
+		out = append(out, Graded{Example: incoherent(ex, i%2, rng), Level: LevelIncoherent, Kind: incoherentKinds[i%2]})
+		if o, ok := irrelevant(good, i, rng); ok {
+			out = append(out, Graded{Example: o, Level: LevelIrrelevant, Kind: "other_image"})
+		}
+	}
+	return out
+}
+
+var (
+	perturbKinds    = [3]string{"wrong_letter", "swapped_option", "altered_finding"}
+	incoherentKinds = [2]string{"contradiction", "shuffled_text"}
+)
+
+// perturb returns a variant with one small factual error; ok is false
+// when the item has fewer than two options.
+func perturb(ex Example, kind int, rng *rand.Rand) (Example, bool) {
+	opts := ex.Item.Options()
+	gold, err := ex.Item.AnswerIndex()
+	if err != nil || len(opts) < 2 {
+		return ex, false
+	}
+	other := (gold + 1 + rng.IntN(len(opts)-1)) % len(opts)
+	out := ex
+	switch kind {
+	case 0: // wrong letter
+		out.Item.GTAnswer = opts[other]
+	case 1: // swapped option: the letter now names the distractor's text
+		opts = append([]string(nil), opts...)
+		opts[gold], opts[other] = opts[other], opts[gold]
+		_ = out.Item.SetOptions(opts)
+		out.Item.GTAnswer = opts[gold]
+	default: // altered finding
+		out.Reasoning = replaceAnswer(ex.Reasoning, ex.Item.GTAnswer, opts[other])
+	}
+	return out, true
+}
+
+// incoherent returns a variant whose reasoning contradicts its answer or
+// whose text is shuffled.
+func incoherent(ex Example, kind int, rng *rand.Rand) Example {
+	out := ex
+	if kind == 0 {
+		out.Reasoning = "The image does not show " + ex.Item.GTAnswer + "; that option is ruled out."
+		return out
+	}
+	out.Item.Question = shuffleWords(ex.Item.Question, rng)
+	out.Reasoning = shuffleWords(ex.Reasoning, rng)
+	return out
+}
+
+// irrelevant pairs example i's image with the question of another
+// example, preferring one of another modality; ok is false when there is
+// no other example.
+func irrelevant(all []Example, i int, rng *rand.Rand) (Example, bool) {
+	if len(all) < 2 {
+		return Example{}, false
+	}
+	me := all[i].Item
+	pick := -1
+	for try := 0; try < 8; try++ {
+		j := rng.IntN(len(all))
+		o := all[j].Item
+		if j == i || o.ImageFile() == me.ImageFile() {
+			continue
+		}
+		pick = j
+		if o.ModalityType != me.ModalityType {
+			break
+		}
+	}
+	if pick < 0 {
+		return Example{}, false
+	}
+	out := all[pick]
+	out.Item.ImagePath, out.Item.Root = me.ImagePath, me.Root
+	out.Item.ModalityType, out.Item.Dataset = me.ModalityType, me.Dataset
+	return out, true
+}
+
+// replaceAnswer swaps the answer text in the reasoning for another, or
+// appends a sentence naming it when the answer is not quoted.
+func replaceAnswer(reasoning, answer, other string) string {
+	if answer != "" && strings.Contains(reasoning, answer) {
+		return strings.ReplaceAll(reasoning, answer, other)
+	}
+	return reasoning + " It shows " + other + "."
+}
+
+// shuffleWords returns s with its words in a random order (different from
+// the original when there are at least two distinct words).
+func shuffleWords(s string, rng *rand.Rand) string {
+	w := strings.Fields(s)
+	if len(w) < 2 {
+		return s
+	}
+	for try := 0; try < 4; try++ {
+		rng.Shuffle(len(w), func(i, j int) { w[i], w[j] = w[j], w[i] })
+		if out := strings.Join(w, " "); out != s {
+			return out
+		}
+	}
+	return strings.Join(w, " ")
+}
+
+// templateOf is the diversity key of a question: its normalised text with
+// digits removed, so "how many cells (3)" variants share a template.
+func templateOf(it data.Item) string {
+	q := data.NormText(it.Question)
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return -1
+		}
+		return r
+	}, q)
+}

@@ -1,0 +1,215 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+
+	"github.com/medgr2/medgr2/data"
+	"github.com/medgr2/medgr2/data/eval"
+)
+
+// Benchmarks the report evaluates on.
+const (
+	BenchTest    = "test split"          // built test split, kept modalities
+	BenchHeldOut = "held-out modalities" // every item of the held-out modalities
+	BenchReal    = "real OmniMedVQA"     // the real OmniMedVQA items (never trained on)
+)
+
+// PolicySummary is a policy stage's summary (and the baselines').
+type PolicySummary struct {
+	Name       string                  `json:"name"`
+	TrainItems int                     `json:"train_items"`
+	Train      *TrainStats             `json:"train,omitempty"`
+	Eval       map[string]eval.Summary `json:"eval"` // benchmark → accuracy
+}
+
+// evalSets returns the benchmarks to evaluate, each capped at TestLimit
+// items (a sample fixed by the build seed, the same for every run seed).
+func (p *Pipeline) evalSets() (map[string][]data.Item, error) {
+	b, err := p.loadBenchmark()
+	if err != nil {
+		return nil, err
+	}
+	sets := map[string][]data.Item{BenchTest: b.test}
+	if len(b.heldOut) > 0 {
+		sets[BenchHeldOut] = b.heldOut
+	}
+	if p.cfg.Data.Real != "" {
+		real, err := data.Load(p.cfg.Data.Real)
+		if err != nil {
+			return nil, fmt.Errorf("%w: real items: %w", ErrData, err)
+		}
+		sets[BenchReal] = sample(real, p.cfg.Data.RealLimit, p.cfg.Data.BuildSeed)
+	}
+	for k, v := range sets {
+		if k != BenchReal {
+			sets[k] = sample(v, p.cfg.Data.TestLimit, p.cfg.Data.BuildSeed)
+		}
+	}
+	return sets, nil
+}
+
+// sample returns n items chosen by seed (all of them when n is 0 or too
+// large), in their original order.
+func sample(items []data.Item, n int, seed uint64) []data.Item {
+	if n <= 0 || n >= len(items) {
+		return items
+	}
+	idx := rand.New(rand.NewPCG(seed, 0xe7a1)).Perm(len(items))[:n]
+	keep := make([]bool, len(items))
+	for _, i := range idx {
+		keep[i] = true
+	}
+	out := make([]data.Item, 0, n)
+	for i, it := range items {
+		if keep[i] {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// evaluate runs an answerer over every benchmark.
+func (p *Pipeline) evaluate(ctx context.Context, a eval.Answerer, label string) (map[string]eval.Summary, error) {
+	sets, err := p.evalSets()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]eval.Summary{}
+	for _, name := range []string{BenchTest, BenchHeldOut, BenchReal} {
+		items, ok := sets[name]
+		if !ok || len(items) == 0 {
+			continue
+		}
+		res, err := eval.Evaluate(ctx, a, items, eval.Options{BatchSize: p.cfg.EvalBatch, Progress: p.out,
+			Description: label + " on " + name})
+		if err != nil {
+			return nil, fmt.Errorf("evaluate %s on %s: %w", label, name, err)
+		}
+		fmt.Fprintln(p.out)
+		out[name] = res.Summary
+	}
+	return out, nil
+}
+
+// evaluateBundle opens a VQA bundle's answerer and evaluates it.
+func (p *Pipeline) evaluateBundle(ctx context.Context, bundle, label string) (_ map[string]eval.Summary, err error) {
+	a, release, err := p.be.Answerer(ctx, bundle)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", label, err)
+	}
+	defer func() {
+		if rerr := release(); rerr != nil && err == nil {
+			err = fmt.Errorf("release %s: %w", label, rerr)
+		}
+	}()
+	return p.evaluate(ctx, a, label)
+}
+
+// BaselineSummary holds the random and majority rows of one seed.
+type BaselineSummary struct {
+	Random   PolicySummary `json:"random"`
+	Majority PolicySummary `json:"majority"`
+}
+
+// runBaselines evaluates the random guesser (seeded by the run seed) and
+// the majority answer of the training split's labels.
+func (p *Pipeline) runBaselines(ctx context.Context, _ string, s uint64) (any, error) {
+	b, err := p.loadBenchmark()
+	if err != nil {
+		return nil, err
+	}
+	var sum BaselineSummary
+	if sum.Random.Eval, err = p.evaluate(ctx, eval.Random{Seed: s}, "random"); err != nil {
+		return nil, err
+	}
+	if sum.Majority.Eval, err = p.evaluate(ctx, eval.NewMajority(b.train), "majority"); err != nil {
+		return nil, err
+	}
+	sum.Random.Name, sum.Majority.Name = "random", "majority"
+	sum.Majority.TrainItems = len(b.train)
+	return sum, nil
+}
+
+// policyData returns the SFT examples of a policy row.
+func (p *Pipeline) policyData(s uint64, which string) ([]Example, error) {
+	seedItems, _, err := p.loadSeed(s)
+	if err != nil {
+		return nil, err
+	}
+	ex := examplesOf(seedItems)
+	if which == PolicySeed {
+		return ex, nil
+	}
+	for k := 1; k <= p.cfg.Rounds; k++ {
+		cands, err := loadCandidates(filepath.Join(p.stageDir(roundStage(s, k)), fileCandidates))
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cands {
+			if c.Err != "" || (which == PolicyFiltered && !c.Accepted) {
+				continue
+			}
+			ex = append(ex, Example{Item: c.Item, Reasoning: c.Reasoning})
+		}
+	}
+	return ex, nil
+}
+
+// runPolicySFT trains a fresh VQA bundle by SFT on one row's data and
+// evaluates it.
+func (p *Pipeline) runPolicySFT(ctx context.Context, dir string, s uint64, which string) (any, error) {
+	ex, err := p.policyData(s, which)
+	if err != nil {
+		return nil, err
+	}
+	if len(ex) == 0 {
+		return nil, fmt.Errorf("%w: no training examples for %s", ErrData, which)
+	}
+	base, err := p.fresh(ctx, dir, RoleVQA, s)
+	if err != nil {
+		return nil, err
+	}
+	out := filepath.Join(dir, dirBundle)
+	st, err := p.be.SFT(ctx, base, out, RoleVQA, ex, p.opts(p.cfg.PolicySFT, s))
+	if err != nil {
+		return nil, fmt.Errorf("policy SFT: %w", err)
+	}
+	if err := removeAll(base); err != nil {
+		return nil, err
+	}
+	sum := PolicySummary{Name: which, TrainItems: len(ex), Train: &st}
+	if sum.Eval, err = p.evaluateBundle(ctx, out, seedStage(s, which)); err != nil {
+		return nil, err
+	}
+	return sum, nil
+}
+
+// runGRPO continues the filtered SFT policy with GRPO, rewarded by the
+// last round's reward model and exact match, and evaluates it.
+func (p *Pipeline) runGRPO(ctx context.Context, dir string, s uint64) (any, error) {
+	ex, err := p.policyData(s, PolicyFiltered)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]data.Item, len(ex))
+	for i, e := range ex {
+		items[i] = e.Item
+	}
+	base := filepath.Join(p.stageDir(seedStage(s, PolicyFiltered)), dirBundle)
+	reward := filepath.Join(p.stageDir(roundStage(s, p.cfg.Rounds)), dirReward)
+	out := filepath.Join(dir, dirBundle)
+	o := p.cfg.GRPO
+	o.TrainOptions = p.opts(o.TrainOptions, s)
+	st, err := p.be.GRPO(ctx, base, out, reward, items, o)
+	if err != nil {
+		return nil, fmt.Errorf("GRPO: %w", err)
+	}
+	sum := PolicySummary{Name: PolicyGRPO, TrainItems: len(items), Train: &st}
+	if sum.Eval, err = p.evaluateBundle(ctx, out, seedStage(s, PolicyGRPO)); err != nil {
+		return nil, err
+	}
+	return sum, nil
+}

@@ -1,0 +1,363 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Files the report stage writes into Config.OutDir (and its own folder).
+const (
+	ReportFile  = "report.md"     // the Markdown report with the results table
+	MetricsFile = "metrics.jsonl" // one JSON object per stage metric record
+	ResultsFile = "results.json"  // the results table as JSON
+	CurveRounds = "rounds.png"    // acceptance rate and accepted-sample true accuracy per round
+	CurveLoss   = "training.png"  // training loss curves of the last seed
+)
+
+// Row names of the results table, in order.
+var rowOrder = []string{"random", "majority", PolicySeed, PolicyUnfiltered, PolicyFiltered, PolicyGRPO}
+
+// rowTitle is the report's label for each row.
+var rowTitle = map[string]string{
+	"random":         "random",
+	"majority":       "majority (train-split answers)",
+	PolicySeed:       "SFT on seed items only",
+	PolicyUnfiltered: "SFT on all generated items (unfiltered)",
+	PolicyFiltered:   "SFT on reward-filtered items",
+	PolicyGRPO:       "SFT on reward-filtered items, then GRPO",
+}
+
+// Cell is one (row, benchmark) result over seeds.
+type Cell struct {
+	Mean   float64   `json:"mean"`   // mean accuracy over seeds
+	Spread float64   `json:"spread"` // sample standard deviation over seeds (0 with one seed)
+	PerRun []float64 `json:"per_seed"`
+	N      int       `json:"n"` // items per run
+}
+
+// Results is the aggregated table and the round logs.
+type Results struct {
+	Seeds   []uint64                   `json:"seeds"`
+	Table   map[string]map[string]Cell `json:"table"` // row → benchmark → cell
+	Rounds  map[uint64][]RoundSummary  `json:"rounds"`
+	Stages  map[string]float64         `json:"stage_seconds"`
+	Total   float64                    `json:"total_seconds"`
+	Holdout []string                   `json:"holdout_modalities"`
+}
+
+// runReport aggregates every stage's summary into results.json,
+// metrics.jsonl, the curves and report.md, in dir and in OutDir.
+func (p *Pipeline) runReport(_ context.Context, dir string) (any, error) {
+	res, metrics, err := p.collect()
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]func(string) error{
+		ResultsFile: func(path string) error { return writeJSON(path, res) },
+		MetricsFile: func(path string) error { return writeJSONL(path, metrics) },
+		ReportFile:  func(path string) error { return writeAtomic(path, []byte(p.markdown(res))) },
+		CurveRounds: func(path string) error { return writePNG(path, roundsChart(res)) },
+		CurveLoss:   func(path string) error { return writePNG(path, p.lossChart()) },
+	}
+	for name, write := range files {
+		for _, d := range []string{dir, p.cfg.OutDir} {
+			if err := write(filepath.Join(d, name)); err != nil {
+				return nil, fmt.Errorf("write %s: %w", name, err)
+			}
+		}
+	}
+	return map[string]any{"rows": len(res.Table), "total_seconds": res.Total}, nil
+}
+
+// MetricRecord is one line of metrics.jsonl.
+type MetricRecord struct {
+	Stage   string             `json:"stage"`
+	Seed    uint64             `json:"seed,omitempty"`
+	Round   *int               `json:"round,omitempty"`
+	Kind    string             `json:"kind"` // "round", "train", "eval"
+	Name    string             `json:"name,omitempty"`
+	Metrics map[string]float64 `json:"metrics"`
+}
+
+// collect reads the stage summaries and the state file.
+func (p *Pipeline) collect() (*Results, []MetricRecord, error) {
+	st, err := loadState(filepath.Join(p.cfg.OutDir, StateFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	res := &Results{Seeds: p.cfg.Seeds, Table: map[string]map[string]Cell{}, Rounds: map[uint64][]RoundSummary{},
+		Stages: map[string]float64{}}
+	for name, rec := range st.Stages {
+		if _, ok := p.hashes[name]; ok && name != StageReport {
+			res.Stages[name] = rec.Seconds
+			res.Total += rec.Seconds
+		}
+	}
+	var ds DataSummary
+	if err := readJSON(filepath.Join(p.stageDir(StageData), SummaryFile), &ds); err != nil {
+		return nil, nil, err
+	}
+	res.Holdout = ds.Holdout
+	perRow := map[string]map[string][]float64{}
+	nItems := map[string]map[string]int{}
+	add := func(ps PolicySummary, row string) {
+		if perRow[row] == nil {
+			perRow[row], nItems[row] = map[string][]float64{}, map[string]int{}
+		}
+		for b, s := range ps.Eval {
+			perRow[row][b] = append(perRow[row][b], s.Overall.Accuracy)
+			nItems[row][b] = s.Overall.N
+		}
+	}
+	var metrics []MetricRecord
+	for _, s := range p.cfg.Seeds {
+		m, err := p.collectSeed(s, res, add)
+		if err != nil {
+			return nil, nil, err
+		}
+		metrics = append(metrics, m...)
+	}
+	for row, byBench := range perRow {
+		res.Table[row] = map[string]Cell{}
+		for b, v := range byBench {
+			mean, sd := meanSD(v)
+			res.Table[row][b] = Cell{Mean: mean, Spread: sd, PerRun: v, N: nItems[row][b]}
+		}
+	}
+	return res, metrics, nil
+}
+
+// collectSeed reads one seed's round and policy summaries.
+func (p *Pipeline) collectSeed(s uint64, res *Results, add func(PolicySummary, string)) ([]MetricRecord, error) {
+	var metrics []MetricRecord
+	var boot BootstrapSummary
+	if err := readJSON(filepath.Join(p.stageDir(roundStage(s, 0)), SummaryFile), &boot); err != nil {
+		return nil, err
+	}
+	zero := 0
+	metrics = append(metrics, trainRecord(roundStage(s, 0), s, &zero, "generator_sft", boot.Generator),
+		trainRecord(roundStage(s, 0), s, &zero, "reward", boot.Reward))
+	for k := 1; k <= p.cfg.Rounds; k++ {
+		var r RoundSummary
+		if err := readJSON(filepath.Join(p.stageDir(roundStage(s, k)), SummaryFile), &r); err != nil {
+			return nil, err
+		}
+		res.Rounds[s] = append(res.Rounds[s], r)
+		k := k
+		metrics = append(metrics, MetricRecord{Stage: roundStage(s, k), Seed: s, Round: &k, Kind: "round",
+			Metrics: map[string]float64{"generated": float64(r.Generated), "parsed": float64(r.Parsed),
+				"accepted": float64(r.Accepted), "acceptance_rate": r.AcceptanceRate,
+				"accepted_true_accuracy": r.AcceptedTrue, "parsed_true_accuracy": r.ParsedTrue,
+				"mean_score": r.MeanScore, "accepted_templates": float64(r.Templates)}},
+			trainRecord(roundStage(s, k), s, &k, "reward", r.Reward),
+			trainRecord(roundStage(s, k), s, &k, "generator_sft", r.Generator))
+	}
+	var base BaselineSummary
+	if err := readJSON(filepath.Join(p.stageDir(seedStage(s, "baselines")), SummaryFile), &base); err != nil {
+		return nil, err
+	}
+	add(base.Random, "random")
+	add(base.Majority, "majority")
+	for _, row := range []string{PolicySeed, PolicyUnfiltered, PolicyFiltered, PolicyGRPO} {
+		var ps PolicySummary
+		if err := readJSON(filepath.Join(p.stageDir(seedStage(s, row)), SummaryFile), &ps); err != nil {
+			return nil, err
+		}
+		add(ps, row)
+		if ps.Train != nil {
+			metrics = append(metrics, trainRecord(seedStage(s, row), s, nil, "train", *ps.Train))
+		}
+		for b, sum := range ps.Eval {
+			metrics = append(metrics, MetricRecord{Stage: seedStage(s, row), Seed: s, Kind: "eval", Name: b,
+				Metrics: map[string]float64{"accuracy": sum.Overall.Accuracy, "ci95_low": sum.Overall.Low,
+					"ci95_high": sum.Overall.High, "n": float64(sum.Overall.N)}})
+		}
+	}
+	return metrics, nil
+}
+
+// trainRecord turns a training call's stats into a metrics line.
+func trainRecord(stage string, s uint64, round *int, name string, t TrainStats) MetricRecord {
+	m := map[string]float64{"steps": float64(t.Steps)}
+	for k, v := range t.Metrics {
+		m[k] = v
+	}
+	return MetricRecord{Stage: stage, Seed: s, Round: round, Kind: "train", Name: name, Metrics: m}
+}
+
+// meanSD returns the mean and sample standard deviation.
+func meanSD(v []float64) (float64, float64) {
+	if len(v) == 0 {
+		return 0, 0
+	}
+	var sum float64
+	for _, x := range v {
+		sum += x
+	}
+	mean := sum / float64(len(v))
+	if len(v) < 2 {
+		return mean, 0
+	}
+	var ss float64
+	for _, x := range v {
+		ss += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(ss / float64(len(v)-1))
+}
+
+// markdown renders the report.
+func (p *Pipeline) markdown(res *Results) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# MedGR² pipeline report\n\nSeeds: %v. Rounds: %d. Seed fraction: %g. Filter: ", res.Seeds,
+		p.cfg.Rounds, p.cfg.SeedFraction)
+	if p.cfg.Filter.TopK > 0 {
+		fmt.Fprintf(&b, "top-%d", p.cfg.Filter.TopK)
+	} else {
+		fmt.Fprintf(&b, "τ = %g", *p.cfg.Filter.Threshold)
+	}
+	fmt.Fprintf(&b, ", max template share %g. GRPO reward: %g·RM + %g·match + %g·format.\n",
+		p.cfg.Filter.MaxTemplateShare, p.cfg.GRPO.RewardWeight, p.cfg.GRPO.MatchWeight, p.cfg.GRPO.FormatWeight)
+	fmt.Fprintf(&b, "Held-out modalities: %s. Stage wall time (sum): %.1f s.\n\n", strings.Join(res.Holdout, ", "), res.Total)
+	b.WriteString("## Results (accuracy %, mean ± sd over seeds)\n\n")
+	benches := []string{BenchTest, BenchHeldOut, BenchReal}
+	b.WriteString("| system | " + strings.Join(benches, " | ") + " |\n|---|" + strings.Repeat("---|", len(benches)) + "\n")
+	for _, row := range rowOrder {
+		cells, ok := res.Table[row]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s |", rowTitle[row])
+		for _, bench := range benches {
+			c, ok := cells[bench]
+			if !ok {
+				b.WriteString(" – |")
+				continue
+			}
+			fmt.Fprintf(&b, " %.1f ± %.1f (n=%d) |", 100*c.Mean, 100*c.Spread, c.N)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n## Co-development rounds\n\n| seed | round | generated | parsed | accepted | acceptance | true acc. (accepted) | true acc. (all parsed) | mean score | templates |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, s := range res.Seeds {
+		for _, r := range res.Rounds[s] {
+			fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %.1f%% | %.1f%% | %.1f%% | %.2f | %d |\n", s, r.Round, r.Generated,
+				r.Parsed, r.Accepted, 100*r.AcceptanceRate, 100*r.AcceptedTrue, 100*r.ParsedTrue, r.MeanScore, r.Templates)
+		}
+	}
+	b.WriteString("\n## Claims\n\n")
+	for _, line := range claims(res) {
+		b.WriteString("- " + line + "\n")
+	}
+	fmt.Fprintf(&b, "\nCurves: `%s`, `%s`. Metrics: `%s`.\n\n## Stage wall times\n\n| stage | seconds |\n|---|---|\n",
+		CurveRounds, CurveLoss, MetricsFile)
+	for _, name := range p.Stages() {
+		if secs, ok := res.Stages[name]; ok {
+			fmt.Fprintf(&b, "| %s | %.1f |\n", name, secs)
+		}
+	}
+	return b.String()
+}
+
+// claims checks the paper's three claims against the table, with numbers.
+func claims(res *Results) []string {
+	cell := func(row, bench string) (Cell, bool) { c, ok := res.Table[row][bench]; return c, ok }
+	var out []string
+	verdict := func(ok bool) string {
+		if ok {
+			return "holds"
+		}
+		return "DOES NOT hold"
+	}
+	for _, bench := range []string{BenchTest, BenchHeldOut, BenchReal} {
+		f, ok1 := cell(PolicyFiltered, bench)
+		u, ok2 := cell(PolicyUnfiltered, bench)
+		g, ok3 := cell(PolicyGRPO, bench)
+		if ok1 && ok2 {
+			out = append(out, fmt.Sprintf("filtered > unfiltered on %s: %s (%.1f vs %.1f)", bench,
+				verdict(f.Mean > u.Mean), 100*f.Mean, 100*u.Mean))
+		}
+		if ok1 && ok3 {
+			out = append(out, fmt.Sprintf("GRPO adds accuracy on %s: %s (%+.1f points)", bench,
+				verdict(g.Mean > f.Mean), 100*(g.Mean-f.Mean)))
+		}
+	}
+	seeds := slices.Sorted(func(yield func(uint64) bool) {
+		for s := range res.Rounds {
+			if !yield(s) {
+				return
+			}
+		}
+	})
+	for _, s := range seeds {
+		rs := res.Rounds[s]
+		if len(rs) < 2 {
+			continue
+		}
+		first, last := rs[0].AcceptedTrue, rs[len(rs)-1].AcceptedTrue
+		out = append(out, fmt.Sprintf("seed %d: accepted samples' true accuracy rises across rounds: %s (%.1f%% → %.1f%%)",
+			s, verdict(last > first), 100*first, 100*last))
+	}
+	return out
+}
+
+// writePNG encodes a chart to path, atomically.
+func writePNG(path string, c chart) error {
+	raw, err := c.png()
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, raw)
+}
+
+// lossChart draws the loss curves of the first seed's training calls.
+func (p *Pipeline) lossChart() chart {
+	c := chart{Title: "training loss (first seed)", XLabel: "step", YLabel: "loss"}
+	s := p.cfg.Seeds[0]
+	for _, row := range []string{PolicySeed, PolicyUnfiltered, PolicyFiltered, PolicyGRPO} {
+		var ps PolicySummary
+		if readJSON(filepath.Join(p.stageDir(seedStage(s, row)), SummaryFile), &ps) != nil || ps.Train == nil {
+			continue
+		}
+		c.Series = append(c.Series, series{Name: row, Y: ps.Train.Curve})
+	}
+	var boot BootstrapSummary
+	if readJSON(filepath.Join(p.stageDir(roundStage(s, 0)), SummaryFile), &boot) == nil {
+		c.Series = append(c.Series, series{Name: "reward-0", Y: boot.Reward.Curve},
+			series{Name: "generator-0", Y: boot.Generator.Curve})
+	}
+	return c
+}
+
+// roundsChart draws acceptance rate and accepted true accuracy per round.
+func roundsChart(res *Results) chart {
+	c := chart{Title: "co-development rounds", XLabel: "round", YLabel: "%", X0: 1}
+	for _, s := range res.Seeds {
+		var acc, rate []float64
+		for _, r := range res.Rounds[s] {
+			acc = append(acc, 100*r.AcceptedTrue)
+			rate = append(rate, 100*r.AcceptanceRate)
+		}
+		c.Series = append(c.Series, series{Name: fmt.Sprintf("s%d accepted true acc", s), Y: acc},
+			series{Name: fmt.Sprintf("s%d acceptance", s), Y: rate})
+	}
+	return c
+}
+
+// LoadResults reads a finished run's results.json.
+func LoadResults(outDir string) (*Results, error) {
+	raw, err := os.ReadFile(filepath.Join(outDir, ResultsFile))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrData, err)
+	}
+	var r Results
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrData, ResultsFile, err)
+	}
+	return &r, nil
+}

@@ -1,0 +1,292 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+
+	"github.com/medgr2/medgr2/data"
+)
+
+// BootstrapSummary is round 0's summary: the generator's SFT on the seed
+// samples and the reward model's first training on graded seed samples.
+type BootstrapSummary struct {
+	SeedExamples   int            `json:"seed_examples"`
+	GradedExamples int            `json:"graded_examples"`
+	GradedKinds    map[string]int `json:"graded_kinds"`
+	Generator      TrainStats     `json:"generator"`
+	Reward         TrainStats     `json:"reward"`
+}
+
+// tokenizerPath is the shared tokenizer file.
+func (p *Pipeline) tokenizerPath() string {
+	return filepath.Join(p.stageDir(StageTokenizer), fileTokenizer)
+}
+
+// fresh writes a random bundle of role into a scratch folder of dir and
+// returns it; the caller removes it after training from it.
+func (p *Pipeline) fresh(ctx context.Context, dir string, role Role, seed uint64) (string, error) {
+	d := filepath.Join(dir, "init-"+string(role))
+	if err := p.be.NewBundle(ctx, d, role, p.tokenizerPath(), seed); err != nil {
+		return "", fmt.Errorf("new %s bundle: %w", role, err)
+	}
+	return d, nil
+}
+
+// runBootstrap trains generator-0 (SFT on the seed samples) and reward-0
+// (MSE on the graded seed samples).
+func (p *Pipeline) runBootstrap(ctx context.Context, dir string, s uint64) (any, error) {
+	seedItems, _, err := p.loadSeed(s)
+	if err != nil {
+		return nil, err
+	}
+	if len(seedItems) == 0 {
+		return nil, fmt.Errorf("%w: no seed items", ErrData)
+	}
+	seedEx := examplesOf(seedItems)
+	graded := GradeSamples(seedEx, s)
+	sum := BootstrapSummary{SeedExamples: len(seedEx), GradedExamples: len(graded), GradedKinds: map[string]int{}}
+	for _, g := range graded {
+		sum.GradedKinds[g.Kind]++
+	}
+	for _, job := range []struct {
+		role  Role
+		train func(base, out string) (TrainStats, error)
+		stats *TrainStats
+	}{
+		{RoleGenerator, func(base, out string) (TrainStats, error) {
+			return p.be.SFT(ctx, base, out, RoleGenerator, seedEx, p.opts(p.cfg.GeneratorSFT, s))
+		}, &sum.Generator},
+		{RoleReward, func(base, out string) (TrainStats, error) {
+			return p.be.TrainReward(ctx, base, out, graded, p.opts(p.cfg.RewardTrain, s))
+		}, &sum.Reward},
+	} {
+		base, err := p.fresh(ctx, dir, job.role, s)
+		if err != nil {
+			return nil, err
+		}
+		out := filepath.Join(dir, string(job.role))
+		if *job.stats, err = job.train(base, out); err != nil {
+			return nil, fmt.Errorf("train %s: %w", job.role, err)
+		}
+		if err := os.RemoveAll(base); err != nil {
+			return nil, fmt.Errorf("pipeline: %w", err)
+		}
+	}
+	return sum, nil
+}
+
+// opts returns t with the run seed mixed in.
+func (p *Pipeline) opts(t TrainOptions, s uint64) TrainOptions {
+	t.Seed = t.Seed*1000003 + s
+	return t
+}
+
+// RoundSummary is one co-development round's log line.
+type RoundSummary struct {
+	Round          int        `json:"round"`
+	PoolImages     int        `json:"pool_images"`
+	Generated      int        `json:"generated"`
+	Parsed         int        `json:"parsed"`
+	Eligible       int        `json:"eligible"`
+	Accepted       int        `json:"accepted"`
+	DroppedByShare int        `json:"dropped_by_share"`
+	AcceptanceRate float64    `json:"acceptance_rate"`        // accepted / generated
+	AcceptedTrue   float64    `json:"accepted_true_accuracy"` // share of accepted samples whose answer is truly correct
+	ParsedTrue     float64    `json:"parsed_true_accuracy"`   // the same over every parsed sample (the unfiltered baseline)
+	MeanScore      float64    `json:"mean_score"`             // mean reward score of parsed samples
+	Templates      int        `json:"accepted_templates"`     // distinct question templates accepted
+	Reward         TrainStats `json:"reward"`
+	Generator      TrainStats `json:"generator"`
+}
+
+// runRound is one co-development round: generate on the pool with the
+// previous generator, score with the previous reward model, filter,
+// retrain the reward model on the verified samples and hard negatives,
+// and improve the generator by SFT on the accepted samples.
+func (p *Pipeline) runRound(ctx context.Context, dir string, s uint64, k int) (any, error) {
+	seedItems, pool, err := p.loadSeed(s)
+	if err != nil {
+		return nil, err
+	}
+	b, err := p.loadBenchmark()
+	if err != nil {
+		return nil, err
+	}
+	prev := p.stageDir(roundStage(s, k-1))
+	cands, err := p.generate(ctx, filepath.Join(prev, dirGenerator), pool, s, k)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.score(ctx, filepath.Join(prev, dirReward), cands); err != nil {
+		return nil, err
+	}
+	truth := NewTruth(b.all)
+	for i := range cands {
+		cands[i].Correct = cands[i].Err == "" && truth.Correct(cands[i].Item)
+	}
+	fr := Filter(cands, p.cfg.Filter)
+	sum := summarizeRound(cands, fr, k, len(pool))
+	if err := saveCandidates(filepath.Join(dir, fileCandidates), cands); err != nil {
+		return nil, err
+	}
+	accepted, negatives := acceptedExamples(cands)
+	seedEx := examplesOf(seedItems)
+	// Reward model: the seed's graded set, the accepted samples as
+	// originals with their own perturbations (hard negatives close to what
+	// it just accepted), and unparseable completions as incoherent.
+	graded := append(GradeSamples(seedEx, s), GradeSamples(accepted, s+uint64(k))...)
+	graded = append(graded, negatives...)
+	if sum.Reward, err = p.be.TrainReward(ctx, filepath.Join(prev, dirReward), filepath.Join(dir, dirReward),
+		graded, p.opts(p.cfg.RewardTrain, s+uint64(k))); err != nil {
+		return nil, fmt.Errorf("retrain reward: %w", err)
+	}
+	genEx := append(append([]Example(nil), seedEx...), accepted...)
+	if sum.Generator, err = p.be.SFT(ctx, filepath.Join(prev, dirGenerator), filepath.Join(dir, dirGenerator),
+		RoleGenerator, genEx, p.opts(p.cfg.GeneratorSFT, s+uint64(k))); err != nil {
+		return nil, fmt.Errorf("improve generator: %w", err)
+	}
+	return sum, nil
+}
+
+// generate samples PerImage completions for (a seeded sample of) the pool.
+func (p *Pipeline) generate(ctx context.Context, gen string, pool []GenRequest, s uint64, k int) ([]Candidate, error) {
+	g := p.cfg.Generate
+	imgs := append([]GenRequest(nil), pool...)
+	if g.PoolLimit > 0 && g.PoolLimit < len(imgs) {
+		rng := rand.New(rand.NewPCG(s, uint64(k)))
+		rng.Shuffle(len(imgs), func(i, j int) { imgs[i], imgs[j] = imgs[j], imgs[i] })
+		imgs = imgs[:g.PoolLimit]
+	}
+	var reqs []GenRequest
+	for i, r := range imgs {
+		for j := range g.PerImage {
+			r.QuestionID = fmt.Sprintf("gen-s%d-r%d-%d-%d", s, k, i, j)
+			reqs = append(reqs, r)
+		}
+	}
+	if len(reqs) == 0 {
+		return nil, fmt.Errorf("%w: empty pool", ErrData)
+	}
+	out, err := p.be.Generate(ctx, gen, reqs, SampleOptions{Temperature: g.Temperature, TopK: g.TopK,
+		MaxNewTokens: g.MaxNewTokens, Seed: s*7919 + uint64(k)})
+	if err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	if len(out) != len(reqs) {
+		return nil, fmt.Errorf("%w: generator returned %d samples for %d requests", ErrData, len(out), len(reqs))
+	}
+	cands := make([]Candidate, len(out))
+	for i, o := range out {
+		r := reqs[i]
+		o.Item.QuestionID, o.Item.ImagePath, o.Item.Root = r.QuestionID, r.Image, ""
+		o.Item.ModalityType, o.Item.Dataset = r.Modality, r.Dataset
+		if o.Err == "" {
+			if err := o.Item.Validate(); err != nil {
+				o.Err = err.Error()
+			}
+		}
+		cands[i] = Candidate{Generated: o, Round: k}
+	}
+	return cands, nil
+}
+
+// score fills in the reward score of every parsed candidate.
+func (p *Pipeline) score(ctx context.Context, reward string, cands []Candidate) error {
+	var idx []int
+	var ex []Example
+	for i, c := range cands {
+		if c.Err == "" {
+			idx = append(idx, i)
+			ex = append(ex, Example{Item: c.Item, Reasoning: c.Reasoning})
+		}
+	}
+	if len(ex) == 0 {
+		return nil
+	}
+	scores, err := p.be.Score(ctx, reward, ex)
+	if err != nil {
+		return fmt.Errorf("score: %w", err)
+	}
+	if len(scores) != len(ex) {
+		return fmt.Errorf("%w: reward model returned %d scores for %d samples", ErrData, len(scores), len(ex))
+	}
+	for j, i := range idx {
+		cands[i].Score = scores[j]
+	}
+	return nil
+}
+
+// summarizeRound counts a round's candidates.
+func summarizeRound(cands []Candidate, fr FilterResult, k, pool int) RoundSummary {
+	sum := RoundSummary{Round: k, PoolImages: pool, Generated: len(cands), Eligible: fr.Eligible,
+		Accepted: fr.Accepted, DroppedByShare: fr.DroppedByShare}
+	var accTrue, parsedTrue int
+	var total float64
+	templates := map[string]bool{}
+	for _, c := range cands {
+		if c.Err != "" {
+			continue
+		}
+		sum.Parsed++
+		total += c.Score
+		if c.Correct {
+			parsedTrue++
+		}
+		if c.Accepted {
+			templates[templateOf(c.Item)] = true
+			if c.Correct {
+				accTrue++
+			}
+		}
+	}
+	sum.Templates = len(templates)
+	sum.AcceptanceRate = ratio(sum.Accepted, sum.Generated)
+	sum.AcceptedTrue = ratio(accTrue, sum.Accepted)
+	sum.ParsedTrue = ratio(parsedTrue, sum.Parsed)
+	if sum.Parsed > 0 {
+		sum.MeanScore = total / float64(sum.Parsed)
+	}
+	return sum
+}
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// acceptedExamples returns the accepted candidates as examples, and the
+// unparseable completions as incoherent reward samples (their image with
+// an empty question: the reward model learns that junk scores 0).
+func acceptedExamples(cands []Candidate) (accepted []Example, negatives []Graded) {
+	for _, c := range cands {
+		switch {
+		case c.Accepted:
+			accepted = append(accepted, Example{Item: c.Item, Reasoning: c.Reasoning})
+		case c.Err != "" && c.Item.ImagePath != "" && len(negatives) < 64:
+			it := data.Item{QuestionID: c.Item.QuestionID, ImagePath: c.Item.ImagePath, Question: c.Text,
+				OptionA: "-", OptionB: "--", GTAnswer: "-"}
+			negatives = append(negatives, Graded{Example: Example{Item: it, Reasoning: c.Text},
+				Level: LevelIncoherent, Kind: "unparsed"})
+		}
+	}
+	return accepted, negatives
+}
+
+// saveCandidates writes every candidate, one JSON object per line.
+func saveCandidates(path string, cands []Candidate) error {
+	return writeJSONL(path, cands)
+}
+
+// loadCandidates reads a round's candidates.
+func loadCandidates(path string) ([]Candidate, error) {
+	var out []Candidate
+	if err := readJSONL(path, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

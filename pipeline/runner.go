@@ -1,0 +1,171 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// stage is one resumable step of the loop.
+type stage struct {
+	name string   // unique, slash-separated ("s1/round-2"); also its folder under OutDir/stages
+	deps []string // stages whose outputs it reads (their hashes enter its hash)
+	conf any      // the config it depends on
+	// run does the work, writing outputs into dir (a fresh temporary folder
+	// renamed into place when run succeeds), and returns a JSON-able
+	// summary kept in the state file.
+	run func(ctx context.Context, dir string) (any, error)
+}
+
+// Options configure a Pipeline besides its Config.
+type Options struct {
+	// Progress receives stage lines and progress bars; nil discards them.
+	Progress io.Writer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Pipeline runs the MedGR² loop described by a Config with a Backend.
+type Pipeline struct {
+	cfg    *Config
+	be     Backend
+	out    io.Writer
+	now    func() time.Time
+	stages []stage
+	hashes map[string]string
+	// ran and skipped list the stages of the last Run, in order.
+	ran, skipped []string
+}
+
+// New returns a pipeline for cfg (which must be normalised: LoadConfig or
+// Config.Normalize) running models through be.
+func New(cfg *Config, be Backend, opts Options) (*Pipeline, error) {
+	if cfg == nil || be == nil {
+		return nil, configError("nil config or backend")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Pipeline{cfg: cfg, be: be, out: opts.Progress, now: opts.Now}
+	if p.out == nil {
+		p.out = io.Discard
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	p.stages = p.plan()
+	p.hashes = map[string]string{}
+	for _, s := range p.stages {
+		deps := make([]string, len(s.deps))
+		for i, d := range s.deps {
+			h, ok := p.hashes[d]
+			if !ok {
+				return nil, fmt.Errorf("pipeline: stage %s depends on %s, planned later", s.name, d)
+			}
+			deps[i] = h
+		}
+		p.hashes[s.name] = hashOf(s.name, s.conf, deps)
+	}
+	return p, nil
+}
+
+// Stages returns the planned stage names in run order.
+func (p *Pipeline) Stages() []string {
+	out := make([]string, len(p.stages))
+	for i, s := range p.stages {
+		out[i] = s.name
+	}
+	return out
+}
+
+// Ran and Skipped return the stages the last Run executed and skipped.
+func (p *Pipeline) Ran() []string     { return p.ran }
+func (p *Pipeline) Skipped() []string { return p.skipped }
+
+// stageDir returns the folder of a stage's outputs.
+func (p *Pipeline) stageDir(name string) string {
+	return filepath.Join(p.cfg.OutDir, "stages", filepath.FromSlash(name))
+}
+
+// Run runs every stage in order, skipping those the state file records as
+// finished with the same hash (and whose folder exists). Each finished
+// stage is recorded atomically, so an interrupted run resumes from the
+// last finished stage. It returns the final report's path.
+func (p *Pipeline) Run(ctx context.Context) (string, error) {
+	if err := os.MkdirAll(p.cfg.OutDir, 0o755); err != nil {
+		return "", fmt.Errorf("pipeline: %w", err)
+	}
+	statePath := filepath.Join(p.cfg.OutDir, StateFile)
+	st, err := loadState(statePath)
+	if err != nil {
+		return "", err
+	}
+	p.ran, p.skipped = nil, nil
+	start := p.now()
+	for i, s := range p.stages {
+		if err := ctx.Err(); err != nil {
+			return "", fmt.Errorf("pipeline: %w", err)
+		}
+		dir, h := p.stageDir(s.name), p.hashes[s.name]
+		if rec, ok := st.Stages[s.name]; ok && rec.Hash == h && exists(dir) {
+			fmt.Fprintf(p.out, "[%d/%d] %s: done (%.0fs), skipped\n", i+1, len(p.stages), s.name, rec.Seconds)
+			p.skipped = append(p.skipped, s.name)
+			continue
+		}
+		fmt.Fprintf(p.out, "[%d/%d] %s …\n", i+1, len(p.stages), s.name)
+		t0 := p.now()
+		sum, err := p.runStage(ctx, s, dir)
+		if err != nil {
+			return "", &StageError{Stage: s.name, Err: err}
+		}
+		raw, err := json.Marshal(sum)
+		if err != nil {
+			return "", &StageError{Stage: s.name, Err: err}
+		}
+		secs := p.now().Sub(t0).Seconds()
+		st.Stages[s.name] = StageRecord{Hash: h, Finished: p.now().UTC(), Seconds: secs, Summary: raw}
+		if err := st.save(statePath); err != nil {
+			return "", &StageError{Stage: s.name, Err: err}
+		}
+		fmt.Fprintf(p.out, "[%d/%d] %s: finished in %.1fs\n", i+1, len(p.stages), s.name, secs)
+		p.ran = append(p.ran, s.name)
+	}
+	fmt.Fprintf(p.out, "pipeline: %d stages run, %d skipped, %.1fs\n", len(p.ran), len(p.skipped), p.now().Sub(start).Seconds())
+	return filepath.Join(p.cfg.OutDir, ReportFile), nil
+}
+
+// runStage runs s into a fresh temporary folder and renames it to dir.
+func (p *Pipeline) runStage(ctx context.Context, s stage, dir string) (any, error) {
+	tmp := dir + ".partial"
+	for _, d := range []string{tmp, dir} {
+		if err := os.RemoveAll(d); err != nil {
+			return nil, fmt.Errorf("pipeline: clear %s: %w", d, err)
+		}
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	sum, err := s.run(ctx, tmp)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeJSON(filepath.Join(tmp, SummaryFile), sum); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return nil, fmt.Errorf("pipeline: finish %s: %w", s.name, err)
+	}
+	return sum, nil
+}
+
+// SummaryFile is the name of each stage's summary inside its folder.
+const SummaryFile = "summary.json"
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

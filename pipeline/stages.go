@@ -1,0 +1,290 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/medgr2/medgr2/data"
+	"github.com/medgr2/medgr2/data/builder"
+	"github.com/medgr2/medgr2/tokenizer"
+)
+
+// Stage names shared by every seed.
+const (
+	StageData      = "data"
+	StageTokenizer = "tokenizer"
+	StageReport    = "report"
+)
+
+// Policy rows of the report, in order.
+const (
+	PolicySeed       = "policy-seed"       // SFT on the seed items only
+	PolicyUnfiltered = "policy-unfiltered" // SFT on seed + every parsed generated item
+	PolicyFiltered   = "policy-filtered"   // SFT on seed + reward-filtered items
+	PolicyGRPO       = "policy-grpo"       // policy-filtered, then GRPO with the hybrid reward
+)
+
+// Files inside stage folders.
+const (
+	fileTokenizer  = "tokenizer.json"
+	fileSeed       = "seed.jsonl"
+	filePool       = "pool.json"
+	fileCandidates = "candidates.jsonl"
+	dirGenerator   = "generator"
+	dirReward      = "reward"
+	dirBundle      = "bundle"
+)
+
+// seedStage returns the name of a per-seed stage.
+func seedStage(seed uint64, name string) string { return fmt.Sprintf("s%d/%s", seed, name) }
+
+// roundStage returns the name of round k's stage (round 0 is the bootstrap).
+func roundStage(seed uint64, k int) string { return seedStage(seed, fmt.Sprintf("round-%d", k)) }
+
+// plan lists every stage in run order.
+func (p *Pipeline) plan() []stage {
+	c := p.cfg
+	dataConf := c.Data
+	dataConf.Real, dataConf.RealLimit, dataConf.TestLimit = "", 0, 0
+	stages := []stage{
+		{name: StageData, conf: dataConf, run: p.runData},
+		{name: StageTokenizer, deps: []string{StageData}, conf: c.Model, run: p.runTokenizer},
+	}
+	var reportDeps []string
+	for _, s := range c.Seeds {
+		stages = append(stages, p.seedStages(s)...)
+		reportDeps = append(reportDeps, seedStage(s, "baselines"), seedStage(s, PolicySeed),
+			seedStage(s, PolicyUnfiltered), seedStage(s, PolicyFiltered), seedStage(s, PolicyGRPO))
+		for k := 1; k <= c.Rounds; k++ {
+			reportDeps = append(reportDeps, roundStage(s, k))
+		}
+	}
+	evalConf := struct {
+		Real      string
+		RealLimit int
+		TestLimit int
+		Batch     int
+	}{c.Data.Real, c.Data.RealLimit, c.Data.TestLimit, c.EvalBatch}
+	stages = append(stages, stage{name: StageReport, deps: reportDeps, conf: evalConf, run: p.runReport})
+	return stages
+}
+
+// seedStages lists one seed's stages: seed set, bootstrap, rounds,
+// baselines and the four policies.
+func (p *Pipeline) seedStages(s uint64) []stage {
+	c := p.cfg
+	evalConf := struct {
+		Real                      string
+		RealLimit, TestLimit, Bat int
+	}{c.Data.Real, c.Data.RealLimit, c.Data.TestLimit, c.EvalBatch}
+	name := func(n string) string { return seedStage(s, n) }
+	out := []stage{
+		{name: name("seed"), deps: []string{StageData}, conf: []any{c.SeedFraction, s},
+			run: func(ctx context.Context, dir string) (any, error) { return p.runSeed(ctx, dir, s) }},
+		{name: roundStage(s, 0), deps: []string{StageTokenizer, name("seed")},
+			conf: []any{c.GeneratorSFT, c.RewardTrain, s},
+			run:  func(ctx context.Context, dir string) (any, error) { return p.runBootstrap(ctx, dir, s) }},
+	}
+	for k := 1; k <= c.Rounds; k++ {
+		out = append(out, stage{name: roundStage(s, k), deps: []string{name("seed"), roundStage(s, k-1)},
+			conf: []any{c.Generate, c.Filter, c.GeneratorSFT, c.RewardTrain, s, k},
+			run:  func(ctx context.Context, dir string) (any, error) { return p.runRound(ctx, dir, s, k) }})
+	}
+	last := roundStage(s, c.Rounds)
+	allRounds := []string{name("seed"), StageTokenizer}
+	for k := 1; k <= c.Rounds; k++ {
+		allRounds = append(allRounds, roundStage(s, k))
+	}
+	out = append(out,
+		stage{name: name("baselines"), deps: []string{StageData}, conf: []any{evalConf, s},
+			run: func(ctx context.Context, dir string) (any, error) { return p.runBaselines(ctx, dir, s) }},
+		stage{name: name(PolicySeed), deps: []string{StageTokenizer, name("seed")}, conf: []any{c.PolicySFT, evalConf, s},
+			run: func(ctx context.Context, dir string) (any, error) { return p.runPolicySFT(ctx, dir, s, PolicySeed) }},
+		stage{name: name(PolicyUnfiltered), deps: allRounds, conf: []any{c.PolicySFT, evalConf, s},
+			run: func(ctx context.Context, dir string) (any, error) {
+				return p.runPolicySFT(ctx, dir, s, PolicyUnfiltered)
+			}},
+		stage{name: name(PolicyFiltered), deps: allRounds, conf: []any{c.PolicySFT, evalConf, s},
+			run: func(ctx context.Context, dir string) (any, error) { return p.runPolicySFT(ctx, dir, s, PolicyFiltered) }},
+		stage{name: name(PolicyGRPO), deps: []string{name(PolicyFiltered), last}, conf: []any{c.GRPO, evalConf, s},
+			run: func(ctx context.Context, dir string) (any, error) { return p.runGRPO(ctx, dir, s) }},
+	)
+	return out
+}
+
+// DataSummary is the data stage's summary.
+type DataSummary struct {
+	Files   map[string]int `json:"files"`
+	Holdout []string       `json:"holdout_modalities"`
+}
+
+// runData builds the benchmark with data/builder.
+func (p *Pipeline) runData(ctx context.Context, dir string) (any, error) {
+	d := p.cfg.Data
+	m, err := builder.Build(ctx, builder.Config{Collections: d.Collections, Reference: d.Reference, OutDir: dir,
+		ImageSize: d.ImageSize, Seed: d.BuildSeed, MaxPerCollection: d.MaxPerCollection, Holdout: d.Holdout})
+	if err != nil {
+		return nil, fmt.Errorf("build benchmark: %w", err)
+	}
+	return DataSummary{Files: m.Files, Holdout: m.Holdout}, nil
+}
+
+// benchmark is the built benchmark as the loop reads it.
+type benchmark struct {
+	train   []data.Item // training split of the kept modalities (seed set + pool)
+	all     []data.Item // every item (for measuring true accuracy)
+	test    []data.Item // test split of the kept modalities
+	heldOut []data.Item // every item of the held-out modalities
+	holdout []string
+}
+
+// loadBenchmark reads the data stage's outputs.
+func (p *Pipeline) loadBenchmark() (*benchmark, error) {
+	dir := p.stageDir(StageData)
+	var b benchmark
+	var err error
+	if b.train, err = data.Load(filepath.Join(dir, builder.FileXTrain)); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrData, err)
+	}
+	if b.all, err = data.Load(filepath.Join(dir, builder.FileAll)); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrData, err)
+	}
+	var m builder.Manifest
+	if err := readJSON(filepath.Join(dir, builder.FileManifest), &m); err != nil {
+		return nil, err
+	}
+	b.holdout = m.Holdout
+	if len(m.Holdout) > 0 {
+		if b.heldOut, err = data.Load(filepath.Join(dir, builder.FileXTest)); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrData, err)
+		}
+	}
+	test, err := data.Load(filepath.Join(dir, builder.SplitFile(data.SplitTest)))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrData, err)
+	}
+	held := map[string]bool{}
+	for _, h := range m.Holdout {
+		held[h] = true
+	}
+	for _, it := range test {
+		if !held[it.ModalityType] {
+			b.test = append(b.test, it)
+		}
+	}
+	return &b, nil
+}
+
+// runTokenizer trains the shared tokenizer on the benchmark's text, the
+// generator instruction and the extra corpus.
+func (p *Pipeline) runTokenizer(ctx context.Context, dir string) (any, error) {
+	items, err := data.Load(filepath.Join(p.stageDir(StageData), builder.FileAll))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrData, err)
+	}
+	var texts []string
+	for _, ex := range examplesOf(items) {
+		texts = append(texts, SampleText(ex), ex.Item.ModalityType+" "+ex.Item.Dataset)
+	}
+	if len(p.cfg.Model.Corpus) > 0 {
+		more, err := tokenizer.ReadCorpus(ctx, p.cfg.Model.Corpus...)
+		if err != nil {
+			return nil, fmt.Errorf("read corpus: %w", err)
+		}
+		texts = append(texts, more...)
+	}
+	path := filepath.Join(dir, fileTokenizer)
+	if err := p.be.Tokenizer(ctx, path, texts); err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	return map[string]int{"texts": len(texts)}, nil
+}
+
+// SampleText renders an example in models.SampleFormat: the generator's
+// target text.
+func SampleText(ex Example) string {
+	var b strings.Builder
+	b.WriteString("Question: " + ex.Item.Question + "\n")
+	for i, o := range ex.Item.Options() {
+		fmt.Fprintf(&b, "%c. %s\n", data.Letters[i], o)
+	}
+	letter, _ := ex.Item.AnswerLetter()
+	fmt.Fprintf(&b, "<think>%s</think><answer>%s</answer>", ex.Reasoning, letter)
+	return b.String()
+}
+
+// SeedSummary is the seed stage's summary.
+type SeedSummary struct {
+	SeedItems  int `json:"seed_items"`
+	SeedImages int `json:"seed_images"`
+	PoolImages int `json:"pool_images"`
+}
+
+// runSeed draws the seed set and the unlabelled pool.
+func (p *Pipeline) runSeed(_ context.Context, dir string, s uint64) (any, error) {
+	b, err := p.loadBenchmark()
+	if err != nil {
+		return nil, err
+	}
+	seedItems, pool, err := SplitSeed(b.train, p.cfg.SeedFraction, s)
+	if err != nil {
+		return nil, err
+	}
+	if err := data.Save(filepath.Join(dir, fileSeed), absolute(seedItems)); err != nil {
+		return nil, err
+	}
+	if err := writeJSON(filepath.Join(dir, filePool), pool); err != nil {
+		return nil, err
+	}
+	return SeedSummary{SeedItems: len(seedItems), SeedImages: len(groupByImage(seedItems)), PoolImages: len(pool)}, nil
+}
+
+// absolute returns items whose image_path is the absolute image file, so
+// they can be saved in any folder.
+func absolute(items []data.Item) []data.Item {
+	out := make([]data.Item, len(items))
+	for i, it := range items {
+		if f := it.ImageFile(); f != "" {
+			if a, err := filepath.Abs(f); err == nil {
+				f = a
+			}
+			it.ImagePath, it.Root = f, ""
+		}
+		out[i] = it
+	}
+	return out
+}
+
+// loadSeed reads a seed stage's seed items and pool.
+func (p *Pipeline) loadSeed(s uint64) ([]data.Item, []GenRequest, error) {
+	dir := p.stageDir(seedStage(s, "seed"))
+	items, err := data.Load(filepath.Join(dir, fileSeed))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrData, err)
+	}
+	var pool []GenRequest
+	if err := readJSON(filepath.Join(dir, filePool), &pool); err != nil {
+		return nil, nil, err
+	}
+	return items, pool, nil
+}
+
+// mkdir creates a folder inside a stage folder.
+func mkdir(dir, name string) (string, error) {
+	d := filepath.Join(dir, name)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return "", fmt.Errorf("pipeline: %w", err)
+	}
+	return d, nil
+}
+
+// removeAll removes a scratch folder.
+func removeAll(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	return nil
+}
