@@ -18,8 +18,10 @@
 // The server calls models through the interfaces of package server/model
 // ([Models]); each loaded role gets a batch.Batcher whose goroutine is the
 // only caller of the model. Images are decoded by Config.DecodeImage
-// (default [StdDecoder]: PNG and JPEG with a pixel limit); plug
-// preprocessing.Decode there for DICOM.
+// (default [PreprocessingDecoder]: PNG, JPEG, GIF, BMP, TIFF, WebP and
+// DICOM with byte and pixel limits) in the request's goroutine, after the
+// response cache was checked with the hash of the raw bytes. Package
+// server/backend adapts real model bundles to server/model.
 //
 // # Shared state
 //

@@ -17,6 +17,7 @@ import (
 	"github.com/medgr2/medgr2/server/batch"
 	"github.com/medgr2/medgr2/server/cache"
 	"github.com/medgr2/medgr2/server/model"
+	"github.com/medgr2/medgr2/tokenizer"
 )
 
 // Limits on request fields.
@@ -52,6 +53,21 @@ func decodeJSON(c *gin.Context, v any) error {
 	return nil
 }
 
+// controlTokens are the chat-format tokens user text must not contain: a
+// model would read them as turn or image boundaries.
+var controlTokens = []string{tokenizer.ImStart, tokenizer.ImEnd, tokenizer.VisionStart, tokenizer.VisionEnd, tokenizer.ImagePad}
+
+// checkControl rejects text holding a chat control token, before it can
+// reach (and fail) a whole model batch.
+func checkControl(field, text string) error {
+	for _, ctl := range controlTokens {
+		if strings.Contains(text, ctl) {
+			return badField(field, "must not contain the chat control token %s", ctl)
+		}
+	}
+	return nil
+}
+
 // checkQuestion validates a question and its options.
 func checkQuestion(prefix, question string, options []string) error {
 	if strings.TrimSpace(question) == "" {
@@ -60,12 +76,18 @@ func checkQuestion(prefix, question string, options []string) error {
 	if len(question) > maxTextLen {
 		return badField(prefix+"question", "longer than %d bytes", maxTextLen)
 	}
+	if err := checkControl(prefix+"question", question); err != nil {
+		return err
+	}
 	if len(options) < minOptions || len(options) > maxOptions {
 		return badField(prefix+"options", "need %d to %d options, got %d", minOptions, maxOptions, len(options))
 	}
 	for i, o := range options {
 		if strings.TrimSpace(o) == "" || len(o) > maxTextLen {
 			return badField(fmt.Sprintf("%soptions[%d]", prefix, i), "must be non-empty and at most %d bytes", maxTextLen)
+		}
+		if err := checkControl(fmt.Sprintf("%soptions[%d]", prefix, i), o); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -193,25 +215,33 @@ func (s *Server) handleVQA(c *gin.Context) {
 	c.JSON(http.StatusOK, resp)
 }
 
-// answer runs one VQA request through the cache and the batcher.
+// answer runs one VQA request through the cache and the batcher. The
+// cache key needs only the hash of the raw bytes, so a hit never decodes.
 func (s *Server) answer(c *gin.Context, req api.VQARequest, raw []byte, start time.Time) (api.VQAResponse, error) {
 	if s.vqa == nil {
 		return api.VQAResponse{}, fmt.Errorf("vqa: %w", ErrModelUnavailable)
 	}
-	img, err := s.decodeImage("image", raw)
-	if err != nil {
-		return api.VQAResponse{}, err
+	if len(raw) > s.cfg.MaxImageBytes {
+		return api.VQAResponse{}, fmt.Errorf("image: %w: %d bytes, limit %d", ErrImageTooLarge, len(raw), s.cfg.MaxImageBytes)
 	}
-	c.Set("image_sha256", img.hash)
+	hash := imageHash(raw)
+	c.Set("image_sha256", hash)
 	ctx, cancel := s.requestCtx(c)
 	defer cancel()
-	return s.runVQA(ctx, req, img, start)
+	return s.cachedVQA(ctx, req, hash, func() (decodedImage, error) { return s.decodeImage("image", raw) }, start)
 }
 
-// runVQA is the VQA path shared by /v1/vqa and jobs.
+// runVQA is the VQA path shared by /v1/vqa and jobs, for an image already
+// decoded.
 func (s *Server) runVQA(ctx context.Context, req api.VQARequest, img decodedImage, start time.Time) (api.VQAResponse, error) {
+	return s.cachedVQA(ctx, req, img.hash, func() (decodedImage, error) { return img, nil }, start)
+}
+
+// cachedVQA answers from the cache when it can; on a miss it calls decode
+// and runs the model.
+func (s *Server) cachedVQA(ctx context.Context, req api.VQARequest, hash string, decode func() (decodedImage, error), start time.Time) (api.VQAResponse, error) {
 	info := s.models.VQA.Info()
-	key := cache.Key(info.Name+"@"+info.Version, img.hash, "vqa", req.Question, req.Options, req.Mode)
+	key := cache.Key(info.Name+"@"+info.Version, hash, "vqa", req.Question, req.Options, req.Mode)
 	var resp api.VQAResponse
 	if b, ok, err := s.cfg.Cache.Get(ctx, key); err == nil && ok && json.Unmarshal(b, &resp) == nil {
 		s.met.cacheHits.WithLabelValues("hit").Inc()
@@ -220,6 +250,10 @@ func (s *Server) runVQA(ctx context.Context, req api.VQARequest, img decodedImag
 		return resp, nil
 	} else if err != nil {
 		s.log.Warn("cache get failed", "err", err)
+	}
+	img, err := decode()
+	if err != nil {
+		return resp, err
 	}
 	s.met.cacheHits.WithLabelValues("miss").Inc()
 	in := model.VQAInput{Image: img.img, ImageHash: img.hash, Question: req.Question, Options: req.Options, Reason: req.Mode == api.ModeReason}
@@ -323,6 +357,9 @@ func (s *Server) scoreInput(prefix string, it api.ScoreItem) (model.ScoreInput, 
 	}
 	if len(it.Reasoning) > 4*maxTextLen {
 		return model.ScoreInput{}, badField(prefix+"reasoning", "longer than %d bytes", 4*maxTextLen)
+	}
+	if err := checkControl(prefix+"reasoning", it.Reasoning); err != nil {
+		return model.ScoreInput{}, err
 	}
 	img, err := s.imageFromField(prefix+"image", it.Image)
 	if err != nil {

@@ -11,12 +11,33 @@ import (
 	_ "image/jpeg" // register JPEG for image.Decode
 	_ "image/png"  // register PNG for image.Decode
 	"strings"
+
+	"github.com/medgr2/medgr2/preprocessing"
 )
 
 // DecodeFunc decodes image bytes. The server calls Config.DecodeImage,
-// which defaults to StdDecoder; plug preprocessing.Decode in there for
-// DICOM and the project's safety limits.
+// which defaults to PreprocessingDecoder (PNG, JPEG, GIF, BMP, TIFF, WebP
+// and DICOM with the project's safety limits). An error wrapping
+// ErrImageTooLarge answers 413; any other error answers 400 invalid_image.
 type DecodeFunc func([]byte) (image.Image, error)
+
+// PreprocessingDecoder returns a DecodeFunc on preprocessing.Decode: PNG,
+// JPEG, GIF, BMP, TIFF, WebP and DICOM, refusing input over maxBytes or
+// maxPixels (width·height·frames, read from the header before any pixel
+// buffer is allocated). Zero limits take preprocessing's defaults.
+// preprocessing.ErrTooLarge becomes ErrImageTooLarge (413); unsupported,
+// corrupt (preprocessing.FormatError) and empty images keep their
+// preprocessing error, which the server reports as 400 invalid_image.
+func PreprocessingDecoder(maxBytes, maxPixels int) DecodeFunc {
+	lim := preprocessing.Limits{MaxBytes: int64(maxBytes), MaxPixels: int64(maxPixels)}
+	return func(b []byte) (image.Image, error) {
+		img, _, err := preprocessing.Decode(b, lim)
+		if errors.Is(err, preprocessing.ErrTooLarge) {
+			return nil, fmt.Errorf("%w: %w", ErrImageTooLarge, err)
+		}
+		return img, err
+	}
+}
 
 // errDICOM reports a DICOM file given to a decoder without DICOM support.
 var errDICOM = errors.New("DICOM needs the preprocessing decoder (server.Config.DecodeImage)")
@@ -44,6 +65,13 @@ func StdDecoder(maxPixels int) DecodeFunc {
 type decodedImage struct {
 	img  image.Image
 	hash string // hex SHA-256 of the raw bytes
+}
+
+// imageHash returns the hex SHA-256 of raw image bytes, the image part of
+// every cache key.
+func imageHash(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // parseImageField turns a base64 string or data URI into image bytes,
@@ -76,7 +104,6 @@ func (s *Server) decodeImage(field string, b []byte) (decodedImage, error) {
 	if len(b) > s.cfg.MaxImageBytes {
 		return decodedImage{}, fmt.Errorf("%s: %w: %d bytes, limit %d", field, ErrImageTooLarge, len(b), s.cfg.MaxImageBytes)
 	}
-	sum := sha256.Sum256(b)
 	img, err := s.cfg.DecodeImage(b)
 	if err != nil {
 		if errors.Is(err, ErrImageTooLarge) {
@@ -84,7 +111,7 @@ func (s *Server) decodeImage(field string, b []byte) (decodedImage, error) {
 		}
 		return decodedImage{}, &ImageError{Field: field, Err: err}
 	}
-	return decodedImage{img: img, hash: hex.EncodeToString(sum[:])}, nil
+	return decodedImage{img: img, hash: imageHash(b)}, nil
 }
 
 // imageFromField parses and decodes a base64 or data URI image field.

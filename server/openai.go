@@ -19,6 +19,7 @@ const (
 	defaultMaxTokens = 256
 	maxMaxTokens     = 4096
 	maxMessages      = 64
+	maxStop          = 4 // stop strings per request, as OpenAI allows
 )
 
 // chatInput validates an OpenAI request and decodes its images.
@@ -36,6 +37,9 @@ func (s *Server) chatInput(req api.ChatCompletionRequest) (model.ChatInput, erro
 		}
 		in.Temperature = *req.Temperature
 	}
+	if err := chatSampling(req, &in); err != nil {
+		return in, err
+	}
 	if len(req.Messages) == 0 || len(req.Messages) > maxMessages {
 		return in, badField("messages", "need 1 to %d messages, got %d", maxMessages, len(req.Messages))
 	}
@@ -47,6 +51,29 @@ func (s *Server) chatInput(req api.ChatCompletionRequest) (model.ChatInput, erro
 		in.Messages = append(in.Messages, msg)
 	}
 	return in, nil
+}
+
+// chatSampling validates and copies top_p, stop and seed.
+func chatSampling(req api.ChatCompletionRequest, in *model.ChatInput) error {
+	if req.TopP != nil {
+		if *req.TopP <= 0 || *req.TopP > 1 {
+			return badField("top_p", "must be in (0, 1], got %g", *req.TopP)
+		}
+		in.TopP = *req.TopP
+	}
+	if len(req.Stop) > maxStop {
+		return badField("stop", "at most %d stop strings, got %d", maxStop, len(req.Stop))
+	}
+	for i, st := range req.Stop {
+		if st == "" || len(st) > maxTextLen {
+			return badField(fmt.Sprintf("stop[%d]", i), "must be non-empty and at most %d bytes", maxTextLen)
+		}
+	}
+	in.Stop = req.Stop
+	if req.Seed != nil {
+		in.Seed = uint64(*req.Seed)
+	}
+	return nil
 }
 
 func (s *Server) chatMessage(i int, m api.ChatMessage) (model.ChatMessage, error) {
@@ -77,6 +104,9 @@ func (s *Server) chatMessage(i int, m api.ChatMessage) (model.ChatMessage, error
 		}
 	}
 	msg.Text = strings.Join(text, "\n")
+	if err := checkControl(field+".content", msg.Text); err != nil {
+		return msg, err
+	}
 	if msg.Text == "" && len(msg.Images) == 0 {
 		return msg, badField(field+".content", "required")
 	}

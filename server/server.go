@@ -44,8 +44,9 @@ type Config struct {
 	MaxImageBytes int
 	// MaxImagePixels bounds width·height for the default decoder; default 50M.
 	MaxImagePixels int
-	// DecodeImage decodes image bytes; default StdDecoder(MaxImagePixels).
-	// Plug preprocessing.Decode here for DICOM and the project's limits.
+	// DecodeImage decodes image bytes; default
+	// PreprocessingDecoder(MaxImageBytes, MaxImagePixels) (PNG, JPEG, GIF,
+	// BMP, TIFF, WebP, DICOM). StdDecoder is the standard-library choice.
 	DecodeImage DecodeFunc
 	// APIKeys are the accepted bearer keys; none means no authentication
 	// (a warning is logged).
@@ -85,7 +86,7 @@ func (c *Config) defaults() {
 		c.MaxImagePixels = 50_000_000
 	}
 	if c.DecodeImage == nil {
-		c.DecodeImage = StdDecoder(c.MaxImagePixels)
+		c.DecodeImage = PreprocessingDecoder(c.MaxImageBytes, c.MaxImagePixels)
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 60 * time.Second

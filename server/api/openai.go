@@ -13,6 +13,27 @@ type ChatCompletionRequest struct {
 	Stream      bool          `json:"stream,omitempty"`
 	MaxTokens   int           `json:"max_tokens,omitempty"` // default 256
 	Temperature *float64      `json:"temperature,omitempty"`
+	TopP        *float64      `json:"top_p,omitempty"` // 0 < top_p ≤ 1
+	Stop        StopList      `json:"stop,omitempty"`  // a string or up to 4 strings
+	Seed        *int64        `json:"seed,omitempty"`  // sampling seed
+}
+
+// StopList is OpenAI's "stop": a single string or an array of strings.
+type StopList []string
+
+// UnmarshalJSON accepts a string, an array of strings or null.
+func (l *StopList) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*l = StopList{s}
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return errors.New("api: stop must be a string or an array of strings")
+	}
+	*l = list
+	return nil
 }
 
 // ChatMessage is one message; Content is a string or a list of parts.

@@ -86,8 +86,11 @@ type ChatMessage struct {
 // ChatInput is one conversation to continue.
 type ChatInput struct {
 	Messages    []ChatMessage
-	MaxTokens   int     // upper bound on generated tokens
-	Temperature float64 // 0 means greedy
+	MaxTokens   int      // upper bound on generated tokens
+	Temperature float64  // 0 means greedy
+	TopP        float64  // nucleus sampling mass; 0 or 1 keeps all tokens
+	Stop        []string // generation ends before the first of these; not part of Text
+	Seed        uint64   // sampling seed; the same seed gives the same text
 	// Emit, if not nil, receives each generated piece of text as soon as it
 	// is decoded (for streaming); it must not block for long.
 	Emit func(delta string)

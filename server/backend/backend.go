@@ -1,0 +1,292 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"log/slog"
+	"path/filepath"
+	"reflect"
+	goruntime "runtime"
+	"sync"
+
+	"github.com/medgr2/medgr2/models"
+	"github.com/medgr2/medgr2/preprocessing"
+	"github.com/medgr2/medgr2/runtime"
+	"github.com/medgr2/medgr2/server"
+	"github.com/medgr2/medgr2/server/model"
+)
+
+// ErrNoModels reports Options that name no bundle.
+var ErrNoModels = errors.New("backend: no model bundle given")
+
+// Options says which bundles Open loads and how. The zero value of a
+// tuning field takes the documented default.
+type Options struct {
+	// VQA, Generator and Reward are bundle folders; "" leaves the role
+	// out. One folder may serve several roles (it is opened once).
+	VQA, Generator, Reward string
+	// Device selects the execution provider (auto, cpu, cuda, cuda:N).
+	Device runtime.Device
+	// Threads is each session's intra-op thread count; 0 lets ORT choose.
+	Threads int
+	// LibraryPath names libonnxruntime; "" searches as runtime.Open does.
+	LibraryPath string
+	// Logger receives load and fallback lines; nil discards them.
+	Logger *slog.Logger
+	// ReasonMaxTokens bounds generation in VQA reason mode; default 256.
+	ReasonMaxTokens int
+	// GenerateMaxTokens bounds each generated sample; default 256.
+	GenerateMaxTokens int
+	// GenerateTemperature samples generator items (0 is greedy, which
+	// makes the items of one image identical); default 0.7 with top-p 0.95.
+	GenerateTemperature float32
+}
+
+func (o *Options) defaults() {
+	if o.ReasonMaxTokens <= 0 {
+		o.ReasonMaxTokens = 256
+	}
+	if o.GenerateMaxTokens <= 0 {
+		o.GenerateMaxTokens = 256
+	}
+	if o.GenerateTemperature <= 0 {
+		o.GenerateTemperature = 0.7
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Models holds the opened bundles and their adapters to server/model.
+// Every adapter is safe for concurrent use; Close releases everything.
+type Models struct {
+	// VQA, Generator, Reward and Chat are nil when their role is not
+	// loaded. Chat runs on the VQA bundle (the generator's when there is
+	// no VQA bundle).
+	VQA       *VQA
+	Generator *Generator
+	Reward    *Reward
+	Chat      *Chat
+
+	env  *runtime.Env
+	vlms []*models.VLM
+	// shared is the image processor every loaded bundle uses, when they
+	// agree; DecodeImage then processes each image once, in the request's
+	// goroutine, instead of in the model's batch.
+	shared *preprocessing.Config
+}
+
+// Open opens ONNX Runtime once and the bundles o names, checks each
+// bundle's role (errors wrap models.ErrRole and name the role) and returns
+// the adapters. Errors from models.Open (a *models.BundleError, a missing
+// ONNX Runtime) are wrapped with the bundle folder.
+func Open(ctx context.Context, o Options) (_ *Models, err error) {
+	o.defaults()
+	if o.VQA == "" && o.Generator == "" && o.Reward == "" {
+		return nil, ErrNoModels
+	}
+	m := &Models{}
+	if m.env, err = runtime.Open(ctx, runtime.Options{LibraryPath: o.LibraryPath, Logger: o.Logger}); err != nil {
+		return nil, fmt.Errorf("backend: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, m.Close())
+		}
+	}()
+	opened := map[string]*models.VLM{}
+	load := func(dir string, role models.Role) (*models.VLM, error) {
+		if dir == "" {
+			return nil, nil
+		}
+		v, err := m.open(ctx, opened, dir, o)
+		if err != nil {
+			return nil, err
+		}
+		if !v.Manifest().HasRole(role) {
+			return nil, fmt.Errorf("backend: %s: %w %q (it declares %v)", dir, models.ErrRole, role, v.Manifest().Roles)
+		}
+		return v, nil
+	}
+	vqa, err := load(o.VQA, models.RoleVQA)
+	if err != nil {
+		return nil, err
+	}
+	gen, err := load(o.Generator, models.RoleGenerator)
+	if err != nil {
+		return nil, err
+	}
+	rew, err := load(o.Reward, models.RoleReward)
+	if err != nil {
+		return nil, err
+	}
+	m.shared = sharedConfig(m.vlms)
+	m.wire(vqa, gen, rew, o)
+	return m, nil
+}
+
+// open opens dir once (keyed by its absolute path) on the shared env.
+func (m *Models) open(ctx context.Context, opened map[string]*models.VLM, dir string, o Options) (*models.VLM, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("backend: %s: %w", dir, err)
+	}
+	if v, ok := opened[abs]; ok {
+		return v, nil
+	}
+	v, err := models.Open(ctx, dir, models.VLMOptions{Device: o.Device, Env: m.env, IntraOpThreads: o.Threads, Logger: o.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("backend: %s: %w", dir, err)
+	}
+	opened[abs] = v
+	m.vlms = append(m.vlms, v)
+	o.Logger.Info("backend: bundle loaded", "dir", dir, "name", v.Manifest().Name,
+		"version", v.Manifest().Version, "roles", v.Manifest().Roles, "device", v.Device().String())
+	return v, nil
+}
+
+// wire builds the adapters of the loaded roles.
+func (m *Models) wire(vqa, gen, rew *models.VLM, o Options) {
+	if vqa != nil {
+		m.VQA = &VQA{m: m, v: vqa, reasonTokens: o.ReasonMaxTokens}
+	}
+	if gen != nil {
+		m.Generator = &Generator{m: m, v: gen, maxTokens: o.GenerateMaxTokens, temperature: o.GenerateTemperature}
+	}
+	if rew != nil {
+		m.Reward = &Reward{m: m, v: rew}
+	}
+	if chat := cmpOr(vqa, gen); chat != nil {
+		m.Chat = &Chat{m: m, v: chat}
+	}
+}
+
+func cmpOr(a, b *models.VLM) *models.VLM {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// sharedConfig returns the image processor all vlms share, or nil.
+func sharedConfig(vlms []*models.VLM) *preprocessing.Config {
+	if len(vlms) == 0 {
+		return nil
+	}
+	c := vlms[0].ImageConfig()
+	for _, v := range vlms[1:] {
+		if !reflect.DeepEqual(c, v.ImageConfig()) {
+			return nil
+		}
+	}
+	return &c
+}
+
+// Server returns the loaded roles as server.Models (nil roles stay nil
+// interfaces, so the server answers 404 for them).
+func (m *Models) Server() server.Models {
+	var out server.Models
+	if m.VQA != nil {
+		out.VQA = m.VQA
+	}
+	if m.Generator != nil {
+		out.Generator = m.Generator
+	}
+	if m.Reward != nil {
+		out.Reward = m.Reward
+	}
+	if m.Chat != nil {
+		out.Chat = m.Chat
+	}
+	return out
+}
+
+// Close releases every bundle and ONNX Runtime. It is nil-safe and must
+// not race with calls in flight (close the server first).
+func (m *Models) Close() (err error) {
+	if m == nil {
+		return nil
+	}
+	for _, v := range m.vlms {
+		err = errors.Join(err, v.Close())
+	}
+	m.vlms = nil
+	if m.env != nil {
+		err = errors.Join(err, m.env.Close())
+		m.env = nil
+	}
+	return err
+}
+
+// preparedImage is a decoded image that carries its processed pixels, so
+// the model batch does not process it again.
+type preparedImage struct {
+	image.Image
+	px *preprocessing.Pixels
+}
+
+// DecodeImage wraps a server decoder (nil: server.PreprocessingDecoder
+// with its defaults): after decoding it runs the bundles' image processor
+// in the request's goroutine, so an image the model cannot take (an
+// aspect ratio over 200) is a 400 for that request alone, and the batch
+// goroutine only runs the model. When the loaded bundles disagree on the
+// image processor it only decodes.
+func (m *Models) DecodeImage(next server.DecodeFunc) server.DecodeFunc {
+	if next == nil {
+		next = server.PreprocessingDecoder(0, 0)
+	}
+	return func(b []byte) (image.Image, error) {
+		img, err := next(b)
+		if err != nil || m.shared == nil {
+			return img, err
+		}
+		px, err := m.shared.Process(img)
+		if err != nil {
+			return nil, fmt.Errorf("backend: image processor: %w", err)
+		}
+		return &preparedImage{Image: img, px: px}, nil
+	}
+}
+
+// pixels returns the processed images for v, reusing DecodeImage's work
+// and processing the rest in parallel. A nil image gives nil pixels.
+func (m *Models) pixels(ctx context.Context, v *models.VLM, imgs []image.Image) ([]*preprocessing.Pixels, error) {
+	out := make([]*preprocessing.Pixels, len(imgs))
+	errs := make([]error, len(imgs))
+	sem := make(chan struct{}, goruntime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, img := range imgs {
+		if p, ok := img.(*preparedImage); ok && m.shared != nil {
+			out[i] = p.px
+			continue
+		}
+		if img == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := ctx.Err(); err != nil {
+				errs[i] = err
+				return
+			}
+			px, err := v.ImageConfig().Process(img)
+			if err != nil {
+				err = imageError(i, err)
+			}
+			out[i], errs[i] = px, err
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+// info names a bundle for role.
+func info(v *models.VLM, role string) model.Info {
+	man := v.Manifest()
+	return model.Info{Name: man.Name, Version: man.Version, Role: role}
+}

@@ -1,0 +1,196 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/medgr2/medgr2/models"
+	"github.com/medgr2/medgr2/runtime/generate"
+	"github.com/medgr2/medgr2/server/model"
+	"github.com/medgr2/medgr2/tokenizer"
+)
+
+// Chat adapts a logits bundle to model.Chat: conversations are rendered
+// in the Qwen2-VL chat template (ChatML with vision blocks), generated in
+// one batch with the KV cache, and streamed through ChatInput.Emit as
+// tokens are sampled (models.GenerateStream).
+type Chat struct {
+	m *Models
+	v *models.VLM
+}
+
+// Info implements model.Chat.
+func (c *Chat) Info() model.Info { return info(c.v, "chat") }
+
+// ChatBatch implements model.Chat. Generation stops at the bundle's
+// end-of-sequence tokens, at a stop string (cut from the text, never
+// streamed) or after MaxTokens.
+func (c *Chat) ChatBatch(ctx context.Context, in []model.ChatInput) ([]model.ChatOutput, error) {
+	prompts := make([]models.Prompt, len(in))
+	opts := make([]generate.Options, len(in))
+	streams := make([]*textStream, len(in))
+	for i, x := range in {
+		p, err := c.prompt(ctx, x.Messages)
+		if err != nil {
+			return nil, mapErr(fmt.Sprintf("chat input %d", i), err)
+		}
+		prompts[i] = p
+		opts[i] = generate.Options{MaxNewTokens: x.MaxTokens, Temperature: float32(x.Temperature), TopP: float32(x.TopP),
+			Seed: x.Seed, StopTokens: c.v.Manifest().SpecialTokens.EOS, StopStrings: x.Stop, Detokenize: c.detok}
+		streams[i] = &textStream{decode: c.detok, stop: x.Stop, emit: x.Emit}
+	}
+	res, err := c.v.GenerateStream(ctx, prompts, opts, func(row int, toks []int) { streams[row].add(toks) })
+	if err != nil {
+		return nil, mapErr("chat", err)
+	}
+	out := make([]model.ChatOutput, len(in))
+	for i, r := range res {
+		text := streams[i].finish(r.Tokens)
+		out[i] = model.ChatOutput{Text: text, FinishReason: r.FinishReason, PromptTokens: len(prompts[i].IDs), CompletionTokens: len(r.Tokens)}
+	}
+	return out, nil
+}
+
+// detok decodes generated ids without special tokens.
+func (c *Chat) detok(ids []int) string {
+	s, _ := c.v.Tokenizer().Decode(ids, true) // generated ids are in the vocabulary
+	return s
+}
+
+// prompt renders messages in the Qwen2-VL chat template and encodes them:
+//
+//	<|im_start|>system\n{system}<|im_end|>\n
+//	<|im_start|>user\n<|vision_start|>{pads}<|vision_end|>…{text}<|im_end|>\n
+//	…
+//	<|im_start|>assistant\n
+//
+// The bundle's system prompt is used when the first message is not a
+// system message; each image's pads number its Pixels.ImageTokens.
+func (c *Chat) prompt(ctx context.Context, msgs []model.ChatMessage) (models.Prompt, error) {
+	var imgs []image.Image
+	for _, m := range msgs {
+		imgs = append(imgs, m.Images...)
+	}
+	px, err := c.m.pixels(ctx, c.v, imgs)
+	if err != nil {
+		return models.Prompt{}, err
+	}
+	var b strings.Builder
+	if len(msgs) == 0 || msgs[0].Role != "system" {
+		sys := c.v.Manifest().Prompt.System
+		if sys == "" {
+			sys = tokenizer.DefaultSystemPrompt
+		}
+		b.WriteString(tokenizer.ImStart + "system\n" + sys + tokenizer.ImEnd + "\n")
+	}
+	k := 0
+	for i, m := range msgs {
+		if stripControl(m.Text) != m.Text {
+			return models.Prompt{}, fmt.Errorf("%w: message %d contains a chat control token", models.ErrBadRequest, i)
+		}
+		b.WriteString(tokenizer.ImStart + m.Role + "\n")
+		for range m.Images {
+			b.WriteString(tokenizer.VisionStart + strings.Repeat(tokenizer.ImagePad, px[k].ImageTokens()) + tokenizer.VisionEnd)
+			k++
+		}
+		b.WriteString(m.Text + tokenizer.ImEnd + "\n")
+	}
+	b.WriteString(tokenizer.ImStart + "assistant\n")
+	ids, err := c.v.Tokenizer().Encode(b.String())
+	if err != nil {
+		return models.Prompt{}, fmt.Errorf("%w: %w", models.ErrBadRequest, err)
+	}
+	p := models.Prompt{IDs: ids}
+	if len(px) > 0 {
+		p.Images = px
+	}
+	return p, nil
+}
+
+// textStream turns one row's tokens into text deltas. It emits only text
+// that cannot change any more: a trailing incomplete UTF-8 character
+// (decoded as U+FFFD) and a tail that may be the start of a stop string
+// are held back, and nothing from a stop string on is ever emitted.
+type textStream struct {
+	decode func(ids []int) string
+	stop   []string
+	emit   func(string) // nil: not streaming
+	ids    []int
+	sent   int  // bytes of text emitted
+	cut    bool // a stop string was seen; the text is final
+}
+
+// add appends a row's new tokens and emits what became final.
+func (s *textStream) add(toks []int) {
+	if s.emit == nil || s.cut {
+		return
+	}
+	s.ids = append(s.ids, toks...)
+	s.flush(s.decode(s.ids))
+}
+
+// finish returns the completion's text (cut before the first stop string)
+// and emits whatever was held back.
+func (s *textStream) finish(toks []int) string {
+	text, _ := cutStop(s.decode(toks), s.stop)
+	if s.emit != nil && len(text) > s.sent {
+		s.emit(text[s.sent:])
+		s.sent = len(text)
+	}
+	return text
+}
+
+// flush emits the final part of text not yet sent.
+func (s *textStream) flush(text string) {
+	text, hit := cutStop(text, s.stop)
+	s.cut = hit
+	end := len(text)
+	if !hit {
+		end = stableEnd(text, s.stop)
+	}
+	if end > s.sent {
+		s.emit(text[s.sent:end])
+		s.sent = end
+	}
+}
+
+// cutStop cuts text before the earliest stop string; hit reports one.
+func cutStop(text string, stop []string) (string, bool) {
+	cut := -1
+	for _, st := range stop {
+		if i := strings.Index(text, st); st != "" && i >= 0 && (cut < 0 || i < cut) {
+			cut = i
+		}
+	}
+	if cut < 0 {
+		return text, false
+	}
+	return text[:cut], true
+}
+
+// stableEnd returns how much of text is final: it drops a trailing
+// U+FFFD (a character still being decoded) and the longest tail that is a
+// proper prefix of a stop string.
+func stableEnd(text string, stop []string) int {
+	end := len(text)
+	for end > 0 {
+		r, size := utf8.DecodeLastRuneInString(text[:end])
+		if r != utf8.RuneError {
+			break
+		}
+		end -= size
+	}
+	hold := 0
+	for _, st := range stop {
+		for n := min(len(st)-1, end); n > hold; n-- {
+			if strings.HasSuffix(text[:end], st[:n]) {
+				hold = n
+				break
+			}
+		}
+	}
+	return end - hold
+}

@@ -1,0 +1,43 @@
+// Package backend adapts model bundles (package models) to the server's
+// model interfaces (package server/model), so `medgr2 serve` runs the real
+// VQA, generator and reward models behind the REST API.
+//
+// # Roles
+//
+//   - VQA (model.VQA): fast mode scores the option letters from one
+//     forward pass (models.AnswerFast); reason mode generates
+//     "<think>…</think><answer>X</answer>" and then scores the letters
+//     after the reasoning, so both modes return probabilities summing to 1.
+//   - Generator (model.Generator): one generated row per requested item
+//     (models.GenerateSamples); completions that do not parse are dropped.
+//   - Reward (model.Reward): one batched forward pass (models.Score).
+//   - Chat (model.Chat): OpenAI chat on the VQA bundle, rendered in the
+//     Qwen2-VL chat template, with temperature, top_p, seed, stop strings
+//     and token streaming (models.GenerateStream).
+//
+// A batch in is a batch out: the server's batcher hands each adapter a
+// batch and the adapter runs it as one model batch.
+//
+// # Images
+//
+// The server decodes images (server.PreprocessingDecoder: PNG, JPEG, GIF,
+// BMP, TIFF, WebP, DICOM). Models.DecodeImage wraps that decoder to also
+// run the bundles' image processor in the request's goroutine, so the
+// batch goroutine only runs the model and an image the processor refuses
+// fails its own request only.
+//
+// # Errors
+//
+// Input the model cannot take (models.ErrBadRequest, ErrImageTokens,
+// ErrLetterToken) becomes a *server.RequestError, and images the processor
+// refuses a *server.ImageError: both answer 400. The models error stays in
+// the chain for errors.Is.
+//
+// # Usage
+//
+//	m, err := backend.Open(ctx, backend.Options{VQA: "models/default/vqa",
+//		Reward: "models/default/reward", Device: runtime.CPU})
+//	if err != nil { … }
+//	defer m.Close()
+//	s, err := server.New(server.Config{DecodeImage: m.DecodeImage(nil)}, m.Server())
+package backend
