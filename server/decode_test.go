@@ -1,0 +1,101 @@
+package server_test
+
+import (
+	"bytes"
+	"errors"
+	"image"
+	"image/png"
+	"net/http"
+	"testing"
+
+	"github.com/medgr2/medgr2/server"
+	"github.com/medgr2/medgr2/server/api"
+)
+
+// DICOM files from preprocessing/testdata (see its README for licences).
+const (
+	crDICOM = "../preprocessing/testdata/cr_chest_monochrome1.dcm"
+	mrDICOM = "../preprocessing/testdata/mr_prostate.dcm"
+)
+
+// TestDefaultDecoder runs uploads through the default decoder
+// (PreprocessingDecoder): DICOM is accepted, corrupt or unsupported input
+// is 400 invalid_image, and input over the byte or pixel limit is 413.
+func TestDefaultDecoder(t *testing.T) {
+	cr := readFile(t, crDICOM)
+	corrupt := append([]byte(nil), cr[:len(cr)/3]...) // truncated inside the pixel data
+	wide := encodePNG(t, image.NewGray(image.Rect(0, 0, 2000, 2000)))
+	_, ts := start(t, server.Config{MaxImagePixels: 1_000_000}, fakes())
+	cases := []struct {
+		name   string
+		image  []byte
+		status int
+		code   string
+	}{
+		{"dicom cr", cr, http.StatusOK, ""},
+		{"dicom mr", readFile(t, mrDICOM), http.StatusOK, ""},
+		{"png", readFile(t, xrayPNG), http.StatusOK, ""},
+		{"jpeg", readFile(t, smearJPG), http.StatusOK, ""},
+		{"corrupt dicom", corrupt, http.StatusBadRequest, api.CodeInvalidImage},
+		{"dicom header only", append(make([]byte, 128), []byte("DICM")...), http.StatusBadRequest, api.CodeInvalidImage},
+		{"not an image", []byte("hello, this is text"), http.StatusBadRequest, api.CodeInvalidImage},
+		{"over the pixel limit", wide, http.StatusRequestEntityTooLarge, api.CodeImageTooLarge},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var body map[string]any
+			resp := do(t, "POST", ts.URL+"/v1/vqa", "", api.VQARequest{Image: dataURI("application/octet-stream", c.image),
+				Question: "Which modality?", Options: []string{"CT", "X-ray"}}, &body)
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d, want %d: %v", resp.StatusCode, c.status, body)
+			}
+			if c.code != "" {
+				if got := body["error"].(map[string]any)["code"]; got != c.code {
+					t.Fatalf("code %v, want %s", got, c.code)
+				}
+			}
+		})
+	}
+}
+
+// TestDefaultDecoderByteLimit checks MaxImageBytes reaches the decoder.
+func TestDefaultDecoderByteLimit(t *testing.T) {
+	dec := server.PreprocessingDecoder(1000, 0)
+	_, err := dec(readFile(t, crDICOM))
+	if !errors.Is(err, server.ErrImageTooLarge) {
+		t.Fatalf("err = %v, want ErrImageTooLarge", err)
+	}
+	if _, err := server.PreprocessingDecoder(0, 0)(readFile(t, crDICOM)); err != nil {
+		t.Fatalf("default limits: %v", err)
+	}
+}
+
+// TestCacheHitSkipsDecode checks that a repeated request is answered from
+// the cache without decoding the image again.
+func TestCacheHitSkipsDecode(t *testing.T) {
+	calls := 0
+	dec := server.PreprocessingDecoder(0, 0)
+	_, ts := start(t, server.Config{DecodeImage: func(b []byte) (image.Image, error) { calls++; return dec(b) }}, fakes())
+	req := api.VQARequest{Image: dataURI("image/png", readFile(t, xrayPNG)), Question: "Which modality?", Options: []string{"CT", "X-ray"}}
+	for i := range 3 {
+		var out api.VQAResponse
+		if resp := do(t, "POST", ts.URL+"/v1/vqa", "", req, &out); resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: status %d", i, resp.StatusCode)
+		}
+		if out.Cached != (i > 0) {
+			t.Fatalf("request %d: cached = %v", i, out.Cached)
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("decoder called %d times for 3 identical requests, want 1", calls)
+	}
+}
+
+func encodePNG(t testing.TB, img image.Image) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
