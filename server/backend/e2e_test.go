@@ -149,7 +149,9 @@ func TestEndToEndChatStream(t *testing.T) {
 	}
 }
 
-func text(s string) api.ChatContent { return api.ChatContent{Parts: []api.ContentPart{{Type: "text", Text: s}}} }
+func text(s string) api.ChatContent {
+	return api.ChatContent{Parts: []api.ContentPart{{Type: "text", Text: s}}}
+}
 
 // stream posts a streaming request and returns the content deltas and the
 // finish reason.
