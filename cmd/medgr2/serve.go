@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/medgr2/medgr2/runtime"
 	"github.com/medgr2/medgr2/server"
+	"github.com/medgr2/medgr2/server/backend"
 	"github.com/medgr2/medgr2/server/batch"
 	"github.com/medgr2/medgr2/server/cache"
 	"github.com/medgr2/medgr2/server/fake"
@@ -21,7 +25,7 @@ import (
 // serveFlags are the flags of `medgr2 serve`.
 type serveFlags struct {
 	addr, model, generator, reward, device, redisURL, keysFile, jobsDir string
-	maxBatch, queueSize, maxImage, jobWorkers                           int
+	maxBatch, queueSize, maxImage, jobWorkers, threads, reasonTokens    int
 	maxBody                                                             int64
 	maxDelay, timeout, drain, fakeBatch, fakeItem                       time.Duration
 	rateLimit                                                           float64
@@ -33,10 +37,12 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address")
-	fs.StringVar(&f.model, "model", "", "VQA model bundle directory")
-	fs.StringVar(&f.generator, "generator", "", "generator model bundle directory")
-	fs.StringVar(&f.reward, "reward", "", "reward model bundle directory")
-	fs.StringVar(&f.device, "device", "auto", "execution device: auto, cuda or cpu")
+	fs.StringVar(&f.model, "model", "", "VQA model bundle directory (also serves chat); default "+defaultBundles+"/vqa if present")
+	fs.StringVar(&f.generator, "generator", "", "generator model bundle directory; default "+defaultBundles+"/generator if present")
+	fs.StringVar(&f.reward, "reward", "", "reward model bundle directory; default "+defaultBundles+"/reward if present")
+	fs.StringVar(&f.device, "device", "auto", "execution device: auto, cpu, cuda or cuda:N")
+	fs.IntVar(&f.threads, "threads", 0, "ONNX Runtime intra-op threads per session (0: one per physical core)")
+	fs.IntVar(&f.reasonTokens, "reason-max-tokens", 256, "token budget of VQA reason mode")
 	fs.StringVar(&f.redisURL, "redis", "", "Redis URL (redis://host:port/db) for the shared cache and job queue; empty: in-process")
 	fs.StringVar(&f.keysFile, "api-keys-file", "", "file with one API key per line (also env MEDGR2_API_KEYS); none: auth off")
 	fs.StringVar(&f.jobsDir, "jobs-dir", "", "directory server-side job files may be read from; empty: disabled")
@@ -61,20 +67,22 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	return f, nil
 }
 
-// errModelsNotWired says that real bundles are not adapted to the server yet.
-var errModelsNotWired = errors.New("serve: loading model bundles (--model/--generator/--reward) is wired by the integrator " +
-	"(adapters from package models to server/model); use --fake-models for tests and benchmarks")
+// defaultBundles is the folder `medgr2 serve` takes bundles from when no
+// --model/--generator/--reward is given: its vqa, generator and reward
+// subfolders, those that exist.
+const defaultBundles = "models/default"
 
-func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
+func runServe(ctx context.Context, args []string, _, stderr io.Writer) (err error) {
 	f, err := parseServeFlags(args, stderr)
 	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	models, err := serveModels(f)
+	models, decode, closeModels, err := serveModels(ctx, f, log)
 	if err != nil {
 		return err
 	}
+	defer func() { err = errors.Join(err, closeModels()) }()
 	keys, err := server.LoadAPIKeys(f.keysFile)
 	if err != nil {
 		return err
@@ -82,7 +90,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cfg := server.Config{
 		Batch:   batch.Config{MaxBatch: f.maxBatch, MaxDelay: f.maxDelay, QueueSize: f.queueSize},
 		MaxBody: f.maxBody, MaxImageBytes: f.maxImage, APIKeys: keys, RateLimit: f.rateLimit,
-		RequestTimeout: f.timeout, JobsDir: f.jobsDir, JobWorkers: f.jobWorkers, Logger: log,
+		RequestTimeout: f.timeout, JobsDir: f.jobsDir, JobWorkers: f.jobWorkers, Logger: log, DecodeImage: decode,
 	}
 	if f.redisURL != "" {
 		client, err := openRedis(ctx, f.redisURL)
@@ -101,16 +109,48 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	return s.Run(ctx, f.addr, f.drain)
 }
 
-// serveModels picks the models to serve.
-func serveModels(f serveFlags) (server.Models, error) {
-	if f.model != "" || f.generator != "" || f.reward != "" {
-		return server.Models{}, errModelsNotWired
+// serveModels picks the models to serve: the fakes with --fake-models,
+// else the bundles the flags name (or those under defaultBundles), opened
+// through backend.Open. It returns the image decoder to use (nil: the
+// server's default) and a function that releases the models.
+func serveModels(ctx context.Context, f serveFlags, log *slog.Logger) (server.Models, server.DecodeFunc, func() error, error) {
+	none := func() error { return nil }
+	given := f.model != "" || f.generator != "" || f.reward != ""
+	if f.fakeModels {
+		if given {
+			return server.Models{}, nil, none, usageError("serve: --fake-models cannot be combined with --model/--generator/--reward")
+		}
+		o := fake.Options{BatchCost: f.fakeBatch, ItemCost: f.fakeItem}
+		return server.Models{VQA: fake.NewVQA(o), Generator: fake.NewGenerator(o), Reward: fake.NewReward(o), Chat: fake.NewChat(o)}, nil, none, nil
 	}
-	if !f.fakeModels {
-		return server.Models{}, usageError("serve: no models: pass --model/--generator/--reward, or --fake-models")
+	dev, err := runtime.ParseDevice(f.device)
+	if err != nil {
+		return server.Models{}, nil, none, usageError(fmt.Sprintf("serve: --device: %v", err))
 	}
-	o := fake.Options{BatchCost: f.fakeBatch, ItemCost: f.fakeItem}
-	return server.Models{VQA: fake.NewVQA(o), Generator: fake.NewGenerator(o), Reward: fake.NewReward(o), Chat: fake.NewChat(o)}, nil
+	o := backend.Options{VQA: f.model, Generator: f.generator, Reward: f.reward, Device: dev, Threads: f.threads,
+		ReasonMaxTokens: f.reasonTokens, Logger: log}
+	if !given {
+		o.VQA, o.Generator, o.Reward = defaultBundle("vqa"), defaultBundle("generator"), defaultBundle("reward")
+		if o.VQA == "" && o.Generator == "" && o.Reward == "" {
+			return server.Models{}, nil, none, usageError("serve: no models: pass --model DIR (and/or --generator DIR, --reward DIR) with " +
+				"model bundles, or build " + defaultBundles + "/{vqa,generator,reward}; --fake-models serves fakes for tests and benchmarks")
+		}
+		log.Info("serve: using the default bundles", "vqa", o.VQA, "generator", o.Generator, "reward", o.Reward)
+	}
+	m, err := backend.Open(ctx, o)
+	if err != nil {
+		return server.Models{}, nil, none, fmt.Errorf("serve: %w", err)
+	}
+	return m.Server(), m.DecodeImage(server.PreprocessingDecoder(f.maxImage, 0)), m.Close, nil
+}
+
+// defaultBundle returns defaultBundles/role when it holds a manifest, else "".
+func defaultBundle(role string) string {
+	dir := filepath.Join(defaultBundles, role)
+	if _, err := os.Stat(filepath.Join(dir, "model.json")); err != nil {
+		return ""
+	}
+	return dir
 }
 
 func openRedis(ctx context.Context, u string) (*redis.Client, error) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/medgr2/medgr2/bench"
+	"github.com/medgr2/medgr2/models"
 )
 
 func TestServeBadFlags(t *testing.T) {
@@ -21,7 +22,9 @@ func TestServeBadFlags(t *testing.T) {
 	}{
 		{"no models", []string{}, true, nil},
 		{"extra argument", []string{"--fake-models", "x"}, true, nil},
-		{"real bundle not wired", []string{"--model", "/tmp/bundle"}, false, errModelsNotWired},
+		{"missing bundle", []string{"--model", "/nonexistent/bundle"}, false, models.ErrMissingFile},
+		{"fakes and bundles", []string{"--fake-models", "--model", "/tmp/bundle"}, true, nil},
+		{"bad device", []string{"--model", "/tmp/bundle", "--device", "tpu"}, true, nil},
 		{"bad redis url", []string{"--fake-models", "--redis", "ftp://x"}, true, nil},
 		{"unknown flag", []string{"--nope"}, false, nil},
 	}
@@ -46,6 +49,27 @@ func TestServeRunsAndStops(t *testing.T) {
 	}
 	if !bytes.Contains(logs.Bytes(), []byte("authentication is OFF")) || !bytes.Contains(logs.Bytes(), []byte("shutting down")) {
 		t.Fatalf("logs:\n%s", logs.String())
+	}
+}
+
+// TestServeRealBundle serves a random VQA bundle through backend.Open
+// until the context ends.
+func TestServeRealBundle(t *testing.T) {
+	dir := testBundle(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var logs bytes.Buffer
+	err := runServe(ctx, []string{"--model", dir, "--device", "cpu", "--threads", "1", "--addr", "127.0.0.1:0", "--drain", "1s"}, io.Discard, &logs)
+	if err != nil {
+		t.Fatalf("serve: %v\n%s", err, logs.String())
+	}
+	for _, want := range []string{"bundle loaded", "listening", "shutting down"} {
+		if !bytes.Contains(logs.Bytes(), []byte(want)) {
+			t.Fatalf("logs lack %q:\n%s", want, logs.String())
+		}
+	}
+	if bytes.Contains(logs.Bytes(), []byte("warm-up failed")) {
+		t.Fatalf("warm-up failed:\n%s", logs.String())
 	}
 }
 
