@@ -30,10 +30,10 @@ type GenRequest struct {
 // Generated is one generator completion: the parsed item when it parses,
 // the raw text either way.
 type Generated struct {
-	Item      data.Item // the parsed sample (QuestionID, modality, dataset and image_path filled in); valid when Err is ""
-	Reasoning string    // text between <think> and </think>
-	Text      string    // the raw completion
-	Err       string    // why the completion is not a sample; "" when it parsed
+	Item      data.Item `json:"item"`      // the parsed sample; the loop fills in question_id, modality, dataset and image_path; valid when Err is ""
+	Reasoning string    `json:"reasoning"` // text between <think> and </think>
+	Text      string    `json:"text"`      // the raw completion
+	Err       string    `json:"error"`     // why the completion is not a sample; "" when it parsed
 }
 
 // Example is one supervised training example: an item and the reasoning
@@ -55,10 +55,10 @@ type Graded struct {
 
 // TrainOptions are the shared knobs of every training call.
 type TrainOptions struct {
-	Epochs       int     // passes over the examples (GRPO: over the prompts)
-	BatchSize    int     // rows per step
-	LearningRate float64 // peak AdamW learning rate
-	Seed         uint64  // data order and sampling seed
+	Epochs       int     `json:"epochs"`        // passes over the examples (GRPO: over the prompts)
+	BatchSize    int     `json:"batch_size"`    // rows per step
+	LearningRate float64 `json:"learning_rate"` // peak AdamW learning rate
+	Seed         uint64  `json:"seed"`          // data order and sampling seed (mixed with the run seed)
 }
 
 // GRPOOptions configure policy optimisation with the hybrid reward
@@ -66,13 +66,13 @@ type TrainOptions struct {
 // (+ FormatWeight·format).
 type GRPOOptions struct {
 	TrainOptions
-	Group        int     // completions per prompt (G)
-	RewardWeight float64 // α, the paper's 0.8
-	MatchWeight  float64 // β, the paper's 0.2
-	FormatWeight float64 // weight of the think/answer format term; 0 drops it
-	KLBeta       float64 // weight of the k3 KL to the reference; 0 drops it
-	Temperature  float64 // rollout sampling temperature
-	MaxNewTokens int     // rollout length cap
+	Group        int     `json:"group"`          // completions per prompt (G)
+	RewardWeight float64 `json:"reward_weight"`  // α, the paper's 0.8
+	MatchWeight  float64 `json:"match_weight"`   // β, the paper's 0.2
+	FormatWeight float64 `json:"format_weight"`  // weight of the think/answer format term; 0 drops it
+	KLBeta       float64 `json:"kl_beta"`        // weight of the k3 KL to the reference; 0 drops it
+	Temperature  float64 `json:"temperature"`    // rollout sampling temperature
+	MaxNewTokens int     `json:"max_new_tokens"` // rollout length cap (generated rollouts)
 }
 
 // TrainStats summarise one training call; they go to the metrics log.
@@ -86,9 +86,10 @@ type TrainStats struct {
 // Initializer creates fresh bundles: the shared tokenizer (trained on the
 // corpus texts) and randomly initialised models of a role.
 type Initializer interface {
-	// Tokenizer trains or copies the project tokenizer into path from the
-	// corpus texts.
-	Tokenizer(ctx context.Context, path string, corpus []string) error
+	// Tokenizer trains the project tokenizer (vocabSize entries, the
+	// Qwen2-VL special tokens added) on the corpus texts and saves it to
+	// path.
+	Tokenizer(ctx context.Context, path string, corpus []string, vocabSize int) error
 	// NewBundle writes a randomly initialised bundle of role into dir
 	// using the tokenizer at tokenizerPath.
 	NewBundle(ctx context.Context, dir string, role Role, tokenizerPath string, seed uint64) error

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/medgr2/medgr2/models"
 )
 
 // Config is a pipeline run, read from JSON (see configs/pipeline.json).
@@ -77,6 +79,45 @@ type ModelConfig struct {
 	// Corpus lists extra text files (JSON/JSONL items or plain text) for
 	// the tokenizer besides the benchmark's own items.
 	Corpus []string `json:"corpus"`
+	// HiddenSize, IntermediateSize and Layers, when not 0, override
+	// models.DefaultConfig's decoder width (128), SwiGLU width (352) and
+	// depth (4); see Arch.
+	HiddenSize       int `json:"hidden_size"`
+	IntermediateSize int `json:"intermediate_size"`
+	Layers           int `json:"layers"`
+}
+
+// Arch returns the architecture of the loop's models for a vocabulary:
+// models.DefaultConfig with the config's overrides.
+func (m ModelConfig) Arch(vocab int) models.ArchConfig {
+	c := models.DefaultConfig(vocab)
+	if m.HiddenSize > 0 {
+		c.HiddenSize = m.HiddenSize
+	}
+	if m.IntermediateSize > 0 {
+		c.IntermediateSize = m.IntermediateSize
+	}
+	if m.Layers > 0 {
+		c.NumLayers = m.Layers
+	}
+	return c
+}
+
+// Quick shrinks the run to a CI-sized end-to-end pass: one seed, two
+// rounds, few images per collection and pool image, one epoch each, and
+// evaluation on samples of the benchmarks. Output goes to OutDir+"-quick".
+func (c *Config) Quick() {
+	c.OutDir += "-quick"
+	c.Seeds = c.Seeds[:1]
+	c.Rounds = min(c.Rounds, 2)
+	c.Data.MaxPerCollection = 40
+	c.Data.TestLimit, c.Data.RealLimit = 60, 60
+	c.SeedFraction = max(c.SeedFraction, 0.2)
+	c.Generate.PoolLimit, c.Generate.PerImage = 24, 1
+	c.Generate.MaxNewTokens = min(c.Generate.MaxNewTokens, 64)
+	for _, t := range []*TrainOptions{&c.GeneratorSFT, &c.RewardTrain, &c.PolicySFT, &c.GRPO.TrainOptions} {
+		t.Epochs = 1
+	}
 }
 
 // GenerateConfig controls sampling on the unlabelled pool.
@@ -170,6 +211,8 @@ func (c *Config) Validate() error {
 		return configError("generate: per_image ≥ 1, temperature ≥ 0 and max_new_tokens ≥ 8 are required")
 	case c.Filter.TopK < 0 || c.Filter.MaxTemplateShare <= 0 || c.Filter.MaxTemplateShare > 1:
 		return configError("filter: top_k ≥ 0 and max_template_share in (0, 1] are required")
+	case c.Model.HiddenSize < 0 || c.Model.IntermediateSize < 0 || c.Model.Layers < 0:
+		return configError("model sizes must be ≥ 0")
 	case c.GRPO.Group < 2:
 		return configError("grpo.group %d < 2 (advantages need a group)", c.GRPO.Group)
 	case c.GRPO.RewardWeight < 0 || c.GRPO.MatchWeight < 0 || c.GRPO.FormatWeight < 0 ||
@@ -181,6 +224,9 @@ func (c *Config) Validate() error {
 		if t.Epochs < 1 || t.BatchSize < 1 || t.LearningRate <= 0 {
 			return configError("%s: epochs, batch_size and learning_rate must be positive", name)
 		}
+	}
+	if err := c.Model.Arch(c.Model.VocabSize).Validate(); err != nil {
+		return fmt.Errorf("%w: model: %w", ErrConfig, err)
 	}
 	seen := map[uint64]bool{}
 	for _, s := range c.Seeds {

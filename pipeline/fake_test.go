@@ -69,7 +69,7 @@ func readMarker(dir string) (marker, error) {
 	return m, json.Unmarshal(raw, &m)
 }
 
-func (f *fakeBackend) Tokenizer(_ context.Context, path string, corpus []string) error {
+func (f *fakeBackend) Tokenizer(_ context.Context, path string, corpus []string, _ int) error {
 	if err := f.call("Tokenizer"); err != nil {
 		return err
 	}

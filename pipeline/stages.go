@@ -197,7 +197,7 @@ func (p *Pipeline) runTokenizer(ctx context.Context, dir string) (any, error) {
 		texts = append(texts, more...)
 	}
 	path := filepath.Join(dir, fileTokenizer)
-	if err := p.be.Tokenizer(ctx, path, texts); err != nil {
+	if err := p.be.Tokenizer(ctx, path, texts, p.cfg.Model.VocabSize); err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
 	return map[string]int{"texts": len(texts)}, nil

@@ -33,6 +33,7 @@ func commands() []command {
 		{name: "tokenize", summary: "encode/decode JSON text arrays with a tokenizer.json; train a BPE tokenizer", run: runTokenize},
 		{name: "data", summary: "build OmniMedVQA-style benchmarks from labelled collections; dataset cards", run: runData},
 		{name: "eval", summary: "evaluate an answerer on a benchmark: accuracy by modality and question type, baselines, report", run: runEval},
+		{name: "pipeline", summary: "run the MedGR² loop end to end (generate, score, filter, co-develop, SFT, GRPO, report); resumable", run: runPipeline},
 		{name: "serve", summary: "run the REST server (VQA, generate, score, OpenAI chat, jobs, metrics)", run: runServe},
 		{name: "bench", summary: "load-test a server on loopback; with no --url, the fake-model suite vs the raw baseline", run: runBench},
 		{name: "preprocess", summary: "decode images/DICOM (limits, windowing, frames) and report Qwen2-VL patches; --out renders PNGs", run: runPreprocess},

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/medgr2/medgr2/pipeline"
+	"github.com/medgr2/medgr2/pipeline/ortbackend"
+	"github.com/medgr2/medgr2/runtime"
+)
+
+// pipelineFlags are the flags of `medgr2 pipeline`.
+type pipelineFlags struct {
+	config  string
+	quick   bool
+	out     string
+	fresh   bool
+	device  runtime.Device
+	threads int
+}
+
+func parsePipelineFlags(args []string, stderr io.Writer) (*pipelineFlags, error) {
+	f := &pipelineFlags{}
+	fs := flag.NewFlagSet("pipeline", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.config, "config", "configs/pipeline.json", "pipeline config (JSON; relative paths are relative to its folder)")
+	fs.BoolVar(&f.quick, "quick", false, "CI-sized run: one seed, two rounds, tiny samples (output in OUT-quick)")
+	fs.StringVar(&f.out, "out", "", "output folder (default: the config's out_dir)")
+	fs.BoolVar(&f.fresh, "fresh", false, "delete the output folder first instead of resuming")
+	fs.Var(&f.device, "device", "execution device: auto, cpu, cuda or cuda:N")
+	fs.IntVar(&f.threads, "threads", 0, "ONNX Runtime intra-op threads per session (0: ORT's default)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError(fmt.Sprintf("pipeline: unexpected argument %q", fs.Arg(0)))
+	}
+	if f.threads < 0 {
+		return nil, usageError("pipeline: --threads must be ≥ 0")
+	}
+	return f, nil
+}
+
+// runPipeline implements `medgr2 pipeline`: the whole MedGR² loop, resumable.
+func runPipeline(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	f, err := parsePipelineFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := pipeline.LoadConfig(f.config)
+	if err != nil {
+		return err
+	}
+	if f.out != "" {
+		cfg.OutDir = f.out
+	}
+	if f.quick {
+		cfg.Quick()
+	}
+	if err := cfg.Normalize(); err != nil {
+		return err
+	}
+	if f.fresh {
+		if err := os.RemoveAll(cfg.OutDir); err != nil {
+			return fmt.Errorf("pipeline: %w", err)
+		}
+	}
+	be, err := ortbackend.New(ctx, ortbackend.Options{Device: f.device, Threads: f.threads, Arch: cfg.Model.Arch,
+		Progress: stderr})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := be.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	p, err := pipeline.New(cfg, be, pipeline.Options{Progress: stderr})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	report, err := p.Run(ctx)
+	if err != nil {
+		return err
+	}
+	abs, _ := filepath.Abs(report)
+	_, err = fmt.Fprintf(stdout, "pipeline: report %s (%d stages run, %d skipped, %.1fs)\n", abs, len(p.Ran()),
+		len(p.Skipped()), time.Since(start).Seconds())
+	return err
+}

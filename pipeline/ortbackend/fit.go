@@ -1,0 +1,264 @@
+package ortbackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/medgr2/medgr2/graph"
+	"github.com/medgr2/medgr2/models"
+	"github.com/medgr2/medgr2/pipeline"
+	"github.com/medgr2/medgr2/runtime"
+	"github.com/medgr2/medgr2/train"
+)
+
+// SFT fine-tunes the bundle at base on examples (cross-entropy on the
+// role's target text) and writes the result to out.
+func (b *Backend) SFT(ctx context.Context, base, out string, role pipeline.Role, ex []pipeline.Example, o pipeline.TrainOptions) (pipeline.TrainStats, error) {
+	return b.supervised(ctx, base, out, train.SFT, role, ex, nil, o)
+}
+
+// TrainReward regresses the reward bundle at base on graded samples (MSE
+// against their levels) and writes the result to out.
+func (b *Backend) TrainReward(ctx context.Context, base, out string, g []pipeline.Graded, o pipeline.TrainOptions) (pipeline.TrainStats, error) {
+	ex := make([]pipeline.Example, len(g))
+	levels := make([]float64, len(g))
+	for i, x := range g {
+		ex[i], levels[i] = x.Example, x.Level
+	}
+	return b.supervised(ctx, base, out, train.Reward, pipeline.RoleReward, ex, levels, o)
+}
+
+// supervised builds rows with the base bundle and trains them.
+func (b *Backend) supervised(ctx context.Context, base, out string, obj train.Objective, role pipeline.Role,
+	ex []pipeline.Example, levels []float64, o pipeline.TrainOptions) (_ pipeline.TrainStats, err error) {
+	if len(ex) == 0 {
+		return pipeline.TrainStats{}, fmt.Errorf("%w: no training examples", pipeline.ErrData)
+	}
+	v, err := b.open(ctx, base)
+	if err != nil {
+		return pipeline.TrainStats{}, err
+	}
+	rows, err := buildRows(ctx, v, role, ex, levels)
+	if err = errors.Join(err, v.Close()); err != nil {
+		return pipeline.TrainStats{}, err
+	}
+	t, err := b.newTrainer(ctx, base, obj, train.LossConfig{})
+	if err != nil {
+		return pipeline.TrainStats{}, err
+	}
+	defer func() { err = errors.Join(err, t.Close()) }()
+	t.batch = o.BatchSize
+	rng := rand.New(rand.NewPCG(o.Seed, uint64(len(rows))))
+	var stats pipeline.TrainStats
+	steps := o.Epochs * ((len(rows) + o.BatchSize - 1) / o.BatchSize)
+	for epoch := range o.Epochs {
+		for _, batch := range bucketed(rows, o.BatchSize, rng) {
+			lr := schedule(o.LearningRate, stats.Steps, steps)
+			res, err := t.step(ctx, obj, batch, lr)
+			if err != nil {
+				return stats, fmt.Errorf("epoch %d: %w", epoch+1, err)
+			}
+			stats.Steps++
+			stats.Curve = append(stats.Curve, res.Loss)
+			fmt.Fprintf(b.opts.Progress, "\r%s %s step %d/%d loss %.4f", obj, role, stats.Steps, steps, res.Loss)
+		}
+	}
+	fmt.Fprintln(b.opts.Progress)
+	stats.Metrics = map[string]float64{"loss": tail(stats.Curve), "examples": float64(len(rows))}
+	return stats, t.save(base, out)
+}
+
+// schedule is the learning rate of update step (0-based) of total: a
+// linear warm-up over the first 10% and a linear decay to 10% of lr.
+func schedule(lr float64, step, total int) float64 {
+	warm := max(1, total/10)
+	if step < warm {
+		return lr * float64(step+1) / float64(warm)
+	}
+	p := float64(step-warm) / float64(max(1, total-warm))
+	return lr * (1 - 0.9*p)
+}
+
+// tail is the mean of the last (up to) 10 values.
+func tail(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	v = v[max(0, len(v)-10):]
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+// bucketLength rounds a row length up to a multiple of 32, so a run
+// builds few train-step graphs (one per length).
+func bucketLength(n int) int { return (n + 31) / 32 * 32 }
+
+// bucketed shuffles rows and groups them into batches of rows sharing a
+// bucket length.
+func bucketed(rows []train.Row, size int, rng *rand.Rand) [][]train.Row {
+	idx := rng.Perm(len(rows))
+	groups := map[int][]train.Row{}
+	var lengths []int
+	for _, i := range idx {
+		L := bucketLength(len(rows[i].IDs))
+		if _, ok := groups[L]; !ok {
+			lengths = append(lengths, L)
+		}
+		groups[L] = append(groups[L], rows[i])
+	}
+	slices.Sort(lengths)
+	var out [][]train.Row
+	for _, L := range lengths {
+		g := groups[L]
+		for lo := 0; lo < len(g); lo += size {
+			out = append(out, g[lo:min(lo+size, len(g))])
+		}
+	}
+	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+// trainer is an engine over a bundle's weights.
+type trainer struct {
+	eng     *train.Engine
+	state   *train.State
+	tok     train.Tokens
+	layout  *graph.WeightsLayout
+	bundle  *models.Bundle
+	batch   int // rows per step (the bucket's batch)
+	skipped int // steps dropped for a non-finite loss
+}
+
+// newTrainer loads a bundle's weights into a train state and engine.
+func (b *Backend) newTrainer(ctx context.Context, dir string, obj train.Objective, loss train.LossConfig) (*trainer, error) {
+	bundle, err := models.Load(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("ortbackend: %w", err)
+	}
+	weights, layout, err := graph.ReadWeights(bundle.WeightsPath())
+	if err != nil {
+		return nil, fmt.Errorf("ortbackend: weights: %w", err)
+	}
+	cfg := bundle.Manifest.Architecture
+	st, err := train.NewState(weights, train.DecoderParams(cfg, obj == train.Reward))
+	if err != nil {
+		return nil, fmt.Errorf("ortbackend: %w", err)
+	}
+	eng, err := train.NewEngine(b.env, train.EngineConfig{Objective: obj, Arch: cfg, Loss: loss,
+		Session: runtime.SessionOptions{Device: b.opts.Device, IntraOpThreads: b.opts.Threads}}, st)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("ortbackend: %w", err), st.Close())
+	}
+	return &trainer{eng: eng, state: st, tok: train.TokensOf(bundle.Manifest), layout: layout, bundle: bundle}, nil
+}
+
+// Close releases the engine and state; it is nil-safe.
+func (t *trainer) Close() error {
+	if t == nil {
+		return nil
+	}
+	return errors.Join(t.eng.Close(), t.state.Close())
+}
+
+// step runs one update on rows (a batch padded to the bucket). A
+// non-finite loss skips the update (the state is unchanged) unless every
+// one of the last steps failed.
+func (t *trainer) step(ctx context.Context, obj train.Objective, rows []train.Row, lr float64) (train.StepResult, error) {
+	bk := train.Bucket{Batch: len(rows), Length: bucketLength(maxLen(rows))}
+	if t.batch > 0 {
+		bk.Batch = t.batch
+	}
+	batch, err := train.MakeBatch(obj, t.tok, rows, bk, false)
+	if err != nil {
+		return train.StepResult{}, fmt.Errorf("ortbackend: %w", err)
+	}
+	res, err := t.eng.Step(ctx, bk, batch.Tensors, lr)
+	err = errors.Join(err, batch.Close())
+	if errors.Is(err, train.ErrNonFinite) && t.skipped < 8 {
+		t.skipped++
+		return train.StepResult{Loss: math.NaN()}, nil
+	}
+	if err != nil {
+		return train.StepResult{}, fmt.Errorf("ortbackend: %w", err)
+	}
+	return res, nil
+}
+
+func maxLen(rows []train.Row) int {
+	n := 0
+	for _, r := range rows {
+		n = max(n, len(r.IDs))
+	}
+	return n
+}
+
+// save writes the trained weights into a copy of the base bundle at out,
+// in the base file's layout, so every graph's external data stays valid.
+func (t *trainer) save(base, out string) error {
+	if err := copyDir(base, out); err != nil {
+		return err
+	}
+	ws := t.state.Weights()
+	named := make([]graph.NamedTensor, len(t.layout.Specs))
+	for i, s := range t.layout.Specs {
+		w, ok := ws[s.Name]
+		if !ok {
+			return fmt.Errorf("%w: state lacks weight %s", ErrBackend, s.Name)
+		}
+		named[i] = graph.NamedTensor{Name: s.Name, Tensor: w}
+	}
+	rel, err := filepath.Rel(t.bundle.Dir, t.bundle.WeightsPath())
+	if err != nil {
+		return fmt.Errorf("ortbackend: %w", err)
+	}
+	layout, err := graph.WriteWeights(filepath.Join(out, rel), named)
+	if err != nil {
+		return fmt.Errorf("ortbackend: write weights: %w", err)
+	}
+	if string(layout.Header) != string(t.layout.Header) {
+		return fmt.Errorf("%w: rewritten weights changed layout", ErrBackend)
+	}
+	return nil
+}
+
+// copyDir copies a bundle folder (regular files, recursively).
+func copyDir(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		return copyFile(path, target)
+	})
+}
+
+func copyFile(src, dst string) (err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("ortbackend: %w", err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return fmt.Errorf("ortbackend: %w", err)
+	}
+	defer func() { err = errors.Join(err, out.Close()) }()
+	if _, err := io.Copy(out, in); err != nil {
+		return fmt.Errorf("ortbackend: copy %s: %w", src, err)
+	}
+	return nil
+}
