@@ -168,7 +168,9 @@ func (e *Engine) Step(ctx context.Context, b Bucket, batch []runtime.NamedTensor
 		return StepResult{}, err
 	}
 	stepNo := e.state.Step + 1
-	fail := func(err error) (StepResult, error) { return StepResult{}, &StepError{Step: stepNo, Bucket: b, Err: err} }
+	fail := func(err error) (StepResult, error) {
+		return StepResult{}, &StepError{Step: stepNo, Bucket: b, Err: err}
+	}
 	ins, err := e.state.inputs(s.ts)
 	if err != nil {
 		return fail(err)

@@ -34,6 +34,7 @@ func openEnv(t testing.TB) *runtime.Env {
 // parameter of cfg.
 func randomState(t testing.TB, cfg models.ArchConfig, reward bool, seed uint64) *State {
 	t.Helper()
+	openEnv(t) // tensors need the ONNX Runtime library loaded
 	ws := map[string]*graph.Tensor{}
 	for _, nt := range models.RandomWeights(models.WeightSpecs(cfg, reward), seed, cfg.InitStd) {
 		ws[nt.Name] = nt.Tensor

@@ -1,0 +1,120 @@
+package train
+
+import (
+	"encoding/base64"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+)
+
+// LoaderState is the Loader's position, saved in checkpoints: the RNG as it
+// was at the start of the current epoch, the epoch and the next batch.
+type LoaderState struct {
+	Epoch  int    `json:"epoch"`
+	Cursor int    `json:"cursor"`
+	RNG    string `json:"rng"` // base64 of the PCG state at the epoch's start
+}
+
+// Loader yields shuffled, bucketed batches of rows, epoch after epoch. Each
+// epoch shuffles the rows, groups them by bucket into batches of
+// Buckets.Batch (the last of a bucket may be short; it is padded with
+// zero-weight rows), and shuffles the batch order. The order depends only
+// on the seed, so a restored LoaderState continues exactly.
+type Loader struct {
+	rows    []Row
+	buckets Buckets
+	bucket  []Bucket // per row
+	rng     *rand.PCG
+	start   []byte // rng state at the start of the epoch
+	epoch   int
+	cursor  int
+	plan    [][]int
+}
+
+// NewLoader returns a loader over rows; every row must fit a bucket.
+func NewLoader(rows []Row, bs Buckets, seed uint64) (*Loader, error) {
+	if err := bs.validate(); err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("%w: no training rows", ErrData)
+	}
+	l := &Loader{rows: rows, buckets: bs, bucket: make([]Bucket, len(rows)), rng: rand.NewPCG(seed, 0x5eed)}
+	for i, r := range rows {
+		b, err := bs.For(len(r.IDs))
+		if err != nil {
+			return nil, fmt.Errorf("row %d: %w", i, err)
+		}
+		l.bucket[i] = b
+	}
+	l.newEpoch()
+	return l, nil
+}
+
+// newEpoch snapshots the RNG and plans the epoch's batches.
+func (l *Loader) newEpoch() {
+	l.start, _ = l.rng.MarshalBinary() // PCG's MarshalBinary cannot fail
+	r := rand.New(l.rng)
+	perm := r.Perm(len(l.rows))
+	byBucket := map[Bucket][]int{}
+	for _, i := range perm {
+		byBucket[l.bucket[i]] = append(byBucket[l.bucket[i]], i)
+	}
+	keys := make([]Bucket, 0, len(byBucket))
+	for b := range byBucket {
+		keys = append(keys, b)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Length < keys[j].Length })
+	l.plan = l.plan[:0]
+	for _, b := range keys {
+		idx := byBucket[b]
+		for i := 0; i < len(idx); i += b.Batch {
+			l.plan = append(l.plan, idx[i:min(i+b.Batch, len(idx))])
+		}
+	}
+	r.Shuffle(len(l.plan), func(i, j int) { l.plan[i], l.plan[j] = l.plan[j], l.plan[i] })
+	l.cursor = 0
+}
+
+// Next returns the rows of the next batch and their bucket.
+func (l *Loader) Next() ([]Row, Bucket) {
+	if l.cursor >= len(l.plan) {
+		l.epoch++
+		l.newEpoch()
+	}
+	idx := l.plan[l.cursor]
+	l.cursor++
+	rows := make([]Row, len(idx))
+	for i, j := range idx {
+		rows[i] = l.rows[j]
+	}
+	return rows, l.bucket[idx[0]]
+}
+
+// Epoch returns the number of completed passes over the rows.
+func (l *Loader) Epoch() int { return l.epoch }
+
+// BatchesPerEpoch returns the number of batches in the current epoch.
+func (l *Loader) BatchesPerEpoch() int { return len(l.plan) }
+
+// State returns the position to save.
+func (l *Loader) State() LoaderState {
+	return LoaderState{Epoch: l.epoch, Cursor: l.cursor, RNG: base64.StdEncoding.EncodeToString(l.start)}
+}
+
+// Restore moves the loader to a saved position.
+func (l *Loader) Restore(s LoaderState) error {
+	raw, err := base64.StdEncoding.DecodeString(s.RNG)
+	if err == nil {
+		err = l.rng.UnmarshalBinary(raw)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: loader RNG: %v", ErrCheckpoint, err)
+	}
+	l.newEpoch()
+	if s.Cursor < 0 || s.Cursor > len(l.plan) {
+		return fmt.Errorf("%w: loader cursor %d outside the epoch's %d batches", ErrCheckpoint, s.Cursor, len(l.plan))
+	}
+	l.epoch, l.cursor = s.Epoch, s.Cursor
+	return nil
+}
