@@ -63,3 +63,5 @@ func syntheticRows(n, length, vocab int, seed uint64) []Row {
 	}
 	return rows
 }
+
+func makeTempDir(prefix string) (string, error) { return os.MkdirTemp("", prefix) }

@@ -73,7 +73,8 @@ func (p *Prep) encode(ctx context.Context, px *preprocessing.Pixels) (_ []float3
 	if err != nil {
 		return nil, err
 	}
-	gridT, err := runtime.NewTensor([]int64{1, 3}, px.GridTHW[:])
+	grid := []int64{px.GridTHW[0], px.GridTHW[1], px.GridTHW[2]} // a fresh slice: cgo rejects pointers into Pixels
+	gridT, err := runtime.NewTensor([]int64{1, 3}, grid)
 	if err != nil {
 		return nil, errors.Join(err, pxT.Close())
 	}
