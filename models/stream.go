@@ -14,16 +14,21 @@ import (
 type TokenFunc func(row int, tokens []int)
 
 // GenerateStream is Generate with the KV cache that also reports every
-// row's tokens through emit as soon as they are sampled, for streaming
-// responses. Every token of every Result is reported exactly once, in
-// order, stop token included; a finished row reports nothing more. With a
-// nil emit it is Generate.
-func (v *VLM) GenerateStream(ctx context.Context, prompts []Prompt, opts []generate.Options, emit TokenFunc) ([]generate.Result, error) {
-	if emit == nil {
-		return v.Generate(ctx, prompts, opts, GenerateOptions{})
-	}
+// row's tokens through emit (when not nil) as soon as they are sampled,
+// for streaming responses. Every token of every Result is reported exactly
+// once, in order, stop token included; a finished row reports nothing
+// more. feats are the prompts' image features from ImageFeatures; nil
+// computes them (one vision call per image).
+func (v *VLM) GenerateStream(ctx context.Context, prompts []Prompt, opts []generate.Options, feats *Features, emit TokenFunc) ([]generate.Result, error) {
 	if len(opts) != len(prompts) {
 		return nil, fmt.Errorf("%w: %d options for %d prompts", ErrBadRequest, len(opts), len(prompts))
+	}
+	if feats == nil {
+		f, err := v.ImageFeatures(ctx, prompts)
+		if err != nil {
+			return nil, err
+		}
+		feats = &f
 	}
 	s := &streamSession{emit: emit, rows: make([]streamRow, len(opts))}
 	budget := 0
@@ -35,20 +40,24 @@ func (v *VLM) GenerateStream(ctx context.Context, prompts []Prompt, opts []gener
 		s.rows[i] = streamRow{opts: o, budget: n}
 		budget = max(budget, n)
 	}
-	first, d, err := v.Prefill(ctx, prompts, budget)
+	first, d, err := v.PrefillWith(ctx, prompts, budget, *feats)
 	if err != nil {
 		return nil, err
 	}
 	defer d.Close()
 	s.inner = d
-	res, err := generate.Run(ctx, s, first, opts)
+	var sess generate.Session = d
+	if emit != nil {
+		sess = s
+	}
+	res, err := generate.Run(ctx, sess, first, opts)
 	if err != nil {
 		return nil, fmt.Errorf("models: generate: %w", err)
 	}
 	for i, r := range res {
 		// The step that finished the last rows is never fed back through
 		// Next; report its tokens (and anything else not yet sent) here.
-		if sent := len(s.rows[i].tokens); !s.rows[i].done && sent < len(r.Tokens) {
+		if sent := len(s.rows[i].tokens); emit != nil && !s.rows[i].done && sent < len(r.Tokens) {
 			emit(i, r.Tokens[sent:])
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"image"
@@ -15,10 +16,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/medgr2/medgr2/bench"
+	"github.com/medgr2/medgr2/models"
+	"github.com/medgr2/medgr2/runtime"
 	"github.com/medgr2/medgr2/server"
+	"github.com/medgr2/medgr2/server/backend"
 	"github.com/medgr2/medgr2/server/api"
 	"github.com/medgr2/medgr2/server/batch"
 	"github.com/medgr2/medgr2/server/fake"
@@ -28,6 +33,9 @@ import (
 // benchFlags are the flags of `medgr2 bench`.
 type benchFlags struct {
 	url, path, key, image string
+	model, tokenizer      string
+	device                string
+	threads               int
 	clients, requests     int
 	maxBatch              int
 	rate                  float64
@@ -49,6 +57,11 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchFlags, error) {
 	fs.IntVar(&f.requests, "requests", 2000, "requests per run (bound)")
 	fs.DurationVar(&f.duration, "duration", 20*time.Second, "time per run (bound)")
 	fs.IntVar(&f.maxBatch, "max-batch", 32, "suite: server and baseline batch size")
+	fs.StringVar(&f.model, "model", "", "suite: VQA bundle to measure; \"random\" exports a random default-size bundle "+
+		"(with --tokenizer) to a temporary folder; empty: the fake model")
+	fs.StringVar(&f.tokenizer, "tokenizer", filepath.Join("models", "testdata", "vqa_tokenizer.json"), "suite: tokenizer.json for --model random")
+	fs.StringVar(&f.device, "device", "auto", "suite: execution device of --model: auto, cpu, cuda or cuda:N")
+	fs.IntVar(&f.threads, "threads", 0, "suite: ONNX Runtime intra-op threads of --model (0: one per physical core)")
 	fs.DurationVar(&f.fakeBatch, "fake-batch-cost", 20*time.Millisecond, "suite: fake model cost per batch")
 	fs.DurationVar(&f.fakeItem, "fake-item-cost", 500*time.Microsecond, "suite: fake model cost per item")
 	fs.BoolVar(&f.asJSON, "json", false, "print JSON instead of a table")
@@ -73,7 +86,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	body, img, err := benchBody(f.image)
+	body, raw, err := benchBody(f.image)
 	if err != nil {
 		return err
 	}
@@ -87,7 +100,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		reports = []bench.Report{rep}
 	} else {
-		reports, sum, err = benchSuite(ctx, f, body, img)
+		reports, sum, err = benchSuite(ctx, f, body, raw)
 		if err != nil {
 			return err
 		}
@@ -108,8 +121,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// benchBody builds the VQA request body and the decoded image.
-func benchBody(path string) ([]byte, image.Image, error) {
+// benchBody builds the VQA request body and returns the raw image bytes.
+func benchBody(path string) ([]byte, []byte, error) {
 	var raw []byte
 	if path != "" {
 		b, err := os.ReadFile(path)
@@ -130,33 +143,74 @@ func benchBody(path string) ([]byte, image.Image, error) {
 		}
 		raw = buf.Bytes()
 	}
-	img, _, err := image.Decode(bytes.NewReader(raw))
-	if err != nil {
-		return nil, nil, fmt.Errorf("bench: image: %w", err)
-	}
 	body, err := json.Marshal(api.VQARequest{Image: base64.StdEncoding.EncodeToString(raw),
 		Question: "Which imaging modality is shown?", Options: []string{"CT", "MRI", "X-ray", "Ultrasound"}})
-	return body, img, err
+	return body, raw, err
+}
+
+// benchModel returns the VQA model the suite measures, the image decoder
+// the server and the baseline share, and a release function.
+func benchModel(ctx context.Context, f benchFlags) (model.VQA, server.DecodeFunc, func() error, error) {
+	if f.model == "" {
+		m := fake.NewVQA(fake.Options{BatchCost: f.fakeBatch, ItemCost: f.fakeItem})
+		return m, server.PreprocessingDecoder(0, 0), func() error { return nil }, nil
+	}
+	dev, err := runtime.ParseDevice(f.device)
+	if err != nil {
+		return nil, nil, nil, usageError(fmt.Sprintf("bench: --device: %v", err))
+	}
+	dir, cleanup := f.model, func() error { return nil }
+	if f.model == "random" {
+		if dir, err = os.MkdirTemp("", "medgr2-bench-"); err != nil {
+			return nil, nil, nil, fmt.Errorf("bench: %w", err)
+		}
+		cleanup = func() error { return os.RemoveAll(dir) }
+		if _, err := models.Export(ctx, dir, models.DefaultConfig(0), models.ExportOptions{Tokenizer: f.tokenizer, Seed: 1}); err != nil {
+			return nil, nil, nil, errors.Join(fmt.Errorf("bench: export random bundle: %w", err), cleanup())
+		}
+	}
+	m, err := backend.Open(ctx, backend.Options{VQA: dir, Device: dev, Threads: f.threads})
+	if err != nil {
+		return nil, nil, nil, errors.Join(fmt.Errorf("bench: %w", err), cleanup())
+	}
+	return m.VQA, m.DecodeImage(nil), func() error { return errors.Join(m.Close(), cleanup()) }, nil
 }
 
 // benchSuite measures the raw model and an in-process server on loopback.
-// Each server request carries a distinct question so the cache never hits.
-func benchSuite(ctx context.Context, f benchFlags, body []byte, img image.Image) ([]bench.Report, *benchSummary, error) {
-	m := fake.NewVQA(fake.Options{BatchCost: f.fakeBatch, ItemCost: f.fakeItem})
-	inputs := make([]model.VQAInput, f.maxBatch)
-	for i := range inputs {
-		inputs[i] = model.VQAInput{Image: img, ImageHash: fmt.Sprint(i), Question: "q", Options: []string{"a", "b", "c", "d"}}
+// The raw baseline runs the same model on batches of the same request:
+// it decodes (and prepares) the image bytes per item, as the server does,
+// then calls AnswerBatch directly, without HTTP, JSON or the batcher. The
+// server runs with the cache off, so every request reaches the model.
+func benchSuite(ctx context.Context, f benchFlags, body, raw []byte) (_ []bench.Report, _ *benchSummary, err error) {
+	m, decode, release, err := benchModel(ctx, f)
+	if err != nil {
+		return nil, nil, err
 	}
-	direct := func(ctx context.Context, n int) error { _, err := m.AnswerBatch(ctx, inputs[:n]); return err }
-	raw := bench.Direct(ctx, "raw", f.maxBatch, f.requests, f.duration, direct)
+	defer func() { err = errors.Join(err, release()) }()
+	direct := func(ctx context.Context, n int) error {
+		inputs := make([]model.VQAInput, n)
+		for i := range inputs {
+			img, err := decode(raw)
+			if err != nil {
+				return err
+			}
+			inputs[i] = model.VQAInput{Image: img, ImageHash: fmt.Sprint(i), Question: "Which imaging modality is shown?",
+				Options: []string{"CT", "MRI", "X-ray", "Ultrasound"}}
+		}
+		_, err := m.AnswerBatch(ctx, inputs)
+		return err
+	}
+	if err := direct(ctx, 1); err != nil { // warm-up
+		return nil, nil, fmt.Errorf("bench: baseline: %w", err)
+	}
+	rawN := bench.Direct(ctx, "raw", f.maxBatch, f.requests, f.duration, direct)
 	raw1 := bench.Direct(ctx, "raw serial", 1, min(f.requests, 200), f.duration, direct)
-
-	url, stop, err := benchServer(ctx, m, f.maxBatch)
+	url, stop, err := benchServer(ctx, m, decode, f.maxBatch)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer stop()
-	reports := []bench.Report{raw, raw1}
+	reports := []bench.Report{rawN, raw1}
 	for _, c := range []struct {
 		name    string
 		clients int
@@ -170,7 +224,7 @@ func benchSuite(ctx context.Context, f benchFlags, body []byte, img image.Image)
 		reports = append(reports, rep)
 	}
 	sum := &benchSummary{
-		SaturationRatio: reports[4].Throughput / raw.Throughput,
+		SaturationRatio: reports[4].Throughput / rawN.Throughput,
 		AddedP50MS:      reports[2].P50MS - raw1.P50MS,
 		BatchingGain:    reports[3].Throughput / raw1.Throughput,
 	}
@@ -179,8 +233,8 @@ func benchSuite(ctx context.Context, f benchFlags, body []byte, img image.Image)
 
 // benchServer serves m on a loopback port with the cache off (every
 // request reaches the model) and returns its URL and a stop function.
-func benchServer(ctx context.Context, m model.VQA, maxBatch int) (string, func(), error) {
-	s, err := server.New(server.Config{Batch: batch.Config{MaxBatch: maxBatch, QueueSize: 4096}, Cache: noCache{},
+func benchServer(ctx context.Context, m model.VQA, decode server.DecodeFunc, maxBatch int) (string, func(), error) {
+	s, err := server.New(server.Config{Batch: batch.Config{MaxBatch: maxBatch, QueueSize: 4096}, Cache: noCache{}, DecodeImage: decode,
 		JobWorkers: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, server.Models{VQA: m})
 	if err != nil {
 		return "", nil, err

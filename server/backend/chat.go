@@ -42,7 +42,7 @@ func (c *Chat) ChatBatch(ctx context.Context, in []model.ChatInput) ([]model.Cha
 			Seed: x.Seed, StopTokens: c.v.Manifest().SpecialTokens.EOS, StopStrings: x.Stop, Detokenize: c.detok}
 		streams[i] = &textStream{decode: c.detok, stop: x.Stop, emit: x.Emit}
 	}
-	res, err := c.v.GenerateStream(ctx, prompts, opts, func(row int, toks []int) { streams[row].add(toks) })
+	res, err := c.v.GenerateStream(ctx, prompts, opts, nil, func(row int, toks []int) { streams[row].add(toks) })
 	if err != nil {
 		return nil, mapErr("chat", err)
 	}

@@ -2,13 +2,17 @@ package backend
 
 import (
 	"context"
+	"fmt"
 	"hash/fnv"
 	"image"
 	"strings"
 
 	"github.com/medgr2/medgr2/data"
 	"github.com/medgr2/medgr2/models"
+	"github.com/medgr2/medgr2/preprocessing"
+	"github.com/medgr2/medgr2/runtime/generate"
 	"github.com/medgr2/medgr2/server/model"
+	"github.com/medgr2/medgr2/tokenizer"
 )
 
 // Reward adapts a reward bundle to model.Reward: one batched forward pass
@@ -33,11 +37,18 @@ func (r *Reward) ScoreBatch(ctx context.Context, in []model.ScoreInput) ([]float
 	if err != nil {
 		return nil, mapErr("reward", err)
 	}
-	reqs := make([]models.RewardRequest, len(in))
+	prompts := make([]models.Prompt, len(in))
 	for i, x := range in {
-		reqs[i] = models.RewardRequest{Pixels: px[i], Question: x.Question, Options: x.Options, Response: Response(x.Reasoning, x.Answer)}
+		req := models.RewardRequest{Pixels: px[i], Question: x.Question, Options: x.Options, Response: Response(x.Reasoning, x.Answer)}
+		if prompts[i], err = r.v.RewardPrompt(req); err != nil {
+			return nil, mapErr(fmt.Sprintf("reward input %d", i), err)
+		}
 	}
-	scores, err := r.v.Score(ctx, reqs)
+	f, err := r.v.ImageFeatures(ctx, prompts)
+	if err != nil {
+		return nil, mapErr("reward", err)
+	}
+	scores, err := r.v.ScorePromptsWith(ctx, prompts, f)
 	if err != nil {
 		return nil, mapErr("reward", err)
 	}
@@ -63,8 +74,10 @@ func Response(reasoning string, answer int) string {
 }
 
 // Generator adapts a generator bundle to model.Generator: every requested
-// item is one row of one batched generation (models.GenerateSamples,
-// sampled at the configured temperature with top-p 0.95).
+// item is one row of one batched generation of the generator instruction
+// (models.GeneratorInstruction, sampled at the configured temperature with
+// top-p 0.95, seeded by the image hash and item index), parsed with
+// models.ParseSample.
 type Generator struct {
 	m           *Models
 	v           *models.VLM
@@ -88,20 +101,35 @@ func (g *Generator) GenerateBatch(ctx context.Context, in []model.GenerateInput)
 	if err != nil {
 		return nil, mapErr("generator", err)
 	}
-	var reqs []models.GeneratorRequest
+	var prompts []models.Prompt
+	var opts []generate.Options
 	var owner []int
-	seed := fnv.New64a()
 	for i, x := range in {
+		p, err := g.prompt(x, px[i])
+		if err != nil {
+			return nil, mapErr(fmt.Sprintf("generator input %d", i), err)
+		}
+		seed := fnv.New64a()
 		seed.Write([]byte(x.ImageHash))
-		for range max(x.NumItems, 1) {
-			reqs = append(reqs, models.GeneratorRequest{Pixels: px[i], Modality: x.Metadata["modality"], Dataset: x.Metadata["dataset"]})
+		for k := range max(x.NumItems, 1) {
+			prompts = append(prompts, p)
+			opts = append(opts, generate.Options{MaxNewTokens: g.maxTokens, Temperature: g.temperature, TopP: 0.95,
+				Seed: seed.Sum64() + uint64(k), StopTokens: g.v.Manifest().SpecialTokens.EOS,
+				StopStrings: []string{models.AnswerClose}, Detokenize: g.detok})
 			owner = append(owner, i)
 		}
 	}
-	samples, err := g.v.GenerateSamples(ctx, reqs, models.ReasonOptions{MaxNewTokens: g.maxTokens,
-		Temperature: g.temperature, TopP: 0.95, Seed: seed.Sum64()})
+	f, err := g.v.ImageFeatures(ctx, prompts)
 	if err != nil {
 		return nil, mapErr("generator", err)
+	}
+	res, err := g.v.GenerateStream(ctx, prompts, opts, &f, nil)
+	if err != nil {
+		return nil, mapErr("generator", err)
+	}
+	samples := make([]models.Sample, len(res))
+	for k, r := range res {
+		samples[k], samples[k].Err = models.ParseSample(g.detok(r.Tokens))
 	}
 	out := make([][]model.Item, len(in))
 	for k, s := range samples {
@@ -116,4 +144,25 @@ func (g *Generator) GenerateBatch(ctx context.Context, in []model.GenerateInput)
 		out[i] = append(out[i], model.Item{Question: s.Item.Question, Options: s.Item.Options(), Answer: ans, Reasoning: Response(s.Reasoning, ans)})
 	}
 	return out, nil
+}
+
+// prompt encodes the generator instruction for one image.
+func (g *Generator) prompt(x model.GenerateInput, px *preprocessing.Pixels) (models.Prompt, error) {
+	p := tokenizer.VQAPrompt{System: g.v.Manifest().Prompt.System,
+		Question: models.GeneratorInstruction(x.Metadata["modality"], x.Metadata["dataset"]), ImageTokens: px.ImageTokens()}
+	enc, err := g.v.Tokenizer().EncodePrompt(p)
+	if err != nil {
+		return models.Prompt{}, fmt.Errorf("%w: %w", models.ErrBadRequest, err)
+	}
+	out := models.Prompt{IDs: enc.IDs}
+	if px != nil {
+		out.Images = []*preprocessing.Pixels{px}
+	}
+	return out, nil
+}
+
+// detok decodes generated ids without special tokens.
+func (g *Generator) detok(ids []int) string {
+	s, _ := g.v.Tokenizer().Decode(ids, true) // generated ids are in the vocabulary
+	return s
 }

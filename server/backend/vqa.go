@@ -2,9 +2,11 @@ package backend
 
 import (
 	"context"
+	"fmt"
 	"image"
 	"strings"
 
+	"github.com/medgr2/medgr2/data"
 	"github.com/medgr2/medgr2/models"
 	"github.com/medgr2/medgr2/preprocessing"
 	"github.com/medgr2/medgr2/runtime/generate"
@@ -58,86 +60,137 @@ func (q *VQA) AnswerBatch(ctx context.Context, in []model.VQAInput) ([]model.VQA
 	return out, nil
 }
 
-func request(x model.VQAInput, px *preprocessing.Pixels) models.VQARequest {
-	return models.VQARequest{Pixels: px, Question: x.Question, Options: x.Options}
+// prompt encodes input x as the VQA chat prompt followed by suffix.
+func (q *VQA) prompt(x model.VQAInput, px *preprocessing.Pixels, suffix string) (models.Prompt, error) {
+	if len(x.Options) < 2 || len(x.Options) > len(data.Letters) {
+		return models.Prompt{}, fmt.Errorf("%w: %d options (want 2…%d)", models.ErrBadRequest, len(x.Options), len(data.Letters))
+	}
+	tok := q.v.Tokenizer()
+	enc, err := tok.EncodePrompt(q.v.VQAPrompt(models.VQARequest{Question: x.Question, Options: x.Options}, px.ImageTokens()))
+	if err != nil {
+		return models.Prompt{}, fmt.Errorf("%w: %w", models.ErrBadRequest, err)
+	}
+	ids := enc.IDs
+	if suffix != "" {
+		if ids, err = tok.AppendEncode(ids, suffix); err != nil {
+			return models.Prompt{}, fmt.Errorf("%w: %w", models.ErrBadRequest, err)
+		}
+	}
+	out := models.Prompt{IDs: ids}
+	if px != nil {
+		out.Images = []*preprocessing.Pixels{px}
+	}
+	return out, nil
 }
 
-// fast answers the inputs at idx from one forward pass.
+// prompts encodes the inputs at idx with suffix(k) after the assistant
+// header of the k-th.
+func (q *VQA) prompts(in []model.VQAInput, px []*preprocessing.Pixels, idx []int, suffix func(k int) string) ([]models.Prompt, error) {
+	out := make([]models.Prompt, len(idx))
+	for k, i := range idx {
+		p, err := q.prompt(in[i], px[i], suffix(k))
+		if err != nil {
+			return nil, fmt.Errorf("input %d: %w", i, err)
+		}
+		out[k] = p
+	}
+	return out, nil
+}
+
+// letterProbs runs one forward pass and renormalises the option letters'
+// next-token probabilities, row by row.
+func (q *VQA) letterProbs(ctx context.Context, in []model.VQAInput, idx []int, prompts []models.Prompt, f models.Features) ([][]float64, error) {
+	logits, err := q.v.LastLogitsWith(ctx, prompts, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]float64, len(idx))
+	for k, i := range idx {
+		letters, err := q.v.LetterTokens(len(in[i].Options))
+		if err != nil {
+			return nil, err
+		}
+		out[k] = generate.OptionProbs(logits.Row(k), letters)
+	}
+	return out, nil
+}
+
+// fast answers the inputs at idx from one forward pass whose prompt ends
+// in "<answer>" (as models.AnswerFast does), with the vision encoder run
+// once per image.
 func (q *VQA) fast(ctx context.Context, in []model.VQAInput, px []*preprocessing.Pixels, idx []int, out []model.VQAOutput) error {
 	if len(idx) == 0 {
 		return nil
 	}
-	reqs := make([]models.VQARequest, len(idx))
-	for k, i := range idx {
-		reqs[k] = request(in[i], px[i])
+	prompts, err := q.prompts(in, px, idx, func(int) string { return models.FastAnswerPrefix })
+	if err != nil {
+		return err
 	}
-	ans, err := q.v.AnswerFast(ctx, reqs)
+	f, err := q.v.ImageFeatures(ctx, prompts)
+	if err != nil {
+		return err
+	}
+	probs, err := q.letterProbs(ctx, in, idx, prompts, f)
 	if err != nil {
 		return err
 	}
 	for k, i := range idx {
-		out[i] = model.VQAOutput{Answer: ans[k].Index, Probs: ans[k].Probs}
+		out[i] = model.VQAOutput{Answer: argmax(probs[k]), Probs: probs[k]}
 	}
 	return nil
 }
 
-// reason generates reasoning for the inputs at idx, then scores the
-// option letters after it. The answer is the letter the model wrote; when
-// it wrote none, the most probable option.
+// reason generates reasoning for the inputs at idx (greedy, stopping after
+// "</answer>"), then scores the option letters after it with the same
+// image features. The answer is the letter the model wrote; when it wrote
+// none, the most probable option.
 func (q *VQA) reason(ctx context.Context, in []model.VQAInput, px []*preprocessing.Pixels, idx []int, out []model.VQAOutput) error {
 	if len(idx) == 0 {
 		return nil
 	}
-	reqs := make([]models.VQARequest, len(idx))
-	for k, i := range idx {
-		reqs[k] = request(in[i], px[i])
-	}
-	ans, err := q.v.AnswerWithReasoning(ctx, reqs, models.ReasonOptions{MaxNewTokens: q.reasonTokens})
+	prompts, err := q.prompts(in, px, idx, func(int) string { return "" })
 	if err != nil {
 		return err
 	}
-	prompts := make([]models.Prompt, len(idx))
-	letters := make([][]int, len(idx))
-	for k, r := range reqs {
-		if prompts[k], err = q.answerPrompt(r, ans[k].Text); err != nil {
-			return err
-		}
-		if letters[k], err = q.v.LetterTokens(len(r.Options)); err != nil {
-			return err
-		}
+	f, err := q.v.ImageFeatures(ctx, prompts)
+	if err != nil {
+		return err
 	}
-	logits, err := q.v.LastLogits(ctx, prompts)
+	opts := make([]generate.Options, len(idx))
+	for k := range opts {
+		opts[k] = generate.Options{MaxNewTokens: q.reasonTokens, StopTokens: q.v.Manifest().SpecialTokens.EOS,
+			StopStrings: []string{models.AnswerClose}, Detokenize: q.detok}
+	}
+	res, err := q.v.GenerateStream(ctx, prompts, opts, &f, nil)
+	if err != nil {
+		return err
+	}
+	texts := make([]string, len(idx))
+	for k := range texts {
+		texts[k] = q.detok(res[k].Tokens)
+	}
+	scoring, err := q.prompts(in, px, idx, func(k int) string { return AnswerPrefix(texts[k]) })
+	if err != nil {
+		return err
+	}
+	probs, err := q.letterProbs(ctx, in, idx, scoring, f)
 	if err != nil {
 		return err
 	}
 	for k, i := range idx {
-		probs := generate.OptionProbs(logits.Row(k), letters[k])
-		best := ans[k].Index
-		if best < 0 {
-			best = argmax(probs)
+		best, ok := data.ExtractAnswer(texts[k], in[i].Options)
+		if !ok {
+			best = argmax(probs[k])
 		}
-		out[i] = model.VQAOutput{Answer: best, Probs: probs, Reasoning: ans[k].Text}
+		out[i] = model.VQAOutput{Answer: best, Probs: probs[k], Reasoning: texts[k]}
 	}
 	return nil
 }
 
-// answerPrompt is the VQA prompt followed by the generated reasoning up to
-// "<answer>", so the next token is the option letter.
-func (q *VQA) answerPrompt(r models.VQARequest, text string) (models.Prompt, error) {
-	p := q.v.VQAPrompt(r, r.Pixels.ImageTokens())
-	enc, err := q.v.Tokenizer().EncodePrompt(p)
-	if err != nil {
-		return models.Prompt{}, err
-	}
-	ids, err := q.v.Tokenizer().AppendEncode(enc.IDs, AnswerPrefix(text))
-	if err != nil {
-		return models.Prompt{}, err
-	}
-	out := models.Prompt{IDs: ids}
-	if r.Pixels != nil {
-		out.Images = []*preprocessing.Pixels{r.Pixels}
-	}
-	return out, nil
+// detok decodes generated ids without special tokens.
+func (q *VQA) detok(ids []int) string {
+	s, _ := q.v.Tokenizer().Decode(ids, true) // generated ids are in the vocabulary
+	return s
 }
 
 // AnswerPrefix returns the assistant text that precedes the answer letter
