@@ -214,3 +214,34 @@ func supervisedStep(ctx context.Context, eng *Engine, tok Tokens, loader *Loader
 	}
 	return s.rec.Add(r)
 }
+
+// EvalReward scores rows with the reward model being trained (forward
+// only) and returns the Spearman correlation of scores and targets.
+func EvalReward(ctx context.Context, eng *Engine, tok Tokens, rows []Row, bs Buckets) (float64, error) {
+	var scores, targets []float64
+	for i := 0; i < len(rows); i += bs.Batch {
+		chunk := rows[i:min(i+bs.Batch, len(rows))]
+		n := 0
+		for _, r := range chunk {
+			n = max(n, len(r.IDs))
+		}
+		b, err := bs.For(n)
+		if err != nil {
+			return 0, err
+		}
+		batch, err := MakeBatch(Reward, tok, chunk, b, false)
+		if err != nil {
+			return 0, err
+		}
+		res, err := eng.Forward(ctx, b, batch.Tensors)
+		err = errors.Join(err, batch.Close())
+		if err != nil {
+			return 0, err
+		}
+		for j, r := range chunk {
+			scores = append(scores, float64(res.Vectors[OutScores][j]))
+			targets = append(targets, float64(r.Target))
+		}
+	}
+	return Spearman(scores, targets), nil
+}
