@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/medgr2/medgr2/data"
+	"github.com/medgr2/medgr2/models"
+	"github.com/medgr2/medgr2/runtime"
+	"github.com/medgr2/medgr2/train"
+)
+
+// trainConfig is the JSON of `medgr2 train … --config FILE`; every field is
+// also a flag of the same name, which overrides the file.
+type trainConfig struct {
+	Bundle          string   `json:"bundle"`           // the model bundle to start from
+	Data            string   `json:"data"`             // OmniMedVQA items (JSON or JSONL)
+	Out             string   `json:"out"`              // output folder: bundle/, checkpoints/, metrics.jsonl, curves.png
+	Steps           int      `json:"steps"`            // updates
+	LR              float64  `json:"lr"`               // peak learning rate
+	Warmup          int      `json:"warmup"`           // warm-up updates
+	Decay           string   `json:"decay"`            // constant, linear or cosine
+	Batch           int      `json:"batch"`            // rows per step
+	Lengths         []int    `json:"lengths"`          // bucket lengths
+	Seed            uint64   `json:"seed"`             // data order and init of new heads
+	CheckpointEvery int      `json:"checkpoint_every"` // updates between checkpoints
+	Freeze          []string `json:"freeze"`           // parameter-name prefixes kept fixed
+	Threads         int      `json:"threads"`          // ORT intra-op threads (0: ORT's choice)
+	MaxItems        int      `json:"max_items"`        // use at most this many items (0: all)
+}
+
+func defaultTrainConfig() trainConfig {
+	return trainConfig{Steps: 100, LR: 1e-3, Warmup: 10, Decay: "cosine", Batch: 8,
+		Lengths: []int{64, 96, 128, 160, 192, 256}, Seed: 1, CheckpointEvery: 50}
+}
+
+func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError("train: want `medgr2 train sft|reward|grpo --config FILE [flags]`")
+	}
+	obj := train.Objective(args[0])
+	switch obj {
+	case train.SFT, train.Reward:
+	case train.GRPO:
+		return errors.New("train grpo: the GRPO objective graph exists (train.BuildGraph) but the rollout loop is not wired to the CLI yet")
+	default:
+		return usageError(fmt.Sprintf("train: unknown objective %q (want sft, reward or grpo)", args[0]))
+	}
+	cfg, resume, err := parseTrainFlags(args[0], args[1:], stderr)
+	if err != nil {
+		return err
+	}
+	return trainSupervised(ctx, obj, cfg, resume, stdout, stderr)
+}
+
+// parseTrainFlags reads --config, then lets every other flag override it.
+func parseTrainFlags(name string, args []string, stderr io.Writer) (trainConfig, bool, error) {
+	cfg := defaultTrainConfig()
+	for i, a := range args {
+		if (a == "--config" || a == "-config") && i+1 < len(args) {
+			raw, err := os.ReadFile(args[i+1])
+			if err != nil {
+				return cfg, false, fmt.Errorf("train: config: %w", err)
+			}
+			dec := json.NewDecoder(strings.NewReader(string(raw)))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&cfg); err != nil {
+				return cfg, false, usageError(fmt.Sprintf("train: config %s: %v", args[i+1], err))
+			}
+		}
+	}
+	fs := flag.NewFlagSet("train "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.String("config", "", "JSON file with the settings below")
+	fs.StringVar(&cfg.Bundle, "bundle", cfg.Bundle, "model bundle to start from")
+	fs.StringVar(&cfg.Data, "data", cfg.Data, "OmniMedVQA items (JSON or JSONL) to train on")
+	fs.StringVar(&cfg.Out, "out", cfg.Out, "output folder")
+	fs.IntVar(&cfg.Steps, "steps", cfg.Steps, "number of updates")
+	fs.Float64Var(&cfg.LR, "lr", cfg.LR, "peak learning rate")
+	fs.IntVar(&cfg.Warmup, "warmup", cfg.Warmup, "warm-up updates")
+	fs.StringVar(&cfg.Decay, "decay", cfg.Decay, "learning-rate decay: constant, linear or cosine")
+	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "rows per step")
+	lengths := intsFlag(cfg.Lengths)
+	fs.Var(&lengths, "lengths", "comma-separated bucket lengths")
+	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed (data order, new heads)")
+	fs.IntVar(&cfg.CheckpointEvery, "checkpoint_every", cfg.CheckpointEvery, "updates between checkpoints")
+	freeze := strings.Join(cfg.Freeze, ",")
+	fs.StringVar(&freeze, "freeze", freeze, "comma-separated parameter-name prefixes to keep fixed")
+	fs.IntVar(&cfg.Threads, "threads", cfg.Threads, "ONNX Runtime intra-op threads (0: ORT's choice)")
+	fs.IntVar(&cfg.MaxItems, "max_items", cfg.MaxItems, "use at most this many items (0: all)")
+	resume := fs.Bool("resume", false, "continue from the newest checkpoint in OUT/checkpoints")
+	if err := fs.Parse(args); err != nil {
+		return cfg, false, err
+	}
+	cfg.Lengths = lengths
+	cfg.Freeze = nil
+	if freeze != "" {
+		cfg.Freeze = strings.Split(freeze, ",")
+	}
+	if cfg.Bundle == "" || cfg.Data == "" || cfg.Out == "" {
+		return cfg, false, usageError("train: --bundle, --data and --out are required (flags or config)")
+	}
+	return cfg, *resume, nil
+}
+
+// intsFlag is a comma-separated list of ints.
+type intsFlag []int
+
+func (f *intsFlag) String() string {
+	parts := make([]string, len(*f))
+	for i, v := range *f {
+		parts[i] = strconv.Itoa(v)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (f *intsFlag) Set(s string) error {
+	var out []int
+	for _, p := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil {
+			return fmt.Errorf("bad length %q", p)
+		}
+		out = append(out, v)
+	}
+	*f = out
+	return nil
+}
+
+func trainSupervised(ctx context.Context, obj train.Objective, cfg trainConfig, resume bool, stdout, stderr io.Writer) (err error) {
+	items, err := data.Load(cfg.Data)
+	if err != nil {
+		return err
+	}
+	if cfg.MaxItems > 0 && len(items) > cfg.MaxItems {
+		items = items[:cfg.MaxItems]
+	}
+	src, err := models.Load(ctx, cfg.Bundle)
+	if err != nil {
+		return err
+	}
+	if obj == train.Reward {
+		if src, err = train.RewardBundle(ctx, src, filepath.Join(cfg.Out, "init_bundle"), cfg.Seed); err != nil {
+			return err
+		}
+	}
+	env, err := runtime.Open(ctx, runtime.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, env.Close()) }()
+	vlm, err := models.Open(ctx, src.Dir, models.VLMOptions{Env: env, IntraOpThreads: cfg.Threads})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, vlm.Close()) }()
+	prep := train.NewPrep(vlm)
+	var rows []train.Row
+	if obj == train.SFT {
+		rows, err = prep.SFTRows(ctx, items)
+	} else {
+		var samples []train.Sample
+		if samples, err = train.GradedSamples(items, cfg.Seed); err == nil {
+			rows, err = prep.RewardRows(ctx, samples)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return runLoop(ctx, obj, cfg, resume, src, env, prep.Tokens(), rows, stdout, stderr)
+}
+
+func runLoop(ctx context.Context, obj train.Objective, cfg trainConfig, resume bool, src *models.Bundle, env *runtime.Env,
+	tok train.Tokens, rows []train.Row, stdout, stderr io.Writer) (err error) {
+	arch := src.Manifest.Architecture
+	ws, err := train.BundleWeights(src)
+	if err != nil {
+		return err
+	}
+	params := train.DecoderParams(arch, obj == train.Reward)
+	var trained []string
+	for _, p := range params {
+		if !hasPrefix(p, cfg.Freeze) {
+			trained = append(trained, p)
+		}
+	}
+	st, err := train.NewState(ws, trained)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, st.Close()) }()
+	eng, err := train.NewEngine(env, train.EngineConfig{Objective: obj, Arch: arch, Freeze: cfg.Freeze,
+		Session: runtime.SessionOptions{IntraOpThreads: cfg.Threads}}, st)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, eng.Close()) }()
+	_, err = train.Supervised(ctx, eng, tok, rows, train.RunConfig{Steps: cfg.Steps,
+		Schedule: train.Schedule{LR: cfg.LR, Warmup: cfg.Warmup, Decay: cfg.Decay},
+		Buckets:  train.Buckets{Batch: cfg.Batch, Lengths: cfg.Lengths}, Seed: cfg.Seed, OutDir: cfg.Out,
+		CheckpointEvery: cfg.CheckpointEvery, Resume: resume, Progress: stderr})
+	if err != nil {
+		return err
+	}
+	b, err := train.WriteBundle(ctx, src, filepath.Join(cfg.Out, train.DirBundle), st.Weights())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "trained %s for %d steps; bundle %s, metrics %s, curves %s\n", obj, st.Step, b.Dir,
+		filepath.Join(cfg.Out, train.FileMetrics), filepath.Join(cfg.Out, train.FileCurves))
+	return nil
+}
+
+func hasPrefix(name string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if p != "" && strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
