@@ -15,7 +15,7 @@ import (
 //
 //	go test ./server/backend -run '^$' -bench AnswerBatch -benchtime 5x
 func BenchmarkAnswerBatch(b *testing.B) {
-	m := open(b, backend.Options{VQA: bundles.vqa})
+	m := open(b, backend.Options{VQA: bundles.vqa, Threads: benchThreads})
 	dec := m.DecodeImage(nil)
 	img, err := dec(readFile(b, kneePNG))
 	if err != nil {
@@ -37,3 +37,7 @@ func BenchmarkAnswerBatch(b *testing.B) {
 		})
 	}
 }
+
+// benchThreads is the intra-op thread count of the benchmarks: 2, the
+// cores of the CI machine (the tests use 1).
+const benchThreads = 2

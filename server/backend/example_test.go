@@ -3,6 +3,7 @@ package backend_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/medgr2/medgr2/runtime"
 	"github.com/medgr2/medgr2/server"
@@ -19,7 +20,8 @@ func ExampleOpen() {
 		return
 	}
 	defer m.Close()
-	s, err := server.New(server.Config{DecodeImage: m.DecodeImage(nil), JobWorkers: -1}, m.Server())
+	log := slog.New(slog.DiscardHandler)
+	s, err := server.New(server.Config{DecodeImage: m.DecodeImage(nil), JobWorkers: -1, Logger: log}, m.Server())
 	if err != nil {
 		fmt.Println(err)
 		return

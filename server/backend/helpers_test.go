@@ -65,7 +65,10 @@ func exportBundles(dir string) error {
 // open opens the test bundles on the CPU; ONNX Runtime is required.
 func open(t testing.TB, o backend.Options) *backend.Models {
 	t.Helper()
-	o.Device, o.Threads = runtime.CPU, 1
+	o.Device = runtime.CPU
+	if o.Threads == 0 {
+		o.Threads = 1
+	}
 	if o.ReasonMaxTokens == 0 {
 		o.ReasonMaxTokens = 24
 	}
