@@ -39,8 +39,9 @@ type Options struct {
 	ReasonMaxTokens int
 	// GenerateMaxTokens bounds each generated sample; default 256.
 	GenerateMaxTokens int
-	// GenerateTemperature samples generator items (0 is greedy, which
-	// makes the items of one image identical); default 0.7 with top-p 0.95.
+	// GenerateTemperature samples generator items, with top-p 0.95;
+	// default (and any value ≤ 0) 0.7: greedy decoding would make the
+	// items of one image identical.
 	GenerateTemperature float32
 }
 
