@@ -332,10 +332,11 @@ func (v *VLM) newRerun(ctx context.Context, prompts []Prompt) (*rerun, error) {
 	if _, err := v.newBatch(prompts); err != nil {
 		return nil, err
 	}
-	feats, err := v.imageFeatures(ctx, prompts)
+	f, err := v.ImageFeatures(ctx, prompts)
 	if err != nil {
 		return nil, err
 	}
+	feats := f.nonNil()
 	own := make([]Prompt, len(prompts))
 	for i, p := range prompts {
 		own[i] = Prompt{IDs: append([]int(nil), p.IDs...), Images: p.Images}

@@ -39,7 +39,11 @@
 // forward pass, prompt ending in "<answer>"), AnswerWithReasoning
 // ("<think>…</think><answer>X</answer>"), Score (reward bundles) and
 // GenerateSamples (generator; ParseSample reads SampleFormat). Answerer
-// adapts a VQA bundle to data/eval.
+// adapts a VQA bundle to data/eval. GenerateStream hands each token to a
+// callback as it is sampled (server-sent events). ImageFeatures runs the
+// vision encoder once per image, so a batch's cost grows linearly with its
+// images; the *With variants take those features precomputed, so a caller
+// that scores one image several ways encodes it once.
 //
 //	v, err := models.Open(ctx, dir, models.VLMOptions{Device: runtime.CPU})
 //	defer v.Close()

@@ -94,10 +94,12 @@ func (v *VLM) checkPixels(p *preprocessing.Pixels) error {
 	return nil
 }
 
-// imageFeatures runs every image of the batch through the vision encoder
-// in one call (images concatenated along the patch axis, as Qwen2-VL does;
-// the encoder attends within each image only) and returns the merged
-// features, row after row and image after image: [tokens, hidden].
+// imageFeatures runs every image of prompts through the vision encoder in
+// one call (images concatenated along the patch axis, as Qwen2-VL does; the
+// encoder attends within each image only) and returns the merged features,
+// row after row and image after image: [tokens, hidden]. The call's cost
+// grows with the square of the total patch count, so callers go through
+// ImageFeatures, which calls it once per image.
 func (v *VLM) imageFeatures(ctx context.Context, prompts []Prompt) (_ []float32, err error) {
 	var px []float32
 	var grid []int64
@@ -240,9 +242,11 @@ func (v *VLM) prepare(ctx context.Context, prompts []Prompt, feats []float32) (*
 		return nil, nil, err
 	}
 	if feats == nil {
-		if feats, err = v.imageFeatures(ctx, prompts); err != nil {
+		f, err := v.ImageFeatures(ctx, prompts)
+		if err != nil {
 			return nil, nil, err
 		}
+		feats = f.nonNil()
 	}
 	embeds, err := v.embedBatch(ctx, b, feats)
 	if err != nil {
