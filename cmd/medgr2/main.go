@@ -35,7 +35,7 @@ func commands() []command {
 		{name: "eval", summary: "evaluate an answerer on a benchmark: accuracy by modality and question type, baselines, report", run: runEval},
 		{name: "pipeline", summary: "run the MedGR² loop end to end (generate, score, filter, co-develop, SFT, GRPO, report); resumable", run: runPipeline},
 		{name: "serve", summary: "run the REST server (VQA, generate, score, OpenAI chat, jobs, metrics)", run: runServe},
-		{name: "bench", summary: "load-test a server on loopback; with no --url, the fake-model suite vs the raw baseline", run: runBench},
+		{name: "bench", summary: "load-test a server on loopback (--url), or run the suite: server vs raw baseline on --model DIR|random or fake models", run: runBench},
 		{name: "train", summary: "train sft|reward|grpo --config FILE (checkpoints, --resume, metrics.jsonl, curves.png, trained bundle)", run: runTrain},
 		{name: "preprocess", summary: "decode images/DICOM (limits, windowing, frames) and report Qwen2-VL patches; --out renders PNGs", run: runPreprocess},
 	}
