@@ -100,12 +100,17 @@ func (m ModelConfig) Arch(vocab int) models.ArchConfig {
 	if m.Layers > 0 {
 		c.NumLayers = m.Layers
 	}
+	if half := c.HeadDim() / 2; half != 4+6+6 && half >= 4 {
+		t := half / 4 // Qwen2-VL's 1:1.5:1.5 split of the rotary pairs
+		c.MRopeSection = []int{t, (half - t) / 2, half - t - (half-t)/2}
+	}
 	return c
 }
 
 // Quick shrinks the run to a CI-sized end-to-end pass: one seed, two
-// rounds, few images per collection and pool image, one epoch each, and
-// evaluation on samples of the benchmarks. Output goes to OutDir+"-quick".
+// rounds, 40 images per collection, 24 pool images per round, one sample
+// each, and evaluation on 60-item samples of the benchmarks; training
+// settings are kept. Output goes to OutDir+"-quick".
 func (c *Config) Quick() {
 	c.OutDir += "-quick"
 	c.Seeds = c.Seeds[:1]
@@ -114,10 +119,6 @@ func (c *Config) Quick() {
 	c.Data.TestLimit, c.Data.RealLimit = 60, 60
 	c.SeedFraction = max(c.SeedFraction, 0.2)
 	c.Generate.PoolLimit, c.Generate.PerImage = 24, 1
-	c.Generate.MaxNewTokens = min(c.Generate.MaxNewTokens, 64)
-	for _, t := range []*TrainOptions{&c.GeneratorSFT, &c.RewardTrain, &c.PolicySFT, &c.GRPO.TrainOptions} {
-		t.Epochs = 1
-	}
 }
 
 // GenerateConfig controls sampling on the unlabelled pool.

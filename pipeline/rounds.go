@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/medgr2/medgr2/data"
 )
@@ -267,10 +268,17 @@ func acceptedExamples(cands []Candidate) (accepted []Example, negatives []Graded
 		switch {
 		case c.Accepted:
 			accepted = append(accepted, Example{Item: c.Item, Reasoning: c.Reasoning})
-		case c.Err != "" && c.Item.ImagePath != "" && len(negatives) < 64:
-			it := data.Item{QuestionID: c.Item.QuestionID, ImagePath: c.Item.ImagePath, Question: c.Text,
-				OptionA: "-", OptionB: "--", GTAnswer: "-"}
-			negatives = append(negatives, Graded{Example: Example{Item: it, Reasoning: c.Text},
+		case c.Err != "" && len(negatives) < 64:
+			text := strings.TrimSpace(c.Text)
+			if len(text) > 200 {
+				text = text[:200]
+			}
+			if text == "" {
+				text = "(empty)"
+			}
+			it := data.Item{QuestionID: c.Item.QuestionID, ImagePath: c.Item.ImagePath, ModalityType: c.Item.ModalityType,
+				Dataset: c.Item.Dataset, Question: text, OptionA: "yes", OptionB: "no", GTAnswer: "yes"}
+			negatives = append(negatives, Graded{Example: Example{Item: it, Reasoning: text},
 				Level: LevelIncoherent, Kind: "unparsed"})
 		}
 	}

@@ -57,9 +57,14 @@ func (b *Backend) supervised(ctx context.Context, base, out string, obj train.Ob
 	t.batch = o.BatchSize
 	rng := rand.New(rand.NewPCG(o.Seed, uint64(len(rows))))
 	var stats pipeline.TrainStats
-	steps := o.Epochs * ((len(rows) + o.BatchSize - 1) / o.BatchSize)
-	for epoch := range o.Epochs {
-		for _, batch := range bucketed(rows, o.BatchSize, rng) {
+	plan := make([][][]train.Row, o.Epochs)
+	steps := 0
+	for e := range plan {
+		plan[e] = bucketed(rows, o.BatchSize, rng)
+		steps += len(plan[e])
+	}
+	for epoch, batches := range plan {
+		for _, batch := range batches {
 			lr := schedule(o.LearningRate, stats.Steps, steps)
 			res, err := t.step(ctx, obj, batch, lr)
 			if err != nil {
@@ -82,7 +87,7 @@ func schedule(lr float64, step, total int) float64 {
 	if step < warm {
 		return lr * float64(step+1) / float64(warm)
 	}
-	p := float64(step-warm) / float64(max(1, total-warm))
+	p := math.Min(1, float64(step-warm)/float64(max(1, total-warm)))
 	return lr * (1 - 0.9*p)
 }
 

@@ -1,0 +1,67 @@
+// Package pipeline runs the MedGR² loop end to end (arXiv 2508.20549):
+// a small labelled seed set bootstraps a data generator and a reward
+// model; the two are co-developed in rounds on an unlabelled image pool;
+// the reward-filtered samples train a VQA policy by SFT and then GRPO;
+// every policy is evaluated with data/eval and the run ends in a report.
+//
+// # Stages
+//
+// A run is a list of stages, each a folder under Config.OutDir/stages:
+//
+//   - data: the benchmark, built from labelled collections by data/builder
+//     (train/validation/test split by image, held-out modalities);
+//   - tokenizer: a BPE tokenizer trained on the benchmark's text;
+//   - per seed s, s<s>/seed: the seed set (SeedFraction of the training
+//     images of the kept modalities, with their labelled items) and the
+//     unlabelled pool (the other training images: image, modality and
+//     dataset, no label);
+//   - s<s>/round-0: generator SFT on the seed samples and reward-model
+//     training on the seed samples graded at the paper's four levels
+//     (GradeSamples: original 10, perturbed 6, incoherent 0, irrelevant −6);
+//   - s<s>/round-k: generate on the pool → score → Filter (τ or top-k, and
+//     at most MaxTemplateShare of the accepted samples per question
+//     template) → retrain the reward model (seed grades, the accepted
+//     samples and their perturbations as hard negatives, unparseable
+//     completions at 0) → SFT the generator on seed + accepted samples.
+//     Each round logs samples generated, acceptance rate and the true
+//     accuracy of the accepted samples, measured against the held-back
+//     labels of the pool images (Truth; never shown to a model);
+//   - s<s>/baselines and four policies, each trained from scratch and
+//     evaluated on the test split, the held-out modalities and the real
+//     OmniMedVQA items: SFT on the seed items, on all generated items
+//     (unfiltered), on the reward-filtered items, and the filtered policy
+//     after GRPO with the hybrid reward (0.8·reward model + 0.2·exact
+//     match by default);
+//   - report: report.md (results table with mean ± sd over seeds, round
+//     log, claim checks, stage times), results.json, metrics.jsonl and the
+//     curves rounds.png and training.png, in the stage folder and OutDir.
+//
+// # Resuming
+//
+// Each stage has a hash over its name, the config it reads and the hashes
+// of the stages it depends on. A stage runs in a ".partial" folder that is
+// renamed into place when it succeeds, then the state file (state.json,
+// written atomically) records it. A rerun skips every stage recorded with
+// the same hash, so an interrupted run resumes at the first unfinished
+// stage, and a config change reruns exactly the stages downstream of it.
+//
+// # Models
+//
+// The loop reaches the models only through the Backend interface
+// (Initializer, Generator, Scorer, Trainer, Evaluator), so its logic is
+// tested with fakes; package pipeline/ortbackend implements it with the
+// project's own models through ONNX Runtime.
+//
+// # Usage
+//
+//	cfg, err := pipeline.LoadConfig("configs/pipeline.json")
+//	if err != nil { … }
+//	be, err := ortbackend.New(ctx, ortbackend.Options{Arch: cfg.Model.Arch})
+//	if err != nil { … }
+//	defer be.Close()
+//	p, err := pipeline.New(cfg, be, pipeline.Options{Progress: os.Stderr})
+//	if err != nil { … }
+//	report, err := p.Run(ctx) // OutDir/report.md
+//
+// or from the command line: medgr2 pipeline --config configs/pipeline.json.
+package pipeline
