@@ -97,6 +97,7 @@ func formatWarmStart(t testing.TB, items []data.Item, steps int) *models.Bundle 
 // grpoSetup opens a policy bundle for GRPO: prep, state and engine.
 func grpoSetup(t testing.TB, b *models.Bundle, cfg GRPOConfig) (*Engine, *Prep) {
 	t.Helper()
+	env := openEnv(t) // tensors need the ONNX Runtime library loaded
 	arch := b.Manifest.Architecture
 	ws, err := BundleWeights(b)
 	if err != nil {
@@ -107,7 +108,7 @@ func grpoSetup(t testing.TB, b *models.Bundle, cfg GRPOConfig) (*Engine, *Prep) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	eng, err := NewEngine(openEnv(t), EngineConfig{Objective: GRPO, Arch: arch, Loss: cfg.Loss()}, st)
+	eng, err := NewEngine(env, EngineConfig{Objective: GRPO, Arch: arch, Loss: cfg.Loss()}, st)
 	if err != nil {
 		t.Fatal(err)
 	}
