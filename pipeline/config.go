@@ -145,6 +145,10 @@ type FilterConfig struct {
 	// TopK, when > 0, accepts the k best-scoring samples instead of using
 	// the threshold.
 	TopK int `json:"top_k"`
+	// TopFraction, when > 0 (and TopK is 0), accepts the best
+	// ⌈TopFraction·parsed⌉ samples instead of using the threshold: a
+	// ranking rule that needs no calibrated score scale.
+	TopFraction float64 `json:"top_fraction"`
 	// MaxTemplateShare caps the share of accepted samples that one
 	// question template (the question text with its options removed,
 	// normalised) may take; default 0.5; 1 disables the rule.
@@ -210,8 +214,9 @@ func (c *Config) Validate() error {
 		return configError("rounds %d is not in [0, 20]", c.Rounds)
 	case c.Generate.PerImage < 1 || c.Generate.Temperature < 0 || c.Generate.MaxNewTokens < 8:
 		return configError("generate: per_image ≥ 1, temperature ≥ 0 and max_new_tokens ≥ 8 are required")
-	case c.Filter.TopK < 0 || c.Filter.MaxTemplateShare <= 0 || c.Filter.MaxTemplateShare > 1:
-		return configError("filter: top_k ≥ 0 and max_template_share in (0, 1] are required")
+	case c.Filter.TopK < 0 || c.Filter.TopFraction < 0 || c.Filter.TopFraction > 1 ||
+		c.Filter.MaxTemplateShare <= 0 || c.Filter.MaxTemplateShare > 1:
+		return configError("filter: top_k ≥ 0, top_fraction and max_template_share in (0, 1] are required")
 	case c.Model.HiddenSize < 0 || c.Model.IntermediateSize < 0 || c.Model.Layers < 0:
 		return configError("model sizes must be ≥ 0")
 	case c.GRPO.Group < 2:

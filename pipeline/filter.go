@@ -24,7 +24,8 @@ type FilterResult struct {
 }
 
 // Filter marks accepted candidates in place: parsed samples scoring at
-// least τ (or, when cfg.TopK > 0, the k best) in score order, where no
+// least τ (or, when cfg.TopK > 0, the k best; when cfg.TopFraction > 0,
+// the best fraction of the parsed samples) in score order, where no
 // question template may take more than MaxTemplateShare of the eligible
 // samples (at least one sample per template is always allowed). Ties in
 // score keep generation order.
@@ -46,9 +47,12 @@ func Filter(cands []Candidate, cfg FilterConfig) FilterResult {
 		}
 		return 0
 	})
-	if cfg.TopK > 0 {
+	switch {
+	case cfg.TopK > 0:
 		order = order[:min(cfg.TopK, len(order))]
-	} else {
+	case cfg.TopFraction > 0:
+		order = order[:min(int(math.Ceil(cfg.TopFraction*float64(len(order)))), len(order))]
+	default:
 		tau := 5.0
 		if cfg.Threshold != nil {
 			tau = *cfg.Threshold

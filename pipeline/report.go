@@ -216,9 +216,12 @@ func (p *Pipeline) markdown(res *Results) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# MedGR² pipeline report\n\nSeeds: %v. Rounds: %d. Seed fraction: %g. Filter: ", res.Seeds,
 		p.cfg.Rounds, p.cfg.SeedFraction)
-	if p.cfg.Filter.TopK > 0 {
+	switch {
+	case p.cfg.Filter.TopK > 0:
 		fmt.Fprintf(&b, "top-%d", p.cfg.Filter.TopK)
-	} else {
+	case p.cfg.Filter.TopFraction > 0:
+		fmt.Fprintf(&b, "top %g of parsed samples", p.cfg.Filter.TopFraction)
+	default:
 		fmt.Fprintf(&b, "τ = %g", *p.cfg.Filter.Threshold)
 	}
 	fmt.Fprintf(&b, ", max template share %g. GRPO reward: %g·RM + %g·match + %g·format.\n",

@@ -42,6 +42,8 @@ func TestFilter(t *testing.T) {
 			FilterConfig{Threshold: tau(0), MaxTemplateShare: 1}, []bool{false, true}, 0},
 		{"top-k", []Candidate{cand("q1", 1, true), cand("q2", 3, true), cand("q3", 2, true)},
 			FilterConfig{TopK: 2, MaxTemplateShare: 1}, []bool{false, true, true}, 0},
+		{"top fraction", []Candidate{cand("q1", 1, true), cand("q2", 3, true), cand("q3", 2, true), cand("q4", 0, false)},
+			FilterConfig{TopFraction: 0.5, MaxTemplateShare: 1}, []bool{false, true, true, false}, 0},
 		{"template share", []Candidate{cand("same 1", 9, true), cand("same 2", 8, true), cand("same 3", 7, true), cand("other", 6, true)},
 			FilterConfig{Threshold: tau(5), MaxTemplateShare: 0.5}, []bool{true, true, false, true}, 1},
 		{"one template always allowed", []Candidate{cand("q", 9, true), cand("q", 9, true)},
