@@ -50,7 +50,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch obj {
 	case train.SFT, train.Reward:
 	case train.GRPO:
-		return errors.New("train grpo: the GRPO objective graph exists (train.BuildGraph) but the rollout loop is not wired to the CLI yet")
+		return trainGRPO(ctx, args[1:], stdout, stderr)
 	default:
 		return usageError(fmt.Sprintf("train: unknown objective %q (want sft, reward or grpo)", args[0]))
 	}
@@ -64,21 +64,45 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // parseTrainFlags reads --config, then lets every other flag override it.
 func parseTrainFlags(name string, args []string, stderr io.Writer) (trainConfig, bool, error) {
 	cfg := defaultTrainConfig()
+	if err := readTrainConfig(args, &cfg); err != nil {
+		return cfg, false, err
+	}
+	fs := flag.NewFlagSet("train "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	finish := addTrainFlags(fs, &cfg)
+	resume := fs.Bool("resume", false, "continue from the newest checkpoint in OUT/checkpoints")
+	if err := fs.Parse(args); err != nil {
+		return cfg, false, err
+	}
+	finish()
+	if cfg.Bundle == "" || cfg.Data == "" || cfg.Out == "" {
+		return cfg, false, usageError("train: --bundle, --data and --out are required (flags or config)")
+	}
+	return cfg, *resume, nil
+}
+
+// readTrainConfig decodes the --config file named in args (if any) into
+// dst, rejecting unknown fields.
+func readTrainConfig(args []string, dst any) error {
 	for i, a := range args {
 		if (a == "--config" || a == "-config") && i+1 < len(args) {
 			raw, err := os.ReadFile(args[i+1])
 			if err != nil {
-				return cfg, false, fmt.Errorf("train: config: %w", err)
+				return fmt.Errorf("train: config: %w", err)
 			}
 			dec := json.NewDecoder(strings.NewReader(string(raw)))
 			dec.DisallowUnknownFields()
-			if err := dec.Decode(&cfg); err != nil {
-				return cfg, false, usageError(fmt.Sprintf("train: config %s: %v", args[i+1], err))
+			if err := dec.Decode(dst); err != nil {
+				return usageError(fmt.Sprintf("train: config %s: %v", args[i+1], err))
 			}
 		}
 	}
-	fs := flag.NewFlagSet("train "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	return nil
+}
+
+// addTrainFlags registers the shared settings of cfg as flags; call the
+// returned finish after fs.Parse to store the list-valued ones.
+func addTrainFlags(fs *flag.FlagSet, cfg *trainConfig) (finish func()) {
 	fs.String("config", "", "JSON file with the settings below")
 	fs.StringVar(&cfg.Bundle, "bundle", cfg.Bundle, "model bundle to start from")
 	fs.StringVar(&cfg.Data, "data", cfg.Data, "OmniMedVQA items (JSON or JSONL) to train on")
@@ -96,19 +120,13 @@ func parseTrainFlags(name string, args []string, stderr io.Writer) (trainConfig,
 	fs.StringVar(&freeze, "freeze", freeze, "comma-separated parameter-name prefixes to keep fixed")
 	fs.IntVar(&cfg.Threads, "threads", cfg.Threads, "ONNX Runtime intra-op threads (0: ORT's choice)")
 	fs.IntVar(&cfg.MaxItems, "max_items", cfg.MaxItems, "use at most this many items (0: all)")
-	resume := fs.Bool("resume", false, "continue from the newest checkpoint in OUT/checkpoints")
-	if err := fs.Parse(args); err != nil {
-		return cfg, false, err
+	return func() {
+		cfg.Lengths = lengths
+		cfg.Freeze = nil
+		if freeze != "" {
+			cfg.Freeze = strings.Split(freeze, ",")
+		}
 	}
-	cfg.Lengths = lengths
-	cfg.Freeze = nil
-	if freeze != "" {
-		cfg.Freeze = strings.Split(freeze, ",")
-	}
-	if cfg.Bundle == "" || cfg.Data == "" || cfg.Out == "" {
-		return cfg, false, usageError("train: --bundle, --data and --out are required (flags or config)")
-	}
-	return cfg, *resume, nil
 }
 
 // intsFlag is a comma-separated list of ints.
