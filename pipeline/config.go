@@ -39,6 +39,11 @@ type Config struct {
 	GeneratorSFT TrainOptions `json:"generator_sft"`
 	RewardTrain  TrainOptions `json:"reward_train"`
 	PolicySFT    TrainOptions `json:"policy_sft"`
+	// RoundGeneratorSFT and RoundRewardTrain train the generator and the
+	// reward model in rounds 1…Rounds, continuing from the previous
+	// round's models; a zero value means the bootstrap settings.
+	RoundGeneratorSFT TrainOptions `json:"round_generator_sft"`
+	RoundRewardTrain  TrainOptions `json:"round_reward_train"`
 	// GRPO trains the policy after SFT on the filtered samples.
 	GRPO GRPOOptions `json:"grpo"`
 	// EvalBatch is the evaluation batch size; default 32.
@@ -109,8 +114,8 @@ func (m ModelConfig) Arch(vocab int) models.ArchConfig {
 
 // Quick shrinks the run to a CI-sized end-to-end pass: one seed, two
 // rounds, 40 images per collection, 24 pool images per round, one sample
-// each, and evaluation on 60-item samples of the benchmarks; training
-// settings are kept. Output goes to OutDir+"-quick".
+// each, a third of every epoch count, and evaluation on 60-item samples of
+// the benchmarks. Output goes to OutDir+"-quick".
 func (c *Config) Quick() {
 	c.OutDir += "-quick"
 	c.Seeds = c.Seeds[:1]
@@ -119,6 +124,12 @@ func (c *Config) Quick() {
 	c.Data.TestLimit, c.Data.RealLimit = 60, 60
 	c.SeedFraction = max(c.SeedFraction, 0.2)
 	c.Generate.PoolLimit, c.Generate.PerImage = 24, 1
+	for _, t := range []*TrainOptions{&c.GeneratorSFT, &c.RewardTrain, &c.PolicySFT, &c.GRPO.TrainOptions,
+		&c.RoundGeneratorSFT, &c.RoundRewardTrain} {
+		if t.Epochs > 1 {
+			t.Epochs = max(1, t.Epochs/3)
+		}
+	}
 }
 
 // GenerateConfig controls sampling on the unlabelled pool.
@@ -188,7 +199,14 @@ func (c *Config) defaults() {
 		c.Filter.Threshold = &t
 	}
 	deff(&c.Filter.MaxTemplateShare, 0.5)
-	for _, t := range []*TrainOptions{&c.GeneratorSFT, &c.RewardTrain, &c.PolicySFT, &c.GRPO.TrainOptions} {
+	if c.RoundGeneratorSFT == (TrainOptions{}) {
+		c.RoundGeneratorSFT = c.GeneratorSFT
+	}
+	if c.RoundRewardTrain == (TrainOptions{}) {
+		c.RoundRewardTrain = c.RewardTrain
+	}
+	for _, t := range []*TrainOptions{&c.GeneratorSFT, &c.RewardTrain, &c.PolicySFT, &c.GRPO.TrainOptions,
+		&c.RoundGeneratorSFT, &c.RoundRewardTrain} {
 		def(&t.Epochs, 1)
 		def(&t.BatchSize, 8)
 		deff(&t.LearningRate, 1e-3)
@@ -226,7 +244,8 @@ func (c *Config) Validate() error {
 		return configError("grpo reward weights must be ≥ 0 and not all 0")
 	}
 	for name, t := range map[string]TrainOptions{"generator_sft": c.GeneratorSFT, "reward_train": c.RewardTrain,
-		"policy_sft": c.PolicySFT, "grpo": c.GRPO.TrainOptions} {
+		"policy_sft": c.PolicySFT, "grpo": c.GRPO.TrainOptions, "round_generator_sft": c.RoundGeneratorSFT,
+		"round_reward_train": c.RoundRewardTrain} {
 		if t.Epochs < 1 || t.BatchSize < 1 || t.LearningRate <= 0 {
 			return configError("%s: epochs, batch_size and learning_rate must be positive", name)
 		}

@@ -290,6 +290,20 @@ func claims(res *Results) []string {
 				verdict(g.Mean > f.Mean), 100*(g.Mean-f.Mean)))
 		}
 	}
+	var acc, accOK, parsed, parsedOK int
+	for _, rs := range res.Rounds {
+		for _, r := range rs {
+			acc += r.Accepted
+			accOK += int(math.Round(r.AcceptedTrue * float64(r.Accepted)))
+			parsed += r.Parsed
+			parsedOK += int(math.Round(r.ParsedTrue * float64(r.Parsed)))
+		}
+	}
+	if acc > 0 && parsed > 0 {
+		a, p := float64(accOK)/float64(acc), float64(parsedOK)/float64(parsed)
+		out = append(out, fmt.Sprintf("the reward filter raises the generated items' true accuracy: %s (accepted %.1f%% of %d vs all parsed %.1f%% of %d)",
+			verdict(a > p), 100*a, acc, 100*p, parsed))
+	}
 	seeds := slices.Sorted(func(yield func(uint64) bool) {
 		for s := range res.Rounds {
 			if !yield(s) {
@@ -298,13 +312,19 @@ func claims(res *Results) []string {
 		}
 	})
 	for _, s := range seeds {
-		rs := res.Rounds[s]
+		var rs []RoundSummary // rounds that accepted something
+		for _, r := range res.Rounds[s] {
+			if r.Accepted > 0 {
+				rs = append(rs, r)
+			}
+		}
 		if len(rs) < 2 {
+			out = append(out, fmt.Sprintf("seed %d: accepted samples' true accuracy across rounds: not measurable (%d rounds accepted samples)", s, len(rs)))
 			continue
 		}
-		first, last := rs[0].AcceptedTrue, rs[len(rs)-1].AcceptedTrue
-		out = append(out, fmt.Sprintf("seed %d: accepted samples' true accuracy rises across rounds: %s (%.1f%% → %.1f%%)",
-			s, verdict(last > first), 100*first, 100*last))
+		first, last := rs[0], rs[len(rs)-1]
+		out = append(out, fmt.Sprintf("seed %d: accepted samples' true accuracy rises across rounds: %s (round %d %.1f%% → round %d %.1f%%)",
+			s, verdict(last.AcceptedTrue > first.AcceptedTrue), first.Round, 100*first.AcceptedTrue, last.Round, 100*last.AcceptedTrue))
 	}
 	return out
 }

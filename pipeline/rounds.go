@@ -141,12 +141,12 @@ func (p *Pipeline) runRound(ctx context.Context, dir string, s uint64, k int) (a
 	graded := append(GradeSamples(seedEx, s), GradeSamples(accepted, s+uint64(k))...)
 	graded = append(graded, negatives...)
 	if sum.Reward, err = p.be.TrainReward(ctx, filepath.Join(prev, dirReward), filepath.Join(dir, dirReward),
-		graded, p.opts(p.cfg.RewardTrain, s+uint64(k))); err != nil {
+		graded, p.opts(p.cfg.RoundRewardTrain, s+uint64(k))); err != nil {
 		return nil, fmt.Errorf("retrain reward: %w", err)
 	}
 	genEx := append(append([]Example(nil), seedEx...), accepted...)
 	if sum.Generator, err = p.be.SFT(ctx, filepath.Join(prev, dirGenerator), filepath.Join(dir, dirGenerator),
-		RoleGenerator, genEx, p.opts(p.cfg.GeneratorSFT, s+uint64(k))); err != nil {
+		RoleGenerator, genEx, p.opts(p.cfg.RoundGeneratorSFT, s+uint64(k))); err != nil {
 		return nil, fmt.Errorf("improve generator: %w", err)
 	}
 	return sum, nil

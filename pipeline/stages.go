@@ -90,7 +90,7 @@ func (p *Pipeline) seedStages(s uint64) []stage {
 	}
 	for k := 1; k <= c.Rounds; k++ {
 		out = append(out, stage{name: roundStage(s, k), deps: []string{name("seed"), roundStage(s, k-1)},
-			conf: []any{c.Generate, c.Filter, c.GeneratorSFT, c.RewardTrain, s, k},
+			conf: []any{c.Generate, c.Filter, c.RoundGeneratorSFT, c.RoundRewardTrain, s, k},
 			run:  func(ctx context.Context, dir string) (any, error) { return p.runRound(ctx, dir, s, k) }})
 	}
 	last := roundStage(s, c.Rounds)
