@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,7 +36,10 @@ func parsePipelineFlags(args []string, stderr io.Writer) (*pipelineFlags, error)
 	fs.Var(&f.device, "device", "execution device: auto, cpu, cuda or cuda:N")
 	fs.IntVar(&f.threads, "threads", 0, "ONNX Runtime intra-op threads per session (0: ORT's default)")
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usageError("pipeline: " + err.Error())
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError(fmt.Sprintf("pipeline: unexpected argument %q", fs.Arg(0)))
