@@ -90,6 +90,10 @@ type ModelConfig struct {
 	HiddenSize       int `json:"hidden_size"`
 	IntermediateSize int `json:"intermediate_size"`
 	Layers           int `json:"layers"`
+	// VisionWidth and VisionDepth, when not 0, override the vision
+	// encoder's width (96) and depth (2).
+	VisionWidth int `json:"vision_width"`
+	VisionDepth int `json:"vision_depth"`
 }
 
 // Arch returns the architecture of the loop's models for a vocabulary:
@@ -104,6 +108,12 @@ func (m ModelConfig) Arch(vocab int) models.ArchConfig {
 	}
 	if m.Layers > 0 {
 		c.NumLayers = m.Layers
+	}
+	if m.VisionWidth > 0 {
+		c.Vision.EmbedDim = m.VisionWidth
+	}
+	if m.VisionDepth > 0 {
+		c.Vision.Depth = m.VisionDepth
 	}
 	if half := c.HeadDim() / 2; half != 4+6+6 && half >= 4 {
 		t := half / 4 // Qwen2-VL's 1:1.5:1.5 split of the rotary pairs
@@ -235,7 +245,7 @@ func (c *Config) Validate() error {
 	case c.Filter.TopK < 0 || c.Filter.TopFraction < 0 || c.Filter.TopFraction > 1 ||
 		c.Filter.MaxTemplateShare <= 0 || c.Filter.MaxTemplateShare > 1:
 		return configError("filter: top_k ≥ 0, top_fraction and max_template_share in (0, 1] are required")
-	case c.Model.HiddenSize < 0 || c.Model.IntermediateSize < 0 || c.Model.Layers < 0:
+	case c.Model.HiddenSize < 0 || c.Model.IntermediateSize < 0 || c.Model.Layers < 0 || c.Model.VisionWidth < 0 || c.Model.VisionDepth < 0:
 		return configError("model sizes must be ≥ 0")
 	case c.GRPO.Group < 2:
 		return configError("grpo.group %d < 2 (advantages need a group)", c.GRPO.Group)

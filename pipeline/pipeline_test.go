@@ -126,6 +126,9 @@ func TestResumeAfterFailure(t *testing.T) {
 	if _, err := os.Stat(p.stageDir(seedStage(1, PolicyGRPO)) + ".partial"); err != nil {
 		t.Errorf("partial folder of the failed stage: %v", err)
 	}
+	if err := p.ExportDefaults(t.TempDir(), "x"); !errors.Is(err, ErrData) {
+		t.Errorf("export from an unfinished run: %v, want ErrData", err)
+	}
 	done := slices.Clone(p.Ran())
 	p2, _ := New(cfg, be, Options{})
 	if _, err := p2.Run(context.Background()); err != nil {
@@ -136,6 +139,20 @@ func TestResumeAfterFailure(t *testing.T) {
 	}
 	if want := []string{seedStage(1, PolicyGRPO), StageReport}; !slices.Equal(p2.Ran(), want) {
 		t.Errorf("ran %v, want %v", p2.Ran(), want)
+	}
+	// The finished run exports its default bundles.
+	dst := t.TempDir()
+	if err := p2.ExportDefaults(dst, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range DefaultRoles {
+		if _, err := readMarker(filepath.Join(dst, string(r))); err != nil {
+			t.Errorf("default %s: %v", r, err)
+		}
+	}
+	var prov Provenance
+	if err := readJSON(filepath.Join(dst, ProvenanceFile), &prov); err != nil || prov.Command != "test" || len(prov.Accuracy) != 3 {
+		t.Errorf("provenance %+v: %v", prov, err)
 	}
 	// A third run has nothing to do.
 	p3, _ := New(cfg, be, Options{})

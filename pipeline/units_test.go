@@ -233,7 +233,7 @@ func TestQuickAndArch(t *testing.T) {
 	if c.OutDir != "o-quick" || len(c.Seeds) != 1 || c.Rounds != 2 || c.Generate.PoolLimit == 0 {
 		t.Errorf("quick: %+v", c)
 	}
-	for _, m := range []ModelConfig{{}, {HiddenSize: 64, IntermediateSize: 192, Layers: 3}, {HiddenSize: 256}} {
+	for _, m := range []ModelConfig{{}, {HiddenSize: 64, IntermediateSize: 192, Layers: 3, VisionWidth: 48, VisionDepth: 1}, {HiddenSize: 256}} {
 		if err := m.Arch(500).Validate(); err != nil {
 			t.Errorf("%+v: %v", m, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/medgr2/medgr2/pipeline"
@@ -17,12 +18,13 @@ import (
 
 // pipelineFlags are the flags of `medgr2 pipeline`.
 type pipelineFlags struct {
-	config  string
-	quick   bool
-	out     string
-	fresh   bool
-	device  runtime.Device
-	threads int
+	config   string
+	quick    bool
+	out      string
+	fresh    bool
+	device   runtime.Device
+	threads  int
+	defaults string
 }
 
 func parsePipelineFlags(args []string, stderr io.Writer) (*pipelineFlags, error) {
@@ -35,6 +37,7 @@ func parsePipelineFlags(args []string, stderr io.Writer) (*pipelineFlags, error)
 	fs.BoolVar(&f.fresh, "fresh", false, "delete the output folder first instead of resuming")
 	fs.Var(&f.device, "device", "execution device: auto, cpu, cuda or cuda:N")
 	fs.IntVar(&f.threads, "threads", 0, "ONNX Runtime intra-op threads per session (0: ORT's default)")
+	fs.StringVar(&f.defaults, "defaults", "", "after the run, copy the first seed's vqa/generator/reward bundles into this folder (e.g. models/default)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -92,6 +95,13 @@ func runPipeline(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	report, err := p.Run(ctx)
 	if err != nil {
 		return err
+	}
+	if f.defaults != "" {
+		cmdline := "medgr2 pipeline " + strings.Join(args, " ")
+		if err := p.ExportDefaults(f.defaults, cmdline); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "pipeline: default bundles written to %s\n", f.defaults)
 	}
 	abs, _ := filepath.Abs(report)
 	_, err = fmt.Fprintf(stdout, "pipeline: report %s (%d stages run, %d skipped, %.1fs)\n", abs, len(p.Ran()),

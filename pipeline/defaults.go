@@ -1,0 +1,108 @@
+package pipeline
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// DefaultRoles are the folders ExportDefaults writes, one bundle each.
+var DefaultRoles = []Role{RoleVQA, RoleGenerator, RoleReward}
+
+// ProvenanceFile records, beside the exported default bundles, which run
+// and command produced them.
+const ProvenanceFile = "PROVENANCE.json"
+
+// Provenance is the content of ProvenanceFile.
+type Provenance struct {
+	Command  string             `json:"command"`  // the command line that ran the pipeline
+	Seed     uint64             `json:"seed"`     // the run seed whose bundles were exported (the first)
+	Stages   map[Role]string    `json:"stages"`   // role → stage the bundle comes from
+	Hashes   map[Role]string    `json:"hashes"`   // role → that stage's hash
+	Accuracy map[string]float64 `json:"accuracy"` // the VQA bundle's accuracy per benchmark
+	Exported time.Time          `json:"exported"`
+}
+
+// ExportDefaults copies the first seed's final bundles of a finished run
+// into dst/vqa (the policy after GRPO), dst/generator and dst/reward (the
+// last round's models), replacing what was there, and writes
+// dst/PROVENANCE.json. The first seed is taken, not the best one, so the
+// choice does not look at test accuracy.
+func (p *Pipeline) ExportDefaults(dst, command string) error {
+	st, err := loadState(filepath.Join(p.cfg.OutDir, StateFile))
+	if err != nil {
+		return err
+	}
+	s := p.cfg.Seeds[0]
+	src := map[Role]string{
+		RoleVQA:       seedStage(s, PolicyGRPO),
+		RoleGenerator: roundStage(s, p.cfg.Rounds),
+		RoleReward:    roundStage(s, p.cfg.Rounds),
+	}
+	sub := map[Role]string{RoleVQA: dirBundle, RoleGenerator: dirGenerator, RoleReward: dirReward}
+	prov := Provenance{Command: command, Seed: s, Stages: src, Hashes: map[Role]string{},
+		Accuracy: map[string]float64{}, Exported: p.now().UTC()}
+	for _, r := range DefaultRoles {
+		rec, ok := st.Stages[src[r]]
+		if !ok || rec.Hash != p.hashes[src[r]] {
+			return fmt.Errorf("%w: stage %s is not finished with the current config; run the pipeline first", ErrData, src[r])
+		}
+		prov.Hashes[r] = rec.Hash
+		to := filepath.Join(dst, string(r))
+		if err := os.RemoveAll(to); err != nil {
+			return fmt.Errorf("pipeline: %w", err)
+		}
+		if err := copyTree(filepath.Join(p.stageDir(src[r]), sub[r]), to); err != nil {
+			return err
+		}
+	}
+	var ps PolicySummary
+	if err := readJSON(filepath.Join(p.stageDir(src[RoleVQA]), SummaryFile), &ps); err != nil {
+		return err
+	}
+	for b, sum := range ps.Eval {
+		prov.Accuracy[b] = sum.Overall.Accuracy
+	}
+	return writeJSON(filepath.Join(dst, ProvenanceFile), prov)
+}
+
+// copyTree copies a folder of regular files recursively.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrData, err)
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return fmt.Errorf("pipeline: %w", err)
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		return copyFile(path, target)
+	})
+}
+
+func copyFile(src, dst string) (err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("pipeline: %w", cerr)
+		}
+	}()
+	if _, err := io.Copy(out, in); err != nil {
+		return fmt.Errorf("pipeline: copy %s: %w", src, err)
+	}
+	return nil
+}
