@@ -121,10 +121,11 @@ func checkGradArgs(g *Graph, loss *Value, wrt []*Value) error {
 
 // rev is the state of one reverse pass.
 type rev struct {
-	g     *Graph
-	opts  GradOptions
-	need  map[*Value]bool   // values on a path from wrt to the loss
-	grads map[*Value]*Value // accumulated gradient of each value
+	g            *Graph
+	opts         GradOptions
+	need         map[*Value]bool   // values on a path from wrt to the loss
+	grads        map[*Value]*Value // accumulated gradient of each value
+	forwardNodes int               // nodes with a smaller id belong to the forward graph
 }
 
 func newRev(g *Graph, loss *Value, wrt []*Value, opts GradOptions) *rev {
@@ -167,7 +168,7 @@ func newRev(g *Graph, loss *Value, wrt []*Value, opts GradOptions) *rev {
 			need[v] = true
 		}
 	}
-	return &rev{g: g, opts: opts, need: need, grads: map[*Value]*Value{}}
+	return &rev{g: g, opts: opts, need: need, grads: map[*Value]*Value{}, forwardNodes: len(g.nodes)}
 }
 
 func anyIn(vs []*Value, set map[*Value]bool) bool {

@@ -67,6 +67,16 @@ func ruleCases() []gradCase {
 		bin("MatMul-2d", fin(2, 3), fin(3, 4), func(g *graph.Graph, a, b gv) gv { return g.MatMul(a, b) }),
 		bin("MatMul-weight", fin(2, 3, 4), fin(4, 5), func(g *graph.Graph, a, b gv) gv { return g.MatMul(a, b) }),
 		bin("MatMul-batch-bcast", fin(2, 1, 3, 4), fin(3, 4, 2), func(g *graph.Graph, a, b gv) gv { return g.MatMul(a, b) }),
+		bin("MatMul-gqa-shared-b", fin(2, 2, 3, 4), fin(2, 1, 4, 5), func(g *graph.Graph, a, b gv) gv { return g.MatMul(a, b) }),
+		bin("MatMul-shared-b-two-dims", fin(2, 3, 2, 3, 4), fin(2, 1, 1, 4, 5), func(g *graph.Graph, a, b gv) gv { return g.MatMul(a, b) }),
+		bin("MatMul-b-bcast-leading", fin(3, 2, 3, 4), fin(2, 4, 5), func(g *graph.Graph, a, b gv) gv { return g.MatMul(a, b) }),
+		bin("MatMul-b-bcast-mixed", fin(3, 2, 3, 4), fin(1, 2, 4, 5), func(g *graph.Graph, a, b gv) gv { return g.MatMul(a, b) }),
+		bin("MatMul-transposed-weight", fin(2, 3, 4), fin(5, 4), func(g *graph.Graph, a, w gv) gv { return g.MatMul(a, g.Transpose(w, 1, 0)) }),
+		bin("MatMul-transposed-weight-read-twice", fin(2, 3, 4), fin(5, 4), func(g *graph.Graph, a, w gv) gv {
+			wt := g.Transpose(w, 1, 0)
+			return g.Add(g.MatMul(a, wt), g.MatMul(g.Sin(a), wt))
+		}),
+		bin("MatMul-transposed-weight-2d", fin(3, 4), fin(5, 4), func(g *graph.Graph, a, w gv) gv { return g.MatMul(a, g.Transpose(w, 1, 0)) }),
 		bin("MatMul-vec-left", fin(4), fin(2, 4, 3), func(g *graph.Graph, a, b gv) gv { return g.MatMul(a, b) }),
 		bin("MatMul-vec-right", fin(2, 3, 4), fin(4), func(g *graph.Graph, a, b gv) gv { return g.MatMul(a, b) }),
 		bin("MatMul-dot", fin(4), fin(4), func(g *graph.Graph, a, b gv) gv {

@@ -150,7 +150,8 @@ func attrInts(n *Node, name string) []int64 {
 	return nil
 }
 
-// swapLast2 transposes the last two axes of x (rank ≥ 2).
+// swapLast2 transposes the last two axes of x (rank ≥ 2); when x is itself
+// such a transpose of some y, it returns y.
 func swapLast2(g *Graph, x *Value) *Value {
 	k := x.Rank()
 	perm := make([]int64, k)
@@ -158,6 +159,24 @@ func swapLast2(g *Graph, x *Value) *Value {
 		perm[i] = int64(i)
 	}
 	perm[k-1], perm[k-2] = perm[k-2], perm[k-1]
+	return transposeOf(g, x, perm)
+}
+
+// transposeOf returns x transposed by perm, or y when x = Transpose(y) by
+// the inverse of perm (so the two cancel).
+func transposeOf(g *Graph, x *Value, perm []int64) *Value {
+	if p := x.producer; p != nil && p.op == "Transpose" && len(p.inputs) == 1 {
+		inner := attrInts(p, "perm")
+		if len(inner) == len(perm) {
+			cancel := true
+			for i, q := range perm {
+				cancel = cancel && inner[q] == int64(i)
+			}
+			if cancel {
+				return p.inputs[0]
+			}
+		}
+	}
 	return g.Transpose(x, perm...)
 }
 

@@ -47,18 +47,83 @@ func gradMatMul(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
 	return out, nil
 }
 
-// matMulGradB computes Aᵀ·d reduced to B's shape; for the common
-// activations-times-weight case (B a matrix, A batched) it flattens the
-// batch into one product instead of summing per-batch products.
+// matMulGradB computes Aᵀ·d reduced to B's shape. When B is broadcast
+// over trailing batch dims (a weight matrix against batched activations, or
+// grouped-query attention's shared keys and values), those dims are folded
+// into the rows of A and d so one larger product replaces a batched product
+// and a ReduceSum. When B is the transpose of a weight W read by this
+// MatMul alone, it returns (dᵀ·A)ᵀ, so that the Transpose rule cancels the
+// outer transpose and dW comes straight out of one product; it also takes
+// that form when d is narrower than A (N < K).
 func (r *rev) matMulGradB(a2, b2, d2 *Value) *Value {
 	g := r.g
-	k, m := a2.shape[a2.Rank()-1], d2.shape[d2.Rank()-1]
-	if b2.Rank() == 2 && a2.Rank() > 2 && k.Fixed() && m.Fixed() {
-		af := g.Reshape(a2, -1, k.Size)
-		df := g.Reshape(d2, -1, m.Size)
-		return g.MatMul(g.Transpose(af, 1, 0), df)
+	af, df, lead, ok := foldBroadcastRows(g, a2, b2, d2)
+	if !ok {
+		return r.unbroadcast(g.MatMul(swapLast2(g, a2), d2), b2)
 	}
-	return r.unbroadcast(g.MatMul(swapLast2(g, a2), d2), b2)
+	k, n := af.shape[af.Rank()-1].Size, df.shape[df.Rank()-1].Size
+	if (lead == 0 && b2.Rank() == 2 && r.soleTranspose(b2)) || n < k {
+		// (dᵀ·A)ᵀ: CPU GEMM kernels run a narrow output (attention's
+		// dV = Pᵀ·dO, N = head dim) much slower than the wide transposed one.
+		return reshapeLike(g, swapLast2(g, g.MatMul(swapLast2(g, df), af)), b2)
+	}
+	return reshapeLike(g, g.MatMul(swapLast2(g, af), df), b2)
+}
+
+// foldBroadcastRows reshapes A [..., M, K] and d [..., M, N] so the batch
+// dims over which B is broadcast (size 1 or missing), when they are the
+// trailing batch dims, join the M rows: A' [lead..., R·M, K], d' [lead...,
+// R·M, N]. lead is the number of batch dims kept (where B matches d); ok is
+// false when the shapes are not static, A is itself broadcast, or B has no
+// trailing broadcast dims to fold.
+func foldBroadcastRows(g *Graph, a2, b2, d2 *Value) (af, df *Value, lead int, ok bool) {
+	rd := d2.Rank()
+	if !a2.shape.Fixed() || !b2.shape.Fixed() || !d2.shape.Fixed() || rd < 3 || a2.Rank() != rd {
+		return nil, nil, 0, false
+	}
+	batch := rd - 2
+	bDim := func(i int) int64 { // B's batch dim i, aligned to d's, 1 when missing
+		if j := i - (rd - b2.Rank()); j >= 0 {
+			return b2.shape[j].Size
+		}
+		return 1
+	}
+	lead = batch
+	for lead > 0 && bDim(lead-1) == 1 {
+		lead--
+	}
+	if lead == batch {
+		return nil, nil, 0, false
+	}
+	rows := int64(1)
+	for i := range batch {
+		if a2.shape[i].Size != d2.shape[i].Size || (i < lead && bDim(i) != d2.shape[i].Size) {
+			return nil, nil, 0, false
+		}
+		if i >= lead {
+			rows *= d2.shape[i].Size
+		}
+	}
+	shape := func(x *Value) []int64 {
+		return append(x.shape[:lead].Sizes(), rows*x.shape[rd-2].Size, x.shape[rd-1].Size)
+	}
+	return g.Reshape(a2, shape(a2)...), g.Reshape(d2, shape(d2)...), lead, true
+}
+
+// soleTranspose reports whether v is a 2-D Transpose output that only one
+// node of the forward graph reads.
+func (r *rev) soleTranspose(v *Value) bool {
+	p := v.producer
+	if p == nil || p.op != "Transpose" || v.Rank() != 2 || len(p.inputs) != 1 || p.inputs[0].Rank() != 2 {
+		return false
+	}
+	readers := 0
+	for _, n := range r.g.users[v] {
+		if n.id < r.forwardNodes {
+			readers++
+		}
+	}
+	return readers == 1
 }
 
 // gradGemm differentiates y = α·op(A)·op(B) + β·C.

@@ -38,32 +38,42 @@ func (c AdamWConfig) Validate() error {
 // GlobalNorm returns √(Σᵢ Σ gᵢ²) over all grads as a rank-0 value of the
 // first gradient's dtype.
 func GlobalNorm(g *Graph, grads []*Value) (*Value, error) {
+	norm, _, err := globalNorm(g, grads)
+	return norm, err
+}
+
+// globalNorm returns the norm and each gradient's elementwise square (so a
+// fused optimizer can reuse gᵢ² for the second moment). The per-gradient
+// sums are added by one variadic Sum node.
+func globalNorm(g *Graph, grads []*Value) (*Value, []*Value, error) {
 	if len(grads) == 0 {
-		return nil, fmt.Errorf("%w: global norm of no gradients", ErrInvalidArg)
+		return nil, nil, fmt.Errorf("%w: global norm of no gradients", ErrInvalidArg)
 	}
 	if err := g.check("GlobalNorm", grads...); err != nil {
-		return nil, fmt.Errorf("graph: global norm: %w", err)
+		return nil, nil, fmt.Errorf("graph: global norm: %w", err)
 	}
 	dt := grads[0].dtype
-	var total *Value
-	for _, gr := range grads {
+	sqs := make([]*Value, len(grads))
+	parts := make([]*Value, len(grads))
+	for i, gr := range grads {
 		if !gr.dtype.IsFloat() {
-			return nil, fmt.Errorf("%w: gradient %s has dtype %v", ErrDType, gr.name, gr.dtype)
+			return nil, nil, fmt.Errorf("%w: gradient %s has dtype %v", ErrDType, gr.name, gr.dtype)
 		}
-		sq := g.Mul(gr, gr)
-		if sq.Rank() > 0 {
-			sq = g.ReduceSum(sq, nil, false)
+		sqs[i] = g.Mul(gr, gr)
+		part := sqs[i]
+		if part.Rank() > 0 {
+			part = g.ReduceSum(part, nil, false)
 		}
-		if sq.dtype != dt {
-			sq = g.Cast(sq, dt)
+		if part.dtype != dt {
+			part = g.Cast(part, dt)
 		}
-		if total == nil {
-			total = sq
-		} else {
-			total = g.Add(total, sq)
-		}
+		parts[i] = part
 	}
-	return g.Sqrt(total), g.Err()
+	total := parts[0]
+	if len(parts) > 1 {
+		total = g.AddNode("Sum", parts, nil, OutType{DType: dt, Shape: Shape{}})[0]
+	}
+	return g.Sqrt(total), sqs, g.Err()
 }
 
 // ClipByGlobalNorm scales every gradient by min(1, maxNorm/(norm+1e-6))
@@ -117,8 +127,44 @@ type AdamWUpdate struct {
 //
 // step is t, the 1-based number of this update, and lr the learning rate:
 // float scalars (rank 0 or shape [1]) fed at run time. Arithmetic is in
-// each parameter's dtype.
+// each parameter's dtype. The last line is computed in the equivalent form
+// p − (lr·√(1−β2ᵗ)/(1−β1ᵗ)) · m / (√v + ε·√(1−β2ᵗ)), which folds the bias
+// corrections into scalars and saves one full pass over each parameter.
 func AdamW(g *Graph, slots []AdamWSlot, step, lr *Value, cfg AdamWConfig) ([]AdamWUpdate, error) {
+	return adamW(g, slots, nil, nil, step, lr, cfg)
+}
+
+// ClipAdamW is ClipByGlobalNorm followed by AdamW, fused: the slots hold
+// the unclipped gradients, the clipping coefficient min(1,
+// MaxGradNorm/(norm+1e-6)) is folded into AdamW's moment scalars instead of
+// scaling every gradient, and each gradient's square is computed once for
+// both the norm and the second moment. It returns the updates and the
+// global norm before clipping (rank 0, the first gradient's dtype). A
+// MaxGradNorm of 0 only measures the norm. BuildTrainStep uses it.
+func ClipAdamW(g *Graph, slots []AdamWSlot, step, lr *Value, cfg AdamWConfig) ([]AdamWUpdate, *Value, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	grads := make([]*Value, len(slots))
+	for i, s := range slots {
+		grads[i] = s.Grad
+	}
+	norm, sqs, err := globalNorm(g, grads)
+	if err != nil {
+		return nil, nil, err
+	}
+	var coef *Value
+	if cfg.MaxGradNorm > 0 {
+		coef = g.Div(constOf(g, norm.dtype, cfg.MaxGradNorm), g.Add(norm, constOf(g, norm.dtype, 1e-6)))
+		coef = g.Min(coef, constOf(g, norm.dtype, 1))
+	}
+	ups, err := adamW(g, slots, sqs, coef, step, lr, cfg)
+	return ups, norm, err
+}
+
+// adamW appends the updates; sqs (optional) holds each gradient's square
+// and coef (optional) scales every gradient.
+func adamW(g *Graph, slots []AdamWSlot, sqs []*Value, coef, step, lr *Value, cfg AdamWConfig) ([]AdamWUpdate, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -130,7 +176,7 @@ func AdamW(g *Graph, slots []AdamWSlot, step, lr *Value, cfg AdamWConfig) ([]Ada
 			return nil, fmt.Errorf("%w: AdamW %s must be a one-element float, got %v", ErrInvalidArg, s.name, s)
 		}
 	}
-	scalars := map[DType][2]*Value{}
+	scalars := map[DType]adamWScalars{}
 	out := make([]AdamWUpdate, len(slots))
 	for i, s := range slots {
 		if err := checkSlot(g, s); err != nil {
@@ -138,10 +184,14 @@ func AdamW(g *Graph, slots []AdamWSlot, step, lr *Value, cfg AdamWConfig) ([]Ada
 		}
 		sc, ok := scalars[s.Param.dtype]
 		if !ok {
-			sc = [2]*Value{asScalar(g, step, s.Param.dtype), asScalar(g, lr, s.Param.dtype)}
+			sc = newAdamWScalars(g, s.Param.dtype, step, lr, coef, cfg)
 			scalars[s.Param.dtype] = sc
 		}
-		out[i] = adamWOne(g, s, sc[0], sc[1], cfg)
+		var sq *Value
+		if sqs != nil {
+			sq = sqs[i]
+		}
+		out[i] = adamWOne(g, s, sq, sc)
 	}
 	return out, g.Err()
 }
@@ -172,18 +222,49 @@ func asScalar(g *Graph, v *Value, dt DType) *Value {
 	return v
 }
 
-func adamWOne(g *Graph, s AdamWSlot, t, lr *Value, cfg AdamWConfig) AdamWUpdate {
-	dt := s.Param.dtype
+// adamWScalars are the rank-0 factors of one dtype's updates, computed once
+// per graph rather than once per parameter.
+type adamWScalars struct {
+	b1, b2   *Value // β1, β2
+	a1, a2   *Value // (1−β1)·c and (1−β2)·c², c the clipping coefficient (1 without clipping)
+	epsHat   *Value // ε·√(1−β2ᵗ)
+	stepSize *Value // lr·√(1−β2ᵗ)/(1−β1ᵗ)
+	decay    *Value // 1 − lr·wd, nil without weight decay
+}
+
+func newAdamWScalars(g *Graph, dt DType, step, lr, coef *Value, cfg AdamWConfig) adamWScalars {
 	c := func(x float64) *Value { return constOf(g, dt, x) }
-	p := s.Param
-	if s.Decay && cfg.WeightDecay > 0 {
-		p = g.Mul(p, g.Sub(c(1), g.Mul(lr, c(cfg.WeightDecay))))
-	}
-	m := g.Add(g.Mul(c(cfg.Beta1), s.M), g.Mul(c(1-cfg.Beta1), s.Grad))
-	v := g.Add(g.Mul(c(cfg.Beta2), s.V), g.Mul(c(1-cfg.Beta2), g.Mul(s.Grad, s.Grad)))
+	t, l := asScalar(g, step, dt), asScalar(g, lr, dt)
 	bc1 := g.Sub(c(1), g.Pow(c(cfg.Beta1), t))
-	bc2 := g.Sub(c(1), g.Pow(c(cfg.Beta2), t))
-	denom := g.Add(g.Div(g.Sqrt(v), g.Sqrt(bc2)), c(cfg.Eps))
-	p = g.Sub(p, g.Mul(g.Div(lr, bc1), g.Div(m, denom)))
+	sbc2 := g.Sqrt(g.Sub(c(1), g.Pow(c(cfg.Beta2), t)))
+	sc := adamWScalars{
+		b1: c(cfg.Beta1), b2: c(cfg.Beta2), a1: c(1 - cfg.Beta1), a2: c(1 - cfg.Beta2),
+		epsHat:   g.Mul(c(cfg.Eps), sbc2),
+		stepSize: g.Div(g.Mul(l, sbc2), bc1),
+	}
+	if coef != nil {
+		k := asScalar(g, coef, dt)
+		sc.a1, sc.a2 = g.Mul(sc.a1, k), g.Mul(sc.a2, g.Mul(k, k))
+	}
+	if cfg.WeightDecay > 0 {
+		sc.decay = g.Sub(c(1), g.Mul(l, c(cfg.WeightDecay)))
+	}
+	return sc
+}
+
+// adamWOne updates one parameter in 11 elementwise passes (one more with
+// weight decay, one more when sq, the gradient's square, is nil).
+func adamWOne(g *Graph, s AdamWSlot, sq *Value, sc adamWScalars) AdamWUpdate {
+	p := s.Param
+	if s.Decay && sc.decay != nil {
+		p = g.Mul(p, sc.decay)
+	}
+	if sq == nil {
+		sq = g.Mul(s.Grad, s.Grad)
+	}
+	m := g.Add(g.Mul(s.M, sc.b1), g.Mul(s.Grad, sc.a1))
+	v := g.Add(g.Mul(s.V, sc.b2), g.Mul(sq, sc.a2))
+	denom := g.Add(g.Sqrt(v), sc.epsHat)
+	p = g.Sub(p, g.Mul(g.Div(m, denom), sc.stepSize))
 	return AdamWUpdate{Param: p, M: m, V: v}
 }

@@ -49,7 +49,8 @@ func (o refAdamW) step(t int, params, grads, ms, vs [][]float64, decay []bool) f
 
 // adamWGraph feeds parameters, gradients and moments as inputs and returns
 // the clipped AdamW update.
-func adamWGraph(t *testing.T, dt graph.DType, shapes [][]int64, decay []bool, cfg graph.AdamWConfig) string {
+// With fused it builds the same update with ClipAdamW instead.
+func adamWGraph(t *testing.T, dt graph.DType, shapes [][]int64, decay []bool, cfg graph.AdamWConfig, fused bool) string {
 	t.Helper()
 	g := graph.New("adamw")
 	var slots []graph.AdamWSlot
@@ -60,17 +61,8 @@ func adamWGraph(t *testing.T, dt graph.DType, shapes [][]int64, decay []bool, cf
 		slots = append(slots, graph.AdamWSlot{Param: p, M: g.Input(pname(i)+".m", dt, graph.Dims(s...)),
 			V: g.Input(pname(i)+".v", dt, graph.Dims(s...)), Decay: decay[i]})
 	}
-	clipped, norm, err := graph.ClipByGlobalNorm(g, grads, cfg.MaxGradNorm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range slots {
-		slots[i].Grad = clipped[i]
-	}
-	ups, err := graph.AdamW(g, slots, g.Input("step", graph.Float32, graph.Dims(1)), g.Input("lr", graph.Float32, graph.Dims(1)), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	step, lr := g.Input("step", graph.Float32, graph.Dims(1)), g.Input("lr", graph.Float32, graph.Dims(1))
+	ups, norm := buildAdamW(t, g, slots, grads, step, lr, cfg, fused)
 	g.Output("norm", g.Reshape(norm, 1))
 	for i, u := range ups {
 		g.Output(pname(i)+".new", u.Param)
@@ -82,6 +74,33 @@ func adamWGraph(t *testing.T, dt graph.DType, shapes [][]int64, decay []bool, cf
 		t.Fatal(err)
 	}
 	return path
+}
+
+func buildAdamW(t *testing.T, g *graph.Graph, slots []graph.AdamWSlot, grads []*graph.Value, step, lr *graph.Value,
+	cfg graph.AdamWConfig, fused bool) ([]graph.AdamWUpdate, *graph.Value) {
+	t.Helper()
+	if fused {
+		for i := range slots {
+			slots[i].Grad = grads[i]
+		}
+		ups, norm, err := graph.ClipAdamW(g, slots, step, lr, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ups, norm
+	}
+	clipped, norm, err := graph.ClipByGlobalNorm(g, grads, cfg.MaxGradNorm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range slots {
+		slots[i].Grad = clipped[i]
+	}
+	ups, err := graph.AdamW(g, slots, step, lr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ups, norm
 }
 
 func pname(i int) string { return string(rune('a'+i)) + ".weight" }
@@ -101,15 +120,21 @@ func TestAdamWMatchesGo(t *testing.T) {
 		{"float32", graph.Float32, 1e-5, 1, graph.DefaultAdamW()},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) { runAdamW(t, tc.dt, tc.tol, tc.floor, tc.cfg) })
+		for _, fused := range []bool{false, true} {
+			name := tc.name + "/ClipByGlobalNorm+AdamW"
+			if fused {
+				name = tc.name + "/ClipAdamW"
+			}
+			t.Run(name, func(t *testing.T) { runAdamW(t, tc.dt, tc.tol, tc.floor, tc.cfg, fused) })
+		}
 	}
 }
 
-func runAdamW(t *testing.T, dt graph.DType, tol, floor float64, cfg graph.AdamWConfig) {
+func runAdamW(t *testing.T, dt graph.DType, tol, floor float64, cfg graph.AdamWConfig, fused bool) {
 	ctx := context.Background()
 	shapes := [][]int64{{3, 4}, {4}}
 	decay := []bool{true, false}
-	path := adamWGraph(t, dt, shapes, decay, cfg)
+	path := adamWGraph(t, dt, shapes, decay, cfg, fused)
 	rng := rand.New(rand.NewPCG(1, 2))
 	const lr = 0.05
 	ref := refAdamW{cfg: cfg, lr: float64(float32(lr))}
@@ -210,11 +235,17 @@ func TestAdamWBadInput(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := graph.AdamW(g, tc.slots, step, tc.lr, tc.cfg); !errors.Is(err, tc.want) {
-				t.Fatalf("got %v, want %v", err, tc.want)
+				t.Fatalf("AdamW: got %v, want %v", err, tc.want)
+			}
+			if _, _, err := graph.ClipAdamW(g, tc.slots, step, tc.lr, tc.cfg); !errors.Is(err, tc.want) {
+				t.Fatalf("ClipAdamW: got %v, want %v", err, tc.want)
 			}
 		})
 	}
 	if _, _, err := graph.ClipByGlobalNorm(g, []*graph.Value{p}, -1); !errors.Is(err, graph.ErrInvalidArg) {
 		t.Fatalf("negative max norm: %v", err)
+	}
+	if _, _, err := graph.ClipAdamW(g, nil, step, step, graph.DefaultAdamW()); !errors.Is(err, graph.ErrInvalidArg) {
+		t.Fatalf("ClipAdamW without slots: %v", err)
 	}
 }

@@ -122,11 +122,8 @@ func BuildTrainStep(g *Graph, cfg TrainStepConfig) (*TrainStep, error) {
 	if err != nil {
 		return nil, fmt.Errorf("graph: train step: %w", err)
 	}
-	clipped, norm, err := ClipByGlobalNorm(g, grads, cfg.AdamW.MaxGradNorm)
+	norm, err := addOptimizer(g, ts, params, grads, cfg.AdamW)
 	if err != nil {
-		return nil, fmt.Errorf("graph: train step: %w", err)
-	}
-	if err := addOptimizer(g, ts, params, clipped, cfg.AdamW); err != nil {
 		return nil, err
 	}
 	g.Output(ts.GradNorm, g.Reshape(g.Cast(norm, Float32), 1))
@@ -204,8 +201,9 @@ func hasAnyPrefix(name string, prefixes []string) bool {
 }
 
 // addOptimizer declares the moment, step and learning-rate inputs and the
-// updated-state outputs.
-func addOptimizer(g *Graph, ts *TrainStep, params, grads []*Value, cfg AdamWConfig) error {
+// updated-state outputs, and returns the global gradient norm before
+// clipping.
+func addOptimizer(g *Graph, ts *TrainStep, params, grads []*Value, cfg AdamWConfig) (*Value, error) {
 	step := g.Input(ts.Step, Float32, Dims(1))
 	lr := g.Input(ts.LR, Float32, Dims(1))
 	slots := make([]AdamWSlot, len(params))
@@ -217,16 +215,16 @@ func addOptimizer(g *Graph, ts *TrainStep, params, grads []*Value, cfg AdamWConf
 		}
 	}
 	if err := g.Err(); err != nil {
-		return fmt.Errorf("graph: train step: declaring optimizer inputs: %w", err)
+		return nil, fmt.Errorf("graph: train step: declaring optimizer inputs: %w", err)
 	}
-	ups, err := AdamW(g, slots, step, lr, cfg)
+	ups, norm, err := ClipAdamW(g, slots, step, lr, cfg)
 	if err != nil {
-		return fmt.Errorf("graph: train step: %w", err)
+		return nil, fmt.Errorf("graph: train step: %w", err)
 	}
 	for i, p := range ts.Params {
 		g.Output(p.New, ups[i].Param)
 		g.Output(p.NewM, ups[i].M)
 		g.Output(p.NewV, ups[i].V)
 	}
-	return g.Err()
+	return norm, g.Err()
 }
