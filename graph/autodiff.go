@@ -126,6 +126,9 @@ type rev struct {
 	need         map[*Value]bool   // values on a path from wrt to the loss
 	grads        map[*Value]*Value // accumulated gradient of each value
 	forwardNodes int               // nodes with a smaller id belong to the forward graph
+	// fused marks forward nodes whose gradient a consumer's rule already
+	// pushed through (fused rules, see fusedProducer); they are skipped.
+	fused map[*Node]bool
 }
 
 func newRev(g *Graph, loss *Value, wrt []*Value, opts GradOptions) *rev {
@@ -168,7 +171,7 @@ func newRev(g *Graph, loss *Value, wrt []*Value, opts GradOptions) *rev {
 			need[v] = true
 		}
 	}
-	return &rev{g: g, opts: opts, need: need, grads: map[*Value]*Value{}, forwardNodes: len(g.nodes)}
+	return &rev{g: g, opts: opts, need: need, grads: map[*Value]*Value{}, forwardNodes: len(g.nodes), fused: map[*Node]bool{}}
 }
 
 func anyIn(vs []*Value, set map[*Value]bool) bool {
@@ -188,7 +191,7 @@ func (r *rev) visit(n *Node) error {
 		need[i] = in != nil && r.need[in]
 		anyNeed = anyNeed || need[i]
 	}
-	if !anyNeed || !anyIn(n.outputs, r.need) {
+	if !anyNeed || !anyIn(n.outputs, r.need) || r.fused[n] {
 		return nil
 	}
 	rule, ok := gradRules[n.op]
@@ -223,18 +226,54 @@ func (r *rev) accumulate(n *Node, dxs []*Value, need []bool) error {
 			continue
 		}
 		d := dxs[i]
+		if d == nil && in.producer != nil && r.fused[in.producer] {
+			continue // the rule differentiated in's producer too
+		}
 		if d == nil {
 			return &GradError{Op: n.op, Node: n.name, Err: fmt.Errorf("%w: no gradient for input %d (%s)", ErrNotDifferential, i, in.name)}
 		}
 		if d.dtype != in.dtype || !d.shape.Equal(in.shape) {
 			return &GradError{Op: n.op, Node: n.name, Err: fmt.Errorf("%w: gradient %v%v for input %s", ErrShape, d.dtype, d.shape, in)}
 		}
-		if prev := r.grads[in]; prev != nil {
-			d = r.g.Add(prev, d)
-		}
-		r.grads[in] = d
+		r.addGrad(in, d)
 	}
 	return r.g.Err()
+}
+
+// addGrad adds d to v's running gradient.
+func (r *rev) addGrad(v, d *Value) {
+	if prev := r.grads[v]; prev != nil {
+		d = r.g.Add(prev, d)
+	}
+	r.grads[v] = d
+}
+
+// fusedProducer returns the producer of v when a rule of v's only reader
+// may differentiate through it as well: op matches, the producer is a
+// forward node, v is its only output, exactly one forward node reads v,
+// and no gradient has reached v by another route (v is not the loss).
+// The caller marks the producer in r.fused once it has pushed the
+// gradient to the producer's inputs.
+func (r *rev) fusedProducer(v *Value, op string) *Node {
+	p := v.producer
+	if p == nil || p.op != op || p.id >= r.forwardNodes || len(p.outputs) != 1 || r.grads[v] != nil {
+		return nil
+	}
+	readers := 0
+	for _, n := range r.g.users[v] {
+		if n.id < r.forwardNodes {
+			readers++
+		}
+	}
+	for _, o := range r.g.outputs {
+		if o == v {
+			return nil
+		}
+	}
+	if readers != 1 {
+		return nil
+	}
+	return p
 }
 
 // stopGradientPrefix marks the Identity nodes StopGradient emits; the mark

@@ -124,6 +124,30 @@ func ruleCases() []gradCase {
 		gather("Gather-embedding-onehot", fin(5, 3), idx(-5, 5, 2, 3), 0, graph.EmbeddingOneHot),
 		gather("Gather-axis1", fin(2, 5, 3), idx(0, 5, 4), 1, graph.EmbeddingScatter),
 		gather("Gather-axis1-onehot", fin(2, 5, 3), idx(0, 5, 4), 1, graph.EmbeddingOneHot),
+		// fused rules: a consumer differentiates through its producer
+		un("RMS-sum-of-squares", fin(2, 3, 4), func(g *graph.Graph, x gv) gv {
+			return g.Mul(x, g.ReduceMean(g.Mul(x, x), []int64{-1}, true))
+		}),
+		bin("ReduceSum-of-product", fin(2, 3), fin(2, 3), func(g *graph.Graph, a, b gv) gv {
+			return g.ReduceSum(g.Mul(a, b), []int64{1}, false)
+		}),
+		bin("ReduceSum-of-product-read-twice", fin(2, 3), fin(2, 3), func(g *graph.Graph, a, b gv) gv {
+			p := g.Mul(a, b)
+			return g.Add(g.ReduceSum(p, []int64{1}, true), p)
+		}),
+		bin("ReduceMean-of-broadcast-product", fin(2, 3), fin(3), func(g *graph.Graph, a, b gv) gv {
+			return g.ReduceMean(g.Mul(a, b), nil, false)
+		}),
+		{name: "LogSoftmax-pick", inputs: []gradIn{fin(2, 3, 5), idx(-5, 5, 2, 3, 1)}, build: func(g *graph.Graph, in []gv) gv {
+			return g.GatherElements(g.LogSoftmax(in[0], -1), in[1], 2)
+		}},
+		{name: "LogSoftmax-pick-read-twice", inputs: []gradIn{fin(2, 3, 5), idx(0, 5, 2, 3, 2)}, build: func(g *graph.Graph, in []gv) gv {
+			lp := g.LogSoftmax(in[0], 2)
+			return g.Add(g.GatherElements(lp, in[1], 2), g.Slice(lp, []int64{0}, []int64{2}, []int64{2}, nil))
+		}},
+		{name: "LogSoftmax-pick-other-axis", inputs: []gradIn{fin(2, 3, 5), idx(0, 3, 2, 1, 5)}, build: func(g *graph.Graph, in []gv) gv {
+			return g.GatherElements(g.LogSoftmax(in[0], -1), in[1], 1)
+		}},
 		gatherElems("GatherElements", graph.EmbeddingScatter),
 		gatherElems("GatherElements-onehot", graph.EmbeddingOneHot),
 	}

@@ -85,6 +85,9 @@ func gradGatherElements(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, er
 	}
 	i64 := normIndex(g, idx, x.shape[a].Size)
 	if r.opts.Embedding != EmbeddingOneHot {
+		if r.logSoftmaxPick(x, i64, d, a) {
+			return []*Value{nil, nil}, nil
+		}
 		return []*Value{g.ScatterElementsAdd(r.zerosLike(x), i64, d, int64(a)), nil}, nil
 	}
 	for i := range x.shape {
@@ -103,4 +106,25 @@ func gradGatherElements(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, er
 	hit := g.Equal(g.Unsqueeze(i64, int64(a+1)), g.Reshape(classes, shape...))
 	spread := g.Where(hit, g.Unsqueeze(d, int64(a+1)), r.constLike(d, 0))
 	return []*Value{g.ReduceSum(spread, []int64{int64(a)}, false), nil}, nil
+}
+
+// logSoftmaxPick is the fused rule for GatherElements(LogSoftmax(z), idx)
+// along the softmax axis (the label log-probs of a cross-entropy): the
+// dense gradient d − exp(y)·Σd is the sparse d scattered onto
+// −exp(y)·Σ_axis d, so the zero tensor, the dense ReduceSum and the Sub
+// over the logits are never built. It reports whether it applied (then the
+// LogSoftmax is marked fused and z has received its gradient).
+func (r *rev) logSoftmaxPick(x, idx, d *Value, axis int) bool {
+	p := r.fusedProducer(x, "LogSoftmax")
+	if p == nil {
+		return false
+	}
+	if a, err := normAxis(attrInt(p, "axis", -1), x.Rank()); err != nil || a != axis {
+		return false
+	}
+	g := r.g
+	s := g.ReduceSum(d, []int64{int64(axis)}, true)
+	r.addGrad(p.inputs[0], g.ScatterElementsAdd(g.Mul(g.Exp(x), g.Neg(s)), idx, d, int64(axis)))
+	r.fused[p] = true
+	return true
 }

@@ -42,7 +42,9 @@ func gradMatMul(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
 		out[0] = reshapeLike(g, r.unbroadcast(g.MatMul(d2, swapLast2(g, b2)), a2), a)
 	}
 	if need[1] {
-		out[1] = reshapeLike(g, r.matMulGradB(a2, b2, d2), b)
+		if db := r.matMulGradB(a2, b2, d2); db != nil {
+			out[1] = reshapeLike(g, db, b)
+		}
 	}
 	return out, nil
 }
@@ -51,18 +53,24 @@ func gradMatMul(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
 // over trailing batch dims (a weight matrix against batched activations, or
 // grouped-query attention's shared keys and values), those dims are folded
 // into the rows of A and d so one larger product replaces a batched product
-// and a ReduceSum. When B is the transpose of a weight W read by this
-// MatMul alone, it returns (dᵀ·A)ᵀ, so that the Transpose rule cancels the
-// outer transpose and dW comes straight out of one product; it also takes
-// that form when d is narrower than A (N < K).
+// and a ReduceSum. When B is the transpose of a weight W that only this
+// MatMul reads, it is a fused rule: dW = dᵀ·A goes straight to W (the
+// Transpose is marked fused) and it returns nil. When d is narrower than A
+// (N < K) it computes (dᵀ·A)ᵀ.
 func (r *rev) matMulGradB(a2, b2, d2 *Value) *Value {
 	g := r.g
 	af, df, lead, ok := foldBroadcastRows(g, a2, b2, d2)
 	if !ok {
 		return r.unbroadcast(g.MatMul(swapLast2(g, a2), d2), b2)
 	}
-	k, n := af.shape[af.Rank()-1].Size, df.shape[df.Rank()-1].Size
-	if (lead == 0 && b2.Rank() == 2 && r.soleTranspose(b2)) || n < k {
+	if lead == 0 && b2.Rank() == 2 {
+		if p := r.fusedProducer(b2, "Transpose"); p != nil && p.inputs[0].Rank() == 2 {
+			r.addGrad(p.inputs[0], g.MatMul(swapLast2(g, df), af))
+			r.fused[p] = true
+			return nil
+		}
+	}
+	if k, n := af.shape[af.Rank()-1].Size, df.shape[df.Rank()-1].Size; n < k {
 		// (dᵀ·A)ᵀ: CPU GEMM kernels run a narrow output (attention's
 		// dV = Pᵀ·dO, N = head dim) much slower than the wide transposed one.
 		return reshapeLike(g, swapLast2(g, g.MatMul(swapLast2(g, df), af)), b2)
@@ -108,22 +116,6 @@ func foldBroadcastRows(g *Graph, a2, b2, d2 *Value) (af, df *Value, lead int, ok
 		return append(x.shape[:lead].Sizes(), rows*x.shape[rd-2].Size, x.shape[rd-1].Size)
 	}
 	return g.Reshape(a2, shape(a2)...), g.Reshape(d2, shape(d2)...), lead, true
-}
-
-// soleTranspose reports whether v is a 2-D Transpose output that only one
-// node of the forward graph reads.
-func (r *rev) soleTranspose(v *Value) bool {
-	p := v.producer
-	if p == nil || p.op != "Transpose" || v.Rank() != 2 || len(p.inputs) != 1 || p.inputs[0].Rank() != 2 {
-		return false
-	}
-	readers := 0
-	for _, n := range r.g.users[v] {
-		if n.id < r.forwardNodes {
-			readers++
-		}
-	}
-	return readers == 1
 }
 
 // gradGemm differentiates y = α·op(A)·op(B) + β·C.
@@ -200,8 +192,42 @@ func gradReduceSum(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) 
 		out[0] = dy[0]
 		return out, nil
 	}
-	out[0] = expandTo(r.g, keptGrad(r.g, dy[0], axes, keep), n.inputs[0])
+	dk := keptGrad(r.g, dy[0], axes, keep)
+	if !r.reduceOfProduct(n.inputs[0], dk) {
+		out[0] = expandTo(r.g, dk, n.inputs[0])
+	}
 	return out, nil
+}
+
+// reduceOfProduct is the fused rule for ReduceSum/ReduceMean(a·b) (a sum
+// of squares in RMSNorm, a weighted loss): dk, the reduction's gradient
+// with the reduced axes kept as size 1, multiplies the other factor by
+// broadcasting, so the expanded copy of dk is never built. It applies when
+// x = Mul(a, b) has no other reader and a, b both have x's shape, and
+// reports whether it did (then the Mul is marked fused).
+func (r *rev) reduceOfProduct(x, dk *Value) bool {
+	p := r.fusedProducer(x, "Mul")
+	if p == nil {
+		return false
+	}
+	a, b := p.inputs[0], p.inputs[1]
+	if !a.shape.Equal(x.shape) || !b.shape.Equal(x.shape) {
+		return false
+	}
+	g := r.g
+	if a == b {
+		t := g.Mul(dk, a)
+		r.addGrad(a, g.Add(t, t))
+	} else {
+		if r.need[a] {
+			r.addGrad(a, g.Mul(dk, b))
+		}
+		if r.need[b] {
+			r.addGrad(b, g.Mul(dk, a))
+		}
+	}
+	r.fused[p] = true
+	return true
 }
 
 func gradReduceMean(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
@@ -220,7 +246,9 @@ func gradReduceMean(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error)
 		return nil, fmt.Errorf("%w: ReduceMean over non-static dims of %v", ErrUnsupported, x.shape)
 	}
 	dk := g.Div(keptGrad(g, dy[0], axes, keep), r.constLike(x, float64(count)))
-	out[0] = expandTo(g, dk, x)
+	if !r.reduceOfProduct(x, dk) {
+		out[0] = expandTo(g, dk, x)
+	}
 	return out, nil
 }
 

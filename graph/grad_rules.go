@@ -73,8 +73,14 @@ func gradSub(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
 	}, nil
 }
 
+// gradMul: da = d·b, db = d·a. For a square (a = b) the one product d·a is
+// returned for both inputs, so accumulation adds it to itself.
 func gradMul(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
 	g, a, b, d := r.g, n.inputs[0], n.inputs[1], dy[0]
+	if a == b {
+		t := g.Mul(d, a)
+		return []*Value{t, t}, nil
+	}
 	return []*Value{
 		pick(need[0], func() *Value { return r.unbroadcast(g.Mul(d, b), a) }),
 		pick(need[1], func() *Value { return r.unbroadcast(g.Mul(d, a), b) }),

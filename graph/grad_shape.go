@@ -14,8 +14,7 @@ func gradExpand(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
 	return []*Value{r.unbroadcast(dy[0], n.inputs[0]), nil}, nil
 }
 
-// gradTranspose applies the inverse permutation (cancelling a transpose
-// the upstream rule emitted, as matMulGradB does for transposed weights).
+// gradTranspose applies the inverse permutation.
 func gradTranspose(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
 	x := n.inputs[0]
 	perm := attrInts(n, "perm")
@@ -28,7 +27,7 @@ func gradTranspose(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) 
 	for i, p := range perm {
 		inv[p] = int64(i)
 	}
-	return []*Value{transposeOf(r.g, dy[0], inv)}, nil
+	return []*Value{r.g.Transpose(dy[0], inv...)}, nil
 }
 
 // gradConcat slices each input's part back out of d.
