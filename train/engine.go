@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -33,6 +34,8 @@ type EngineConfig struct {
 	// "model.embed_tokens."); the vision encoder is always frozen.
 	Freeze []string
 	// Session configures the ONNX Runtime sessions (device, threads).
+	// Intra-op spinning is off unless Session.Config sets
+	// SpinningConfigKey (see NewEngine).
 	Session runtime.SessionOptions
 	// Embedding selects the embedding-gradient form (graph.EmbeddingScatter
 	// by default; EmbeddingOneHot where ScatterND add lacks kernels).
@@ -79,7 +82,30 @@ func NewEngine(env *runtime.Env, cfg EngineConfig, state *State) (*Engine, error
 	if err := cfg.Arch.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	cfg.Session = withoutSpinning(cfg.Session)
 	return &Engine{env: env, cfg: cfg, state: state, steps: map[Bucket]*stepSession{}, fwd: map[Bucket]*runtime.Session{}}, nil
+}
+
+// SpinningConfigKey is the ONNX Runtime session config entry that lets
+// intra-op threads busy-wait for work between operators.
+const SpinningConfigKey = "session.intra_op.allow_spinning"
+
+// withoutSpinning returns o with intra-op spinning turned off unless o
+// sets it. A train step is some 1,500 operators, most of them small;
+// threads that busy-wait between them take the cores the Go side and
+// other processes share. On a shared 2-core machine (BenchmarkTrainStep)
+// spinning doubled both the step and the forward time.
+func withoutSpinning(o runtime.SessionOptions) runtime.SessionOptions {
+	if _, ok := o.Config[SpinningConfigKey]; ok {
+		return o
+	}
+	cfg := maps.Clone(o.Config)
+	if cfg == nil {
+		cfg = map[string]string{}
+	}
+	cfg[SpinningConfigKey] = "0"
+	o.Config = cfg
+	return o
 }
 
 // State returns the trained state.
