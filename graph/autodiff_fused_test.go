@@ -35,7 +35,17 @@ func TestGradEmitsLeanGraphs(t *testing.T) {
 			x := g.Input("x", f32, graph.Dims(2, 3, 4))
 			w := g.Input("w", f32, graph.Dims(6, 4))
 			return g.ReduceSum(g.MatMul(x, g.Transpose(w, 1, 0)), nil, false), []*graph.Value{x, w}
-		}, map[string]int{"MatMul": 2, "Transpose": 1}}, // dᵀ only; dW needs no transpose back
+		}, map[string]int{"MatMul": 1, "Gemm": 1, "Transpose": 0}}, // dx = d·W, dW = Gemm(dᵀ, x)
+		{"silu", func(g *graph.Graph) (*graph.Value, []*graph.Value) {
+			x := g.Input("x", f32, graph.Dims(2, 3))
+			return g.ReduceSum(g.Exp(g.Mul(x, g.Sigmoid(x))), nil, false), []*graph.Value{x}
+		}, map[string]int{"Mul": 3, "Sub": 1, "Add": 1}}, // Exp's d·y, then d·(σ + y·(1−σ))
+		{"tied-embedding", func(g *graph.Graph) (*graph.Value, []*graph.Value) {
+			e := g.Input("embed", f32, graph.Dims(7, 4))
+			ids := g.Input("ids", graph.Int64, graph.Dims(2, 3))
+			logits := g.MatMul(g.Gather(e, ids, 0), g.Transpose(e, 1, 0))
+			return g.ReduceSum(logits, nil, false), []*graph.Value{e}
+		}, map[string]int{"ScatterND": 1, "Gemm": 1, "Expand": 1}}, // no zeros: the lookup's rows land on the head's dE
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -128,6 +128,13 @@ func ruleCases() []gradCase {
 		un("RMS-sum-of-squares", fin(2, 3, 4), func(g *graph.Graph, x gv) gv {
 			return g.Mul(x, g.ReduceMean(g.Mul(x, x), []int64{-1}, true))
 		}),
+		un("SiLU", fin(2, 3), func(g *graph.Graph, x gv) gv { return g.Mul(x, g.Sigmoid(x)) }),
+		un("SiLU-swapped", fin(2, 3), func(g *graph.Graph, x gv) gv { return g.Mul(g.Sigmoid(x), x) }),
+		un("SiLU-sigmoid-read-twice", fin(2, 3), func(g *graph.Graph, x gv) gv {
+			s := g.Sigmoid(x)
+			return g.Add(g.Mul(x, s), s)
+		}),
+		bin("Mul-by-sigmoid-of-other", fin(2, 3), fin(2, 3), func(g *graph.Graph, a, b gv) gv { return g.Mul(a, g.Sigmoid(b)) }),
 		bin("ReduceSum-of-product", fin(2, 3), fin(2, 3), func(g *graph.Graph, a, b gv) gv {
 			return g.ReduceSum(g.Mul(a, b), []int64{1}, false)
 		}),
@@ -147,6 +154,9 @@ func ruleCases() []gradCase {
 		}},
 		{name: "LogSoftmax-pick-other-axis", inputs: []gradIn{fin(2, 3, 5), idx(0, 3, 2, 1, 5)}, build: func(g *graph.Graph, in []gv) gv {
 			return g.GatherElements(g.LogSoftmax(in[0], -1), in[1], 1)
+		}},
+		{name: "Gather-tied-head", inputs: []gradIn{fin(5, 3), idx(0, 5, 2, 4)}, build: func(g *graph.Graph, in []gv) gv {
+			return g.MatMul(g.Sin(g.Gather(in[0], in[1], 0)), g.Transpose(in[0], 1, 0))
 		}},
 		gatherElems("GatherElements", graph.EmbeddingScatter),
 		gatherElems("GatherElements-onehot", graph.EmbeddingOneHot),

@@ -43,8 +43,16 @@ func gradGather(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
 	if r.opts.Embedding == EmbeddingOneHot {
 		dxT = gatherGradOneHot(g, i64, dT, xTShape, vocab)
 	} else {
-		zeros := g.AddNode("Expand", []*Value{r.constLike(x, 0), g.ConstInt64s(xTShape.Sizes()...)}, nil, OutType{x.dtype, xTShape})[0]
-		dxT = g.ScatterNDAdd(zeros, g.Unsqueeze(i64, -1), dT)
+		var base *Value
+		if prev := r.grads[x]; a == 0 && prev != nil {
+			// scatter onto the gradient x already has (a tied LM head's)
+			// instead of onto zeros and adding the two
+			base = prev
+			delete(r.grads, x)
+		} else {
+			base = g.AddNode("Expand", []*Value{r.constLike(x, 0), g.ConstInt64s(xTShape.Sizes()...)}, nil, OutType{x.dtype, xTShape})[0]
+		}
+		dxT = g.ScatterNDAdd(base, g.Unsqueeze(i64, -1), dT)
 	}
 	dx := dxT
 	if a > 0 {

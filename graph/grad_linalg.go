@@ -64,11 +64,14 @@ func (r *rev) matMulGradB(a2, b2, d2 *Value) *Value {
 		return r.unbroadcast(g.MatMul(swapLast2(g, a2), d2), b2)
 	}
 	if lead == 0 && b2.Rank() == 2 {
+		// A weight: af, df are [rows, K] and [rows, N]; Gemm reads them
+		// transposed in place.
 		if p := r.fusedProducer(b2, "Transpose"); p != nil && p.inputs[0].Rank() == 2 {
-			r.addGrad(p.inputs[0], g.MatMul(swapLast2(g, df), af))
+			r.addGrad(p.inputs[0], g.Gemm(df, af, nil, 1, 0, true, false))
 			r.fused[p] = true
 			return nil
 		}
+		return g.Gemm(af, df, nil, 1, 0, true, false)
 	}
 	if k, n := af.shape[af.Rank()-1].Size, df.shape[df.Rank()-1].Size; n < k {
 		// (dᵀ·A)ᵀ: CPU GEMM kernels run a narrow output (attention's
