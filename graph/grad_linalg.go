@@ -1,6 +1,9 @@
 package graph
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // gradSoftmax: dx = y·(d − Σ_axis d·y).
 func gradSoftmax(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
@@ -39,7 +42,7 @@ func gradMatMul(r *rev, n *Node, dy []*Value, need []bool) ([]*Value, error) {
 	}
 	out := []*Value{nil, nil}
 	if need[0] {
-		out[0] = reshapeLike(g, r.unbroadcast(g.MatMul(d2, swapLast2(g, b2)), a2), a)
+		out[0] = reshapeLike(g, r.matMulGradA(a2, b2, d2), a)
 	}
 	if need[1] {
 		if db := r.matMulGradB(a2, b2, d2); db != nil {
@@ -79,6 +82,25 @@ func (r *rev) matMulGradB(a2, b2, d2 *Value) *Value {
 		return reshapeLike(g, swapLast2(g, g.MatMul(swapLast2(g, df), af)), b2)
 	}
 	return reshapeLike(g, g.MatMul(swapLast2(g, af), df), b2)
+}
+
+// matMulGradA computes d·Bᵀ. When B is broadcast over trailing batch dims
+// it folds them into d's rows as matMulGradB does, so B enters the product
+// with its own (unbroadcast) shape: a weight's dx is one 2-D product with
+// W itself when B = Wᵀ, and grouped-query attention reads its shared keys
+// and values without a materialised 5-D transpose.
+func (r *rev) matMulGradA(a2, b2, d2 *Value) *Value {
+	g := r.g
+	_, df, lead, ok := foldBroadcastRows(g, a2, b2, d2)
+	if !ok {
+		return r.unbroadcast(g.MatMul(d2, swapLast2(g, b2)), a2)
+	}
+	rb := b2.Rank()
+	bf := b2
+	if want := append(d2.shape[:lead].Sizes(), b2.shape[rb-2].Size, b2.shape[rb-1].Size); !slices.Equal(want, b2.shape.Sizes()) {
+		bf = g.Reshape(b2, want...)
+	}
+	return reshapeLike(g, g.MatMul(df, swapLast2(g, bf)), a2)
 }
 
 // foldBroadcastRows reshapes A [..., M, K] and d [..., M, N] so the batch
