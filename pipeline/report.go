@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/medgr2/medgr2/data/eval"
 )
 
 // Files the report stage writes into Config.OutDir (and its own folder).
@@ -282,12 +284,12 @@ func claims(res *Results) []string {
 		u, ok2 := cell(PolicyUnfiltered, bench)
 		g, ok3 := cell(PolicyGRPO, bench)
 		if ok1 && ok2 {
-			out = append(out, fmt.Sprintf("filtered > unfiltered on %s: %s (%.1f vs %.1f)", bench,
-				verdict(f.Mean > u.Mean), 100*f.Mean, 100*u.Mean))
+			out = append(out, fmt.Sprintf("filtered > unfiltered on %s: %s (%.1f vs %.1f)%s", bench,
+				verdict(f.Mean > u.Mean), 100*f.Mean, 100*u.Mean, noise(f, u)))
 		}
 		if ok1 && ok3 {
-			out = append(out, fmt.Sprintf("GRPO adds accuracy on %s: %s (%+.1f points)", bench,
-				verdict(g.Mean > f.Mean), 100*(g.Mean-f.Mean)))
+			out = append(out, fmt.Sprintf("GRPO adds accuracy on %s: %s (%+.1f points)%s", bench,
+				verdict(g.Mean > f.Mean), 100*(g.Mean-f.Mean), noise(g, f)))
 		}
 	}
 	var acc, accOK, parsed, parsedOK int
@@ -327,6 +329,21 @@ func claims(res *Results) []string {
 			s, verdict(last.AcceptedTrue > first.AcceptedTrue), first.Round, 100*first.AcceptedTrue, last.Round, 100*last.AcceptedTrue))
 	}
 	return out
+}
+
+// noise flags a difference of means no larger than the seeds' spread
+// (with one seed, than a 95% Wilson half-width of the smaller cell).
+func noise(a, b Cell) string {
+	d := math.Abs(a.Mean - b.Mean)
+	tol := math.Max(a.Spread, b.Spread)
+	if len(a.PerRun) < 2 && a.N > 0 {
+		lo, hi := eval.Wilson(int(math.Round(a.Mean*float64(a.N))), a.N, eval.Z95)
+		tol = (hi - lo) / 2
+	}
+	if d <= tol {
+		return fmt.Sprintf(" — within noise (spread %.1f points)", 100*tol)
+	}
+	return ""
 }
 
 // writePNG encodes a chart to path, atomically.
