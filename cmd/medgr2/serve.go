@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -66,11 +64,6 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	}
 	return f, nil
 }
-
-// defaultBundles is the folder `medgr2 serve` takes bundles from when no
-// --model/--generator/--reward is given: its vqa, generator and reward
-// subfolders, those that exist.
-const defaultBundles = "models/default"
 
 func runServe(ctx context.Context, args []string, _, stderr io.Writer) (err error) {
 	f, err := parseServeFlags(args, stderr)
@@ -142,15 +135,6 @@ func serveModels(ctx context.Context, f serveFlags, log *slog.Logger) (server.Mo
 		return server.Models{}, nil, none, fmt.Errorf("serve: %w", err)
 	}
 	return m.Server(), m.DecodeImage(server.PreprocessingDecoder(f.maxImage, 0)), m.Close, nil
-}
-
-// defaultBundle returns defaultBundles/role when it holds a manifest, else "".
-func defaultBundle(role string) string {
-	dir := filepath.Join(defaultBundles, role)
-	if _, err := os.Stat(filepath.Join(dir, "model.json")); err != nil {
-		return ""
-	}
-	return dir
 }
 
 func openRedis(ctx context.Context, u string) (*redis.Client, error) {

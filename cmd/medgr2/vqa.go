@@ -36,7 +36,7 @@ func parseVQAFlags(args []string, stderr io.Writer) (*vqaFlags, error) {
 	f := &vqaFlags{}
 	fs := flag.NewFlagSet("vqa", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&f.model, "model", "", "model bundle folder (required)")
+	fs.StringVar(&f.model, "model", "", "model bundle folder (default: "+defaultBundles+"/vqa, or $"+envModels+"/vqa)")
 	fs.StringVar(&f.image, "image", "", "image file: PNG, JPEG, DICOM, … (omit for a text-only question)")
 	fs.StringVar(&f.question, "question", "", "the question (required)")
 	fs.Var(&f.options, "option", "an answer option; repeat 2–4 times, lettered A, B, … in order")
@@ -55,11 +55,14 @@ func parseVQAFlags(args []string, stderr io.Writer) (*vqaFlags, error) {
 		return nil, usageError(err.Error())
 	}
 	f.reason.Temperature, f.reason.TopP = float32(temp), float32(topP)
+	if f.model == "" {
+		f.model = defaultBundle("vqa")
+	}
 	switch {
 	case fs.NArg() > 0:
 		return nil, usageError(fmt.Sprintf("vqa: unexpected arguments %q", fs.Args()))
 	case f.model == "" || f.question == "":
-		return nil, usageError("vqa: --model DIR and --question TEXT are required")
+		return nil, usageError("vqa: --question TEXT is required, and --model DIR when no default bundle is installed (" + defaultBundles + "/vqa)")
 	case len(f.options) < 2 || len(f.options) > 4:
 		return nil, usageError(fmt.Sprintf("vqa: give 2 to 4 --option values (got %d)", len(f.options)))
 	}
