@@ -2,7 +2,9 @@ package train
 
 import (
 	"context"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/medgr2/medgr2/models"
 )
@@ -56,4 +58,46 @@ func BenchmarkForward(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkStepOverForward alternates one update and one forward pass of
+// the same batch on one engine and reports their median times and the
+// step-cost ratio ("x-step/fwd"); alternating keeps a shared machine's
+// changing load from favouring either side. Run it with -benchtime 20x
+// or more.
+func BenchmarkStepOverForward(b *testing.B) {
+	eng, batch := benchEngine(b)
+	ctx := context.Background()
+	if _, err := eng.Step(ctx, batch.Bucket, batch.Tensors, 1e-4); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := eng.Forward(ctx, batch.Bucket, batch.Tensors); err != nil {
+		b.Fatal(err)
+	}
+	steps, fwds := make([]float64, 0, b.N), make([]float64, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		if _, err := eng.Step(ctx, batch.Bucket, batch.Tensors, 1e-4); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := eng.Forward(ctx, batch.Bucket, batch.Tensors); err != nil {
+			b.Fatal(err)
+		}
+		steps, fwds = append(steps, float64(t1.Sub(t0).Microseconds())/1e3), append(fwds, float64(time.Since(t1).Microseconds())/1e3)
+	}
+	s, f := median(steps), median(fwds)
+	b.ReportMetric(s, "ms-step")
+	b.ReportMetric(f, "ms-fwd")
+	b.ReportMetric(s/f, "x-step/fwd")
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
