@@ -41,8 +41,13 @@ test-short: setup ## run the fast tests only
 bench: setup ## run the micro-benchmarks
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
 
-demo: setup build ## run the main job on the embedded default (CPU, no Redis)
-	$(BIN) version
+DEMO_OUT ?= out/demo
+demo: ort build ## main job on the embedded default (default bundles, CPU, no Redis): benchmark, evaluation, one answer
+	$(BIN) data build --out $(DEMO_OUT)/benchmark --max-per-collection 150 --holdout X-Ray
+	$(BIN) eval --model models/default/vqa --device cpu --data $(DEMO_OUT)/benchmark/test.jsonl --out $(DEMO_OUT)/eval
+	$(BIN) vqa --device cpu --image ../shared/data/pneumoniamnist/test/pneumoniamnist_test_00001.png \
+		--question "What does this chest X-ray show?" --option "Normal lungs" --option "Pneumonia"
+	@echo "report: $(DEMO_OUT)/eval/accuracy.txt, $(DEMO_OUT)/eval/accuracy.png"
 
 proto: ## regenerate graph/onnxpb from onnx.proto (needs protoc and protoc-gen-go)
 	cd graph/onnxpb && protoc --go_out=. --go_opt=paths=source_relative \
