@@ -140,13 +140,21 @@ func AdamW(g *Graph, slots []AdamWSlot, step, lr *Value, cfg AdamWConfig) ([]Ada
 // scaling every gradient, and each gradient's square is computed once for
 // both the norm and the second moment. It returns the updates and the
 // global norm before clipping (rank 0, the first gradient's dtype). A
-// MaxGradNorm of 0 only measures the norm. BuildTrainStep uses it.
+// MaxGradNorm of 0 only measures the norm. Vector parameters (norm
+// weights, biases) of one dtype and decay setting are updated as one
+// concatenated vector and split back. BuildTrainStep uses it.
 func ClipAdamW(g *Graph, slots []AdamWSlot, step, lr *Value, cfg AdamWConfig) ([]AdamWUpdate, *Value, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
-	grads := make([]*Value, len(slots))
-	for i, s := range slots {
+	for _, s := range slots {
+		if err := checkSlot(g, s); err != nil {
+			return nil, nil, err
+		}
+	}
+	packed, members := packSlots(g, slots)
+	grads := make([]*Value, len(packed))
+	for i, s := range packed {
 		grads[i] = s.Grad
 	}
 	norm, sqs, err := globalNorm(g, grads)
@@ -158,8 +166,74 @@ func ClipAdamW(g *Graph, slots []AdamWSlot, step, lr *Value, cfg AdamWConfig) ([
 		coef = g.Div(constOf(g, norm.dtype, cfg.MaxGradNorm), g.Add(norm, constOf(g, norm.dtype, 1e-6)))
 		coef = g.Min(coef, constOf(g, norm.dtype, 1))
 	}
-	ups, err := adamW(g, slots, sqs, coef, step, lr, cfg)
-	return ups, norm, err
+	ups, err := adamW(g, packed, sqs, coef, step, lr, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return unpackUpdates(g, slots, ups, members), norm, g.Err()
+}
+
+// packSlots concatenates the vector slots (rank 1: norm weights, biases)
+// of one dtype and decay setting into one slot, so their update is a dozen
+// operators in all rather than a dozen each; matrices stay as they are.
+// members[i] lists the original slots behind packed[i].
+func packSlots(g *Graph, slots []AdamWSlot) (packed []AdamWSlot, members [][]int) {
+	type key struct {
+		dt    DType
+		decay bool
+	}
+	groups := map[key][]int{}
+	var order []key
+	for i, s := range slots {
+		if s.Param.Rank() != 1 || !s.Param.shape.Fixed() {
+			packed, members = append(packed, s), append(members, []int{i})
+			continue
+		}
+		k := key{s.Param.dtype, s.Decay}
+		if groups[k] == nil {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	for _, k := range order {
+		idx := groups[k]
+		if len(idx) == 1 {
+			packed, members = append(packed, slots[idx[0]]), append(members, idx)
+			continue
+		}
+		cat := func(pick func(AdamWSlot) *Value) *Value {
+			vs := make([]*Value, len(idx))
+			for j, i := range idx {
+				vs[j] = pick(slots[i])
+			}
+			return g.Concat(0, vs...)
+		}
+		packed = append(packed, AdamWSlot{Decay: k.decay,
+			Param: cat(func(s AdamWSlot) *Value { return s.Param }), Grad: cat(func(s AdamWSlot) *Value { return s.Grad }),
+			M: cat(func(s AdamWSlot) *Value { return s.M }), V: cat(func(s AdamWSlot) *Value { return s.V })})
+		members = append(members, idx)
+	}
+	return packed, members
+}
+
+// unpackUpdates splits packed updates back into one per original slot.
+func unpackUpdates(g *Graph, slots []AdamWSlot, ups []AdamWUpdate, members [][]int) []AdamWUpdate {
+	out := make([]AdamWUpdate, len(slots))
+	for j, idx := range members {
+		if len(idx) == 1 {
+			out[idx[0]] = ups[j]
+			continue
+		}
+		sizes := make([]int64, len(idx))
+		for k, i := range idx {
+			sizes[k] = slots[i].Param.shape[0].Size
+		}
+		ps, ms, vs := g.Split(ups[j].Param, 0, sizes...), g.Split(ups[j].M, 0, sizes...), g.Split(ups[j].V, 0, sizes...)
+		for k, i := range idx {
+			out[i] = AdamWUpdate{Param: ps[k], M: ms[k], V: vs[k]}
+		}
+	}
+	return out
 }
 
 // adamW appends the updates; sqs (optional) holds each gradient's square

@@ -132,8 +132,8 @@ func TestAdamWMatchesGo(t *testing.T) {
 
 func runAdamW(t *testing.T, dt graph.DType, tol, floor float64, cfg graph.AdamWConfig, fused bool) {
 	ctx := context.Background()
-	shapes := [][]int64{{3, 4}, {4}}
-	decay := []bool{true, false}
+	shapes := [][]int64{{3, 4}, {4}, {5}, {2}, {3}}
+	decay := []bool{true, false, false, true, false}
 	path := adamWGraph(t, dt, shapes, decay, cfg, fused)
 	rng := rand.New(rand.NewPCG(1, 2))
 	const lr = 0.05
@@ -247,5 +247,35 @@ func TestAdamWBadInput(t *testing.T) {
 	}
 	if _, _, err := graph.ClipAdamW(g, nil, step, step, graph.DefaultAdamW()); !errors.Is(err, graph.ErrInvalidArg) {
 		t.Fatalf("ClipAdamW without slots: %v", err)
+	}
+}
+
+// TestClipAdamWPacksVectors checks that vector parameters of one decay
+// setting share one concatenated update (values: TestAdamWMatchesGo).
+func TestClipAdamWPacksVectors(t *testing.T) {
+	g := graph.New("pack")
+	var slots []graph.AdamWSlot
+	for i, s := range [][]int64{{3, 4}, {4}, {5}, {2}} {
+		in := func(suffix string) *graph.Value { return g.Input(pname(i)+suffix, graph.Float32, graph.Dims(s...)) }
+		slots = append(slots, graph.AdamWSlot{Param: in(""), Grad: in(".grad"), M: in(".m"), V: in(".v"), Decay: len(s) > 1})
+	}
+	before := len(g.Nodes())
+	ups, _, err := graph.ClipAdamW(g, slots, g.Input("step", graph.Float32, graph.Dims(1)), g.Input("lr", graph.Float32, graph.Dims(1)), graph.DefaultAdamW())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]int{}
+	for _, n := range g.Nodes()[before:] {
+		ops[n.OpType()]++
+	}
+	// one matrix and one packed vector slot: a Sqrt each, one for the norm
+	// and one for √(1−β2ᵗ); three Splits give the vectors back
+	if ops["Sqrt"] != 4 || ops["Split"] != 3 || ops["Concat"] != 4 {
+		t.Fatalf("ops %v", ops)
+	}
+	for i, u := range ups {
+		if !u.Param.Shape().Equal(slots[i].Param.Shape()) || !u.V.Shape().Equal(slots[i].Param.Shape()) {
+			t.Fatalf("update %d has shape %v, want %v", i, u.Param.Shape(), slots[i].Param.Shape())
+		}
 	}
 }
