@@ -59,6 +59,12 @@ type TrainOptions struct {
 	BatchSize    int     `json:"batch_size"`    // rows per step
 	LearningRate float64 `json:"learning_rate"` // peak AdamW learning rate
 	Seed         uint64  `json:"seed"`          // data order and sampling seed (mixed with the run seed)
+	// OptionShuffles, for VQA policy SFT only, adds this many copies of
+	// each example with its options in a seeded random order (the answer
+	// letter moves with its text), so a small policy learns which option
+	// holds the answer instead of memorising one letter per question;
+	// 0 trains the examples as given.
+	OptionShuffles int `json:"option_shuffles,omitempty"`
 }
 
 // GRPOOptions configure policy optimisation with the hybrid reward

@@ -259,6 +259,9 @@ func (c *Config) Validate() error {
 		if t.Epochs < 1 || t.BatchSize < 1 || t.LearningRate <= 0 {
 			return configError("%s: epochs, batch_size and learning_rate must be positive", name)
 		}
+		if t.OptionShuffles < 0 {
+			return configError("%s: option_shuffles %d < 0", name, t.OptionShuffles)
+		}
 	}
 	if err := c.Model.Arch(c.Model.VocabSize).Validate(); err != nil {
 		return fmt.Errorf("%w: model: %w", ErrConfig, err)
