@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/medgr2/medgr2/runtime"
 	"github.com/medgr2/medgr2/runtime/generate"
@@ -309,7 +310,7 @@ func (v *VLM) Generate(ctx context.Context, prompts []Prompt, opts []generate.Op
 		defer d.Close()
 		first, sess = f, d
 	}
-	res, err := generate.Run(ctx, sess, first, opts)
+	res, err := generate.Run(ctx, sess, first, v.suppressVision(opts))
 	if err != nil {
 		return nil, fmt.Errorf("models: generate: %w", err)
 	}
@@ -350,4 +351,17 @@ func (s *rerun) Next(ctx context.Context, tokens []int) (generate.Logits, error)
 		s.prompts[i].IDs = append(s.prompts[i].IDs, t)
 	}
 	return s.v.lastLogits(ctx, s.prompts, s.feats)
+}
+
+// suppressVision returns opts with the vision placeholders (<|image_pad|>,
+// <|vision_start|>, <|vision_end|>) added to every row's SuppressTokens: a
+// completion never opens an image slot, so prompt plus completion can be
+// fed back (GRPO, multi-turn chat) with the images it really has.
+func (v *VLM) suppressVision(opts []generate.Options) []generate.Options {
+	out := make([]generate.Options, len(opts))
+	for i, o := range opts {
+		o.SuppressTokens = append(slices.Clip(o.SuppressTokens), v.st.ImagePad, v.st.VisionStart, v.st.VisionEnd)
+		out[i] = o
+	}
+	return out
 }

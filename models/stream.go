@@ -50,7 +50,7 @@ func (v *VLM) GenerateStream(ctx context.Context, prompts []Prompt, opts []gener
 	if emit != nil {
 		sess = s
 	}
-	res, err := generate.Run(ctx, sess, first, opts)
+	res, err := generate.Run(ctx, sess, first, v.suppressVision(opts))
 	if err != nil {
 		return nil, fmt.Errorf("models: generate: %w", err)
 	}

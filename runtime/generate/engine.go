@@ -63,6 +63,12 @@ type Options struct {
 	StopStrings []string
 	// Detokenize decodes token ids to text for StopStrings.
 	Detokenize func(ids []int) string
+	// SuppressTokens are never generated (Hugging Face's suppress_tokens):
+	// sampling and greedy choice skip them, as they skip tokens outside
+	// top-k/top-p. LogProbs stay those of the full distribution. A model
+	// suppresses its image placeholders this way, so a completion never
+	// holds an image slot.
+	SuppressTokens []int
 }
 
 // DefaultMaxNewTokens is the completion budget when Options.MaxNewTokens is 0.
@@ -160,6 +166,11 @@ func (o Options) validate() error {
 		return fmt.Errorf("TopP %v outside [0, 1]", o.TopP)
 	case len(o.StopStrings) > 0 && o.Detokenize == nil:
 		return errors.New("StopStrings need Detokenize")
+	}
+	for _, t := range o.SuppressTokens {
+		if t < 0 {
+			return fmt.Errorf("SuppressTokens holds %d < 0", t)
+		}
 	}
 	return nil
 }

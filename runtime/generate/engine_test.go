@@ -289,3 +289,38 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+func TestSuppressTokens(t *testing.T) {
+	logits := []float32{2, 1.5, 1, 0.5, 0, -1, -2, -3}
+	// Greedy skips the suppressed argmax; the log-prob is still that of
+	// the full distribution.
+	r := &row{opts: Options{SuppressTokens: []int{0, 0}}}
+	tok, lp := r.pick(logits)
+	if tok != 1 {
+		t.Fatalf("greedy picked %d, want 1", tok)
+	}
+	if want := logSoftmaxAt(logits, 1, 1); math.Abs(float64(lp)-want) > 1e-6 {
+		t.Errorf("log-prob %v, want %v (full distribution)", lp, want)
+	}
+	// Sampling never draws a suppressed token and renormalises before
+	// top-k: top-k 2 keeps tokens 1 and 3.
+	r = &row{opts: Options{Temperature: 1, TopK: 2, SuppressTokens: []int{0, 2}}, rng: rand.New(rand.NewPCG(3, 0))}
+	seen := map[int]int{}
+	for range 2000 {
+		tok, _ := r.pick(logits)
+		seen[tok]++
+	}
+	if seen[0]+seen[2] > 0 || seen[1] == 0 || seen[3] == 0 || len(seen) != 2 {
+		t.Errorf("draws %v, want only tokens 1 and 3", seen)
+	}
+	// Everything suppressed: the suppression is ignored rather than
+	// leaving nothing to draw.
+	r = &row{opts: Options{Temperature: 1, SuppressTokens: []int{0, 1, 2, 3, 4, 5, 6, 7}}, rng: rand.New(rand.NewPCG(3, 0))}
+	if tok, _ := r.pick(logits); tok < 0 || tok >= len(logits) {
+		t.Errorf("picked %d", tok)
+	}
+	if _, err := Run(context.Background(), newTableModel(4, 1), newTableModel(4, 1).logitsFor([]int{0}),
+		[]Options{{SuppressTokens: []int{-1}}}); err == nil || !strings.Contains(err.Error(), "SuppressTokens") {
+		t.Errorf("negative suppress token: error %v", err)
+	}
+}

@@ -11,7 +11,7 @@ import (
 func (r *row) pick(logits []float32) (int, float32) {
 	t := float64(r.opts.Temperature)
 	if t == 0 {
-		tok := argmax(logits)
+		tok := r.argmaxAllowed(logits)
 		return tok, float32(logSoftmaxAt(logits, tok, 1))
 	}
 	probs := r.scaledProbs(logits, t)
@@ -19,9 +19,26 @@ func (r *row) pick(logits []float32) (int, float32) {
 	return tok, float32(logSoftmaxAt(logits, tok, t))
 }
 
-// scaledProbs fills the row's buffer with softmax(logits/t), then zeroes the
-// tokens that top-k and top-p exclude (without renormalising: draw scales by
-// the remaining mass).
+// argmaxAllowed is argmax over the tokens the row may generate.
+func (r *row) argmaxAllowed(logits []float32) int {
+	if len(r.opts.SuppressTokens) == 0 {
+		return argmax(logits)
+	}
+	best := -1
+	for i, v := range logits {
+		if (best < 0 || v > logits[best]) && !slices.Contains(r.opts.SuppressTokens, i) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return argmax(logits) // everything suppressed: fall back rather than fail
+	}
+	return best
+}
+
+// scaledProbs fills the row's buffer with softmax(logits/t) over the tokens
+// not suppressed, then zeroes the tokens that top-k and top-p exclude
+// (without renormalising: draw scales by the remaining mass).
 func (r *row) scaledProbs(logits []float32, t float64) []float64 {
 	n := len(logits)
 	if cap(r.probs) < n {
@@ -35,6 +52,14 @@ func (r *row) scaledProbs(logits []float32, t float64) []float64 {
 		e := math.Exp((float64(v) - mx) / t)
 		p[i] = e
 		sum += e
+	}
+	if kept := sum - suppressedMass(p, r.opts.SuppressTokens); kept > 0 { // all suppressed: ignore it
+		for _, tok := range r.opts.SuppressTokens {
+			if tok < n {
+				p[tok] = 0
+			}
+		}
+		sum = kept
 	}
 	for i := range p {
 		p[i] /= sum
@@ -76,6 +101,17 @@ func (r *row) scaledProbs(logits []float32, t float64) []float64 {
 		p[tok] = 0
 	}
 	return p
+}
+
+// suppressedMass sums p over the distinct suppressed tokens.
+func suppressedMass(p []float64, suppress []int) float64 {
+	var m float64
+	for i, tok := range suppress {
+		if tok < len(p) && !slices.Contains(suppress[:i], tok) {
+			m += p[tok]
+		}
+	}
+	return m
 }
 
 // draw samples an index from unnormalised non-negative weights.
