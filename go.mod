@@ -1,6 +1,6 @@
 module github.com/medgr2/medgr2
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/dlclark/regexp2 v1.12.0
