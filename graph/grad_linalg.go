@@ -241,8 +241,7 @@ func (r *rev) reduceOfProduct(x, dk *Value) bool {
 	}
 	g := r.g
 	if a == b {
-		t := g.Mul(dk, a)
-		r.addGrad(a, g.Add(t, t))
+		r.addGrad(a, g.Mul(g.Mul(dk, r.constLike(dk, 2)), a)) // 2 scales the reduced dk, not the full tensor
 	} else {
 		if r.need[a] {
 			r.addGrad(a, g.Mul(dk, b))
