@@ -77,14 +77,20 @@ func (v *VLM) PrefillWith(ctx context.Context, prompts []Prompt, capacity int, f
 }
 
 // ScorePromptsWith is ScorePrompts with precomputed image features.
-func (v *VLM) ScorePromptsWith(ctx context.Context, prompts []Prompt, f Features) (_ []float32, err error) {
+func (v *VLM) ScorePromptsWith(ctx context.Context, prompts []Prompt, f Features) ([]float32, error) {
+	return v.scorePrompts(ctx, prompts, f.nonNil())
+}
+
+// scorePrompts runs the reward decoder once over prompts; feats are
+// precomputed image features, or nil to encode the images here.
+func (v *VLM) scorePrompts(ctx context.Context, prompts []Prompt, feats []float32) (_ []float32, err error) {
 	if err := v.checkOpen(); err != nil {
 		return nil, err
 	}
 	if !v.reward {
 		return nil, fmt.Errorf("%w: %s is not a reward model (its decoder outputs logits)", ErrRole, v.Manifest().Name)
 	}
-	b, embeds, err := v.prepare(ctx, prompts, f.nonNil())
+	b, embeds, err := v.prepare(ctx, prompts, feats)
 	if err != nil {
 		return nil, err
 	}

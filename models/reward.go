@@ -2,12 +2,10 @@ package models
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"image"
 
 	"github.com/medgr2/medgr2/preprocessing"
-	"github.com/medgr2/medgr2/runtime"
 )
 
 // RewardRequest is one synthetic sample for the reward model to judge.
@@ -61,30 +59,6 @@ func (v *VLM) Score(ctx context.Context, reqs []RewardRequest) ([]float32, error
 
 // ScorePrompts scores already encoded prompts (one batched pass); the
 // score is read at each row's last token.
-func (v *VLM) ScorePrompts(ctx context.Context, prompts []Prompt) (_ []float32, err error) {
-	if err := v.checkOpen(); err != nil {
-		return nil, err
-	}
-	if !v.reward {
-		return nil, fmt.Errorf("%w: %s is not a reward model (its decoder outputs logits)", ErrRole, v.Manifest().Name)
-	}
-	b, embeds, err := v.prepare(ctx, prompts, nil)
-	if err != nil {
-		return nil, err
-	}
-	ins, err := v.prefillInputs(b, embeds, b.mask)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { err = errors.Join(err, closeNamed(ins)) }()
-	scores := make([]float32, b.rows)
-	st, err := runtime.NewTensor([]int64{int64(b.rows)}, scores)
-	if err != nil {
-		return nil, fmt.Errorf("models: scores: %w", err)
-	}
-	defer func() { err = errors.Join(err, st.Close()) }()
-	if err := v.decoder.RunInto(ctx, ins, []runtime.NamedTensor{{Name: Scores, Tensor: st}}); err != nil {
-		return nil, fmt.Errorf("models: reward decoder: %w", err)
-	}
-	return scores, nil
+func (v *VLM) ScorePrompts(ctx context.Context, prompts []Prompt) ([]float32, error) {
+	return v.scorePrompts(ctx, prompts, nil)
 }
