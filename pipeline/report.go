@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/medgr2/medgr2/data/eval"
+	"github.com/medgr2/medgr2/train"
 )
 
 // Files the report stage writes into Config.OutDir (and its own folder).
@@ -128,7 +129,7 @@ func (p *Pipeline) collect() (*Results, []MetricRecord, error) {
 	for row, byBench := range perRow {
 		res.Table[row] = map[string]Cell{}
 		for b, v := range byBench {
-			mean, sd := meanSD(v)
+			mean, sd := train.MeanStd(v)
 			res.Table[row][b] = Cell{Mean: mean, Spread: sd, PerRun: v, N: nItems[row][b]}
 		}
 	}
@@ -191,26 +192,6 @@ func trainRecord(stage string, s uint64, round *int, name string, t TrainStats) 
 		m[k] = v
 	}
 	return MetricRecord{Stage: stage, Seed: s, Round: round, Kind: "train", Name: name, Metrics: m}
-}
-
-// meanSD returns the mean and sample standard deviation.
-func meanSD(v []float64) (float64, float64) {
-	if len(v) == 0 {
-		return 0, 0
-	}
-	var sum float64
-	for _, x := range v {
-		sum += x
-	}
-	mean := sum / float64(len(v))
-	if len(v) < 2 {
-		return mean, 0
-	}
-	var ss float64
-	for _, x := range v {
-		ss += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(ss / float64(len(v)-1))
 }
 
 // markdown renders the report.

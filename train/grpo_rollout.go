@@ -267,11 +267,11 @@ func (r *grpoRun) collect(ctx context.Context, pol *models.VLM, ro *rollout, res
 	}
 	n := float64(len(res))
 	m := ro.Metrics
-	m[metricReward], _ = meanStd(st.Rewards)
+	m[metricReward], _ = MeanStd(st.Rewards)
 	m[metricRewardStd], m[metricZeroStd] = st.MeanStd, st.ZeroStd
 	m[metricMeanLength], m[metricClipped] = length/n, clipped/n
 	for name, rs := range st.PerFunc {
-		m["rewards/"+name+"/mean"], m["rewards/"+name+"/std"] = meanStd(rs)
+		m["rewards/"+name+"/mean"], m["rewards/"+name+"/std"] = MeanStd(rs)
 	}
 	if r.ref != nil {
 		return r.referenceLogp(ctx, ro)
@@ -279,8 +279,10 @@ func (r *grpoRun) collect(ctx context.Context, pol *models.VLM, ro *rollout, res
 	return nil
 }
 
-// meanStd returns the mean and the unbiased standard deviation of v.
-func meanStd(v []float64) (float64, float64) {
+// MeanStd returns the mean and the sample (unbiased, n−1) standard
+// deviation of v. An empty v gives 0, 0; a single value gives that value
+// and a standard deviation of 0.
+func MeanStd(v []float64) (float64, float64) {
 	if len(v) == 0 {
 		return 0, 0
 	}
