@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/png"
 	"net/http"
+	"sync/atomic"
 	"testing"
 
 	"github.com/medgr2/medgr2/server"
@@ -73,9 +74,8 @@ func TestDefaultDecoderByteLimit(t *testing.T) {
 // TestCacheHitSkipsDecode checks that a repeated request is answered from
 // the cache without decoding the image again.
 func TestCacheHitSkipsDecode(t *testing.T) {
-	calls := 0
-	dec := server.PreprocessingDecoder(0, 0)
-	_, ts := start(t, server.Config{DecodeImage: func(b []byte) (image.Image, error) { calls++; return dec(b) }}, fakes())
+	dec, calls := countingDecoder()
+	_, ts := start(t, server.Config{DecodeImage: dec}, fakes())
 	req := api.VQARequest{Image: dataURI("image/png", readFile(t, xrayPNG)), Question: "Which modality?", Options: []string{"CT", "X-ray"}}
 	for i := range 3 {
 		var out api.VQAResponse
@@ -86,9 +86,17 @@ func TestCacheHitSkipsDecode(t *testing.T) {
 			t.Fatalf("request %d: cached = %v", i, out.Cached)
 		}
 	}
-	if calls != 1 {
-		t.Fatalf("decoder called %d times for 3 identical requests, want 1", calls)
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("decoder called %d times for 3 identical requests, want 1", n)
 	}
+}
+
+// countingDecoder returns the default decoder wrapped to count its calls
+// (safe for the concurrent job worker).
+func countingDecoder() (server.DecodeFunc, *atomic.Int64) {
+	calls := new(atomic.Int64)
+	dec := server.PreprocessingDecoder(0, 0)
+	return func(b []byte) (image.Image, error) { calls.Add(1); return dec(b) }, calls
 }
 
 func encodePNG(t testing.TB, img image.Image) []byte {

@@ -221,20 +221,21 @@ func (s *Server) answer(c *gin.Context, req api.VQARequest, raw []byte, start ti
 	if s.vqa == nil {
 		return api.VQAResponse{}, fmt.Errorf("vqa: %w", ErrModelUnavailable)
 	}
-	if len(raw) > s.cfg.MaxImageBytes {
-		return api.VQAResponse{}, fmt.Errorf("image: %w: %d bytes, limit %d", ErrImageTooLarge, len(raw), s.cfg.MaxImageBytes)
-	}
 	hash := imageHash(raw)
 	c.Set("image_sha256", hash)
 	ctx, cancel := s.requestCtx(c)
 	defer cancel()
-	return s.cachedVQA(ctx, req, hash, func() (decodedImage, error) { return s.decodeImage("image", raw) }, start)
+	return s.rawVQA(ctx, req, raw, hash, start)
 }
 
-// runVQA is the VQA path shared by /v1/vqa and jobs, for an image already
-// decoded.
-func (s *Server) runVQA(ctx context.Context, req api.VQARequest, img decodedImage, start time.Time) (api.VQAResponse, error) {
-	return s.cachedVQA(ctx, req, img.hash, func() (decodedImage, error) { return img, nil }, start)
+// rawVQA is the VQA path shared by /v1/vqa and jobs, for raw image bytes
+// with hash imageHash(raw). The cache key needs only the hash, so a cache
+// hit never decodes the image.
+func (s *Server) rawVQA(ctx context.Context, req api.VQARequest, raw []byte, hash string, start time.Time) (api.VQAResponse, error) {
+	if len(raw) > s.cfg.MaxImageBytes {
+		return api.VQAResponse{}, fmt.Errorf("image: %w: %d bytes, limit %d", ErrImageTooLarge, len(raw), s.cfg.MaxImageBytes)
+	}
+	return s.cachedVQA(ctx, req, hash, func() (decodedImage, error) { return s.decodeImage("image", raw) }, start)
 }
 
 // cachedVQA answers from the cache when it can; on a miss it calls decode

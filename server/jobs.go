@@ -258,11 +258,13 @@ func (s *Server) jobVQA(ctx context.Context, line []byte) (any, error) {
 	if s.vqa == nil {
 		return nil, fmt.Errorf("vqa: %w", ErrModelUnavailable)
 	}
-	img, err := s.imageFromField("image", req.Image)
+	// Like /v1/vqa: hash the raw bytes for the cache key and decode only on
+	// a cache miss.
+	raw, err := s.parseImageField("image", req.Image)
 	if err != nil {
 		return nil, err
 	}
-	return s.runVQA(ctx, req, img, time.Now())
+	return s.rawVQA(ctx, req, raw, imageHash(raw), time.Now())
 }
 
 func (s *Server) jobScore(ctx context.Context, line []byte) (any, error) {

@@ -168,3 +168,35 @@ func TestRedisResultsSurviveServerRestart(t *testing.T) {
 		t.Fatal("second replica missed the shared cache")
 	}
 }
+
+// TestJobVQACacheHitSkipsDecode checks that a VQA job item answered from
+// the cache does not decode its image, as on /v1/vqa: one live request
+// decodes and fills the cache, and the job's identical items only hash.
+func TestJobVQACacheHitSkipsDecode(t *testing.T) {
+	dec, calls := countingDecoder()
+	_, ts := start(t, server.Config{DecodeImage: dec}, fakes())
+	req := api.VQARequest{Image: dataURI("image/png", readFile(t, xrayPNG)), Question: "Which modality?", Options: []string{"CT", "X-ray"}}
+	var live api.VQAResponse
+	if resp := do(t, "POST", ts.URL+"/v1/vqa", "", req, &live); resp.StatusCode != http.StatusOK || live.Cached {
+		t.Fatalf("live request: status %d, cached %v", resp.StatusCode, live.Cached)
+	}
+	line, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const items = 3
+	body := strings.Repeat(string(line)+"\n", items)
+	st := waitJob(t, ts.URL, submitJSONL(t, ts.URL, api.JobKindVQA, body).ID)
+	if st.Done != items || st.Failed != 0 {
+		t.Fatalf("job status %+v", st)
+	}
+	for _, r := range readResults(t, ts.URL, st.ID) {
+		res, ok := r.Result.(map[string]any)
+		if !ok || res["cached"] != true || res["answer"] != live.Answer {
+			t.Fatalf("item %d: %+v, want a cached answer %q", r.Index, r, live.Answer)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("decoder called %d times for 1 live request and %d cached job items, want 1", n, items)
+	}
+}
