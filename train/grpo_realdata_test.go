@@ -11,6 +11,7 @@ import (
 	"github.com/medgr2/medgr2/data"
 	"github.com/medgr2/medgr2/data/builder"
 	"github.com/medgr2/medgr2/models"
+	"github.com/medgr2/medgr2/runtime"
 )
 
 // modalityTask returns the modality-recognition items of the real
@@ -77,7 +78,7 @@ func formatWarmStart(t testing.TB, items []data.Item, steps int) *models.Bundle 
 		t.Fatal(err)
 	}
 	defer st.Close()
-	eng, err := NewEngine(openEnv(t), EngineConfig{Objective: SFT, Arch: arch}, st)
+	eng, err := NewEngine(openEnv(t), EngineConfig{Objective: SFT, Arch: arch, Session: oneThread}, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +95,12 @@ func formatWarmStart(t testing.TB, items []data.Item, steps int) *models.Bundle 
 	return b
 }
 
+// oneThread runs the GRPO tests' sessions (and the rollout policy, which
+// takes the engine's settings) on one intra-op thread: multi-threaded
+// reductions change the last bits of the logits from run to run, which
+// changes the sampled completions, so a run would not be reproducible.
+var oneThread = runtime.SessionOptions{IntraOpThreads: 1}
+
 // grpoSetup opens a policy bundle for GRPO: prep, state and engine.
 func grpoSetup(t testing.TB, b *models.Bundle, cfg GRPOConfig) (*Engine, *Prep) {
 	t.Helper()
@@ -108,7 +115,7 @@ func grpoSetup(t testing.TB, b *models.Bundle, cfg GRPOConfig) (*Engine, *Prep) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	eng, err := NewEngine(env, EngineConfig{Objective: GRPO, Arch: arch, Loss: cfg.Loss()}, st)
+	eng, err := NewEngine(env, EngineConfig{Objective: GRPO, Arch: arch, Loss: cfg.Loss(), Session: oneThread}, st)
 	if err != nil {
 		t.Fatal(err)
 	}

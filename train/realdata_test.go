@@ -76,7 +76,7 @@ func testBundle(t testing.TB, arch models.ArchConfig, seed uint64) *models.Bundl
 // openVLM opens a bundle on the CPU.
 func openVLM(t testing.TB, dir string) *models.VLM {
 	t.Helper()
-	v, err := models.Open(context.Background(), dir, models.VLMOptions{Env: openEnv(t)})
+	v, err := models.Open(context.Background(), dir, models.VLMOptions{Env: openEnv(t), IntraOpThreads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
