@@ -10,10 +10,9 @@ import (
 // level: Spearman ρ between scores and levels well above 0.
 func TestRewardModelRanksLevels(t *testing.T) {
 	ctx := context.Background()
-	steps := 240
-	if testing.Short() {
-		steps = 80
-	}
+	// 800 steps (about 15 s): at 240 steps held-out ρ was 0.09, at 480
+	// 0.13, at 800 0.22, with the score read at <|im_end|> as served.
+	steps := 800
 	arch := smallArch()
 	vqa := testBundle(t, arch, 2)
 	src, err := RewardBundle(ctx, vqa, t.TempDir(), 3)

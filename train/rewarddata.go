@@ -106,7 +106,8 @@ func otherItem(items []data.Item, i int, rng *rand.Rand) (data.Item, bool) {
 	return items[other[rng.IntN(len(other))]], true
 }
 
-// RewardRows encodes samples as reward-model rows (target = level).
+// RewardRows encodes samples as reward-model rows (target = level), token
+// for token as models.VLM.RewardPrompt encodes them for scoring.
 func (p *Prep) RewardRows(ctx context.Context, samples []Sample) ([]Row, error) {
 	rows := make([]Row, len(samples))
 	for i, s := range samples {
@@ -114,6 +115,9 @@ func (p *Prep) RewardRows(ctx context.Context, samples []Sample) ([]Row, error) 
 		if err != nil {
 			return nil, fmt.Errorf("sample %d (%s, %s): %w", i, s.QuestionID, s.Kind, err)
 		}
+		// The score is read at the row's last token: end the row at the
+		// <|im_end|> closing the answer, where models.VLM.Score reads it.
+		r.IDs = r.IDs[:r.AnswerEnd]
 		r.Target = s.Level
 		rows[i] = r
 	}
