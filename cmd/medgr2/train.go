@@ -153,15 +153,24 @@ func (f *intsFlag) Set(s string) error {
 	return nil
 }
 
-func trainSupervised(ctx context.Context, obj train.Objective, cfg trainConfig, resume bool, stdout, stderr io.Writer) (err error) {
+// load reads the config's items (at most MaxItems) and its starting bundle.
+func (cfg trainConfig) load(ctx context.Context) ([]data.Item, *models.Bundle, error) {
 	items, err := data.Load(cfg.Data)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if cfg.MaxItems > 0 && len(items) > cfg.MaxItems {
 		items = items[:cfg.MaxItems]
 	}
 	src, err := models.Load(ctx, cfg.Bundle)
+	if err != nil {
+		return nil, nil, err
+	}
+	return items, src, nil
+}
+
+func trainSupervised(ctx context.Context, obj train.Objective, cfg trainConfig, resume bool, stdout, stderr io.Writer) (err error) {
+	items, src, err := cfg.load(ctx)
 	if err != nil {
 		return err
 	}

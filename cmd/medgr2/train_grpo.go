@@ -109,14 +109,7 @@ func trainGRPO(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 			return fmt.Errorf("train grpo: reward model: %w", err)
 		}
 	}
-	items, err := data.Load(cfg.Data)
-	if err != nil {
-		return err
-	}
-	if cfg.MaxItems > 0 && len(items) > cfg.MaxItems {
-		items = items[:cfg.MaxItems]
-	}
-	src, err := models.Load(ctx, cfg.Bundle)
+	items, src, err := cfg.load(ctx)
 	if err != nil {
 		return err
 	}
