@@ -31,6 +31,10 @@ type Row struct {
 	OldLogp, RefLogp []float32
 	// Advantage is the row's group-normalised advantage (GRPO).
 	Advantage float32
+	// Group names the item the row was made from (RewardRows sets the
+	// question id); the Loader keeps rows of one non-empty Group in one
+	// batch. Empty: the row is batched on its own.
+	Group string
 }
 
 // Tokens describes the special tokens and sizes batching needs.

@@ -56,6 +56,14 @@ type LossConfig struct {
 	Beta float64
 	// LogRatioClamp bounds log-ratios before Exp; 0 means 20.
 	LogRatioClamp float64
+	// RankWeight weighs the reward model's pairwise ranking term (see
+	// rewardLoss in graphs_reward.go): the mean, over the batch's pairs
+	// (i, j) with target_i > target_j, of softplus(−(s_i − s_j)/RankScale).
+	// 0 (the default) keeps the pure MSE graph.
+	RankWeight float64
+	// RankScale divides score differences in the ranking term (score units,
+	// the paper's −6…10 scale); 0 means 1.
+	RankScale float64
 }
 
 // DecoderParams returns the trained parameters of a decoder train graph:
@@ -146,7 +154,10 @@ func BuildGraph(obj Objective, cfg models.ArchConfig, b Bucket, lc LossConfig) (
 	case SFT:
 		f.sftLoss()
 	case Reward:
-		f.rewardLoss()
+		if err := lc.validateRank(); err != nil {
+			return nil, err
+		}
+		f.rewardLoss(lc)
 	case GRPO:
 		if err := lc.validate(); err != nil {
 			return nil, err
@@ -184,15 +195,4 @@ func (f *forward) sftLoss() {
 	g.Output(OutLoss, g.Neg(g.ReduceSum(g.Mul(lp, w), nil, false)))
 	hit := g.Cast(g.Equal(g.ArgMax(f.head, -1, false), f.labels), graph.Float32)
 	g.Output(OutAccuracy, g.ReduceSum(g.Mul(hit, w), nil, false))
-}
-
-// rewardLoss: loss = Σ w·(score − target)²; scores are a metric.
-func (f *forward) rewardLoss() {
-	g := f.g
-	B := int64(f.b.Batch)
-	t := g.Input(InTargets, graph.Float32, graph.Dims(B))
-	w := g.Input(InRowWeights, graph.Float32, graph.Dims(B))
-	d := g.Sub(f.head, t)
-	g.Output(OutLoss, g.ReduceSum(g.Mul(g.Mul(d, d), w), nil, false))
-	g.Output(OutScores, g.Identity(f.head))
 }

@@ -20,10 +20,17 @@ type LoaderState struct {
 // Buckets.Batch (the last of a bucket may be short; it is padded with
 // zero-weight rows), and shuffles the batch order. The order depends only
 // on the seed, so a restored LoaderState continues exactly.
+//
+// Rows sharing a non-empty Row.Group (an item's graded samples) are kept
+// together: the group is shuffled as one unit, takes the bucket of its
+// longest row, and a batch holds only whole groups (a group larger than
+// Buckets.Batch is split into batch-sized chunks). A batch can then come
+// out short of Buckets.Batch rows. Without groups the plan is as above.
 type Loader struct {
 	rows    []Row
 	buckets Buckets
-	bucket  []Bucket // per row
+	bucket  []Bucket // per row (a grouped row gets its group's bucket)
+	units   [][]int  // row indices of each group, in first-row order; nil when no row has a Group
 	rng     *rand.PCG
 	start   []byte // rng state at the start of the epoch
 	epoch   int
@@ -47,14 +54,57 @@ func NewLoader(rows []Row, bs Buckets, seed uint64) (*Loader, error) {
 		}
 		l.bucket[i] = b
 	}
+	l.groupUnits()
 	l.newEpoch()
 	return l, nil
+}
+
+// groupUnits collects the rows of each Group into a unit (chunks of at most
+// Buckets.Batch rows) and gives every row of a unit its longest row's
+// bucket. Ungrouped rows are units of one.
+func (l *Loader) groupUnits() {
+	byGroup := map[string]int{}
+	var units [][]int
+	grouped := false
+	for i, r := range l.rows {
+		if r.Group == "" {
+			units = append(units, []int{i})
+			continue
+		}
+		grouped = true
+		u, ok := byGroup[r.Group]
+		if !ok || len(units[u]) == l.buckets.Batch {
+			u = len(units)
+			byGroup[r.Group] = u
+			units = append(units, nil)
+		}
+		units[u] = append(units[u], i)
+	}
+	if !grouped {
+		return
+	}
+	for _, u := range units {
+		b := l.bucket[u[0]]
+		for _, i := range u {
+			if l.bucket[i].Length > b.Length {
+				b = l.bucket[i]
+			}
+		}
+		for _, i := range u {
+			l.bucket[i] = b
+		}
+	}
+	l.units = units
 }
 
 // newEpoch snapshots the RNG and plans the epoch's batches.
 func (l *Loader) newEpoch() {
 	l.start, _ = l.rng.MarshalBinary() // PCG's MarshalBinary cannot fail
 	r := rand.New(l.rng)
+	if l.units != nil {
+		l.planGroups(r)
+		return
+	}
 	perm := r.Perm(len(l.rows))
 	byBucket := map[Bucket][]int{}
 	for _, i := range perm {
@@ -71,6 +121,34 @@ func (l *Loader) newEpoch() {
 		for i := 0; i < len(idx); i += b.Batch {
 			l.plan = append(l.plan, idx[i:min(i+b.Batch, len(idx))])
 		}
+	}
+	r.Shuffle(len(l.plan), func(i, j int) { l.plan[i], l.plan[j] = l.plan[j], l.plan[i] })
+	l.cursor = 0
+}
+
+// planGroups plans an epoch of whole groups: shuffled units packed, per
+// bucket, into batches of at most Buckets.Batch rows, in shuffled order.
+func (l *Loader) planGroups(r *rand.Rand) {
+	byBucket := map[Bucket][][]int{}
+	for _, u := range r.Perm(len(l.units)) {
+		b := l.bucket[l.units[u][0]]
+		byBucket[b] = append(byBucket[b], l.units[u])
+	}
+	keys := make([]Bucket, 0, len(byBucket))
+	for b := range byBucket {
+		keys = append(keys, b)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Length < keys[j].Length })
+	l.plan = l.plan[:0]
+	for _, b := range keys {
+		var cur []int
+		for _, u := range byBucket[b] {
+			if len(cur)+len(u) > b.Batch {
+				l.plan, cur = append(l.plan, cur), nil
+			}
+			cur = append(cur, u...)
+		}
+		l.plan = append(l.plan, cur)
 	}
 	r.Shuffle(len(l.plan), func(i, j int) { l.plan[i], l.plan[j] = l.plan[j], l.plan[i] })
 	l.cursor = 0

@@ -29,12 +29,22 @@ type expVariant struct {
 	steps   int
 	lr      float64
 	noImage bool
+	rank    float64 // LossConfig.RankWeight
+	grouped bool    // rows carry their item as Group (one item's samples per batch)
 }
 
 var expVariants = []expVariant{
-	{"base", 240, 1e-3, false}, // as TestRewardModelRanksLevels
-	{"lr", 1500, 3e-3, false},  // higher lr, more steps
-	{"text", 240, 1e-3, true},  // same as base without the image
+	{name: "base", steps: 240, lr: 1e-3},                // the reward test before 800 steps
+	{name: "lr", steps: 1500, lr: 3e-3},                 // higher lr, more steps
+	{name: "text", steps: 240, lr: 1e-3, noImage: true}, // same as base without the image
+	{name: "mse", steps: 800, lr: 1e-3},                 // TestRewardModelRanksLevels before the rank term
+	{name: "mseg", steps: 800, lr: 1e-3, grouped: true},
+	{name: "rank1", steps: 800, lr: 1e-3, rank: 1, grouped: true},
+	{name: "rank1u", steps: 800, lr: 1e-3, rank: 1},
+	{name: "rank3", steps: 800, lr: 1e-3, rank: 3, grouped: true},
+	{name: "rank10", steps: 800, lr: 1e-3, rank: 10, grouped: true},
+	{name: "lrmse", steps: 1500, lr: 3e-3, grouped: true},
+	{name: "lrrank3", steps: 1500, lr: 3e-3, rank: 3, grouped: true},
 }
 
 func TestRewardExp(t *testing.T) {
@@ -59,7 +69,7 @@ func TestRewardExp(t *testing.T) {
 	modalityProbe(t, prep, arch.HiddenSize)
 	describeSamples(t, teS)
 	ceilings(t, teS)
-	rows := func(ss []Sample, noImage bool) []Row {
+	rows := func(ss []Sample, noImage, grouped bool) []Row {
 		out := make([]Row, len(ss))
 		for i, s := range ss {
 			img := s.ImagePath
@@ -70,12 +80,15 @@ func TestRewardExp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r.Target = s.Level
+			r.IDs, r.Target = r.IDs[:r.AnswerEnd], s.Level // as RewardRows
+			if grouped {
+				r.Group = s.QuestionID
+			}
 			out[i] = r
 		}
 		return out
 	}
-	r0 := rows(teS[:1], false)[0]
+	r0 := rows(teS[:1], false, false)[0]
 	t.Logf("row tokens: len(IDs)=%d AnswerStart=%d AnswerEnd=%d (score read at the last ID; RewardPrompt cuts at AnswerEnd)",
 		len(r0.IDs), r0.AnswerStart, r0.AnswerEnd)
 	want := os.Getenv("REWARDEXP_VARIANTS")
@@ -84,9 +97,10 @@ func TestRewardExp(t *testing.T) {
 			continue
 		}
 		t0 := time.Now()
-		scores, rec := trainAndScore(t, arch, src, prep, rows(trS, v.noImage), rows(teS, v.noImage), v)
-		t.Logf("=== variant %s (steps %d, lr %g, image %v): %.0fs, loss %.2f → %.2f", v.name, v.steps, v.lr,
-			!v.noImage, time.Since(t0).Seconds(), meanOf(rec, "loss", 0, 5), meanOf(rec, "loss", v.steps-5, v.steps))
+		scores, rec := trainAndScore(t, arch, src, prep, rows(trS, v.noImage, v.grouped), rows(teS, v.noImage, false), v)
+		t.Logf("=== variant %s (steps %d, lr %g, image %v, rank weight %g, grouped %v): %.0fs, loss %.2f → %.2f (mse %.2f, rank %.3f at the end)",
+			v.name, v.steps, v.lr, !v.noImage, v.rank, v.grouped, time.Since(t0).Seconds(), meanOf(rec, "loss", 0, 5),
+			meanOf(rec, "loss", v.steps-5, v.steps), meanOf(rec, OutMSE, v.steps-5, v.steps), meanOf(rec, OutRankLoss, v.steps-5, v.steps))
 		report(t, teS, scores)
 	}
 }
@@ -103,7 +117,7 @@ func trainAndScore(t *testing.T, a models.ArchConfig, bundle *models.Bundle, pre
 		t.Fatal(err)
 	}
 	defer st.Close()
-	eng, err := NewEngine(openEnv(t), EngineConfig{Objective: Reward, Arch: a}, st)
+	eng, err := NewEngine(openEnv(t), EngineConfig{Objective: Reward, Arch: a, Loss: LossConfig{RankWeight: v.rank}}, st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,7 +107,10 @@ func otherItem(items []data.Item, i int, rng *rand.Rand) (data.Item, bool) {
 }
 
 // RewardRows encodes samples as reward-model rows (target = level), token
-// for token as models.VLM.RewardPrompt encodes them for scoring.
+// for token as models.VLM.RewardPrompt encodes them for scoring. Each row's
+// Group is its sample's QuestionID, so a Loader batches an item's graded
+// samples together (what LossConfig.RankWeight's pairs need); clear Group
+// to batch rows independently.
 func (p *Prep) RewardRows(ctx context.Context, samples []Sample) ([]Row, error) {
 	rows := make([]Row, len(samples))
 	for i, s := range samples {
@@ -118,7 +121,7 @@ func (p *Prep) RewardRows(ctx context.Context, samples []Sample) ([]Row, error) 
 		// The score is read at the row's last token: end the row at the
 		// <|im_end|> closing the answer, where models.VLM.Score reads it.
 		r.IDs = r.IDs[:r.AnswerEnd]
-		r.Target = s.Level
+		r.Target, r.Group = s.Level, s.QuestionID
 		rows[i] = r
 	}
 	return rows, nil
