@@ -48,6 +48,9 @@ type Config struct {
 	GRPO GRPOOptions `json:"grpo"`
 	// EvalBatch is the evaluation batch size; default 32.
 	EvalBatch int `json:"eval_batch"`
+	// Pretrain, when Items is set, trains a shared text-only base for the
+	// VQA policy and the generator before the loop (see PretrainConfig).
+	Pretrain PretrainConfig `json:"pretrain"`
 }
 
 // DataConfig selects the benchmark the pipeline builds and evaluates on.
@@ -124,8 +127,9 @@ func (m ModelConfig) Arch(vocab int) models.ArchConfig {
 
 // Quick shrinks the run to a CI-sized end-to-end pass: one seed, two
 // rounds, 40 images per collection, 24 pool images per round, one sample
-// each, a third of every epoch count, and evaluation on 60-item samples of
-// the benchmarks. Output goes to OutDir+"-quick".
+// each, at most 400 pretraining items, a third of every epoch count, and
+// evaluation on 60-item samples of the benchmarks. Output goes to
+// OutDir+"-quick".
 func (c *Config) Quick() {
 	c.OutDir += "-quick"
 	c.Seeds = c.Seeds[:1]
@@ -134,8 +138,11 @@ func (c *Config) Quick() {
 	c.Data.TestLimit, c.Data.RealLimit = 60, 60
 	c.SeedFraction = max(c.SeedFraction, 0.2)
 	c.Generate.PoolLimit, c.Generate.PerImage = 24, 1
+	if c.Pretrain.Limit == 0 || c.Pretrain.Limit > 400 {
+		c.Pretrain.Limit = 400
+	}
 	for _, t := range []*TrainOptions{&c.GeneratorSFT, &c.RewardTrain, &c.PolicySFT, &c.GRPO.TrainOptions,
-		&c.RoundGeneratorSFT, &c.RoundRewardTrain} {
+		&c.RoundGeneratorSFT, &c.RoundRewardTrain, &c.Pretrain.VQA, &c.Pretrain.Generator} {
 		if t.Epochs > 1 {
 			t.Epochs = max(1, t.Epochs/3)
 		}
@@ -216,7 +223,7 @@ func (c *Config) defaults() {
 		c.RoundRewardTrain = c.RewardTrain
 	}
 	for _, t := range []*TrainOptions{&c.GeneratorSFT, &c.RewardTrain, &c.PolicySFT, &c.GRPO.TrainOptions,
-		&c.RoundGeneratorSFT, &c.RoundRewardTrain} {
+		&c.RoundGeneratorSFT, &c.RoundRewardTrain, &c.Pretrain.VQA, &c.Pretrain.Generator} {
 		def(&t.Epochs, 1)
 		def(&t.BatchSize, 8)
 		deff(&t.LearningRate, 1e-3)
@@ -247,6 +254,8 @@ func (c *Config) Validate() error {
 		return configError("filter: top_k ≥ 0, top_fraction and max_template_share in (0, 1] are required")
 	case c.Model.HiddenSize < 0 || c.Model.IntermediateSize < 0 || c.Model.Layers < 0 || c.Model.VisionWidth < 0 || c.Model.VisionDepth < 0:
 		return configError("model sizes must be ≥ 0")
+	case c.Pretrain.Limit < 0:
+		return configError("pretrain.limit %d < 0", c.Pretrain.Limit)
 	case c.GRPO.Group < 2:
 		return configError("grpo.group %d < 2 (advantages need a group)", c.GRPO.Group)
 	case c.GRPO.RewardWeight < 0 || c.GRPO.MatchWeight < 0 || c.GRPO.FormatWeight < 0 ||
@@ -255,7 +264,7 @@ func (c *Config) Validate() error {
 	}
 	for name, t := range map[string]TrainOptions{"generator_sft": c.GeneratorSFT, "reward_train": c.RewardTrain,
 		"policy_sft": c.PolicySFT, "grpo": c.GRPO.TrainOptions, "round_generator_sft": c.RoundGeneratorSFT,
-		"round_reward_train": c.RoundRewardTrain} {
+		"round_reward_train": c.RoundRewardTrain, "pretrain.vqa": c.Pretrain.VQA, "pretrain.generator": c.Pretrain.Generator} {
 		if t.Epochs < 1 || t.BatchSize < 1 || t.LearningRate <= 0 {
 			return configError("%s: epochs, batch_size and learning_rate must be positive", name)
 		}
@@ -314,6 +323,7 @@ func (c *Config) resolve(dir string) {
 	abs(&c.OutDir)
 	abs(&c.Data.Reference)
 	abs(&c.Data.Real)
+	abs(&c.Pretrain.Items)
 	for i := range c.Data.Collections {
 		abs(&c.Data.Collections[i])
 	}

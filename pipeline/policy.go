@@ -168,7 +168,7 @@ func (p *Pipeline) runPolicySFT(ctx context.Context, dir string, s uint64, which
 	if len(ex) == 0 {
 		return nil, fmt.Errorf("%w: no training examples for %s", ErrData, which)
 	}
-	base, err := p.fresh(ctx, dir, RoleVQA, s)
+	base, done, err := p.start(ctx, dir, RoleVQA, s)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +177,7 @@ func (p *Pipeline) runPolicySFT(ctx context.Context, dir string, s uint64, which
 	if err != nil {
 		return nil, fmt.Errorf("policy SFT: %w", err)
 	}
-	if err := removeAll(base); err != nil {
+	if err := done(); err != nil {
 		return nil, err
 	}
 	sum := PolicySummary{Name: which, TrainItems: len(ex), Train: &st}

@@ -24,12 +24,13 @@ const (
 )
 
 // Row names of the results table, in order.
-var rowOrder = []string{"random", "majority", PolicySeed, PolicyUnfiltered, PolicyFiltered, PolicyGRPO}
+var rowOrder = []string{"random", "majority", PolicyBase, PolicySeed, PolicyUnfiltered, PolicyFiltered, PolicyGRPO}
 
 // rowTitle is the report's label for each row.
 var rowTitle = map[string]string{
 	"random":         "random",
 	"majority":       "majority (train-split answers)",
+	PolicyBase:       "pretrained base (text only, no MedGR² data)",
 	PolicySeed:       "SFT on seed items only",
 	PolicyUnfiltered: "SFT on all generated items (unfiltered)",
 	PolicyFiltered:   "SFT on reward-filtered items",
@@ -119,6 +120,15 @@ func (p *Pipeline) collect() (*Results, []MetricRecord, error) {
 		}
 	}
 	var metrics []MetricRecord
+	if p.pretrainEnabled() {
+		var pre PretrainSummary
+		if err := readJSON(filepath.Join(p.stageDir(StagePretrain), SummaryFile), &pre); err != nil {
+			return nil, nil, err
+		}
+		add(PolicySummary{Name: PolicyBase, TrainItems: pre.Items, Eval: pre.Eval}, PolicyBase)
+		metrics = append(metrics, trainRecord(StagePretrain, 0, nil, "vqa", pre.VQA),
+			trainRecord(StagePretrain, 0, nil, "generator", pre.Generator))
+	}
 	for _, s := range p.cfg.Seeds {
 		m, err := p.collectSeed(s, res, add)
 		if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -64,7 +63,7 @@ func (p *Pipeline) runBootstrap(ctx context.Context, dir string, s uint64) (any,
 			return p.be.TrainReward(ctx, base, out, graded, p.opts(p.cfg.RewardTrain, s))
 		}, &sum.Reward},
 	} {
-		base, err := p.fresh(ctx, dir, job.role, s)
+		base, done, err := p.start(ctx, dir, job.role, s)
 		if err != nil {
 			return nil, err
 		}
@@ -72,8 +71,8 @@ func (p *Pipeline) runBootstrap(ctx context.Context, dir string, s uint64) (any,
 		if *job.stats, err = job.train(base, out); err != nil {
 			return nil, fmt.Errorf("train %s: %w", job.role, err)
 		}
-		if err := os.RemoveAll(base); err != nil {
-			return nil, fmt.Errorf("pipeline: %w", err)
+		if err := done(); err != nil {
+			return nil, err
 		}
 	}
 	return sum, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/medgr2/medgr2/data"
@@ -54,6 +55,11 @@ func (p *Pipeline) plan() []stage {
 		{name: StageTokenizer, deps: []string{StageData}, conf: c.Model, run: p.runTokenizer},
 	}
 	var reportDeps []string
+	if p.pretrainEnabled() {
+		stages = append(stages, stage{name: StagePretrain, deps: []string{StageData, StageTokenizer},
+			conf: []any{c.Pretrain, c.Data.Real, p.evalConf()}, run: p.runPretrain})
+		reportDeps = append(reportDeps, StagePretrain)
+	}
 	for _, s := range c.Seeds {
 		stages = append(stages, p.seedStages(s)...)
 		reportDeps = append(reportDeps, seedStage(s, "baselines"), seedStage(s, PolicySeed),
@@ -76,15 +82,17 @@ func (p *Pipeline) plan() []stage {
 // baselines and the four policies.
 func (p *Pipeline) seedStages(s uint64) []stage {
 	c := p.cfg
-	evalConf := struct {
-		Real                      string
-		RealLimit, TestLimit, Bat int
-	}{c.Data.Real, c.Data.RealLimit, c.Data.TestLimit, c.EvalBatch}
+	evalConf := p.evalConf()
 	name := func(n string) string { return seedStage(s, n) }
+	// base lists what a trained-from-scratch-or-base model depends on.
+	base := []string{StageTokenizer}
+	if p.pretrainEnabled() {
+		base = append(base, StagePretrain)
+	}
 	out := []stage{
 		{name: name("seed"), deps: []string{StageData}, conf: []any{c.SeedFraction, s},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runSeed(ctx, dir, s) }},
-		{name: roundStage(s, 0), deps: []string{StageTokenizer, name("seed")},
+		{name: roundStage(s, 0), deps: append(slices.Clone(base), name("seed")),
 			conf: []any{c.GeneratorSFT, c.RewardTrain, s},
 			run:  func(ctx context.Context, dir string) (any, error) { return p.runBootstrap(ctx, dir, s) }},
 	}
@@ -94,14 +102,14 @@ func (p *Pipeline) seedStages(s uint64) []stage {
 			run:  func(ctx context.Context, dir string) (any, error) { return p.runRound(ctx, dir, s, k) }})
 	}
 	last := roundStage(s, c.Rounds)
-	allRounds := []string{name("seed"), StageTokenizer}
+	allRounds := append(slices.Clone(base), name("seed"))
 	for k := 1; k <= c.Rounds; k++ {
 		allRounds = append(allRounds, roundStage(s, k))
 	}
 	out = append(out,
 		stage{name: name("baselines"), deps: []string{StageData}, conf: []any{evalConf, s},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runBaselines(ctx, dir, s) }},
-		stage{name: name(PolicySeed), deps: []string{StageTokenizer, name("seed")}, conf: []any{c.PolicySFT, evalConf, s},
+		stage{name: name(PolicySeed), deps: append(slices.Clone(base), name("seed")), conf: []any{c.PolicySFT, evalConf, s},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runPolicySFT(ctx, dir, s, PolicySeed) }},
 		stage{name: name(PolicyUnfiltered), deps: allRounds, conf: []any{c.PolicySFT, evalConf, s},
 			run: func(ctx context.Context, dir string) (any, error) {
@@ -113,6 +121,15 @@ func (p *Pipeline) seedStages(s uint64) []stage {
 			run: func(ctx context.Context, dir string) (any, error) { return p.runGRPO(ctx, dir, s) }},
 	)
 	return out
+}
+
+// evalConf is what an evaluation's results depend on besides the model.
+func (p *Pipeline) evalConf() any {
+	c := p.cfg
+	return struct {
+		Real                      string
+		RealLimit, TestLimit, Bat int
+	}{c.Data.Real, c.Data.RealLimit, c.Data.TestLimit, c.EvalBatch}
 }
 
 // DataSummary is the data stage's summary.

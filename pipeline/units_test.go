@@ -216,6 +216,8 @@ func TestLoadConfig(t *testing.T) {
 		{"repeated seed", `{"data": {"collections": ["c"], "reference": "r"}, "seeds": [1, 1]}`},
 		{"model size", `{"data": {"collections": ["c"], "reference": "r"}, "model": {"hidden_size": 30}}`},
 		{"train", `{"data": {"collections": ["c"], "reference": "r"}, "policy_sft": {"learning_rate": -1}}`},
+		{"pretrain limit", `{"data": {"collections": ["c"], "reference": "r"}, "pretrain": {"items": "p.json", "limit": -1}}`},
+		{"pretrain train", `{"data": {"collections": ["c"], "reference": "r"}, "pretrain": {"vqa": {"batch_size": -1}}}`},
 		{"option shuffles", `{"data": {"collections": ["c"], "reference": "r"}, "policy_sft": {"option_shuffles": -1}}`},
 	}
 	for _, b := range bad {

@@ -1,0 +1,161 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/medgr2/medgr2/data"
+	"github.com/medgr2/medgr2/data/eval"
+)
+
+// StagePretrain is the shared base-model stage: text-only pretraining of
+// the VQA policy and the generator on real OmniMedVQA questions.
+const StagePretrain = "pretrain"
+
+// PolicyBase is the report row of the pretrained VQA base before any
+// MedGR² data.
+const PolicyBase = "policy-base"
+
+// PretrainConfig makes the loop's starting models a pretrained base
+// instead of random weights, as the paper starts from a pretrained VLM.
+// The base learns, from real OmniMedVQA questions without their images,
+// how a multiple-choice item reads and how an answer maps to its letter
+// (VQA policy) and how an item is written (generator). It never sees the
+// benchmark's labels: items of a held-out modality and items of any
+// dataset in Data.Real are dropped, so the held-out and real benchmarks
+// stay unseen.
+type PretrainConfig struct {
+	// Items is an OmniMedVQA-format item file (JSON array or JSONL); ""
+	// disables pretraining (the loop starts from random bundles).
+	Items string `json:"items"`
+	// Limit caps the items used (a seeded sample); 0 means all.
+	Limit int `json:"limit"`
+	// VQA trains the policy base (fast-path answer letter); OptionShuffles
+	// adds shuffled copies as for policy SFT.
+	VQA TrainOptions `json:"vqa"`
+	// Generator trains the generator base on the same items written in
+	// models.SampleFormat.
+	Generator TrainOptions `json:"generator"`
+}
+
+// PretrainSummary is the pretrain stage's summary.
+type PretrainSummary struct {
+	Items     int                     `json:"items"`
+	Dropped   map[string]int          `json:"dropped"` // reason → items left out
+	VQA       TrainStats              `json:"vqa"`
+	Generator TrainStats              `json:"generator"`
+	Eval      map[string]eval.Summary `json:"eval"` // the VQA base on each benchmark
+}
+
+// pretrainEnabled reports whether the loop starts from a pretrained base.
+func (p *Pipeline) pretrainEnabled() bool { return p.cfg.Pretrain.Items != "" }
+
+// pretrainItems loads the pretraining items, drops those of held-out
+// modalities and of the real benchmark's datasets, and clears their image
+// paths (the images are not available; the base learns from text).
+func (p *Pipeline) pretrainItems() ([]Example, map[string]int, error) {
+	c := p.cfg.Pretrain
+	dropped := map[string]int{}
+	items, err := data.Load(c.Items, data.SkipInvalid(func(*data.ItemError) { dropped["invalid"]++ }))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: pretrain items: %w", ErrData, err)
+	}
+	realSets := map[string]bool{}
+	if p.cfg.Data.Real != "" {
+		real, err := data.Load(p.cfg.Data.Real, data.SkipInvalid(nil))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: real items: %w", ErrData, err)
+		}
+		for _, it := range real {
+			realSets[it.Dataset] = true
+		}
+	}
+	holdout, err := p.holdoutModalities()
+	if err != nil {
+		return nil, nil, err
+	}
+	var kept []data.Item
+	for _, it := range items {
+		switch {
+		case slices.Contains(holdout, it.ModalityType):
+			dropped["held-out modality"]++
+		case realSets[it.Dataset]:
+			dropped["real-benchmark dataset"]++
+		default:
+			it.ImagePath = ""
+			kept = append(kept, it)
+		}
+	}
+	if c.Limit > 0 && len(kept) > c.Limit {
+		dropped["limit"] = len(kept) - c.Limit
+		kept = sample(kept, c.Limit, p.cfg.Data.BuildSeed)
+	}
+	if len(kept) == 0 {
+		return nil, nil, fmt.Errorf("%w: no pretraining items left in %s", ErrData, c.Items)
+	}
+	return examplesOf(kept), dropped, nil
+}
+
+// holdoutModalities returns the modalities the data stage held out.
+func (p *Pipeline) holdoutModalities() ([]string, error) {
+	var ds DataSummary
+	if err := readJSON(filepath.Join(p.stageDir(StageData), SummaryFile), &ds); err != nil {
+		return nil, err
+	}
+	return ds.Holdout, nil
+}
+
+// runPretrain trains the shared VQA and generator bases from random
+// bundles and evaluates the VQA base.
+func (p *Pipeline) runPretrain(ctx context.Context, dir string) (any, error) {
+	ex, dropped, err := p.pretrainItems()
+	if err != nil {
+		return nil, err
+	}
+	sum := PretrainSummary{Items: len(ex), Dropped: dropped}
+	const seed = 0 // one base for every run seed, like a published model
+	for _, job := range []struct {
+		role  Role
+		opts  TrainOptions
+		stats *TrainStats
+	}{
+		{RoleVQA, p.cfg.Pretrain.VQA, &sum.VQA},
+		{RoleGenerator, p.cfg.Pretrain.Generator, &sum.Generator},
+	} {
+		from, err := p.fresh(ctx, dir, job.role, seed)
+		if err != nil {
+			return nil, err
+		}
+		if *job.stats, err = p.be.SFT(ctx, from, filepath.Join(dir, string(job.role)), job.role, ex, p.opts(job.opts, seed)); err != nil {
+			return nil, fmt.Errorf("pretrain %s: %w", job.role, err)
+		}
+		if err := removeAll(from); err != nil {
+			return nil, err
+		}
+	}
+	if sum.Eval, err = p.evaluateBundle(ctx, filepath.Join(dir, string(RoleVQA)), StagePretrain); err != nil {
+		return nil, err
+	}
+	return sum, nil
+}
+
+// start returns the bundle a role's training starts from: the pretrained
+// base when pretraining is on (VQA and generator), otherwise a fresh
+// random bundle written into dir. done removes what start wrote.
+func (p *Pipeline) start(ctx context.Context, dir string, role Role, seed uint64) (path string, done func() error, err error) {
+	if p.pretrainEnabled() && role != RoleReward {
+		base := filepath.Join(p.stageDir(StagePretrain), string(role))
+		if _, err := os.Stat(base); err != nil {
+			return "", nil, fmt.Errorf("%w: pretrained %s base: %w", ErrData, role, err)
+		}
+		return base, func() error { return nil }, nil
+	}
+	path, err = p.fresh(ctx, dir, role, seed)
+	if err != nil {
+		return "", nil, err
+	}
+	return path, func() error { return removeAll(path) }, nil
+}

@@ -1,0 +1,136 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/medgr2/medgr2/data"
+)
+
+// pretrainConfig is testConfig with a text-only base pretrained on the
+// real OmniMedVQA questions.
+func pretrainConfig(t *testing.T) *Config {
+	t.Helper()
+	c := testConfig(t)
+	c.Seeds = []uint64{1}
+	c.Pretrain.Items = shared + "/omnimedvqa-text/omnimedvqa_text_sample.json"
+	c.Pretrain.Limit = 300
+	if err := c.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestPretrainStartsTheLoopFromTheBase(t *testing.T) {
+	cfg := pretrainConfig(t)
+	p, err := New(cfg, newFake(cfg.OutDir), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Trained counts the SFT calls a bundle went through: the base's one
+	// plus the stage's own for the VQA policy and the generator; the
+	// reward model starts from random weights.
+	for _, tt := range []struct {
+		dir     string
+		role    Role
+		trained int
+	}{
+		{filepath.Join(p.stageDir(StagePretrain), string(RoleVQA)), RoleVQA, 1},
+		{filepath.Join(p.stageDir(StagePretrain), string(RoleGenerator)), RoleGenerator, 1},
+		{filepath.Join(p.stageDir(seedStage(1, PolicySeed)), dirBundle), RoleVQA, 2},
+		{filepath.Join(p.stageDir(roundStage(1, 0)), dirGenerator), RoleGenerator, 2},
+		{filepath.Join(p.stageDir(roundStage(1, 0)), dirReward), RoleReward, 1},
+	} {
+		m, err := readMarker(tt.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Role != tt.role || m.Trained != tt.trained {
+			t.Errorf("%s: %+v, want role %s trained %d times", tt.dir, m, tt.role, tt.trained)
+		}
+	}
+	res, err := LoadResults(cfg.OutDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := res.Table[PolicyBase][BenchTest]; !ok || c.N == 0 {
+		t.Errorf("no %s row: %+v", PolicyBase, res.Table[PolicyBase])
+	}
+	// Changing the base reruns everything trained from it, not the data.
+	cfg.Pretrain.VQA.Epochs++
+	p2, _ := New(cfg, newFake(cfg.OutDir), Options{})
+	if _, err := p2.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(p2.Ran()) == 0 || p2.Ran()[0] != StagePretrain {
+		t.Errorf("after a pretrain change ran %v, want it to start at %s", p2.Ran(), StagePretrain)
+	}
+}
+
+func TestPretrainItemsKeepBenchmarksUnseen(t *testing.T) {
+	cfg := pretrainConfig(t)
+	cfg.Pretrain.Limit = 0
+	p, err := New(cfg, newFake(cfg.OutDir), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.runStage(context.Background(), p.plan()[0], p.stageDir(StageData)); err != nil {
+		t.Fatal(err)
+	}
+	ex, dropped, err := p.pretrainItems()
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, err := data.Load(cfg.Data.Real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	realSets := map[string]bool{}
+	for _, it := range real {
+		realSets[it.Dataset] = true
+	}
+	for _, e := range ex {
+		if e.Item.ModalityType == "X-Ray" || realSets[e.Item.Dataset] || e.Item.ImageFile() != "" || e.Reasoning == "" {
+			t.Fatalf("pretraining item %s (%s, %s, image %q) should have been dropped or stripped",
+				e.Item.QuestionID, e.Item.ModalityType, e.Item.Dataset, e.Item.ImageFile())
+		}
+	}
+	if len(ex) < 1000 || dropped["held-out modality"] == 0 || dropped["real-benchmark dataset"] == 0 {
+		t.Errorf("%d items kept, dropped %v", len(ex), dropped)
+	}
+	t.Logf("%d pretraining items, dropped %v", len(ex), dropped)
+}
+
+func TestPretrainBadItems(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct{ name, body string }{
+		{"missing", ""},
+		{"not json", "{"},
+		{"no valid items", `[{"question_id": "q", "question": "?"}]`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := pretrainConfig(t)
+			cfg.Pretrain.Items = filepath.Join(dir, tt.name+".json")
+			if tt.body != "" {
+				if err := os.WriteFile(cfg.Pretrain.Items, []byte(tt.body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, err := New(cfg, newFake(cfg.OutDir), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = p.Run(context.Background())
+			var se *StageError
+			if !errors.Is(err, ErrData) || !errors.As(err, &se) || se.Stage != StagePretrain {
+				t.Fatalf("err = %v, want ErrData from the %s stage", err, StagePretrain)
+			}
+		})
+	}
+}
