@@ -13,6 +13,12 @@ const (
 	OutRankLoss = "rank_loss" // the pairwise ranking term, before RankWeight
 )
 
+// DefaultRewardRankWeight is the LossConfig.RankWeight to train reward
+// models with (LossConfig's zero value keeps pure MSE): on the test
+// benchmark, 800 steps over item-grouped batches reached held-out Spearman
+// ρ 0.68–0.83 against 0.13–0.22 with MSE alone (reward_test.go).
+const DefaultRewardRankWeight = 5
+
 // validateRank checks the reward objective's ranking settings.
 func (lc LossConfig) validateRank() error {
 	switch {

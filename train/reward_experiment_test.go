@@ -8,7 +8,8 @@ package train
 //	MEDGR2_ORT_LIB=/work/main/third_party/ort/libonnxruntime.so.1 \
 //	  go test -tags rewardexp -run TestRewardExp -v -timeout 30m ./train/
 //
-// Env REWARDEXP_VARIANTS picks variants (comma list of base, lr, text).
+// Env REWARDEXP_VARIANTS picks variants (comma list of names in expVariants);
+// REWARDEXP_SEEDS runs each with these data-order seeds (comma list; 1).
 
 import (
 	"context"
@@ -17,6 +18,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +33,7 @@ type expVariant struct {
 	noImage bool
 	rank    float64 // LossConfig.RankWeight
 	grouped bool    // rows carry their item as Group (one item's samples per batch)
+	seed    uint64  // data-order seed (RunConfig.Seed); set from REWARDEXP_SEEDS
 }
 
 var expVariants = []expVariant{
@@ -43,6 +46,13 @@ var expVariants = []expVariant{
 	{name: "rank1u", steps: 800, lr: 1e-3, rank: 1},
 	{name: "rank3", steps: 800, lr: 1e-3, rank: 3, grouped: true},
 	{name: "rank10", steps: 800, lr: 1e-3, rank: 10, grouped: true},
+	{name: "rank2", steps: 800, lr: 1e-3, rank: 2, grouped: true},
+	{name: "rank5", steps: 800, lr: 1e-3, rank: 5, grouped: true},
+	{name: "rank3u", steps: 800, lr: 1e-3, rank: 3},
+	{name: "rank3long", steps: 1200, lr: 1e-3, rank: 3, grouped: true},
+	{name: "rank5u", steps: 800, lr: 1e-3, rank: 5},
+	{name: "rank7", steps: 800, lr: 1e-3, rank: 7, grouped: true},
+	{name: "rank3lr2", steps: 800, lr: 2e-3, rank: 3, grouped: true},
 	{name: "lrmse", steps: 1500, lr: 3e-3, grouped: true},
 	{name: "lrrank3", steps: 1500, lr: 3e-3, rank: 3, grouped: true},
 }
@@ -92,14 +102,32 @@ func TestRewardExp(t *testing.T) {
 	t.Logf("row tokens: len(IDs)=%d AnswerStart=%d AnswerEnd=%d (score read at the last ID; RewardPrompt cuts at AnswerEnd)",
 		len(r0.IDs), r0.AnswerStart, r0.AnswerEnd)
 	want := os.Getenv("REWARDEXP_VARIANTS")
+	seeds := []uint64{1}
+	if env := os.Getenv("REWARDEXP_SEEDS"); env != "" {
+		seeds = nil
+		for _, f := range strings.Split(env, ",") {
+			n, err := strconv.ParseUint(f, 10, 64)
+			if err != nil {
+				t.Fatalf("REWARDEXP_SEEDS: %v", err)
+			}
+			seeds = append(seeds, n)
+		}
+	}
+	var runs []expVariant
 	for _, v := range expVariants {
+		for _, sd := range seeds {
+			v.seed = sd
+			runs = append(runs, v)
+		}
+	}
+	for _, v := range runs {
 		if want != "" && !strings.Contains(","+want+",", ","+v.name+",") {
 			continue
 		}
 		t0 := time.Now()
 		scores, rec := trainAndScore(t, arch, src, prep, rows(trS, v.noImage, v.grouped), rows(teS, v.noImage, false), v)
-		t.Logf("=== variant %s (steps %d, lr %g, image %v, rank weight %g, grouped %v): %.0fs, loss %.2f → %.2f (mse %.2f, rank %.3f at the end)",
-			v.name, v.steps, v.lr, !v.noImage, v.rank, v.grouped, time.Since(t0).Seconds(), meanOf(rec, "loss", 0, 5),
+		t.Logf("=== variant %s seed %d (steps %d, lr %g, image %v, rank weight %g, grouped %v): %.0fs, loss %.2f → %.2f (mse %.2f, rank %.3f at the end)",
+			v.name, v.seed, v.steps, v.lr, !v.noImage, v.rank, v.grouped, time.Since(t0).Seconds(), meanOf(rec, "loss", 0, 5),
 			meanOf(rec, "loss", v.steps-5, v.steps), meanOf(rec, OutMSE, v.steps-5, v.steps), meanOf(rec, OutRankLoss, v.steps-5, v.steps))
 		report(t, teS, scores)
 	}
@@ -124,7 +152,7 @@ func trainAndScore(t *testing.T, a models.ArchConfig, bundle *models.Bundle, pre
 	defer eng.Close()
 	buckets := Buckets{Batch: 8, Lengths: []int{96, 128, 160, 192}}
 	rec, err := Supervised(ctx, eng, prep.Tokens(), train, RunConfig{Steps: v.steps,
-		Schedule: Schedule{LR: v.lr, Warmup: 10, Decay: "cosine"}, Buckets: buckets, Seed: 1, OutDir: t.TempDir()})
+		Schedule: Schedule{LR: v.lr, Warmup: 10, Decay: "cosine"}, Buckets: buckets, Seed: v.seed, OutDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,14 +5,22 @@ import (
 	"testing"
 )
 
+// rewardRhoBar is the held-out Spearman ρ TestRewardModelRanksLevels
+// requires.
+const rewardRhoBar = 0.4
+
 // TestRewardModelRanksLevels trains the reward head on graded samples of
 // the train split and checks held-out samples (test split) are ranked by
 // level: Spearman ρ between scores and levels well above 0.
 func TestRewardModelRanksLevels(t *testing.T) {
 	ctx := context.Background()
-	// 800 steps (about 15 s): at 240 steps held-out ρ was 0.09, at 480
-	// 0.13, at 800 0.22, with the score read at <|im_end|> as served.
+	// 800 steps (about 15 s). With MSE alone held-out ρ was 0.09 at 240
+	// steps, 0.13 at 480, 0.22 at 800 (only "incoherent" separated). The
+	// pairwise ranking term (RankWeight 5) over item-grouped batches
+	// (RewardRows sets Row.Group) also separates "irrelevant": ρ 0.68–0.83
+	// over data-order seeds 1–6 (reward_experiment_test.go, variant rank5).
 	steps := 800
+	loss := LossConfig{RankWeight: DefaultRewardRankWeight}
 	arch := smallArch()
 	vqa := testBundle(t, arch, 2)
 	src, err := RewardBundle(ctx, vqa, t.TempDir(), 3)
@@ -43,7 +51,7 @@ func TestRewardModelRanksLevels(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	eng, err := NewEngine(openEnv(t), EngineConfig{Objective: Reward, Arch: arch}, st)
+	eng, err := NewEngine(openEnv(t), EngineConfig{Objective: Reward, Arch: arch, Loss: loss}, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,9 +66,11 @@ func TestRewardModelRanksLevels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d train / %d held-out samples, %d steps: loss %.2f → %.2f, held-out Spearman ρ = %.3f",
-		len(train), len(test), steps, meanOf(rec, "loss", 0, 5), meanOf(rec, "loss", steps-5, steps), rho)
-	if !(rho > 0.1) {
-		t.Fatalf("held-out Spearman ρ = %.3f, want > 0.1", rho)
+	t.Logf("%d train / %d held-out samples, %d steps, rank weight %g: loss %.2f → %.2f (mse %.2f → %.2f, rank %.3f → %.3f), held-out Spearman ρ = %.3f",
+		len(train), len(test), steps, loss.RankWeight, meanOf(rec, "loss", 0, 5), meanOf(rec, "loss", steps-5, steps),
+		meanOf(rec, OutMSE, 0, 5), meanOf(rec, OutMSE, steps-5, steps),
+		meanOf(rec, OutRankLoss, 0, 5), meanOf(rec, OutRankLoss, steps-5, steps), rho)
+	if !(rho > rewardRhoBar) {
+		t.Fatalf("held-out Spearman ρ = %.3f, want > %g", rho, rewardRhoBar)
 	}
 }
