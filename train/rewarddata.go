@@ -110,7 +110,8 @@ func otherItem(items []data.Item, i int, rng *rand.Rand) (data.Item, bool) {
 // for token as models.VLM.RewardPrompt encodes them for scoring. Each row's
 // Group is its sample's QuestionID, so a Loader batches an item's graded
 // samples together (what LossConfig.RankWeight's pairs need); clear Group
-// to batch rows independently.
+// to batch rows independently, as is better for pure MSE training (see
+// DefaultRewardRankWeight).
 func (p *Prep) RewardRows(ctx context.Context, samples []Sample) ([]Row, error) {
 	rows := make([]Row, len(samples))
 	for i, s := range samples {
