@@ -51,6 +51,10 @@ type Graded struct {
 	Example
 	Level float64 // target score
 	Kind  string  // how it was made: "original", "wrong_letter", "shuffled_text", …
+	// Group names the item a sample was derived from: the graded
+	// variants of one item share it, so a trainer can batch them together
+	// and rank them against each other; "" for a sample of its own.
+	Group string
 }
 
 // TrainOptions are the shared knobs of every training call.
@@ -128,7 +132,8 @@ type Trainer interface {
 	// SFT fine-tunes a VQA or generator bundle on examples (role selects
 	// the target text).
 	SFT(ctx context.Context, base, out string, role Role, ex []Example, opts TrainOptions) (TrainStats, error)
-	// TrainReward regresses the reward head on graded samples (MSE).
+	// TrainReward regresses the reward head on graded samples (MSE, plus
+	// a pairwise ranking term between samples of one Group).
 	TrainReward(ctx context.Context, base, out string, ex []Graded, opts TrainOptions) (TrainStats, error)
 	// GRPO improves a VQA bundle on the items' questions with the hybrid
 	// reward, scoring completions with the reward bundle.

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
 
@@ -35,13 +36,15 @@ func GradeSamples(good []Example, seed uint64) []Graded {
 	rng := rand.New(rand.NewPCG(seed, 0x9aded))
 	var out []Graded
 	for i, ex := range good {
-		out = append(out, Graded{Example: ex, Level: LevelOriginal, Kind: "original"})
+		group := fmt.Sprintf("%d:%s", i, ex.Item.QuestionID)
+		out = append(out, Graded{Example: ex, Level: LevelOriginal, Kind: "original", Group: group})
 		if p, ok := perturb(ex, i%3, rng); ok {
-			out = append(out, Graded{Example: p, Level: LevelPerturbed, Kind: perturbKinds[i%3]})
+			out = append(out, Graded{Example: p, Level: LevelPerturbed, Kind: perturbKinds[i%3], Group: group})
 		}
-		out = append(out, Graded{Example: incoherent(ex, i%2, rng), Level: LevelIncoherent, Kind: incoherentKinds[i%2]})
+		out = append(out, Graded{Example: incoherent(ex, i%2, rng), Level: LevelIncoherent, Kind: incoherentKinds[i%2],
+			Group: group})
 		if o, ok := irrelevant(good, i, rng); ok {
-			out = append(out, Graded{Example: o, Level: LevelIrrelevant, Kind: "other_image"})
+			out = append(out, Graded{Example: o, Level: LevelIrrelevant, Kind: "other_image", Group: group})
 		}
 	}
 	return out

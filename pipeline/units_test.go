@@ -111,6 +111,21 @@ func TestGradeSamples(t *testing.T) {
 			}
 		}
 	}
+	// The variants of one item share its group (images are distinct per item here).
+	groupOf := map[string]string{}
+	for _, x := range g {
+		if x.Kind == "original" {
+			groupOf[x.Group] = x.Item.ImagePath
+		}
+	}
+	for _, x := range g {
+		if img, ok := groupOf[x.Group]; !ok || x.Group == "" || img != x.Item.ImagePath {
+			t.Errorf("%s sample %s in group %q (image %s), want its item's group", x.Kind, x.Item.QuestionID, x.Group, x.Item.ImagePath)
+		}
+	}
+	if len(groupOf) != len(good) {
+		t.Errorf("%d groups for %d items", len(groupOf), len(good))
+	}
 	if len(GradeSamples(good[:1], 1)) != 3 { // original, perturbed, incoherent: no other image
 		t.Errorf("single example: %d graded", len(GradeSamples(good[:1], 1)))
 	}

@@ -35,11 +35,15 @@ type trainConfig struct {
 	Freeze          []string `json:"freeze"`           // parameter-name prefixes kept fixed
 	Threads         int      `json:"threads"`          // ORT intra-op threads (0: ORT's choice)
 	MaxItems        int      `json:"max_items"`        // use at most this many items (0: all)
+	// RankWeight weighs the reward objective's pairwise ranking term
+	// between the graded samples of one item (0: MSE only).
+	RankWeight float64 `json:"rank_weight"`
 }
 
 func defaultTrainConfig() trainConfig {
 	return trainConfig{Steps: 100, LR: 1e-3, Warmup: 10, Decay: "cosine", Batch: 8,
-		Lengths: []int{64, 96, 128, 160, 192, 256}, Seed: 1, CheckpointEvery: 50}
+		Lengths: []int{64, 96, 128, 160, 192, 256}, Seed: 1, CheckpointEvery: 50,
+		RankWeight: train.DefaultRewardRankWeight}
 }
 
 func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -120,6 +124,7 @@ func addTrainFlags(fs *flag.FlagSet, cfg *trainConfig) (finish func()) {
 	fs.StringVar(&freeze, "freeze", freeze, "comma-separated parameter-name prefixes to keep fixed")
 	fs.IntVar(&cfg.Threads, "threads", cfg.Threads, "ONNX Runtime intra-op threads (0: ORT's choice)")
 	fs.IntVar(&cfg.MaxItems, "max_items", cfg.MaxItems, "use at most this many items (0: all)")
+	fs.Float64Var(&cfg.RankWeight, "rank_weight", cfg.RankWeight, "reward: weight of the pairwise ranking term (0: MSE only)")
 	return func() {
 		cfg.Lengths = lengths
 		cfg.Freeze = nil
@@ -224,7 +229,11 @@ func runLoop(ctx context.Context, obj train.Objective, cfg trainConfig, resume b
 		return err
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
-	eng, err := train.NewEngine(env, train.EngineConfig{Objective: obj, Arch: arch, Freeze: cfg.Freeze,
+	var loss train.LossConfig
+	if obj == train.Reward {
+		loss.RankWeight = cfg.RankWeight
+	}
+	eng, err := train.NewEngine(env, train.EngineConfig{Objective: obj, Arch: arch, Freeze: cfg.Freeze, Loss: loss,
 		Session: runtime.SessionOptions{IntraOpThreads: cfg.Threads}}, st)
 	if err != nil {
 		return err

@@ -29,23 +29,26 @@ func (b *Backend) SFT(ctx context.Context, base, out string, role pipeline.Role,
 			return pipeline.TrainStats{}, err
 		}
 	}
-	return b.supervised(ctx, base, out, train.SFT, role, ex, nil, o)
+	return b.supervised(ctx, base, out, train.SFT, role, ex, nil, nil, o)
 }
 
 // TrainReward regresses the reward bundle at base on graded samples (MSE
-// against their levels) and writes the result to out.
+// against their levels, plus train.DefaultRewardRankWeight times the
+// pairwise ranking term, with the samples of one Group batched together)
+// and writes the result to out.
 func (b *Backend) TrainReward(ctx context.Context, base, out string, g []pipeline.Graded, o pipeline.TrainOptions) (pipeline.TrainStats, error) {
 	ex := make([]pipeline.Example, len(g))
 	levels := make([]float64, len(g))
+	groups := make([]string, len(g))
 	for i, x := range g {
-		ex[i], levels[i] = x.Example, x.Level
+		ex[i], levels[i], groups[i] = x.Example, x.Level, x.Group
 	}
-	return b.supervised(ctx, base, out, train.Reward, pipeline.RoleReward, ex, levels, o)
+	return b.supervised(ctx, base, out, train.Reward, pipeline.RoleReward, ex, levels, groups, o)
 }
 
 // supervised builds rows with the base bundle and trains them.
 func (b *Backend) supervised(ctx context.Context, base, out string, obj train.Objective, role pipeline.Role,
-	ex []pipeline.Example, levels []float64, o pipeline.TrainOptions) (_ pipeline.TrainStats, err error) {
+	ex []pipeline.Example, levels []float64, groups []string, o pipeline.TrainOptions) (_ pipeline.TrainStats, err error) {
 	if len(ex) == 0 {
 		return pipeline.TrainStats{}, fmt.Errorf("%w: no training examples", pipeline.ErrData)
 	}
@@ -57,7 +60,14 @@ func (b *Backend) supervised(ctx context.Context, base, out string, obj train.Ob
 	if err = errors.Join(err, v.Close()); err != nil {
 		return pipeline.TrainStats{}, err
 	}
-	t, err := b.newTrainer(ctx, base, obj, train.LossConfig{})
+	var loss train.LossConfig
+	if obj == train.Reward {
+		loss.RankWeight = train.DefaultRewardRankWeight
+		for i := range rows {
+			rows[i].Group = groups[i]
+		}
+	}
+	t, err := b.newTrainer(ctx, base, obj, loss)
 	if err != nil {
 		return pipeline.TrainStats{}, err
 	}
@@ -117,24 +127,44 @@ func tail(v []float64) float64 {
 func bucketLength(n int) int { return (n + 31) / 32 * 32 }
 
 // bucketed shuffles rows and groups them into batches of rows sharing a
-// bucket length.
+// bucket length. Rows of one non-empty Row.Group (the graded samples of
+// an item) stay in one batch, in the bucket of the group's longest row.
 func bucketed(rows []train.Row, size int, rng *rand.Rand) [][]train.Row {
-	idx := rng.Perm(len(rows))
-	groups := map[int][]train.Row{}
+	var units [][]train.Row
+	at := map[string]int{}
+	for _, r := range rows {
+		if i, ok := at[r.Group]; ok && r.Group != "" {
+			units[i] = append(units[i], r)
+			continue
+		}
+		at[r.Group] = len(units)
+		units = append(units, []train.Row{r})
+	}
+	rng.Shuffle(len(units), func(i, j int) { units[i], units[j] = units[j], units[i] })
+	byLen := map[int][][]train.Row{}
 	var lengths []int
-	for _, i := range idx {
-		L := bucketLength(len(rows[i].IDs))
-		if _, ok := groups[L]; !ok {
+	for _, u := range units {
+		L := bucketLength(maxLen(u))
+		if _, ok := byLen[L]; !ok {
 			lengths = append(lengths, L)
 		}
-		groups[L] = append(groups[L], rows[i])
+		byLen[L] = append(byLen[L], u)
 	}
 	slices.Sort(lengths)
 	var out [][]train.Row
 	for _, L := range lengths {
-		g := groups[L]
-		for lo := 0; lo < len(g); lo += size {
-			out = append(out, g[lo:min(lo+size, len(g))])
+		var cur []train.Row
+		for _, u := range byLen[L] {
+			for len(u) > 0 { // a group larger than a batch is split
+				if len(cur)+len(u) > size && len(cur) > 0 {
+					out, cur = append(out, cur), nil
+				}
+				n := min(len(u), size)
+				cur, u = append(cur, u[:n]...), u[n:]
+			}
+		}
+		if len(cur) > 0 {
+			out = append(out, cur)
 		}
 	}
 	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
