@@ -11,6 +11,16 @@
 //   - data: the benchmark, built from labelled collections by data/builder
 //     (train/validation/test split by image, held-out modalities);
 //   - tokenizer: a BPE tokenizer trained on the benchmark's text;
+//   - pretrain (when Config.Pretrain.Items is set): the shared base
+//     models. The paper starts from a pretrained VLM; ours are tiny and
+//     random, and a random policy never learns to point from an answer to
+//     its letter on a few dozen seed items. So a VQA base and a generator
+//     base are trained, text only, on real OmniMedVQA questions (items of
+//     held-out modalities and of the real benchmark's datasets dropped):
+//     the policy learns to answer a multiple-choice item, the generator
+//     to write one. No benchmark label is used. The VQA base is evaluated
+//     as its own report row; policies and generators start from these
+//     bases, the reward model from random weights;
 //   - per seed s, s<s>/seed: the seed set (SeedFraction of the training
 //     images of the kept modalities, with their labelled items) and the
 //     unlabelled pool (the other training images: image, modality and
@@ -20,14 +30,15 @@
 //     (GradeSamples: original 10, perturbed 6, incoherent 0, irrelevant −6);
 //   - s<s>/round-k: generate on the pool → score → Filter (τ or top-k, and
 //     at most MaxTemplateShare of the accepted samples per question
-//     template) → retrain the reward model (seed grades, the accepted
-//     samples and their perturbations as hard negatives, unparseable
-//     completions at 0) → SFT the generator on seed + accepted samples.
+//     template) → retrain the reward model (MSE plus a pairwise ranking
+//     term between the graded variants of one item; seed grades, the
+//     accepted samples and their perturbations as hard negatives,
+//     unparseable completions at 0) → SFT the generator on seed + accepted samples.
 //     Each round logs samples generated, acceptance rate and the true
 //     accuracy of the accepted samples, measured against the held-back
 //     labels of the pool images (Truth; never shown to a model);
-//   - s<s>/baselines and four policies, each trained from scratch and
-//     evaluated on the test split, the held-out modalities and the real
+//   - s<s>/baselines and four policies, each trained from the VQA base
+//     (random weights when pretraining is off) and evaluated on the test split, the held-out modalities and the real
 //     OmniMedVQA items: SFT on the seed items, on all generated items
 //     (unfiltered), on the reward-filtered items, and the filtered policy
 //     after GRPO with the hybrid reward (0.8·reward model + 0.2·exact

@@ -13,6 +13,12 @@
 //   - SFT: −Σ w·log p(label), w = answer tokens normalised to a token mean.
 //   - Reward: Σ w·(score − level)², the reward head's score at the last
 //     real token; levels 10 / 6 / 0 / −6 (GradedSamples builds them).
+//     With LossConfig.RankWeight > 0 a pairwise ranking term is added:
+//     the mean over batch pairs with level_i > level_j of
+//     softplus(−(s_i − s_j)/RankScale). Rows of one Row.Group (the graded
+//     samples of an item) are batched together by the Loader, so the term
+//     orders an item's variants against each other; the
+//     DefaultRewardRankWeight doc gives the measured effect.
 //   - GRPO: −min(r·A, clip(r, 1−ε_low, 1+ε_high)·A) + β·k3, token mean, with
 //     log-ratios clamped before Exp. With one update per rollout the ratio
 //     is exactly 1, so the loss is ≈ 0 while its gradient is not.
