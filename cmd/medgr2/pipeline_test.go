@@ -35,7 +35,7 @@ func TestPipelineQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"SFT on seed items only", "SFT on all generated items (unfiltered)",
+	for _, want := range []string{"pretrained base", "SFT on seed items only", "SFT on all generated items (unfiltered)",
 		"SFT on reward-filtered items, then GRPO", "real OmniMedVQA", "held-out modalities", "## Co-development rounds"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report lacks %q", want)
@@ -45,7 +45,8 @@ func TestPipelineQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Table) != 6 || len(res.Rounds[1]) != 2 {
+	// random, majority, the pretrained base and the four policies.
+	if _, ok := res.Table[pipeline.PolicyBase]; len(res.Table) != 7 || !ok || len(res.Rounds[1]) != 2 {
 		t.Errorf("results: %d rows, rounds %v", len(res.Table), res.Rounds)
 	}
 	for _, r := range res.Rounds[1] {
