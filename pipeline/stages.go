@@ -57,7 +57,7 @@ func (p *Pipeline) plan() []stage {
 	var reportDeps []string
 	if p.pretrainEnabled() {
 		stages = append(stages, stage{name: StagePretrain, deps: []string{StageData, StageTokenizer},
-			conf: []any{c.Pretrain, c.Data.Real, p.evalConf()}, run: p.runPretrain})
+			conf: []any{c.Pretrain, p.evalConf()}, run: p.runPretrain})
 		reportDeps = append(reportDeps, StagePretrain)
 	}
 	for _, s := range c.Seeds {
@@ -68,13 +68,7 @@ func (p *Pipeline) plan() []stage {
 			reportDeps = append(reportDeps, roundStage(s, k))
 		}
 	}
-	evalConf := struct {
-		Real      string
-		RealLimit int
-		TestLimit int
-		Batch     int
-	}{c.Data.Real, c.Data.RealLimit, c.Data.TestLimit, c.EvalBatch}
-	stages = append(stages, stage{name: StageReport, deps: reportDeps, conf: evalConf, run: p.runReport})
+	stages = append(stages, stage{name: StageReport, deps: reportDeps, conf: p.evalConf(), run: p.runReport})
 	return stages
 }
 
@@ -84,7 +78,7 @@ func (p *Pipeline) seedStages(s uint64) []stage {
 	c := p.cfg
 	evalConf := p.evalConf()
 	name := func(n string) string { return seedStage(s, n) }
-	// base lists what a trained-from-scratch-or-base model depends on.
+	// base lists the stages a model's starting weights come from.
 	base := []string{StageTokenizer}
 	if p.pretrainEnabled() {
 		base = append(base, StagePretrain)
