@@ -142,7 +142,7 @@ func (c *Config) Quick() {
 		c.Pretrain.Limit = 400
 	}
 	for _, t := range []*TrainOptions{&c.GeneratorSFT, &c.RewardTrain, &c.PolicySFT, &c.GRPO.TrainOptions,
-		&c.RoundGeneratorSFT, &c.RoundRewardTrain, &c.Pretrain.VQA, &c.Pretrain.Generator} {
+		&c.RoundGeneratorSFT, &c.RoundRewardTrain, &c.Pretrain.VQA, &c.Pretrain.Generator, &c.Pretrain.Reward} {
 		if t.Epochs > 1 {
 			t.Epochs = max(1, t.Epochs/3)
 		}
@@ -223,7 +223,10 @@ func (c *Config) defaults() {
 		c.RoundRewardTrain = c.RewardTrain
 	}
 	for _, t := range []*TrainOptions{&c.GeneratorSFT, &c.RewardTrain, &c.PolicySFT, &c.GRPO.TrainOptions,
-		&c.RoundGeneratorSFT, &c.RoundRewardTrain, &c.Pretrain.VQA, &c.Pretrain.Generator} {
+		&c.RoundGeneratorSFT, &c.RoundRewardTrain, &c.Pretrain.VQA, &c.Pretrain.Generator, &c.Pretrain.Reward} {
+		if t == &c.Pretrain.Reward && t.Epochs == 0 {
+			continue // no reward base: the reward model starts fresh
+		}
 		def(&t.Epochs, 1)
 		def(&t.BatchSize, 8)
 		deff(&t.LearningRate, 1e-3)
@@ -264,7 +267,11 @@ func (c *Config) Validate() error {
 	}
 	for name, t := range map[string]TrainOptions{"generator_sft": c.GeneratorSFT, "reward_train": c.RewardTrain,
 		"policy_sft": c.PolicySFT, "grpo": c.GRPO.TrainOptions, "round_generator_sft": c.RoundGeneratorSFT,
-		"round_reward_train": c.RoundRewardTrain, "pretrain.vqa": c.Pretrain.VQA, "pretrain.generator": c.Pretrain.Generator} {
+		"round_reward_train": c.RoundRewardTrain, "pretrain.vqa": c.Pretrain.VQA, "pretrain.generator": c.Pretrain.Generator,
+		"pretrain.reward": c.Pretrain.Reward} {
+		if name == "pretrain.reward" && t == (TrainOptions{}) {
+			continue
+		}
 		if t.Epochs < 1 || t.BatchSize < 1 || t.LearningRate <= 0 {
 			return configError("%s: epochs, batch_size and learning_rate must be positive", name)
 		}

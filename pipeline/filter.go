@@ -3,6 +3,9 @@ package pipeline
 import (
 	"math"
 	"slices"
+	"strings"
+
+	"github.com/medgr2/medgr2/data"
 )
 
 // Candidate is one generated sample as the loop tracks it: what was
@@ -14,6 +17,30 @@ type Candidate struct {
 	Score    float64 `json:"score"`    // reward-model score; NaN-free, −inf never stored
 	Accepted bool    `json:"accepted"` // passed the filter
 	Correct  bool    `json:"correct"`  // answer matches the held-back label (measurement only)
+	Coherent bool    `json:"coherent"` // the reasoning names the chosen option and no other (measurement only)
+}
+
+// Coherent reports whether a parsed sample's reasoning names the text of
+// the option its answer letter chooses and names no other option (an
+// option whose text lies inside the chosen one's does not count). It is a
+// measurement of what the reward model lets through, not a filter: the
+// loop never selects on it.
+func Coherent(it data.Item, reasoning string) bool {
+	r := " " + data.NormText(reasoning) + " "
+	chosen := data.NormText(it.GTAnswer)
+	if chosen == "" || !strings.Contains(r, " "+chosen+" ") {
+		return false
+	}
+	for _, o := range it.Options() {
+		n := data.NormText(o)
+		if n == "" || n == chosen || strings.Contains(" "+chosen+" ", " "+n+" ") {
+			continue
+		}
+		if strings.Contains(r, " "+n+" ") {
+			return false
+		}
+	}
+	return true
 }
 
 // FilterResult says what the filter did.

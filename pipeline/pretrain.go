@@ -39,6 +39,13 @@ type PretrainConfig struct {
 	// Generator trains the generator base on the same items written in
 	// models.SampleFormat.
 	Generator TrainOptions `json:"generator"`
+	// Reward, when its Epochs is above 0, trains a reward-model base on
+	// the same items graded as in the loop (GradeSamples) without the
+	// irrelevant level, which text alone cannot tell from an original: the
+	// base learns whether the reasoning, the answer letter and the option
+	// it names agree. With Epochs 0 the reward model starts from random
+	// weights.
+	Reward TrainOptions `json:"reward"`
 }
 
 // PretrainSummary is the pretrain stage's summary.
@@ -47,11 +54,29 @@ type PretrainSummary struct {
 	Dropped   map[string]int          `json:"dropped"` // reason → items left out
 	VQA       TrainStats              `json:"vqa"`
 	Generator TrainStats              `json:"generator"`
-	Eval      map[string]eval.Summary `json:"eval"` // the VQA base on each benchmark
+	Reward    *TrainStats             `json:"reward,omitempty"` // nil when the reward base is not pretrained
+	Eval      map[string]eval.Summary `json:"eval"`             // the VQA base on each benchmark
 }
 
 // pretrainEnabled reports whether the loop starts from a pretrained base.
 func (p *Pipeline) pretrainEnabled() bool { return p.cfg.Pretrain.Items != "" }
+
+// pretrained reports whether role starts from a pretrained base.
+func (p *Pipeline) pretrained(role Role) bool {
+	return p.pretrainEnabled() && (role != RoleReward || p.cfg.Pretrain.Reward.Epochs > 0)
+}
+
+// textGraded grades text-only examples for the reward base: every level
+// but the irrelevant one, which needs the image to be told apart.
+func textGraded(ex []Example, seed uint64) []Graded {
+	var out []Graded
+	for _, g := range GradeSamples(ex, seed) {
+		if g.Level != LevelIrrelevant {
+			out = append(out, g)
+		}
+	}
+	return out
+}
 
 // pretrainItems loads the pretraining items, drops those of held-out
 // modalities and of the real benchmark's datasets, and clears their image
@@ -108,8 +133,8 @@ func (p *Pipeline) holdoutModalities() ([]string, error) {
 	return ds.Holdout, nil
 }
 
-// runPretrain trains the shared VQA and generator bases from random
-// bundles and evaluates the VQA base.
+// runPretrain trains the shared VQA and generator bases (and the reward
+// base when configured) from random bundles and evaluates the VQA base.
 func (p *Pipeline) runPretrain(ctx context.Context, dir string) (any, error) {
 	ex, dropped, err := p.pretrainItems()
 	if err != nil {
@@ -136,6 +161,21 @@ func (p *Pipeline) runPretrain(ctx context.Context, dir string) (any, error) {
 			return nil, err
 		}
 	}
+	if p.pretrained(RoleReward) {
+		from, err := p.fresh(ctx, dir, RoleReward, seed)
+		if err != nil {
+			return nil, err
+		}
+		st, err := p.be.TrainReward(ctx, from, filepath.Join(dir, string(RoleReward)), textGraded(ex, seed),
+			p.opts(p.cfg.Pretrain.Reward, seed))
+		if err != nil {
+			return nil, fmt.Errorf("pretrain %s: %w", RoleReward, err)
+		}
+		sum.Reward = &st
+		if err := removeAll(from); err != nil {
+			return nil, err
+		}
+	}
 	if sum.Eval, err = p.evaluateBundle(ctx, filepath.Join(dir, string(RoleVQA)), StagePretrain); err != nil {
 		return nil, err
 	}
@@ -143,10 +183,11 @@ func (p *Pipeline) runPretrain(ctx context.Context, dir string) (any, error) {
 }
 
 // start returns the bundle a role's training starts from: the pretrained
-// base when pretraining is on (VQA and generator), otherwise a fresh
+// base when the role has one (VQA and generator whenever pretraining is
+// on, the reward model when Pretrain.Reward trains it), otherwise a fresh
 // random bundle written into dir. done removes what start wrote.
 func (p *Pipeline) start(ctx context.Context, dir string, role Role, seed uint64) (path string, done func() error, err error) {
-	if p.pretrainEnabled() && role != RoleReward {
+	if p.pretrained(role) {
 		base := filepath.Join(p.stageDir(StagePretrain), string(role))
 		if _, err := os.Stat(base); err != nil {
 			return "", nil, fmt.Errorf("%w: pretrained %s base: %w", ErrData, role, err)

@@ -73,6 +73,63 @@ func TestPretrainStartsTheLoopFromTheBase(t *testing.T) {
 	}
 }
 
+func TestPretrainRewardBase(t *testing.T) {
+	cfg := pretrainConfig(t)
+	cfg.Pretrain.Reward = TrainOptions{Epochs: 1, BatchSize: 8, LearningRate: 1e-3}
+	p, err := New(cfg, newFake(cfg.OutDir), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		dir     string
+		trained int
+	}{
+		{filepath.Join(p.stageDir(StagePretrain), string(RoleReward)), 1},
+		{filepath.Join(p.stageDir(roundStage(1, 0)), dirReward), 2},
+		{filepath.Join(p.stageDir(roundStage(1, 1)), dirReward), 3},
+	} {
+		m, err := readMarker(tt.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Role != RoleReward || m.Trained != tt.trained {
+			t.Errorf("%s: %+v, want the reward model trained %d times", tt.dir, m, tt.trained)
+		}
+	}
+	var sum PretrainSummary
+	if err := readJSON(filepath.Join(p.stageDir(StagePretrain), SummaryFile), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Reward == nil || sum.Reward.Steps == 0 {
+		t.Errorf("pretrain summary has no reward training: %+v", sum.Reward)
+	}
+}
+
+func TestTextGradedLeavesOutIrrelevant(t *testing.T) {
+	cfg := pretrainConfig(t)
+	p, err := New(cfg, newFake(cfg.OutDir), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.runStage(context.Background(), p.plan()[0], p.stageDir(StageData)); err != nil {
+		t.Fatal(err)
+	}
+	ex, _, err := p.pretrainItems()
+	if err != nil {
+		t.Fatal(err)
+	}
+	levels := map[float64]int{}
+	for _, g := range textGraded(ex, 1) {
+		levels[g.Level]++
+	}
+	if levels[LevelIrrelevant] != 0 || levels[LevelOriginal] != len(ex) || levels[LevelPerturbed] == 0 || levels[LevelIncoherent] == 0 {
+		t.Errorf("levels %v from %d items: want every item's original, perturbed and incoherent, no irrelevant", levels, len(ex))
+	}
+}
+
 func TestPretrainItemsKeepBenchmarksUnseen(t *testing.T) {
 	cfg := pretrainConfig(t)
 	cfg.Pretrain.Limit = 0

@@ -167,6 +167,7 @@ func (p *Pipeline) collectSeed(s uint64, res *Results, add func(PolicySummary, s
 			Metrics: map[string]float64{"generated": float64(r.Generated), "parsed": float64(r.Parsed),
 				"accepted": float64(r.Accepted), "acceptance_rate": r.AcceptanceRate,
 				"accepted_true_accuracy": r.AcceptedTrue, "parsed_true_accuracy": r.ParsedTrue,
+				"accepted_coherent": r.AcceptedCoherent, "parsed_coherent": r.ParsedCoherent,
 				"mean_score": r.MeanScore, "accepted_templates": float64(r.Templates)}},
 			trainRecord(roundStage(s, k), s, &k, "reward", r.Reward),
 			trainRecord(roundStage(s, k), s, &k, "generator_sft", r.Generator))
@@ -239,11 +240,12 @@ func (p *Pipeline) markdown(res *Results) string {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\n## Co-development rounds\n\n| seed | round | generated | parsed | accepted | acceptance | true acc. (accepted) | true acc. (all parsed) | mean score | templates |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("\n## Co-development rounds\n\n| seed | round | generated | parsed | accepted | acceptance | true acc. (accepted) | true acc. (all parsed) | coherent (accepted) | coherent (all parsed) | mean score | templates |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range res.Seeds {
 		for _, r := range res.Rounds[s] {
-			fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %.1f%% | %.1f%% | %.1f%% | %.2f | %d |\n", s, r.Round, r.Generated,
-				r.Parsed, r.Accepted, 100*r.AcceptanceRate, 100*r.AcceptedTrue, 100*r.ParsedTrue, r.MeanScore, r.Templates)
+			fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.2f | %d |\n", s, r.Round,
+				r.Generated, r.Parsed, r.Accepted, 100*r.AcceptanceRate, 100*r.AcceptedTrue, 100*r.ParsedTrue,
+				100*r.AcceptedCoherent, 100*r.ParsedCoherent, r.MeanScore, r.Templates)
 		}
 	}
 	b.WriteString("\n## Claims\n\n")

@@ -86,20 +86,22 @@ func (p *Pipeline) opts(t TrainOptions, s uint64) TrainOptions {
 
 // RoundSummary is one co-development round's log line.
 type RoundSummary struct {
-	Round          int        `json:"round"`
-	PoolImages     int        `json:"pool_images"`
-	Generated      int        `json:"generated"`
-	Parsed         int        `json:"parsed"`
-	Eligible       int        `json:"eligible"`
-	Accepted       int        `json:"accepted"`
-	DroppedByShare int        `json:"dropped_by_share"`
-	AcceptanceRate float64    `json:"acceptance_rate"`        // accepted / generated
-	AcceptedTrue   float64    `json:"accepted_true_accuracy"` // share of accepted samples whose answer is truly correct
-	ParsedTrue     float64    `json:"parsed_true_accuracy"`   // the same over every parsed sample (the unfiltered baseline)
-	MeanScore      float64    `json:"mean_score"`             // mean reward score of parsed samples
-	Templates      int        `json:"accepted_templates"`     // distinct question templates accepted
-	Reward         TrainStats `json:"reward"`
-	Generator      TrainStats `json:"generator"`
+	Round            int        `json:"round"`
+	PoolImages       int        `json:"pool_images"`
+	Generated        int        `json:"generated"`
+	Parsed           int        `json:"parsed"`
+	Eligible         int        `json:"eligible"`
+	Accepted         int        `json:"accepted"`
+	DroppedByShare   int        `json:"dropped_by_share"`
+	AcceptanceRate   float64    `json:"acceptance_rate"`        // accepted / generated
+	AcceptedTrue     float64    `json:"accepted_true_accuracy"` // share of accepted samples whose answer is truly correct
+	ParsedTrue       float64    `json:"parsed_true_accuracy"`   // the same over every parsed sample (the unfiltered baseline)
+	AcceptedCoherent float64    `json:"accepted_coherent"`      // share of accepted samples whose reasoning names the chosen option (Coherent)
+	ParsedCoherent   float64    `json:"parsed_coherent"`        // the same over every parsed sample
+	MeanScore        float64    `json:"mean_score"`             // mean reward score of parsed samples
+	Templates        int        `json:"accepted_templates"`     // distinct question templates accepted
+	Reward           TrainStats `json:"reward"`
+	Generator        TrainStats `json:"generator"`
 }
 
 // runRound is one co-development round: generate on the pool with the
@@ -126,6 +128,7 @@ func (p *Pipeline) runRound(ctx context.Context, dir string, s uint64, k int) (a
 	truth := NewTruth(b.all)
 	for i := range cands {
 		cands[i].Correct = cands[i].Err == "" && truth.Correct(cands[i].Item)
+		cands[i].Coherent = cands[i].Err == "" && Coherent(cands[i].Item, cands[i].Reasoning)
 	}
 	fr := Filter(cands, p.cfg.Filter)
 	sum := summarizeRound(cands, fr, k, len(pool))
@@ -223,7 +226,7 @@ func (p *Pipeline) score(ctx context.Context, reward string, cands []Candidate) 
 func summarizeRound(cands []Candidate, fr FilterResult, k, pool int) RoundSummary {
 	sum := RoundSummary{Round: k, PoolImages: pool, Generated: len(cands), Eligible: fr.Eligible,
 		Accepted: fr.Accepted, DroppedByShare: fr.DroppedByShare}
-	var accTrue, parsedTrue int
+	var accTrue, parsedTrue, accCoh, parsedCoh int
 	var total float64
 	templates := map[string]bool{}
 	for _, c := range cands {
@@ -235,10 +238,16 @@ func summarizeRound(cands []Candidate, fr FilterResult, k, pool int) RoundSummar
 		if c.Correct {
 			parsedTrue++
 		}
+		if c.Coherent {
+			parsedCoh++
+		}
 		if c.Accepted {
 			templates[templateOf(c.Item)] = true
 			if c.Correct {
 				accTrue++
+			}
+			if c.Coherent {
+				accCoh++
 			}
 		}
 	}
@@ -246,6 +255,8 @@ func summarizeRound(cands []Candidate, fr FilterResult, k, pool int) RoundSummar
 	sum.AcceptanceRate = ratio(sum.Accepted, sum.Generated)
 	sum.AcceptedTrue = ratio(accTrue, sum.Accepted)
 	sum.ParsedTrue = ratio(parsedTrue, sum.Parsed)
+	sum.AcceptedCoherent = ratio(accCoh, sum.Accepted)
+	sum.ParsedCoherent = ratio(parsedCoh, sum.Parsed)
 	if sum.Parsed > 0 {
 		sum.MeanScore = total / float64(sum.Parsed)
 	}
