@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"strings"
+
+	"github.com/medgr2/medgr2/data"
 
 	"github.com/medgr2/medgr2/preprocessing"
 )
@@ -17,9 +20,34 @@ type RewardRequest struct {
 	Response string                // "<think>…</think><answer>X</answer>"
 }
 
+// RewardResponse returns a response as the reward model reads it: the
+// answer letter is followed by the text of the option it names
+// ("<answer>B</answer>" becomes "<answer>B. benign</answer>"), as a judge
+// is shown the chosen option. Whether the reasoning agrees with the answer
+// is then a comparison of two nearby texts instead of a lookup through
+// the option list, which a small model does not learn from a few thousand
+// samples. A response without exactly one answer naming a valid letter is
+// returned unchanged.
+func RewardResponse(options []string, response string) string {
+	pre, rest, ok := strings.Cut(response, AnswerOpen)
+	if !ok {
+		return response
+	}
+	letter, post, ok := strings.Cut(rest, AnswerClose)
+	if !ok || strings.Contains(post, AnswerOpen) {
+		return response
+	}
+	i := strings.Index(data.Letters[:min(len(options), len(data.Letters))], strings.TrimSpace(letter))
+	if len(strings.TrimSpace(letter)) != 1 || i < 0 {
+		return response
+	}
+	return pre + AnswerOpen + strings.TrimSpace(letter) + ". " + options[i] + AnswerClose + post
+}
+
 // RewardPrompt encodes a sample as the reward model reads it: the VQA chat
-// prompt (as VQAPrompt) with Response as the assistant's turn, ending with
-// the <|im_end|> that closes it. The score is read at that last token.
+// prompt (as VQAPrompt) with RewardResponse(Options, Response) as the
+// assistant's turn, ending with the <|im_end|> that closes it. The score
+// is read at that last token.
 func (v *VLM) RewardPrompt(req RewardRequest) (Prompt, error) {
 	if req.Response == "" {
 		return Prompt{}, fmt.Errorf("%w: empty response", ErrBadRequest)
@@ -29,7 +57,7 @@ func (v *VLM) RewardPrompt(req RewardRequest) (Prompt, error) {
 		return Prompt{}, err
 	}
 	p := v.VQAPrompt(VQARequest{Question: req.Question, Options: req.Options}, px.ImageTokens())
-	p.Answer = req.Response
+	p.Answer = RewardResponse(req.Options, req.Response)
 	enc, err := v.tok.EncodePrompt(p)
 	if err != nil {
 		return Prompt{}, fmt.Errorf("%w: %w", ErrBadRequest, err)

@@ -69,3 +69,23 @@ func scoreRightPadded(t *testing.T, b *models.Bundle, ref refModel, ids []int64,
 	}
 	return out[models.Scores].F32[0]
 }
+
+func TestRewardResponse(t *testing.T) {
+	opts := []string{"normal", "benign", "malignant"}
+	for _, tt := range []struct{ name, in, want string }{
+		{"letter", "<think>It is benign.</think><answer>B</answer>", "<think>It is benign.</think><answer>B. benign</answer>"},
+		{"spaces", "<think>x</think><answer> C </answer>", "<think>x</think><answer>C. malignant</answer>"},
+		{"letter past the options", "<think>x</think><answer>D</answer>", "<think>x</think><answer>D</answer>"},
+		{"lower case", "<think>x</think><answer>b</answer>", "<think>x</think><answer>b</answer>"},
+		{"not a letter", "<think>x</think><answer>benign</answer>", "<think>x</think><answer>benign</answer>"},
+		{"no answer", "benign answer B so", "benign answer B so"},
+		{"unclosed", "<answer>B", "<answer>B"},
+		{"two answers", "<answer>A</answer><answer>B</answer>", "<answer>A</answer><answer>B</answer>"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := models.RewardResponse(opts, tt.in); got != tt.want {
+				t.Errorf("RewardResponse(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/medgr2/medgr2/data"
+	"github.com/medgr2/medgr2/models"
 )
 
 // The paper's four sample levels (reward-model regression targets).
@@ -115,7 +116,7 @@ func otherItem(items []data.Item, i int, rng *rand.Rand) (data.Item, bool) {
 func (p *Prep) RewardRows(ctx context.Context, samples []Sample) ([]Row, error) {
 	rows := make([]Row, len(samples))
 	for i, s := range samples {
-		r, _, err := p.Row(ctx, s.Question, s.Options, s.ImagePath, s.Answer)
+		r, _, err := p.Row(ctx, s.Question, s.Options, s.ImagePath, models.RewardResponse(s.Options, s.Answer))
 		if err != nil {
 			return nil, fmt.Errorf("sample %d (%s, %s): %w", i, s.QuestionID, s.Kind, err)
 		}

@@ -38,6 +38,9 @@ func chatPrompt(v *models.VLM, role pipeline.Role, ex pipeline.Example, imageTok
 	}
 	p := v.VQAPrompt(models.VQARequest{Question: ex.Item.Question, Options: ex.Item.Options()}, imageTokens)
 	p.Answer = Target(role, ex)
+	if role == pipeline.RoleReward {
+		p.Answer = models.RewardResponse(ex.Item.Options(), p.Answer)
+	}
 	return p
 }
 
