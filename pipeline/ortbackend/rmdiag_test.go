@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -24,14 +25,21 @@ import (
 //	RMDIAG_BUNDLES=out/pipeline/stages/s1/round-0/reward,out/pipeline/stages/s1/round-1/reward \
 //	go test -tags rmdiag -run TestRewardDiag -v ./pipeline/ortbackend/
 //
-// Relative image paths in the candidates resolve against the package
-// folder, so run it on a pipeline whose out_dir is absolute.
+// Relative paths (the variables' and the candidates' image paths) are
+// relative to the repository root.
 func TestRewardDiag(t *testing.T) {
 	ctx := context.Background()
 	if os.Getenv("RMDIAG_CANDS") == "" || os.Getenv("RMDIAG_BUNDLES") == "" {
 		t.Skip("set RMDIAG_CANDS and RMDIAG_BUNDLES")
 	}
-	f, err := os.Open(os.Getenv("RMDIAG_CANDS"))
+	const root = "../.."
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(root, p)
+	}
+	f, err := os.Open(abs(os.Getenv("RMDIAG_CANDS")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +53,7 @@ func TestRewardDiag(t *testing.T) {
 			t.Fatal(err)
 		}
 		if c.Err == "" {
-			c.Item.Root = ""
+			c.Item.Root, c.Item.ImagePath = "", abs(c.Item.ImagePath)
 			cands = append(cands, c)
 		}
 	}
@@ -59,7 +67,7 @@ func TestRewardDiag(t *testing.T) {
 	}
 	defer be.Close()
 	for _, b := range strings.Split(os.Getenv("RMDIAG_BUNDLES"), ",") {
-		s, err := be.Score(ctx, b, ex)
+		s, err := be.Score(ctx, abs(b), ex)
 		if err != nil {
 			t.Fatal(err)
 		}
