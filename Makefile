@@ -30,7 +30,7 @@ test: setup ## run every test, then the fuzz targets for a bounded time (needs r
 	$(GO) test -count=1 -timeout 60m ./...
 	$(MAKE) fuzz
 
-FUZZTIME ?= 60000x
+FUZZTIME ?= 20000x
 fuzz: ## run every fuzz target for FUZZTIME inputs each (a count: timed runs can end in a spurious deadline error)
 	$(GO) test -run '^$$' -fuzz 'FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./preprocessing/
 	$(GO) test -run '^$$' -fuzz 'FuzzDecodeDICOM$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./preprocessing/
