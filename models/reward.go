@@ -37,11 +37,12 @@ func RewardResponse(options []string, response string) string {
 	if !ok || strings.Contains(post, AnswerOpen) {
 		return response
 	}
-	i := strings.Index(data.Letters[:min(len(options), len(data.Letters))], strings.TrimSpace(letter))
-	if len(strings.TrimSpace(letter)) != 1 || i < 0 {
+	letter = strings.TrimSpace(letter)
+	i := strings.Index(data.Letters[:min(len(options), len(data.Letters))], letter)
+	if len(letter) != 1 || i < 0 {
 		return response
 	}
-	return pre + AnswerOpen + strings.TrimSpace(letter) + ". " + options[i] + AnswerClose + post
+	return pre + AnswerOpen + letter + ". " + options[i] + AnswerClose + post
 }
 
 // RewardPrompt encodes a sample as the reward model reads it: the VQA chat

@@ -142,36 +142,33 @@ func (p *Pipeline) runPretrain(ctx context.Context, dir string) (any, error) {
 	}
 	sum := PretrainSummary{Items: len(ex), Dropped: dropped}
 	const seed = 0 // one base for every run seed, like a published model
-	for _, job := range []struct {
+	type job struct {
 		role  Role
-		opts  TrainOptions
+		train func(from, out string) (TrainStats, error)
 		stats *TrainStats
-	}{
-		{RoleVQA, p.cfg.Pretrain.VQA, &sum.VQA},
-		{RoleGenerator, p.cfg.Pretrain.Generator, &sum.Generator},
-	} {
-		from, err := p.fresh(ctx, dir, job.role, seed)
-		if err != nil {
-			return nil, err
-		}
-		if *job.stats, err = p.be.SFT(ctx, from, filepath.Join(dir, string(job.role)), job.role, ex, p.opts(job.opts, seed)); err != nil {
-			return nil, fmt.Errorf("pretrain %s: %w", job.role, err)
-		}
-		if err := removeAll(from); err != nil {
-			return nil, err
-		}
+	}
+	jobs := []job{
+		{RoleVQA, func(from, out string) (TrainStats, error) {
+			return p.be.SFT(ctx, from, out, RoleVQA, ex, p.opts(p.cfg.Pretrain.VQA, seed))
+		}, &sum.VQA},
+		{RoleGenerator, func(from, out string) (TrainStats, error) {
+			return p.be.SFT(ctx, from, out, RoleGenerator, ex, p.opts(p.cfg.Pretrain.Generator, seed))
+		}, &sum.Generator},
 	}
 	if p.pretrained(RoleReward) {
-		from, err := p.fresh(ctx, dir, RoleReward, seed)
+		sum.Reward = &TrainStats{}
+		jobs = append(jobs, job{RoleReward, func(from, out string) (TrainStats, error) {
+			return p.be.TrainReward(ctx, from, out, textGraded(ex, seed), p.opts(p.cfg.Pretrain.Reward, seed))
+		}, sum.Reward})
+	}
+	for _, j := range jobs {
+		from, err := p.fresh(ctx, dir, j.role, seed)
 		if err != nil {
 			return nil, err
 		}
-		st, err := p.be.TrainReward(ctx, from, filepath.Join(dir, string(RoleReward)), textGraded(ex, seed),
-			p.opts(p.cfg.Pretrain.Reward, seed))
-		if err != nil {
-			return nil, fmt.Errorf("pretrain %s: %w", RoleReward, err)
+		if *j.stats, err = j.train(from, filepath.Join(dir, string(j.role))); err != nil {
+			return nil, fmt.Errorf("pretrain %s: %w", j.role, err)
 		}
-		sum.Reward = &st
 		if err := removeAll(from); err != nil {
 			return nil, err
 		}

@@ -16,14 +16,14 @@ import (
 // Target returns the text an example teaches a role: for the VQA policy
 // "<answer>X</answer>" (the fast path reads the letter right after
 // "<answer>", so the policy is trained to put it there), for the reward
-// model the full "<think>…</think><answer>X</answer>" response it scores,
+// model the full response as models.RewardResponse shows it when scoring,
 // and for the generator the whole sample in models.SampleFormat.
 func Target(role pipeline.Role, ex pipeline.Example) string {
 	switch role {
 	case pipeline.RoleGenerator:
 		return pipeline.SampleText(ex)
 	case pipeline.RoleReward:
-		return Response(ex)
+		return models.RewardResponse(ex.Item.Options(), Response(ex))
 	}
 	letter, _ := ex.Item.AnswerLetter()
 	return models.AnswerOpen + letter + models.AnswerClose
@@ -38,9 +38,6 @@ func chatPrompt(v *models.VLM, role pipeline.Role, ex pipeline.Example, imageTok
 	}
 	p := v.VQAPrompt(models.VQARequest{Question: ex.Item.Question, Options: ex.Item.Options()}, imageTokens)
 	p.Answer = Target(role, ex)
-	if role == pipeline.RoleReward {
-		p.Answer = models.RewardResponse(ex.Item.Options(), p.Answer)
-	}
 	return p
 }
 
