@@ -105,7 +105,9 @@ func (v *VLM) GenerateSamples(ctx context.Context, reqs []GeneratorRequest, o Re
 		if prompts[i], err = v.encodeChat(p, px, ""); err != nil {
 			return nil, fmt.Errorf("request %d: %w", i, err)
 		}
-		opts[i] = v.sampling(o, i, []string{AnswerClose})
+		if opts[i], err = v.sampling(o, i, []string{AnswerClose}); err != nil {
+			return nil, err
+		}
 	}
 	res, err := v.Generate(ctx, prompts, opts, GenerateOptions{})
 	if err != nil {

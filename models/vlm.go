@@ -26,6 +26,9 @@ var (
 	// ErrLetterToken: an option letter is not a single token of the
 	// tokenizer, so the fast option-scoring path cannot read it.
 	ErrLetterToken = errors.New("models: option letter is not a single token")
+	// ErrAnswerToken: "<answer>" is not a single token of the tokenizer,
+	// so ReasonOptions.AnswerTemperature cannot find the answer letter.
+	ErrAnswerToken = errors.New("models: \"<answer>\" is not a single token")
 	// ErrClosed: the VLM or Decoder was used after Close.
 	ErrClosed = errors.New("models: use after close")
 )

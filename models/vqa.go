@@ -70,6 +70,12 @@ type ReasonOptions struct {
 	TopK         int     // 0 keeps all
 	TopP         float32 // 0 or 1 keeps all
 	Seed         uint64  // per-request seeds are Seed + request index
+	// AnswerTemperature, when set, is the temperature of the answer letter
+	// (the token after "<answer>"), so the reasoning can be sampled while
+	// the decision is taken at the model's best (0: greedy). nil samples
+	// the letter at Temperature. Setting it needs "<answer>" to be one
+	// token of the tokenizer (ErrAnswerToken otherwise).
+	AnswerTemperature *float32
 }
 
 // VQAPrompt returns the chat prompt of a request as SFT renders it: the
@@ -187,7 +193,9 @@ func (v *VLM) AnswerWithReasoning(ctx context.Context, reqs []VQARequest, o Reas
 			return nil, fmt.Errorf("request %d: %w", i, err)
 		}
 		prompts[i] = p
-		opts[i] = v.sampling(o, i, []string{AnswerClose})
+		if opts[i], err = v.sampling(o, i, []string{AnswerClose}); err != nil {
+			return nil, err
+		}
 	}
 	res, err := v.Generate(ctx, prompts, opts, GenerateOptions{})
 	if err != nil {
@@ -212,8 +220,8 @@ func (v *VLM) AnswerWithReasoning(ctx context.Context, reqs []VQARequest, o Reas
 
 // sampling converts ReasonOptions for request i, stopping at the bundle's
 // end-of-sequence tokens and the given strings.
-func (v *VLM) sampling(o ReasonOptions, i int, stop []string) generate.Options {
-	return generate.Options{
+func (v *VLM) sampling(o ReasonOptions, i int, stop []string) (generate.Options, error) {
+	g := generate.Options{
 		MaxNewTokens: o.MaxNewTokens, Temperature: o.Temperature, TopK: o.TopK, TopP: o.TopP,
 		Seed: o.Seed + uint64(i), StopTokens: v.st.EOS, StopStrings: stop,
 		Detokenize: func(ids []int) string {
@@ -221,6 +229,14 @@ func (v *VLM) sampling(o ReasonOptions, i int, stop []string) generate.Options {
 			return s
 		},
 	}
+	if o.AnswerTemperature != nil {
+		ids, err := v.tok.Encode(AnswerOpen)
+		if err != nil || len(ids) != 1 {
+			return g, fmt.Errorf("%w: %q encodes to %v (%v)", ErrAnswerToken, AnswerOpen, ids, err)
+		}
+		g.TemperatureAfter = map[int]float32{ids[0]: *o.AnswerTemperature}
+	}
+	return g, nil
 }
 
 // letterProb returns the probability of the letter token of option k that

@@ -63,11 +63,13 @@ type TrainOptions struct {
 	BatchSize    int     `json:"batch_size"`    // rows per step
 	LearningRate float64 `json:"learning_rate"` // peak AdamW learning rate
 	Seed         uint64  `json:"seed"`          // data order and sampling seed (mixed with the run seed)
-	// OptionShuffles, for VQA policy SFT only, adds this many copies of
-	// each example with its options in a seeded random order (the answer
-	// letter moves with its text), so a small policy learns which option
-	// holds the answer instead of memorising one letter per question;
-	// 0 trains the examples as given.
+	// OptionShuffles, for SFT (the VQA policy and the generator), adds
+	// this many copies of each example with its options in a seeded random
+	// order (the answer letter moves with its text), so a small model
+	// learns which option holds the answer instead of memorising one
+	// letter per question: the policy reads the letter off the options,
+	// the generator writes the letter of the option its reasoning names.
+	// 0 trains the examples as given; reward training ignores it.
 	OptionShuffles int `json:"option_shuffles,omitempty"`
 }
 
@@ -114,10 +116,12 @@ type Generator interface {
 
 // SampleOptions control generation.
 type SampleOptions struct {
-	Temperature  float64 // 0 is greedy
-	TopK         int     // 0 keeps all
-	MaxNewTokens int     // cap per completion
-	Seed         uint64  // sampling seed
+	Temperature float64 // 0 is greedy
+	// AnswerTemperature, when set, is the answer letter's temperature.
+	AnswerTemperature *float64
+	TopK              int    // 0 keeps all
+	MaxNewTokens      int    // cap per completion
+	Seed              uint64 // sampling seed
 }
 
 // Scorer scores samples with a reward bundle.

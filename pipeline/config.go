@@ -160,6 +160,11 @@ type GenerateConfig struct {
 	Temperature float64 `json:"temperature"`
 	// TopK keeps the k most likely tokens; 0 keeps all.
 	TopK int `json:"top_k"`
+	// AnswerTemperature, when set, is the temperature of the answer
+	// letter alone (0: the generator's most likely letter), so questions
+	// and reasoning stay varied while the letter follows the reasoning as
+	// well as the generator can; unset samples it at Temperature.
+	AnswerTemperature *float64 `json:"answer_temperature"`
 	// MaxNewTokens caps each sample; default 96.
 	MaxNewTokens int `json:"max_new_tokens"`
 }
@@ -250,8 +255,9 @@ func (c *Config) Validate() error {
 		return configError("seed_fraction %g is not in (0, 1]", c.SeedFraction)
 	case c.Rounds < 0 || c.Rounds > 20:
 		return configError("rounds %d is not in [0, 20]", c.Rounds)
-	case c.Generate.PerImage < 1 || c.Generate.Temperature < 0 || c.Generate.MaxNewTokens < 8:
-		return configError("generate: per_image ≥ 1, temperature ≥ 0 and max_new_tokens ≥ 8 are required")
+	case c.Generate.PerImage < 1 || c.Generate.Temperature < 0 || c.Generate.MaxNewTokens < 8 ||
+		c.Generate.AnswerTemperature != nil && *c.Generate.AnswerTemperature < 0:
+		return configError("generate: per_image ≥ 1, temperature and answer_temperature ≥ 0 and max_new_tokens ≥ 8 are required")
 	case c.Filter.TopK < 0 || c.Filter.TopFraction < 0 || c.Filter.TopFraction > 1 ||
 		c.Filter.MaxTemplateShare <= 0 || c.Filter.MaxTemplateShare > 1:
 		return configError("filter: top_k ≥ 0, top_fraction and max_template_share in (0, 1] are required")

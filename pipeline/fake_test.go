@@ -28,6 +28,8 @@ type fakeBackend struct {
 	// failAt makes the named method fail on its n-th call (1-based).
 	failAt map[string]int
 	truth  map[string]data.Item // image → its modality question
+	// sampled holds the options of every Generate call.
+	sampled []SampleOptions
 }
 
 var errInjected = errors.New("fake: injected failure")
@@ -147,10 +149,13 @@ func hash(s string) uint32 {
 	return h.Sum32()
 }
 
-func (f *fakeBackend) Generate(_ context.Context, bundle string, reqs []GenRequest, _ SampleOptions) ([]Generated, error) {
+func (f *fakeBackend) Generate(_ context.Context, bundle string, reqs []GenRequest, o SampleOptions) ([]Generated, error) {
 	if err := f.call("Generate"); err != nil {
 		return nil, err
 	}
+	f.mu.Lock()
+	f.sampled = append(f.sampled, o)
+	f.mu.Unlock()
 	if _, err := readMarker(bundle); err != nil {
 		return nil, err
 	}

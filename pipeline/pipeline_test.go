@@ -39,6 +39,8 @@ func testConfig(t *testing.T) *Config {
 
 func TestRunFake(t *testing.T) {
 	cfg := testConfig(t)
+	letterT := 0.0
+	cfg.Generate.AnswerTemperature = &letterT
 	be := newFake(cfg.OutDir)
 	var log bytes.Buffer
 	p, err := New(cfg, be, Options{Progress: &log})
@@ -109,6 +111,15 @@ func TestRunFake(t *testing.T) {
 	}
 	if kinds["round"] != 4 || kinds["eval"] != 2*4*3 || kinds["train"] == 0 {
 		t.Errorf("metric kinds %v", kinds)
+	}
+	if len(be.sampled) != 4 {
+		t.Fatalf("%d Generate calls, want 4", len(be.sampled))
+	}
+	for i, o := range be.sampled {
+		if o.Temperature != cfg.Generate.Temperature || o.AnswerTemperature == nil || *o.AnswerTemperature != letterT {
+			t.Errorf("Generate call %d: temperature %v, answer temperature %v; want %v and %v",
+				i, o.Temperature, o.AnswerTemperature, cfg.Generate.Temperature, letterT)
+		}
 	}
 }
 

@@ -173,7 +173,7 @@ func (p *Pipeline) generate(ctx context.Context, gen string, pool []GenRequest, 
 	if len(reqs) == 0 {
 		return nil, fmt.Errorf("%w: empty pool", ErrData)
 	}
-	out, err := p.be.Generate(ctx, gen, reqs, SampleOptions{Temperature: g.Temperature, TopK: g.TopK,
+	out, err := p.be.Generate(ctx, gen, reqs, SampleOptions{Temperature: g.Temperature, AnswerTemperature: g.AnswerTemperature, TopK: g.TopK,
 		MaxNewTokens: g.MaxNewTokens, Seed: s*7919 + uint64(k)})
 	if err != nil {
 		return nil, fmt.Errorf("generate: %w", err)

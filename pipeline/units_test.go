@@ -234,6 +234,8 @@ func TestLoadConfig(t *testing.T) {
 		{"pretrain limit", `{"data": {"collections": ["c"], "reference": "r"}, "pretrain": {"items": "p.json", "limit": -1}}`},
 		{"pretrain train", `{"data": {"collections": ["c"], "reference": "r"}, "pretrain": {"vqa": {"batch_size": -1}}}`},
 		{"option shuffles", `{"data": {"collections": ["c"], "reference": "r"}, "policy_sft": {"option_shuffles": -1}}`},
+		{"generator shuffles", `{"data": {"collections": ["c"], "reference": "r"}, "generator_sft": {"option_shuffles": -2}}`},
+		{"answer temperature", `{"data": {"collections": ["c"], "reference": "r"}, "generate": {"answer_temperature": -0.5}}`},
 	}
 	for _, b := range bad {
 		if _, err := LoadConfig(write(b.body)); !errors.Is(err, ErrConfig) {

@@ -171,8 +171,13 @@ func (b *Backend) Generate(ctx context.Context, dir string, reqs []pipeline.GenR
 			mreqs[i] = models.GeneratorRequest{Pixels: px, Modality: r.Modality, Dataset: r.Dataset,
 				ImagePath: r.Image, QuestionID: r.QuestionID}
 		}
-		samples, err := v.GenerateSamples(ctx, mreqs, models.ReasonOptions{MaxNewTokens: o.MaxNewTokens,
-			Temperature: float32(o.Temperature), TopK: o.TopK, Seed: o.Seed + uint64(lo)})
+		ro := models.ReasonOptions{MaxNewTokens: o.MaxNewTokens, Temperature: float32(o.Temperature), TopK: o.TopK,
+			Seed: o.Seed + uint64(lo)}
+		if o.AnswerTemperature != nil {
+			t := float32(*o.AnswerTemperature)
+			ro.AnswerTemperature = &t
+		}
+		samples, err := v.GenerateSamples(ctx, mreqs, ro)
 		if err != nil {
 			return nil, fmt.Errorf("%w: generate: %w", ErrBackend, err)
 		}

@@ -19,15 +19,12 @@ import (
 )
 
 // SFT fine-tunes the bundle at base on examples (cross-entropy on the
-// role's target text) and writes the result to out. For the VQA role,
-// o.OptionShuffles adds option-order-shuffled copies of the examples (see
-// pipeline.TrainOptions).
+// role's target text) and writes the result to out. o.OptionShuffles adds
+// option-order-shuffled copies of the examples (see pipeline.TrainOptions).
 func (b *Backend) SFT(ctx context.Context, base, out string, role pipeline.Role, ex []pipeline.Example, o pipeline.TrainOptions) (pipeline.TrainStats, error) {
-	if role == pipeline.RoleVQA {
-		var err error
-		if ex, err = shuffledOptions(ex, o.OptionShuffles, o.Seed); err != nil {
-			return pipeline.TrainStats{}, err
-		}
+	ex, err := shuffledOptions(ex, o.OptionShuffles, o.Seed)
+	if err != nil {
+		return pipeline.TrainStats{}, err
 	}
 	return b.supervised(ctx, base, out, train.SFT, role, ex, nil, nil, o)
 }

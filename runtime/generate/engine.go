@@ -69,6 +69,13 @@ type Options struct {
 	// suppresses its image placeholders this way, so a completion never
 	// holds an image slot.
 	SuppressTokens []int
+	// TemperatureAfter overrides Temperature for the token that directly
+	// follows a generated token in the map: TemperatureAfter[tok] is the
+	// temperature of the next pick (0 is greedy). A structured completion
+	// can sample its free text and decide a field (the answer letter after
+	// "<answer>") greedily. The first token, which follows the prompt, is
+	// never overridden.
+	TemperatureAfter map[int]float32
 }
 
 // DefaultMaxNewTokens is the completion budget when Options.MaxNewTokens is 0.
@@ -170,6 +177,11 @@ func (o Options) validate() error {
 	for _, t := range o.SuppressTokens {
 		if t < 0 {
 			return fmt.Errorf("SuppressTokens holds %d < 0", t)
+		}
+	}
+	for tok, t := range o.TemperatureAfter {
+		if t < 0 || math.IsNaN(float64(t)) {
+			return fmt.Errorf("TemperatureAfter[%d] %v < 0", tok, t)
 		}
 	}
 	return nil

@@ -140,6 +140,42 @@ func TestSamplingIsSeededAndBatchInvariant(t *testing.T) {
 	}
 }
 
+// TestTemperatureAfter samples hot everywhere except right after a
+// trigger token, where the override 0 must pick the argmax.
+func TestTemperatureAfter(t *testing.T) {
+	m := newTableModel(6, 12)
+	const trigger = 2
+	var afterTrigger, sampledOff int
+	for seed := range uint64(40) {
+		o := Options{MaxNewTokens: 30, Temperature: 4, Seed: seed, TemperatureAfter: map[int]float32{trigger: 0}}
+		res, err := Run(context.Background(), m, m.logitsFor([]int{1}), []Options{o})
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks := res[0].Tokens
+		for i := 1; i < len(toks); i++ {
+			prev := m.table[toks[i-1]]
+			if toks[i-1] != trigger {
+				if toks[i] != argmax(prev) {
+					sampledOff++
+				}
+				continue
+			}
+			afterTrigger++
+			if want := argmax(prev); toks[i] != want {
+				t.Fatalf("seed %d: token %d after the trigger = %d, want argmax %d", seed, i, toks[i], want)
+			}
+			if want := logSoftmaxAt(prev, toks[i], 1); math.Abs(float64(res[0].LogProbs[i])-want) > 1e-6 {
+				t.Fatalf("seed %d: greedy logprob %v, want %v", seed, res[0].LogProbs[i], want)
+			}
+		}
+	}
+	if afterTrigger < 20 || sampledOff < 20 {
+		t.Fatalf("the test saw %d picks after the trigger and %d non-argmax picks elsewhere; want ≥ 20 of each",
+			afterTrigger, sampledOff)
+	}
+}
+
 func TestTopKOneIsGreedy(t *testing.T) {
 	m := newTableModel(32, 5)
 	g, _ := Run(context.Background(), m, m.logitsFor([]int{1}), []Options{{MaxNewTokens: 20}})
@@ -204,6 +240,8 @@ func TestErrors(t *testing.T) {
 		{name: "rows mismatch", first: m.logitsFor([]int{0}), opts: []Options{{}, {}}, want: ErrBadLogits},
 		{name: "short data", first: Logits{Rows: 1, Vocab: 4, Data: make([]float32, 3)}, opts: []Options{{}}, want: ErrBadLogits},
 		{name: "negative temperature", first: m.logitsFor([]int{0}), opts: []Options{{Temperature: -1}}, text: "Temperature"},
+		{name: "negative temperature after a token", first: m.logitsFor([]int{0}),
+			opts: []Options{{TemperatureAfter: map[int]float32{2: -0.5}}}, text: "TemperatureAfter[2]"},
 		{name: "top-p above 1", first: m.logitsFor([]int{0}), opts: []Options{{TopP: 1.5}}, text: "TopP"},
 		{name: "stop strings without detokenizer", first: m.logitsFor([]int{0}), opts: []Options{{StopStrings: []string{"x"}}}, text: "Detokenize"},
 		{name: "session error", first: m.logitsFor([]int{0}), opts: []Options{{MaxNewTokens: 3}}, fail: boom, want: boom},

@@ -9,7 +9,7 @@ import (
 // row's options, returning the token and its log-probability under
 // softmax(logits / T).
 func (r *row) pick(logits []float32) (int, float32) {
-	t := float64(r.opts.Temperature)
+	t := r.temperature()
 	if t == 0 {
 		tok := r.argmaxAllowed(logits)
 		return tok, float32(logSoftmaxAt(logits, tok, 1))
@@ -17,6 +17,17 @@ func (r *row) pick(logits []float32) (int, float32) {
 	probs := r.scaledProbs(logits, t)
 	tok := r.draw(probs)
 	return tok, float32(logSoftmaxAt(logits, tok, t))
+}
+
+// temperature is the temperature of the row's next pick: the override
+// for the last generated token if it has one, else Temperature.
+func (r *row) temperature() float64 {
+	if n := len(r.res.Tokens); n > 0 {
+		if t, ok := r.opts.TemperatureAfter[r.res.Tokens[n-1]]; ok {
+			return float64(t)
+		}
+	}
+	return float64(r.opts.Temperature)
 }
 
 // argmaxAllowed is argmax over the tokens the row may generate.
