@@ -71,6 +71,13 @@ type TrainOptions struct {
 	// the generator writes the letter of the option its reasoning names.
 	// 0 trains the examples as given; reward training ignores it.
 	OptionShuffles int `json:"option_shuffles,omitempty"`
+	// AnswerWeight, for generator SFT, is the loss weight of the answer
+	// letter (the token after "<answer>") relative to each other token of
+	// the sample. A sample has some 60 tokens and one letter, so with equal
+	// weights the letter, the one token that must point back at the option
+	// its reasoning names, barely moves the loss; 0 and 1 weigh every
+	// token alike.
+	AnswerWeight float64 `json:"answer_weight,omitempty"`
 }
 
 // GRPOOptions configure policy optimisation with the hybrid reward

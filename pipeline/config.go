@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -283,6 +284,9 @@ func (c *Config) Validate() error {
 		}
 		if t.OptionShuffles < 0 {
 			return configError("%s: option_shuffles %d < 0", name, t.OptionShuffles)
+		}
+		if t.AnswerWeight < 0 || math.IsNaN(t.AnswerWeight) || math.IsInf(t.AnswerWeight, 0) {
+			return configError("%s: answer_weight %v is not a finite value ≥ 0", name, t.AnswerWeight)
 		}
 	}
 	if err := c.Model.Arch(c.Model.VocabSize).Validate(); err != nil {

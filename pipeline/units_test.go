@@ -235,6 +235,7 @@ func TestLoadConfig(t *testing.T) {
 		{"pretrain train", `{"data": {"collections": ["c"], "reference": "r"}, "pretrain": {"vqa": {"batch_size": -1}}}`},
 		{"option shuffles", `{"data": {"collections": ["c"], "reference": "r"}, "policy_sft": {"option_shuffles": -1}}`},
 		{"generator shuffles", `{"data": {"collections": ["c"], "reference": "r"}, "generator_sft": {"option_shuffles": -2}}`},
+		{"answer weight", `{"data": {"collections": ["c"], "reference": "r"}, "round_generator_sft": {"answer_weight": -1}}`},
 		{"answer temperature", `{"data": {"collections": ["c"], "reference": "r"}, "generate": {"answer_temperature": -0.5}}`},
 	}
 	for _, b := range bad {

@@ -3,6 +3,7 @@ package train
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/medgr2/medgr2/models"
@@ -18,6 +19,12 @@ type Row struct {
 	// answer (SFT) or the completion (GRPO). The reward model reads the
 	// whole row and ignores them.
 	AnswerStart, AnswerEnd int
+	// Weights, when set, are per-token loss weights over
+	// [AnswerStart, AnswerEnd) (SFT and GRPO; the loss is their weighted
+	// token mean over the batch): a row can make one token count more,
+	// such as the answer letter of a generated sample. nil weighs every
+	// token 1.
+	Weights []float32
 	// Features are the vision encoder's outputs for the row's
 	// <|image_pad|> tokens, in order: [pads, hidden] flattened.
 	Features []float32
@@ -120,8 +127,8 @@ func MakeBatch(obj Objective, tok Tokens, rows []Row, b Bucket, withRef bool) (*
 	return a.tensors(obj, b, H, len(rows), withRef)
 }
 
-// fillRow writes row r and returns its number of loss tokens (SFT, GRPO)
-// or 1 (reward).
+// fillRow writes row r and returns its total loss weight (SFT, GRPO: the
+// number of loss tokens unless the row has Weights) or 1 (reward).
 func (a *batchArrays) fillRow(obj Objective, tok Tokens, row Row, r int, b Bucket) (float64, error) {
 	B, S, H := b.Batch, b.Length, tok.Hidden
 	L := len(row.IDs)
@@ -179,11 +186,27 @@ func (a *batchArrays) fillLoss(obj Objective, row Row, r, S int) (float64, error
 		return 0, fmt.Errorf("%w: %d completion tokens but %d old and %d reference log-probs",
 			ErrData, n, len(row.OldLogp), len(row.RefLogp))
 	}
+	total := float64(n)
+	if row.Weights != nil {
+		if len(row.Weights) != n {
+			return 0, fmt.Errorf("%w: %d loss weights for %d answer tokens", ErrData, len(row.Weights), n)
+		}
+		total = 0
+		for _, w := range row.Weights {
+			if !(w >= 0) || math.IsInf(float64(w), 0) {
+				return 0, fmt.Errorf("%w: loss weight %v is not a finite value ≥ 0", ErrData, w)
+			}
+			total += float64(w)
+		}
+	}
 	for s := 0; s+1 < len(row.IDs); s++ {
 		a.labels[r*S+s] = int64(row.IDs[s+1])
 	}
 	for t := row.AnswerStart; t < row.AnswerEnd; t++ {
 		a.weights[r*S+t-1] = 1
+		if row.Weights != nil {
+			a.weights[r*S+t-1] = row.Weights[t-row.AnswerStart]
+		}
 		if obj == GRPO {
 			a.old[r*S+t-1] = row.OldLogp[t-row.AnswerStart]
 			if row.RefLogp != nil {
@@ -191,7 +214,7 @@ func (a *batchArrays) fillLoss(obj Objective, row Row, r, S int) (float64, error
 			}
 		}
 	}
-	return float64(n), nil
+	return total, nil
 }
 
 func (a *batchArrays) tensors(obj Objective, b Bucket, H, rows int, withRef bool) (_ *Batch, err error) {

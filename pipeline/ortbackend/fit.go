@@ -54,6 +54,9 @@ func (b *Backend) supervised(ctx context.Context, base, out string, obj train.Ob
 		return pipeline.TrainStats{}, err
 	}
 	rows, err := buildRows(ctx, v, role, ex, levels)
+	if err == nil && role == pipeline.RoleGenerator && o.AnswerWeight > 0 && o.AnswerWeight != 1 {
+		err = weighAnswer(v, rows, float32(o.AnswerWeight))
+	}
 	if err = errors.Join(err, v.Close()); err != nil {
 		return pipeline.TrainStats{}, err
 	}

@@ -99,6 +99,35 @@ func encodeRow(v *models.VLM, role pipeline.Role, e pipeline.Example, px *prepro
 	return row, nil
 }
 
+// weighAnswer gives each row's answer letter, the token after the last
+// "<answer>" of its answer span, loss weight w and every other answer
+// token weight 1. A row without "<answer>" in its span is an error.
+func weighAnswer(v *models.VLM, rows []train.Row, w float32) error {
+	ids, err := v.Tokenizer().Encode(models.AnswerOpen)
+	if err != nil || len(ids) != 1 {
+		return fmt.Errorf("%w: %w: %q encodes to %v (%v)", pipeline.ErrData, models.ErrAnswerToken, models.AnswerOpen, ids, err)
+	}
+	for i := range rows {
+		r := &rows[i]
+		at := -1
+		for t := r.AnswerEnd - 2; t >= r.AnswerStart; t-- {
+			if r.IDs[t] == ids[0] {
+				at = t + 1
+				break
+			}
+		}
+		if at < 0 {
+			return fmt.Errorf("%w: row %d has no %s before its last token", pipeline.ErrData, i, models.AnswerOpen)
+		}
+		r.Weights = make([]float32, r.AnswerEnd-r.AnswerStart)
+		for t := range r.Weights {
+			r.Weights[t] = 1
+		}
+		r.Weights[at-r.AnswerStart] = w
+	}
+	return nil
+}
+
 // imageFeatures runs the vision encoder once over a batch of images and
 // returns each image's [tokens·hidden] features (nil for a nil image).
 func imageFeatures(ctx context.Context, v *models.VLM, pxs []*preprocessing.Pixels) (_ [][]float32, err error) {

@@ -1,0 +1,115 @@
+//go:build gendiag
+
+package ortbackend
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/medgr2/medgr2/data"
+	"github.com/medgr2/medgr2/pipeline"
+)
+
+// TestGeneratorDiag samples each generator bundle in GENDIAG_BUNDLES
+// (comma separated, absolute paths) on the images of a round's candidates
+// (GENDIAG_CANDS; relative image paths are taken from the repository root), once with
+// the answer letter sampled at the run's temperature and once greedily,
+// and prints the parse rate, the share of coherent samples and the share
+// of truly correct ones against the labels in GENDIAG_TRUTH (a run's
+// stages/data/all.jsonl). A diagnostic, not part of CI:
+//
+//	GENDIAG_CANDS=/tmp/run/stages/s1/round-1/candidates.jsonl \
+//	GENDIAG_TRUTH=/tmp/run/stages/data/all.jsonl \
+//	GENDIAG_BUNDLES=/tmp/run/stages/s1/round-0/generator \
+//	go test -tags gendiag -run TestGeneratorDiag -v ./pipeline/ortbackend/
+func TestGeneratorDiag(t *testing.T) {
+	ctx := context.Background()
+	if os.Getenv("GENDIAG_CANDS") == "" || os.Getenv("GENDIAG_BUNDLES") == "" || os.Getenv("GENDIAG_TRUTH") == "" {
+		t.Skip("set GENDIAG_CANDS, GENDIAG_TRUTH and GENDIAG_BUNDLES")
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(os.Getenv("GENDIAG_CANDS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var reqs []pipeline.GenRequest
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<24)
+	for sc.Scan() {
+		var c pipeline.Candidate
+		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+			t.Fatal(err)
+		}
+		if !filepath.IsAbs(c.Item.ImagePath) { // relative to the repository root
+			c.Item.ImagePath = filepath.Join(root, c.Item.ImagePath)
+		}
+		if seen[c.Item.ImagePath] {
+			continue
+		}
+		seen[c.Item.ImagePath] = true
+		for j := range 4 {
+			reqs = append(reqs, pipeline.GenRequest{Image: c.Item.ImagePath, Modality: c.Item.ModalityType,
+				Dataset: c.Item.Dataset, QuestionID: fmt.Sprintf("%s-%d", c.Item.QuestionID, j)})
+		}
+	}
+	items, err := data.Load(os.Getenv("GENDIAG_TRUTH"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth := pipeline.NewTruth(items)
+	be, err := New(ctx, Options{Arch: pipeline.ModelConfig{HiddenSize: 64, IntermediateSize: 192, Layers: 3, VisionWidth: 48, VisionDepth: 1}.Arch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	greedy := 0.0
+	for _, b := range strings.Split(os.Getenv("GENDIAG_BUNDLES"), ",") {
+		for _, letter := range []*float64{nil, &greedy} {
+			out, err := be.Generate(ctx, b, reqs, pipeline.SampleOptions{Temperature: 0.8, AnswerTemperature: letter,
+				MaxNewTokens: 96, Seed: 11})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var parsed, coherent, correct, cohCorrect int
+			for i, g := range out {
+				g.Item.ImagePath, g.Item.Root = reqs[i].Image, ""
+				if g.Item.QuestionID == "" {
+					g.Item.QuestionID = reqs[i].QuestionID
+				}
+				if g.Err != "" || g.Item.Validate() != nil { // as the loop counts a parsed sample
+					continue
+				}
+				parsed++
+				c := pipeline.Coherent(g.Item, g.Reasoning)
+				ok := truth.Correct(g.Item)
+				if c {
+					coherent++
+				}
+				if ok {
+					correct++
+				}
+				if c && ok {
+					cohCorrect++
+				}
+			}
+			name := "letter at T"
+			if letter != nil {
+				name = "greedy letter"
+			}
+			fmt.Printf("%s [%s]: %d samples, parsed %d, coherent %.1f%%, correct %.1f%% (coherent and correct %d)\n",
+				b, name, len(out), parsed, 100*float64(coherent)/float64(max(parsed, 1)),
+				100*float64(correct)/float64(max(parsed, 1)), cohCorrect)
+		}
+	}
+}
