@@ -309,20 +309,23 @@ func (b *Batcher[In, Out]) take(key int) []*request[In, Out] {
 	return batch
 }
 
-// execute runs one batch and hands each request its result.
+// execute runs one batch and hands each request its result. When a batch
+// of several requests fails (and the batcher is not being aborted), each
+// request is run again on its own, so one bad input fails only its own
+// request rather than every request that happened to share its batch.
 func (b *Batcher[In, Out]) execute(batch []*request[In, Out]) {
 	in := make([]In, len(batch))
 	for i, r := range batch {
 		in[i] = r.in
 	}
 	start := time.Now()
-	out, err := b.safeRun(in)
+	out, err := b.runChecked(in)
 	elapsed := time.Since(start)
-	if err == nil && len(out) != len(in) {
-		err = fmt.Errorf("%s: model returned %d outputs for %d inputs", b.cfg.Name, len(out), len(in))
-	}
-	if b.cfg.OnBatch != nil {
-		b.cfg.OnBatch(len(batch), elapsed, err)
+	if err != nil && len(batch) > 1 && b.runCtx.Err() == nil {
+		for _, r := range batch {
+			b.execute([]*request[In, Out]{r})
+		}
+		return
 	}
 	for i, r := range batch {
 		res := result[Out]{stats: Stats{QueueWait: start.Sub(r.enqueued), Run: elapsed, BatchSize: len(batch)}, err: err}
@@ -331,6 +334,20 @@ func (b *Batcher[In, Out]) execute(batch []*request[In, Out]) {
 		}
 		r.done <- res
 	}
+}
+
+// runChecked runs the model on in, checks it returned one output per
+// input and reports the batch to OnBatch.
+func (b *Batcher[In, Out]) runChecked(in []In) ([]Out, error) {
+	start := time.Now()
+	out, err := b.safeRun(in)
+	if err == nil && len(out) != len(in) {
+		err = fmt.Errorf("%s: model returned %d outputs for %d inputs", b.cfg.Name, len(out), len(in))
+	}
+	if b.cfg.OnBatch != nil {
+		b.cfg.OnBatch(len(in), time.Since(start), err)
+	}
+	return out, err
 }
 
 // safeRun calls the model, turning a panic into an error so one bad batch

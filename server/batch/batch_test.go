@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -193,6 +195,52 @@ func TestModelErrorAndPanic(t *testing.T) {
 				t.Fatal("want error")
 			}
 		})
+	}
+}
+
+// TestBadInputFailsOnlyItsRequest batches one bad input with good ones:
+// the batch fails, each request is retried alone, and only the bad one
+// gets an error.
+func TestBadInputFailsOnlyItsRequest(t *testing.T) {
+	var mu sync.Mutex
+	var sizes []int
+	run := func(_ context.Context, in []int) ([]int, error) {
+		mu.Lock()
+		sizes = append(sizes, len(in))
+		mu.Unlock()
+		out := make([]int, len(in))
+		for i, v := range in {
+			if v < 0 {
+				return nil, fmt.Errorf("bad input %d", v)
+			}
+			out[i] = 2 * v
+		}
+		return out, nil
+	}
+	b := New(Config{Name: "t", MaxBatch: 4, MaxDelay: time.Second}, run)
+	defer b.Close(context.Background())
+	inputs := []int{1, 2, -3, 4}
+	outs := make([]int, len(inputs))
+	errs := make([]error, len(inputs))
+	var wg sync.WaitGroup
+	for i, v := range inputs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i], _, errs[i] = b.Submit(context.Background(), v, 0)
+		}()
+	}
+	wg.Wait()
+	for i, v := range inputs {
+		switch {
+		case v < 0 && (errs[i] == nil || !strings.Contains(errs[i].Error(), "bad input -3")):
+			t.Errorf("input %d: err %v, want its own error", v, errs[i])
+		case v >= 0 && (errs[i] != nil || outs[i] != 2*v):
+			t.Errorf("input %d: out %d err %v, want %d", v, outs[i], errs[i], 2*v)
+		}
+	}
+	if want := []int{4, 1, 1, 1, 1}; !slices.Equal(sizes, want) {
+		t.Errorf("model calls with batch sizes %v, want %v (the batch, then each request alone)", sizes, want)
 	}
 }
 

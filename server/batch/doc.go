@@ -18,7 +18,10 @@
 //     the queue and never reaches the model;
 //   - Config.MaxDelay lets the oldest request wait for the batch to fill
 //     while the model is idle; with 0 a batch starts as soon as the model
-//     is free and requests that arrive during a run form the next batch.
+//     is free and requests that arrive during a run form the next batch;
+//   - a batch of several requests that fails is run again one request at
+//     a time, so a bad input fails its own request only (the model is
+//     called once more per request, and only after a failure).
 //
 // [Batcher.Close] stops admission and drains the queue.
 //
