@@ -142,6 +142,42 @@ func (it *Item) SetOptions(opts []string) error {
 	return nil
 }
 
+// DedupeOptions drops every option that repeats an earlier one (compared
+// as Validate compares them, ignoring case and surrounding space), keeping
+// the first, and returns how many it dropped. GTAnswer is set to the text
+// of the kept option it matches, so an answer that named a repeat names
+// the first occurrence. A generator that writes one option twice gives a
+// valid item this way when at least two distinct options remain. Items
+// with a gap in their options are left as they are.
+func (it *Item) DedupeOptions() int {
+	opts := it.Options()
+	all := [MaxOptions]string{it.OptionA, it.OptionB, it.OptionC, it.OptionD}
+	for _, o := range all[len(opts):] {
+		if o != "" {
+			return 0 // a gap: left for Validate to report
+		}
+	}
+	kept := make([]string, 0, len(opts))
+	seen := map[string]string{} // normalised text → kept text
+	for _, o := range opts {
+		k := strings.ToLower(strings.TrimSpace(o))
+		if _, ok := seen[k]; ok {
+			continue
+		}
+		seen[k] = o
+		kept = append(kept, o)
+	}
+	dropped := len(opts) - len(kept)
+	if dropped == 0 {
+		return 0
+	}
+	_ = it.SetOptions(kept) // fewer than before, so at most MaxOptions
+	if o, ok := seen[strings.ToLower(strings.TrimSpace(it.GTAnswer))]; ok {
+		it.GTAnswer = o
+	}
+	return dropped
+}
+
 // AnswerIndex returns the index (0 = A) of the option whose text is
 // GTAnswer: an exact match first, then one ignoring case and surrounding
 // space. It returns ErrAnswerNotInOptions if no option matches.

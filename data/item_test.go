@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -113,5 +114,41 @@ func TestImageFile(t *testing.T) {
 	it.ImagePath = "/abs/b.png"
 	if got := it.ImageFile(); got != "/abs/b.png" {
 		t.Fatalf("ImageFile() = %q", got)
+	}
+}
+
+func TestDedupeOptions(t *testing.T) {
+	cases := []struct {
+		name    string
+		opts    []string
+		answer  string
+		dropped int
+		want    []string
+		wantAns string
+	}{
+		{"no repeat", []string{"a", "b", "c"}, "b", 0, []string{"a", "b", "c"}, "b"},
+		{"answer repeated later", []string{"benign", "normal", "Benign ", "malignant"}, "Benign ", 1,
+			[]string{"benign", "normal", "malignant"}, "benign"},
+		{"distractor repeated", []string{"0", "1", "1", "1"}, "0", 2, []string{"0", "1"}, "0"},
+		{"all the same", []string{"x", "x"}, "x", 1, []string{"x"}, "x"},
+		{"answer not an option", []string{"a", "a", "b"}, "z", 1, []string{"a", "b"}, "z"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			it := Item{QuestionID: "q", Question: "?", GTAnswer: c.answer}
+			if err := it.SetOptions(c.opts); err != nil {
+				t.Fatal(err)
+			}
+			if n := it.DedupeOptions(); n != c.dropped {
+				t.Errorf("dropped %d, want %d", n, c.dropped)
+			}
+			if got := it.Options(); !slices.Equal(got, c.want) || it.GTAnswer != c.wantAns {
+				t.Errorf("options %q answer %q, want %q %q", got, it.GTAnswer, c.want, c.wantAns)
+			}
+		})
+	}
+	gap := Item{QuestionID: "q", Question: "?", OptionA: "a", OptionB: "a", OptionD: "d", GTAnswer: "a"}
+	if n := gap.DedupeOptions(); n != 0 || gap.OptionD != "d" || !errors.Is(gap.Validate(), ErrOptionGap) {
+		t.Errorf("an item with a gap was changed: dropped %d, %+v", n, gap)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/medgr2/medgr2/data"
@@ -177,6 +178,15 @@ func (f *fakeBackend) Generate(_ context.Context, bundle string, reqs []GenReque
 					break
 				}
 			}
+		}
+		if opts := it.Options(); h%5 == 1 { // a repeated option, as small generators write
+			rep := " " + strings.ToUpper(opts[0])
+			if len(opts) < data.MaxOptions {
+				opts = append(opts, rep)
+			} else if j := len(opts) - 1; opts[j] != it.GTAnswer {
+				opts[j] = rep
+			}
+			_ = it.SetOptions(opts)
 		}
 		out[i] = Generated{Item: it, Reasoning: "It shows " + it.GTAnswer + "."}
 		out[i].Text = SampleText(Example{Item: it, Reasoning: out[i].Reasoning})

@@ -14,10 +14,11 @@ import (
 type Candidate struct {
 	Generated
 	Round    int     `json:"round"`
-	Score    float64 `json:"score"`    // reward-model score; NaN-free, −inf never stored
-	Accepted bool    `json:"accepted"` // passed the filter
-	Correct  bool    `json:"correct"`  // answer matches the held-back label (measurement only)
-	Coherent bool    `json:"coherent"` // the reasoning names the chosen option and no other (measurement only)
+	Deduped  int     `json:"deduped_options,omitempty"` // repeated options the loop dropped (data.Item.DedupeOptions)
+	Score    float64 `json:"score"`                     // reward-model score; NaN-free, −inf never stored
+	Accepted bool    `json:"accepted"`                  // passed the filter
+	Correct  bool    `json:"correct"`                   // answer matches the held-back label (measurement only)
+	Coherent bool    `json:"coherent"`                  // the reasoning names the chosen option and no other (measurement only)
 }
 
 // Coherent reports whether a parsed sample's reasoning names the text of

@@ -17,9 +17,8 @@ const (
 )
 
 // GradeSamples builds the reward model's training set from good samples:
-// each original at level 10 and, per original, one perturbed (6), one
-// incoherent (0) and one irrelevant (−6) variant, the variant kinds
-// rotating so every kind appears:
+// each original at level 10 and, per original, every perturbed (6) and
+// every incoherent (0) variant and one irrelevant (−6) one:
 //
 //   - perturbed: "wrong_letter" (the answer letter names another option,
 //     reasoning unchanged), "swapped_option" (the correct text and a
@@ -31,18 +30,25 @@ const (
 //     sample about an image of another modality, or another image when
 //     there is one modality).
 //
-// The result depends only on the examples and seed.
+// Every kind is built for every original (not one kind per original in
+// turn) because the first three are exactly how a small generator fails
+// (its reasoning names one option and its letter another), and the
+// reward model sees few originals. The result depends only on the
+// examples and seed.
 func GradeSamples(good []Example, seed uint64) []Graded {
 	rng := rand.New(rand.NewPCG(seed, 0x9aded))
 	var out []Graded
 	for i, ex := range good {
 		group := fmt.Sprintf("%d:%s", i, ex.Item.QuestionID)
 		out = append(out, Graded{Example: ex, Level: LevelOriginal, Kind: "original", Group: group})
-		if p, ok := perturb(ex, i%3, rng); ok {
-			out = append(out, Graded{Example: p, Level: LevelPerturbed, Kind: perturbKinds[i%3], Group: group})
+		for k, kind := range perturbKinds {
+			if p, ok := perturb(ex, k, rng); ok {
+				out = append(out, Graded{Example: p, Level: LevelPerturbed, Kind: kind, Group: group})
+			}
 		}
-		out = append(out, Graded{Example: incoherent(ex, i%2, rng), Level: LevelIncoherent, Kind: incoherentKinds[i%2],
-			Group: group})
+		for k, kind := range incoherentKinds {
+			out = append(out, Graded{Example: incoherent(ex, k, rng), Level: LevelIncoherent, Kind: kind, Group: group})
+		}
 		if o, ok := irrelevant(good, i, rng); ok {
 			out = append(out, Graded{Example: o, Level: LevelIrrelevant, Kind: "other_image", Group: group})
 		}

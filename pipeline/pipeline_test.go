@@ -80,8 +80,10 @@ func TestRunFake(t *testing.T) {
 			t.Errorf("row %s: cell %+v", row, c)
 		}
 	}
+	deduped := 0
 	for _, s := range cfg.Seeds {
 		for _, r := range res.Rounds[s] {
+			deduped += r.Deduped
 			if r.Generated == 0 || r.Accepted == 0 || r.Parsed == r.Generated {
 				t.Errorf("seed %d round %d: %+v", s, r.Round, r)
 			}
@@ -90,6 +92,9 @@ func TestRunFake(t *testing.T) {
 				t.Errorf("seed %d round %d: accepted true %.2f ≤ parsed true %.2f", s, r.Round, r.AcceptedTrue, r.ParsedTrue)
 			}
 		}
+	}
+	if deduped == 0 {
+		t.Error("no round deduplicated the fake generator's repeated options")
 	}
 	for _, name := range []string{CurveRounds, CurveLoss} {
 		f, err := os.Open(filepath.Join(cfg.OutDir, name))

@@ -90,6 +90,7 @@ type RoundSummary struct {
 	PoolImages       int        `json:"pool_images"`
 	Generated        int        `json:"generated"`
 	Parsed           int        `json:"parsed"`
+	Deduped          int        `json:"deduped"` // parsed samples that had a repeated option dropped
 	Eligible         int        `json:"eligible"`
 	Accepted         int        `json:"accepted"`
 	DroppedByShare   int        `json:"dropped_by_share"`
@@ -186,12 +187,16 @@ func (p *Pipeline) generate(ctx context.Context, gen string, pool []GenRequest, 
 		r := reqs[i]
 		o.Item.QuestionID, o.Item.ImagePath, o.Item.Root = r.QuestionID, r.Image, ""
 		o.Item.ModalityType, o.Item.Dataset = r.Modality, r.Dataset
+		deduped := 0
 		if o.Err == "" {
+			// A small generator often writes one option twice; the repeat
+			// carries nothing, so it is dropped rather than the sample.
+			deduped = o.Item.DedupeOptions()
 			if err := o.Item.Validate(); err != nil {
 				o.Err = err.Error()
 			}
 		}
-		cands[i] = Candidate{Generated: o, Round: k}
+		cands[i] = Candidate{Generated: o, Round: k, Deduped: deduped}
 	}
 	return cands, nil
 }
@@ -234,6 +239,9 @@ func summarizeRound(cands []Candidate, fr FilterResult, k, pool int) RoundSummar
 			continue
 		}
 		sum.Parsed++
+		if c.Deduped > 0 {
+			sum.Deduped++
+		}
 		total += c.Score
 		if c.Correct {
 			parsedTrue++

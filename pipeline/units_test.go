@@ -89,8 +89,8 @@ func TestGradeSamples(t *testing.T) {
 		}
 	}
 	for _, k := range []string{"original", "wrong_letter", "swapped_option", "altered_finding", "contradiction", "shuffled_text", "other_image"} {
-		if kinds[k] == 0 {
-			t.Errorf("no %s sample (%v)", k, kinds)
+		if kinds[k] != len(good) {
+			t.Errorf("%d %s samples for %d originals (%v)", kinds[k], k, len(good), kinds)
 		}
 	}
 	for _, x := range g {
@@ -126,7 +126,7 @@ func TestGradeSamples(t *testing.T) {
 	if len(groupOf) != len(good) {
 		t.Errorf("%d groups for %d items", len(groupOf), len(good))
 	}
-	if len(GradeSamples(good[:1], 1)) != 3 { // original, perturbed, incoherent: no other image
+	if len(GradeSamples(good[:1], 1)) != 6 { // original, 3 perturbed, 2 incoherent: no other image
 		t.Errorf("single example: %d graded", len(GradeSamples(good[:1], 1)))
 	}
 }

@@ -13,7 +13,9 @@ import (
 	"testing"
 
 	"github.com/medgr2/medgr2/data"
+	"github.com/medgr2/medgr2/models"
 	"github.com/medgr2/medgr2/pipeline"
+	"github.com/medgr2/medgr2/preprocessing"
 )
 
 // TestGeneratorDiag samples each generator bundle in GENDIAG_BUNDLES
@@ -111,5 +113,100 @@ func TestGeneratorDiag(t *testing.T) {
 				b, name, len(out), parsed, 100*float64(coherent)/float64(max(parsed, 1)),
 				100*float64(correct)/float64(max(parsed, 1)), cohCorrect)
 		}
+	}
+}
+
+// TestGeneratorLetterDiag measures the letter lookup alone: for items of
+// GENDIAG_ITEMS (an item file; at most 200, options shuffled once) it
+// feeds each generator bundle of GENDIAG_BUNDLES the sample text up to
+// "<answer>", with the item's own reasoning, and prints how often the
+// most likely option letter is the one of the option the reasoning names
+// (chance: 1 in the number of options). GENDIAG_TEXT=1 drops the images,
+// as the pretrain stage does.
+//
+//	GENDIAG_ITEMS=/tmp/run/stages/data/validation.jsonl \
+//	GENDIAG_BUNDLES=/tmp/run/stages/pretrain/generator \
+//	go test -tags gendiag -run TestGeneratorLetterDiag -v ./pipeline/ortbackend/
+func TestGeneratorLetterDiag(t *testing.T) {
+	ctx := context.Background()
+	if os.Getenv("GENDIAG_ITEMS") == "" || os.Getenv("GENDIAG_BUNDLES") == "" {
+		t.Skip("set GENDIAG_ITEMS and GENDIAG_BUNDLES")
+	}
+	items, err := data.Load(os.Getenv("GENDIAG_ITEMS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) > 200 {
+		items = items[:200]
+	}
+	ex := make([]pipeline.Example, len(items))
+	for i, it := range items {
+		if os.Getenv("GENDIAG_TEXT") != "" { // text only, as the pretrain stage trains
+			it.ImagePath = ""
+		}
+		ex[i] = pipeline.Example{Item: it, Reasoning: pipeline.Reasoning(it)}
+	}
+	shuffled, err := shuffledOptions(ex, 1, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex = shuffled[len(ex):]
+	be, err := New(ctx, Options{Arch: pipeline.ModelConfig{HiddenSize: 64, IntermediateSize: 192, Layers: 3, VisionWidth: 48, VisionDepth: 1}.Arch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	for _, b := range strings.Split(os.Getenv("GENDIAG_BUNDLES"), ",") {
+		v, err := be.open(ctx, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := buildRows(ctx, v, pipeline.RoleGenerator, ex, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := weighAnswer(v, rows, 2); err != nil {
+			t.Fatal(err)
+		}
+		var hit, n int
+		for i, r := range rows {
+			at := r.AnswerStart
+			for k, w := range r.Weights {
+				if w == 2 {
+					at = r.AnswerStart + k
+				}
+			}
+			px, err := pixels(v, ex[i].Item.ImageFile())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var imgs []*preprocessing.Pixels
+			if px != nil {
+				imgs = append(imgs, px)
+			}
+			logits, err := v.LastLogits(ctx, []models.Prompt{{IDs: r.IDs[:at], Images: imgs}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			letters, err := v.LetterTokens(len(ex[i].Item.Options()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			row := logits.Row(0)
+			best := 0
+			for k, id := range letters {
+				if row[id] > row[letters[best]] {
+					best = k
+				}
+			}
+			n++
+			if letters[best] == r.IDs[at] {
+				hit++
+			}
+		}
+		if err := v.Close(); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("%s: letter of the named option most likely in %d of %d (%.1f%%)\n", b, hit, n, 100*float64(hit)/float64(n))
 	}
 }
