@@ -230,13 +230,23 @@ func (v *VLM) sampling(o ReasonOptions, i int, stop []string) (generate.Options,
 		},
 	}
 	if o.AnswerTemperature != nil {
-		ids, err := v.tok.Encode(AnswerOpen)
-		if err != nil || len(ids) != 1 {
-			return g, fmt.Errorf("%w: %q encodes to %v (%v)", ErrAnswerToken, AnswerOpen, ids, err)
+		id, err := v.AnswerToken()
+		if err != nil {
+			return g, err
 		}
-		g.TemperatureAfter = map[int]float32{ids[0]: *o.AnswerTemperature}
+		g.TemperatureAfter = map[int]float32{id: *o.AnswerTemperature}
 	}
 	return g, nil
+}
+
+// AnswerToken returns the id of "<answer>", the token the answer letter
+// follows; ErrAnswerToken when the tokenizer splits it.
+func (v *VLM) AnswerToken() (int, error) {
+	ids, err := v.tok.Encode(AnswerOpen)
+	if err != nil || len(ids) != 1 {
+		return 0, fmt.Errorf("%w: %q encodes to %v (%v)", ErrAnswerToken, AnswerOpen, ids, err)
+	}
+	return ids[0], nil
 }
 
 // letterProb returns the probability of the letter token of option k that

@@ -103,15 +103,15 @@ func encodeRow(v *models.VLM, role pipeline.Role, e pipeline.Example, px *prepro
 // "<answer>" of its answer span, loss weight w and every other answer
 // token weight 1. A row without "<answer>" in its span is an error.
 func weighAnswer(v *models.VLM, rows []train.Row, w float32) error {
-	ids, err := v.Tokenizer().Encode(models.AnswerOpen)
-	if err != nil || len(ids) != 1 {
-		return fmt.Errorf("%w: %w: %q encodes to %v (%v)", pipeline.ErrData, models.ErrAnswerToken, models.AnswerOpen, ids, err)
+	answer, err := v.AnswerToken()
+	if err != nil {
+		return fmt.Errorf("%w: %w", pipeline.ErrData, err)
 	}
 	for i := range rows {
 		r := &rows[i]
 		at := -1
 		for t := r.AnswerEnd - 2; t >= r.AnswerStart; t-- {
-			if r.IDs[t] == ids[0] {
+			if r.IDs[t] == answer {
 				at = t + 1
 				break
 			}

@@ -88,10 +88,15 @@ type Generator struct {
 // Info implements model.Generator.
 func (g *Generator) Info() model.Info { return info(g.v, "generator") }
 
-// GenerateBatch implements model.Generator. Completions that do not parse
-// as a sample (models.ParseSample) are dropped, so an input may receive
-// fewer items than it asked for (none from an untrained model). The
-// metadata keys "modality" and "dataset" go into the instruction.
+// GenerateBatch implements model.Generator. The question, options and
+// reasoning are sampled; the answer letter after "<answer>" is the
+// generator's most likely one (when "<answer>" is one token), so it
+// follows the reasoning as well as the model can. A repeated option is
+// dropped (data.Item.DedupeOptions). Completions that do not parse as a
+// sample (models.ParseSample) or are left with fewer than two options are
+// dropped, so an input may receive fewer items than it asked for (none
+// from an untrained model). The metadata keys "modality" and "dataset" go
+// into the instruction.
 func (g *Generator) GenerateBatch(ctx context.Context, in []model.GenerateInput) ([][]model.Item, error) {
 	imgs := make([]image.Image, len(in))
 	for i, x := range in {
@@ -100,6 +105,10 @@ func (g *Generator) GenerateBatch(ctx context.Context, in []model.GenerateInput)
 	px, err := g.m.pixels(ctx, g.v, imgs)
 	if err != nil {
 		return nil, mapErr("generator", err)
+	}
+	var letter map[int]float32
+	if id, err := g.v.AnswerToken(); err == nil {
+		letter = map[int]float32{id: 0}
 	}
 	var prompts []models.Prompt
 	var opts []generate.Options
@@ -115,7 +124,7 @@ func (g *Generator) GenerateBatch(ctx context.Context, in []model.GenerateInput)
 			prompts = append(prompts, p)
 			opts = append(opts, generate.Options{MaxNewTokens: g.maxTokens, Temperature: g.temperature, TopP: 0.95,
 				Seed: seed.Sum64() + uint64(k), StopTokens: g.v.Manifest().SpecialTokens.EOS,
-				StopStrings: []string{models.AnswerClose}, Detokenize: g.detok})
+				StopStrings: []string{models.AnswerClose}, Detokenize: g.detok, TemperatureAfter: letter})
 			owner = append(owner, i)
 		}
 	}
@@ -136,8 +145,9 @@ func (g *Generator) GenerateBatch(ctx context.Context, in []model.GenerateInput)
 		if s.Err != nil {
 			continue
 		}
+		s.Item.DedupeOptions()
 		ans, err := s.Item.AnswerIndex()
-		if err != nil {
+		if err != nil || len(s.Item.Options()) < 2 {
 			continue
 		}
 		i := owner[k]
