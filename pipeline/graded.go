@@ -25,7 +25,8 @@ const (
 //     distractor trade places, letter unchanged), "altered_finding" (the
 //     reasoning names a distractor, answer unchanged);
 //   - incoherent: "contradiction" (the reasoning rejects the chosen
-//     answer), "shuffled_text" (question and reasoning words shuffled);
+//     answer without naming it), "shuffled_text" (question and reasoning
+//     words shuffled);
 //   - irrelevant: "other_image" (the question, options and answer of a
 //     sample about an image of another modality, or another image when
 //     there is one modality).
@@ -90,7 +91,11 @@ func perturb(ex Example, kind int, rng *rand.Rand) (Example, bool) {
 func incoherent(ex Example, kind int, rng *rand.Rand) Example {
 	out := ex
 	if kind == 0 {
-		out.Reasoning = "The image does not show " + ex.Item.GTAnswer + "; that option is ruled out."
+		// The rejection names no option: were it to repeat the answer, a
+		// reasoning that names the chosen option would mark an original
+		// and a level-0 sample alike, and a small reward model would learn
+		// that naming the answer is worth nothing.
+		out.Reasoning = "The image does not support the chosen answer; that option is ruled out."
 		return out
 	}
 	out.Item.Question = shuffleWords(ex.Item.Question, rng)
