@@ -52,27 +52,50 @@
 // from it on the 50 seed items reached 38–53% on the test split where the
 // same SFT from random weights stayed at 25%.
 //
-// # Why the reward filter does not yet raise accuracy (diagnosis)
+// # Why the reward filter did not raise accuracy (diagnosis)
 //
 // The rounds log marks each parsed sample Coherent when its reasoning
 // names the option its letter chooses (pipeline.Coherent; a measurement,
-// never a filter). On one seed of the default config, coherent samples
-// were 92–95% correct against the held-back labels and incoherent ones
-// 3–9%, but only 24–27% of parsed samples were coherent: the generator
-// states the right finding and then picks a letter almost at random. So
-// the generator's truth is in its reasoning, and a filter that kept the
-// coherent samples would lift the accepted samples' accuracy to about
-// 90%. The reward model does not learn that check: on round 1's
-// candidates its AUC of coherent over incoherent samples was 0.55 for a
-// text-only base pretrained on 6,078 graded OmniMedVQA samples
-// (pipeline.PretrainConfig.Reward, 1,233 steps), 0.58 after the seed
-// round and 0.64 after round 1 (rmdiag_test.go, build tag rmdiag). Showing
-// the chosen option's text after the letter (models.RewardResponse) turns
-// the check from a lookup through the option list into a comparison of
-// two nearby texts, and is kept for that reason, but did not close the
-// gap at this size either. The pretrained reward base is therefore off in
-// the default config. Run-to-run variation is large: the same VQA
-// pretraining config gave 19.2% and 31.2% on the test split in two runs.
+// never a filter). Coherent samples were 71–100% correct against the
+// held-back labels and incoherent ones 2–29%, but only a sixth to a half
+// of the parsed samples were coherent: the generator stated the right
+// finding and then picked a letter almost at random. The reward model
+// told the two apart only weakly (AUC 0.55–0.64 on round 1's candidates,
+// rmdiag_test.go, build tag rmdiag). Showing the chosen option's text
+// after the letter (models.RewardResponse) turns the reward model's check
+// into a comparison of two nearby texts, and is kept for that reason.
+//
+// # The generator's answer letter (fix)
+//
+// gendiag_test.go (build tag gendiag) measures the letter lookup on its
+// own: given a validation item's sample text up to "<answer>", with the
+// options shuffled, how often is the most likely letter the one of the
+// option the reasoning names? For the earlier generators it was 24.5–
+// 32.5%, no better than chance, and option-shuffled copies of the
+// generator's SFT rows (TrainOptions.OptionShuffles, as for the policy)
+// left it at 26.5%: the letter is one token of some 60 in a sample, so
+// the loss hardly sees it. Weighting that token 20 times
+// (TrainOptions.AnswerWeight, train.Row.Weights) raised it to 49.5% after
+// the seed round and 57.5% after round 3, and the parsed samples' true
+// accuracy from 29–37% to 59–72% (one seed each). Taking the letter
+// greedily while the rest is sampled (GenerateConfig.AnswerTemperature,
+// generate.Options.TemperatureAfter) added 3–8 points of coherence on the
+// same generators.
+//
+// Two more changes followed from the rounds log. Most unparsed samples
+// repeated an option; the loop now drops the repeat
+// (data.Item.DedupeOptions), which lifted parsed samples from 29–50 to
+// 114–117 of 120. And the graded set's contradiction variant used to
+// repeat the answer ("does not show X"): a reasoning that names the
+// chosen option then marked both an original (10) and a level-0 sample,
+// and with every variant kind built per original the reward model scored
+// coherent samples below incoherent ones, so the filter kept the worse
+// half (accepted true accuracy 34–39% against 39–49% for all parsed).
+// The variant now rejects the answer without naming it; on the same
+// pretrained bases the accepted samples' true accuracy became 44%, 56%
+// and 57% over the three rounds against 43%, 45% and 50% for all parsed.
+// Run-to-run variation stays large: the same VQA pretraining config gave
+// 19.2% and 31.2% on the test split in two runs.
 //
 // # GRPO
 //
