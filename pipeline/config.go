@@ -36,6 +36,15 @@ type Config struct {
 	Generate GenerateConfig `json:"generate"`
 	// Filter controls which generated samples are accepted.
 	Filter FilterConfig `json:"filter"`
+	// Verify names the check that decides which accepted samples the
+	// round retrains on: "coherent" (default) keeps, as the reward model's
+	// new originals and the generator's SFT data, the accepted samples
+	// whose reasoning names the option their letter chooses (Coherent), and
+	// turns the others (the reward model's false positives) into
+	// incoherent hard negatives; "none" retrains on every accepted sample.
+	// The check reads only the sample's text, never a label, and never
+	// changes which samples the filter accepts.
+	Verify string `json:"verify"`
 	// GeneratorSFT, RewardTrain and PolicySFT train the three models.
 	GeneratorSFT TrainOptions `json:"generator_sft"`
 	RewardTrain  TrainOptions `json:"reward_train"`
@@ -222,6 +231,9 @@ func (c *Config) defaults() {
 		c.Filter.Threshold = &t
 	}
 	deff(&c.Filter.MaxTemplateShare, 0.5)
+	if c.Verify == "" {
+		c.Verify = VerifyCoherent
+	}
 	if c.RoundGeneratorSFT == (TrainOptions{}) {
 		c.RoundGeneratorSFT = c.GeneratorSFT
 	}
@@ -264,6 +276,8 @@ func (c *Config) Validate() error {
 		return configError("filter: top_k ≥ 0, top_fraction and max_template_share in (0, 1] are required")
 	case c.Model.HiddenSize < 0 || c.Model.IntermediateSize < 0 || c.Model.Layers < 0 || c.Model.VisionWidth < 0 || c.Model.VisionDepth < 0:
 		return configError("model sizes must be ≥ 0")
+	case c.Verify != VerifyCoherent && c.Verify != VerifyNone:
+		return configError("verify %q is not %q or %q", c.Verify, VerifyCoherent, VerifyNone)
 	case c.Pretrain.Limit < 0:
 		return configError("pretrain.limit %d < 0", c.Pretrain.Limit)
 	case c.GRPO.Group < 2:

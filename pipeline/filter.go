@@ -18,14 +18,22 @@ type Candidate struct {
 	Score    float64 `json:"score"`                     // reward-model score; NaN-free, −inf never stored
 	Accepted bool    `json:"accepted"`                  // passed the filter
 	Correct  bool    `json:"correct"`                   // answer matches the held-back label (measurement only)
-	Coherent bool    `json:"coherent"`                  // the reasoning names the chosen option and no other (measurement only)
+	Coherent bool    `json:"coherent"`                  // the reasoning names the chosen option and no other (Coherent)
 }
+
+// The values of Config.Verify.
+const (
+	VerifyCoherent = "coherent" // accepted samples must be Coherent to be retrained on
+	VerifyNone     = "none"     // every accepted sample is retrained on
+)
 
 // Coherent reports whether a parsed sample's reasoning names the text of
 // the option its answer letter chooses and names no other option (an
-// option whose text lies inside the chosen one's does not count). It is a
-// measurement of what the reward model lets through, not a filter: the
-// loop never selects on it.
+// option whose text lies inside the chosen one's does not count). It reads
+// the sample's text only, never a label. The filter never selects on it;
+// with Config.Verify "coherent" it decides which accepted samples a round
+// retrains on, and the rounds log reports it for accepted and for all
+// parsed samples.
 func Coherent(it data.Item, reasoning string) bool {
 	r := " " + data.NormText(reasoning) + " "
 	chosen := data.NormText(it.GTAnswer)

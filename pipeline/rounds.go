@@ -93,6 +93,7 @@ type RoundSummary struct {
 	Deduped          int        `json:"deduped"` // parsed samples that had a repeated option dropped
 	Eligible         int        `json:"eligible"`
 	Accepted         int        `json:"accepted"`
+	Verified         int        `json:"verified"` // accepted samples retrained on (Config.Verify)
 	DroppedByShare   int        `json:"dropped_by_share"`
 	AcceptanceRate   float64    `json:"acceptance_rate"`        // accepted / generated
 	AcceptedTrue     float64    `json:"accepted_true_accuracy"` // share of accepted samples whose answer is truly correct
@@ -136,18 +137,20 @@ func (p *Pipeline) runRound(ctx context.Context, dir string, s uint64, k int) (a
 	if err := saveCandidates(filepath.Join(dir, fileCandidates), cands); err != nil {
 		return nil, err
 	}
-	accepted, negatives := acceptedExamples(cands)
+	verified, negatives := acceptedExamples(cands, p.cfg.Verify)
+	sum.Verified = len(verified)
 	seedEx := examplesOf(seedItems)
-	// Reward model: the seed's graded set, the accepted samples as
+	// Reward model: the seed's graded set, the verified samples as
 	// originals with their own perturbations (hard negatives close to what
-	// it just accepted), and unparseable completions as incoherent.
-	graded := append(GradeSamples(seedEx, s), GradeSamples(accepted, s+uint64(k))...)
+	// it just accepted), and as incoherent the accepted samples that
+	// failed verification and the unparseable completions.
+	graded := append(GradeSamples(seedEx, s), GradeSamples(verified, s+uint64(k))...)
 	graded = append(graded, negatives...)
 	if sum.Reward, err = p.be.TrainReward(ctx, filepath.Join(prev, dirReward), filepath.Join(dir, dirReward),
 		graded, p.opts(p.cfg.RoundRewardTrain, s+uint64(k))); err != nil {
 		return nil, fmt.Errorf("retrain reward: %w", err)
 	}
-	genEx := append(append([]Example(nil), seedEx...), accepted...)
+	genEx := append(append([]Example(nil), seedEx...), verified...)
 	if sum.Generator, err = p.be.SFT(ctx, filepath.Join(prev, dirGenerator), filepath.Join(dir, dirGenerator),
 		RoleGenerator, genEx, p.opts(p.cfg.RoundGeneratorSFT, s+uint64(k))); err != nil {
 		return nil, fmt.Errorf("improve generator: %w", err)
@@ -278,15 +281,22 @@ func ratio(a, b int) float64 {
 	return float64(a) / float64(b)
 }
 
-// acceptedExamples returns the accepted candidates as examples, and the
-// unparseable completions as incoherent reward samples (their image with
-// an empty question: the reward model learns that junk scores 0).
-func acceptedExamples(cands []Candidate) (accepted []Example, negatives []Graded) {
+// acceptedExamples returns the accepted candidates that pass verification
+// (all of them with VerifyNone) as examples, and as incoherent reward
+// samples the accepted ones that fail it (the reward model's false
+// positives) and the unparseable completions (their image with an empty
+// question: the reward model learns that junk scores 0).
+func acceptedExamples(cands []Candidate, verify string) (verified []Example, negatives []Graded) {
+	unparsed := 0
 	for _, c := range cands {
 		switch {
+		case c.Accepted && (verify == VerifyNone || c.Coherent):
+			verified = append(verified, Example{Item: c.Item, Reasoning: c.Reasoning})
 		case c.Accepted:
-			accepted = append(accepted, Example{Item: c.Item, Reasoning: c.Reasoning})
-		case c.Err != "" && len(negatives) < 64:
+			negatives = append(negatives, Graded{Example: Example{Item: c.Item, Reasoning: c.Reasoning},
+				Level: LevelIncoherent, Kind: "unverified"})
+		case c.Err != "" && unparsed < 64:
+			unparsed++
 			text := strings.TrimSpace(c.Text)
 			if len(text) > 200 {
 				text = text[:200]
@@ -300,7 +310,7 @@ func acceptedExamples(cands []Candidate) (accepted []Example, negatives []Graded
 				Level: LevelIncoherent, Kind: "unparsed"})
 		}
 	}
-	return accepted, negatives
+	return verified, negatives
 }
 
 // saveCandidates writes every candidate, one JSON object per line.

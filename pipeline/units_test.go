@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -61,6 +62,46 @@ func TestFilter(t *testing.T) {
 			}
 			if res.DroppedByShare != tt.dropped {
 				t.Errorf("dropped %d, want %d", res.DroppedByShare, tt.dropped)
+			}
+		})
+	}
+}
+
+// TestAcceptedExamplesVerify checks which accepted samples a round
+// retrains on: with "coherent" the incoherent accepted sample becomes an
+// incoherent hard negative; with "none" every accepted sample is kept.
+func TestAcceptedExamplesVerify(t *testing.T) {
+	good := cand("Which organ?", 9, true)
+	good.Accepted, good.Coherent, good.Reasoning = true, true, "It shows a."
+	bad := cand("Which lobe?", 8, true)
+	bad.Accepted, bad.Reasoning = true, "It shows b."
+	rejected := cand("Which side?", 1, true)
+	junk := cand("", 0, false)
+	junk.Text = "garbage"
+	cands := []Candidate{good, bad, rejected, junk}
+	cases := []struct {
+		verify    string
+		verified  []string // questions kept
+		negatives []string // kinds of the hard negatives
+	}{
+		{VerifyCoherent, []string{"Which organ?"}, []string{"unverified", "unparsed"}},
+		{VerifyNone, []string{"Which organ?", "Which lobe?"}, []string{"unparsed"}},
+	}
+	for _, c := range cases {
+		t.Run(c.verify, func(t *testing.T) {
+			ver, neg := acceptedExamples(cands, c.verify)
+			var qs, kinds []string
+			for _, e := range ver {
+				qs = append(qs, e.Item.Question)
+			}
+			for _, g := range neg {
+				kinds = append(kinds, g.Kind)
+				if g.Level != LevelIncoherent {
+					t.Errorf("%s negative at level %g", g.Kind, g.Level)
+				}
+			}
+			if !slices.Equal(qs, c.verified) || !slices.Equal(kinds, c.negatives) {
+				t.Errorf("verified %q, negatives %q; want %q, %q", qs, kinds, c.verified, c.negatives)
 			}
 		})
 	}
@@ -236,6 +277,7 @@ func TestLoadConfig(t *testing.T) {
 		{"option shuffles", `{"data": {"collections": ["c"], "reference": "r"}, "policy_sft": {"option_shuffles": -1}}`},
 		{"generator shuffles", `{"data": {"collections": ["c"], "reference": "r"}, "generator_sft": {"option_shuffles": -2}}`},
 		{"answer weight", `{"data": {"collections": ["c"], "reference": "r"}, "round_generator_sft": {"answer_weight": -1}}`},
+		{"verify", `{"data": {"collections": ["c"], "reference": "r"}, "verify": "oracle"}`},
 		{"answer temperature", `{"data": {"collections": ["c"], "reference": "r"}, "generate": {"answer_temperature": -0.5}}`},
 	}
 	for _, b := range bad {
