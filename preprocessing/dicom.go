@@ -93,6 +93,9 @@ func readDICOMHeader(data []byte, lim Limits) (dicomHeader, error) {
 	if !IsDICOM(data) {
 		return dicomHeader{}, fmt.Errorf("%w: not a DICOM Part 10 file (no DICM preamble)", ErrUnsupported)
 	}
+	if _, err := scanMeta(data); err != nil {
+		return dicomHeader{}, err
+	}
 	ts := metaTransferSyntax(data)
 	if ts == "" {
 		return dicomHeader{}, formatErrorf("dicom: file meta group has no transfer syntax (0002,0010)")

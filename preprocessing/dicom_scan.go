@@ -99,12 +99,9 @@ func fits(b []byte, pos int, vl uint32, group, elem uint16) error {
 // whose transfer syntax is ts; inflated holds the inflated data set for the
 // deflated syntax.
 func scanDICOM(data []byte, ts string, inflated []byte) error {
-	end, err := metaEnd(data)
+	end, err := scanMeta(data)
 	if err != nil {
 		return err
-	}
-	if err := scanLengths(data[132:end], binary.LittleEndian, false); err != nil {
-		return fmt.Errorf("file meta group: %w", err)
 	}
 	switch ts {
 	case tsDeflatedLE:
@@ -116,4 +113,20 @@ func scanDICOM(data []byte, ts string, inflated []byte) error {
 	default: // explicit little endian, and every compressed syntax
 		return scanLengths(data[end:], binary.LittleEndian, false)
 	}
+}
+
+// scanMeta checks the file meta group's value lengths (see scanLengths)
+// and returns the offset where the data set starts. It runs before the
+// DICOM parser reads the meta group, which allocates each value at its
+// declared length: a 4 GB length in a 200-byte file would otherwise cost
+// a 4 GB allocation.
+func scanMeta(data []byte) (int, error) {
+	end, err := metaEnd(data)
+	if err != nil {
+		return 0, err
+	}
+	if err := scanLengths(data[132:end], binary.LittleEndian, false); err != nil {
+		return 0, fmt.Errorf("file meta group: %w", err)
+	}
+	return end, nil
 }
