@@ -30,10 +30,13 @@
 //     (GradeSamples: original 10, perturbed 6, incoherent 0, irrelevant −6);
 //   - s<s>/round-k: generate on the pool → score → Filter (τ or top-k, and
 //     at most MaxTemplateShare of the accepted samples per question
-//     template) → retrain the reward model (MSE plus a pairwise ranking
-//     term between the graded variants of one item; seed grades, the
-//     accepted samples and their perturbations as hard negatives,
-//     unparseable completions at 0) → SFT the generator on seed + accepted samples.
+//     template) → verify the accepted samples (Config.Verify: by default
+//     the reasoning must name the chosen option, Coherent) → retrain the
+//     reward model (MSE plus a pairwise ranking term between the graded
+//     variants of one item; seed grades, the verified samples and their
+//     perturbations, the accepted samples that failed verification and
+//     unparseable completions at 0 as hard negatives) → SFT the generator
+//     on seed + verified samples.
 //     Each round logs samples generated, acceptance rate and the true
 //     accuracy of the accepted samples, measured against the held-back
 //     labels of the pool images (Truth; never shown to a model);
