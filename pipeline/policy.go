@@ -144,7 +144,7 @@ func (p *Pipeline) policyData(s uint64, which string) ([]Example, error) {
 		return ex, nil
 	}
 	for k := 1; k <= p.cfg.Rounds; k++ {
-		cands, err := loadCandidates(filepath.Join(p.stageDir(roundStage(s, k)), fileCandidates))
+		cands, err := LoadCandidates(filepath.Join(p.stageDir(roundStage(s, k)), fileCandidates))
 		if err != nil {
 			return nil, err
 		}

@@ -26,10 +26,7 @@ func pretrainConfig(t *testing.T) *Config {
 
 func TestPretrainStartsTheLoopFromTheBase(t *testing.T) {
 	cfg := pretrainConfig(t)
-	p, err := New(cfg, newFake(cfg.OutDir), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := fakePipeline(t, cfg)
 	if _, err := p.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -47,13 +44,7 @@ func TestPretrainStartsTheLoopFromTheBase(t *testing.T) {
 		{filepath.Join(p.stageDir(roundStage(1, 0)), dirGenerator), RoleGenerator, 2},
 		{filepath.Join(p.stageDir(roundStage(1, 0)), dirReward), RoleReward, 1},
 	} {
-		m, err := readMarker(tt.dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Role != tt.role || m.Trained != tt.trained {
-			t.Errorf("%s: %+v, want role %s trained %d times", tt.dir, m, tt.role, tt.trained)
-		}
+		wantMarker(t, tt.dir, tt.role, tt.trained)
 	}
 	res, err := LoadResults(cfg.OutDir)
 	if err != nil {
@@ -76,10 +67,7 @@ func TestPretrainStartsTheLoopFromTheBase(t *testing.T) {
 func TestPretrainRewardBase(t *testing.T) {
 	cfg := pretrainConfig(t)
 	cfg.Pretrain.Reward = TrainOptions{Epochs: 1, BatchSize: 8, LearningRate: 1e-3}
-	p, err := New(cfg, newFake(cfg.OutDir), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := fakePipeline(t, cfg)
 	if _, err := p.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -91,13 +79,7 @@ func TestPretrainRewardBase(t *testing.T) {
 		{filepath.Join(p.stageDir(roundStage(1, 0)), dirReward), 2},
 		{filepath.Join(p.stageDir(roundStage(1, 1)), dirReward), 3},
 	} {
-		m, err := readMarker(tt.dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Role != RoleReward || m.Trained != tt.trained {
-			t.Errorf("%s: %+v, want the reward model trained %d times", tt.dir, m, tt.trained)
-		}
+		wantMarker(t, tt.dir, RoleReward, tt.trained)
 	}
 	var sum PretrainSummary
 	if err := readJSON(filepath.Join(p.stageDir(StagePretrain), SummaryFile), &sum); err != nil {
@@ -110,13 +92,8 @@ func TestPretrainRewardBase(t *testing.T) {
 
 func TestTextGradedLeavesOutIrrelevant(t *testing.T) {
 	cfg := pretrainConfig(t)
-	p, err := New(cfg, newFake(cfg.OutDir), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.runStage(context.Background(), p.plan()[0], p.stageDir(StageData)); err != nil {
-		t.Fatal(err)
-	}
+	p := fakePipeline(t, cfg)
+	buildData(t, p)
 	ex, _, err := p.pretrainItems()
 	if err != nil {
 		t.Fatal(err)
@@ -133,13 +110,8 @@ func TestTextGradedLeavesOutIrrelevant(t *testing.T) {
 func TestPretrainItemsKeepBenchmarksUnseen(t *testing.T) {
 	cfg := pretrainConfig(t)
 	cfg.Pretrain.Limit = 0
-	p, err := New(cfg, newFake(cfg.OutDir), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.runStage(context.Background(), p.plan()[0], p.stageDir(StageData)); err != nil {
-		t.Fatal(err)
-	}
+	p := fakePipeline(t, cfg)
+	buildData(t, p)
 	ex, dropped, err := p.pretrainItems()
 	if err != nil {
 		t.Fatal(err)
@@ -189,5 +161,36 @@ func TestPretrainBadItems(t *testing.T) {
 				t.Fatalf("err = %v, want ErrData from the %s stage", err, StagePretrain)
 			}
 		})
+	}
+}
+
+// fakePipeline returns a pipeline for cfg on the fake backend.
+func fakePipeline(t *testing.T, cfg *Config) *Pipeline {
+	t.Helper()
+	p, err := New(cfg, newFake(cfg.OutDir), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// buildData runs p's data stage only.
+func buildData(t *testing.T, p *Pipeline) {
+	t.Helper()
+	if _, err := p.runStage(context.Background(), p.plan()[0], p.stageDir(StageData)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantMarker checks that the fake bundle in dir has the role and went
+// through trained training calls.
+func wantMarker(t *testing.T, dir string, role Role, trained int) {
+	t.Helper()
+	m, err := readMarker(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Role != role || m.Trained != trained {
+		t.Errorf("%s: %+v, want role %s trained %d times", dir, m, role, trained)
 	}
 }

@@ -318,8 +318,9 @@ func saveCandidates(path string, cands []Candidate) error {
 	return writeJSONL(path, cands)
 }
 
-// loadCandidates reads a round's candidates.
-func loadCandidates(path string) ([]Candidate, error) {
+// LoadCandidates reads a round's candidates (the stage's
+// candidates.jsonl).
+func LoadCandidates(path string) ([]Candidate, error) {
 	var out []Candidate
 	if err := readJSONL(path, &out); err != nil {
 		return nil, err

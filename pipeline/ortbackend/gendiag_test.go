@@ -3,12 +3,9 @@
 package ortbackend
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,11 +17,12 @@ import (
 
 // TestGeneratorDiag samples each generator bundle in GENDIAG_BUNDLES
 // (comma separated, absolute paths) on the images of a round's candidates
-// (GENDIAG_CANDS; relative image paths are taken from the repository root), once with
-// the answer letter sampled at the run's temperature and once greedily,
-// and prints the parse rate, the share of coherent samples and the share
-// of truly correct ones against the labels in GENDIAG_TRUTH (a run's
-// stages/data/all.jsonl). A diagnostic, not part of CI:
+// (GENDIAG_CANDS; relative paths are taken from the repository root),
+// once with the answer letter sampled at the run's temperature and once
+// greedily, and prints the parse rate (repeated options dropped, as the
+// loop does), the share of coherent samples and the share of truly
+// correct ones against the labels in GENDIAG_TRUTH (a run's
+// stages/data/all.jsonl, absolute path). A diagnostic, not part of CI:
 //
 //	GENDIAG_CANDS=/tmp/run/stages/s1/round-1/candidates.jsonl \
 //	GENDIAG_TRUTH=/tmp/run/stages/data/all.jsonl \
@@ -35,27 +33,9 @@ func TestGeneratorDiag(t *testing.T) {
 	if os.Getenv("GENDIAG_CANDS") == "" || os.Getenv("GENDIAG_BUNDLES") == "" || os.Getenv("GENDIAG_TRUTH") == "" {
 		t.Skip("set GENDIAG_CANDS, GENDIAG_TRUTH and GENDIAG_BUNDLES")
 	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(os.Getenv("GENDIAG_CANDS"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var reqs []pipeline.GenRequest
 	seen := map[string]bool{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<24)
-	for sc.Scan() {
-		var c pipeline.Candidate
-		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
-			t.Fatal(err)
-		}
-		if !filepath.IsAbs(c.Item.ImagePath) { // relative to the repository root
-			c.Item.ImagePath = filepath.Join(root, c.Item.ImagePath)
-		}
+	for _, c := range diagCandidates(t, os.Getenv("GENDIAG_CANDS")) {
 		if seen[c.Item.ImagePath] {
 			continue
 		}
@@ -70,11 +50,7 @@ func TestGeneratorDiag(t *testing.T) {
 		t.Fatal(err)
 	}
 	truth := pipeline.NewTruth(items)
-	be, err := New(ctx, Options{Arch: pipeline.ModelConfig{HiddenSize: 64, IntermediateSize: 192, Layers: 3, VisionWidth: 48, VisionDepth: 1}.Arch})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
+	be := diagBackend(t)
 	greedy := 0.0
 	for _, b := range strings.Split(os.Getenv("GENDIAG_BUNDLES"), ",") {
 		for _, letter := range []*float64{nil, &greedy} {
@@ -89,7 +65,11 @@ func TestGeneratorDiag(t *testing.T) {
 				if g.Item.QuestionID == "" {
 					g.Item.QuestionID = reqs[i].QuestionID
 				}
-				if g.Err != "" || g.Item.Validate() != nil { // as the loop counts a parsed sample
+				if g.Err != "" {
+					continue
+				}
+				g.Item.DedupeOptions() // as the loop counts a parsed sample
+				if g.Item.Validate() != nil {
 					continue
 				}
 				parsed++
@@ -151,11 +131,7 @@ func TestGeneratorLetterDiag(t *testing.T) {
 		t.Fatal(err)
 	}
 	ex = shuffled[len(ex):]
-	be, err := New(ctx, Options{Arch: pipeline.ModelConfig{HiddenSize: 64, IntermediateSize: 192, Layers: 3, VisionWidth: 48, VisionDepth: 1}.Arch})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
+	be := diagBackend(t)
 	for _, b := range strings.Split(os.Getenv("GENDIAG_BUNDLES"), ",") {
 		v, err := be.open(ctx, b)
 		if err != nil {
@@ -165,16 +141,15 @@ func TestGeneratorLetterDiag(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := weighAnswer(v, rows, 2); err != nil {
+		answer, err := v.AnswerToken()
+		if err != nil {
 			t.Fatal(err)
 		}
 		var hit, n int
 		for i, r := range rows {
-			at := r.AnswerStart
-			for k, w := range r.Weights {
-				if w == 2 {
-					at = r.AnswerStart + k
-				}
+			at := answerLetter(r, answer)
+			if at < 0 {
+				t.Fatalf("row %d has no %s", i, models.AnswerOpen)
 			}
 			px, err := pixels(v, ex[i].Item.ImageFile())
 			if err != nil {

@@ -3,12 +3,9 @@
 package ortbackend
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -32,28 +29,9 @@ func TestRewardDiag(t *testing.T) {
 	if os.Getenv("RMDIAG_CANDS") == "" || os.Getenv("RMDIAG_BUNDLES") == "" {
 		t.Skip("set RMDIAG_CANDS and RMDIAG_BUNDLES")
 	}
-	const root = "../.."
-	abs := func(p string) string {
-		if p == "" || filepath.IsAbs(p) {
-			return p
-		}
-		return filepath.Join(root, p)
-	}
-	f, err := os.Open(abs(os.Getenv("RMDIAG_CANDS")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var cands []pipeline.Candidate
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<24)
-	for sc.Scan() {
-		var c pipeline.Candidate
-		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
-			t.Fatal(err)
-		}
+	for _, c := range diagCandidates(t, os.Getenv("RMDIAG_CANDS")) {
 		if c.Err == "" {
-			c.Item.Root, c.Item.ImagePath = "", abs(c.Item.ImagePath)
 			cands = append(cands, c)
 		}
 	}
@@ -61,13 +39,9 @@ func TestRewardDiag(t *testing.T) {
 	for i, c := range cands {
 		ex[i] = pipeline.Example{Item: c.Item, Reasoning: c.Reasoning}
 	}
-	be, err := New(ctx, Options{Arch: pipeline.ModelConfig{HiddenSize: 64, IntermediateSize: 192, Layers: 3, VisionWidth: 48, VisionDepth: 1}.Arch})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
+	be := diagBackend(t)
 	for _, b := range strings.Split(os.Getenv("RMDIAG_BUNDLES"), ",") {
-		s, err := be.Score(ctx, abs(b), ex)
+		s, err := be.Score(ctx, fromRoot(b), ex)
 		if err != nil {
 			t.Fatal(err)
 		}

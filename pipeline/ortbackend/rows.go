@@ -99,9 +99,9 @@ func encodeRow(v *models.VLM, role pipeline.Role, e pipeline.Example, px *prepro
 	return row, nil
 }
 
-// weighAnswer gives each row's answer letter, the token after the last
-// "<answer>" of its answer span, loss weight w and every other answer
-// token weight 1. A row without "<answer>" in its span is an error.
+// weighAnswer gives each row's answer letter (answerLetter) loss weight
+// w and every other answer token weight 1. A row without "<answer>" in
+// its span is an error.
 func weighAnswer(v *models.VLM, rows []train.Row, w float32) error {
 	answer, err := v.AnswerToken()
 	if err != nil {
@@ -109,13 +109,7 @@ func weighAnswer(v *models.VLM, rows []train.Row, w float32) error {
 	}
 	for i := range rows {
 		r := &rows[i]
-		at := -1
-		for t := r.AnswerEnd - 2; t >= r.AnswerStart; t-- {
-			if r.IDs[t] == answer {
-				at = t + 1
-				break
-			}
-		}
+		at := answerLetter(*r, answer)
 		if at < 0 {
 			return fmt.Errorf("%w: row %d has no %s before its last token", pipeline.ErrData, i, models.AnswerOpen)
 		}
@@ -126,6 +120,17 @@ func weighAnswer(v *models.VLM, rows []train.Row, w float32) error {
 		r.Weights[at-r.AnswerStart] = w
 	}
 	return nil
+}
+
+// answerLetter returns the index in r.IDs of the token after the last
+// answer token (the "<answer>" id) of r's answer span, or −1.
+func answerLetter(r train.Row, answer int) int {
+	for t := r.AnswerEnd - 2; t >= r.AnswerStart; t-- {
+		if r.IDs[t] == answer {
+			return t + 1
+		}
+	}
+	return -1
 }
 
 // imageFeatures runs the vision encoder once over a batch of images and
