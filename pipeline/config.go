@@ -36,6 +36,11 @@ type Config struct {
 	Generate GenerateConfig `json:"generate"`
 	// Filter controls which generated samples are accepted.
 	Filter FilterConfig `json:"filter"`
+	// Synthesis, when PerImage > 0, adds a last generation pass after the
+	// rounds: the final generator writes the policies' training samples
+	// over the pool, scored and filtered by the final reward model. When
+	// off, the policies train on the rounds' samples.
+	Synthesis SynthesisConfig `json:"synthesis"`
 	// Verify names the check that decides which accepted samples the
 	// round retrains on: "coherent" (default) keeps, as the reward model's
 	// new originals and the generator's SFT data, the accepted samples
@@ -136,8 +141,8 @@ func (m ModelConfig) Arch(vocab int) models.ArchConfig {
 }
 
 // Quick shrinks the run to a CI-sized end-to-end pass: one seed, two
-// rounds, 40 images per collection, 24 pool images per round, one sample
-// each, at most 400 pretraining items, a third of every epoch count, and
+// rounds, 40 images per collection, 24 pool images per round (and for the
+// synthesis pass, when on), one sample each, at most 400 pretraining items, a third of every epoch count, and
 // evaluation on 60-item samples of the benchmarks. Output goes to
 // OutDir+"-quick".
 func (c *Config) Quick() {
@@ -148,6 +153,9 @@ func (c *Config) Quick() {
 	c.Data.TestLimit, c.Data.RealLimit = 60, 60
 	c.SeedFraction = max(c.SeedFraction, 0.2)
 	c.Generate.PoolLimit, c.Generate.PerImage = 24, 1
+	if c.Synthesis.PerImage > 0 {
+		c.Synthesis.PoolLimit, c.Synthesis.PerImage = 24, 1
+	}
 	if c.Pretrain.Limit == 0 || c.Pretrain.Limit > 400 {
 		c.Pretrain.Limit = 400
 	}
@@ -179,6 +187,20 @@ type GenerateConfig struct {
 	MaxNewTokens int `json:"max_new_tokens"`
 }
 
+// SynthesisConfig sizes the synthesis pass (Config.Synthesis). It samples
+// with Generate's temperatures and budget and accepts with Filter.
+type SynthesisConfig struct {
+	// PerImage is the number of samples drawn per pool image; 0 (the
+	// default) turns the pass off.
+	PerImage int `json:"per_image"`
+	// PoolLimit caps the pool images used (a seeded sample); 0 means all.
+	PoolLimit int `json:"pool_limit"`
+	// Filter, when set, replaces Config.Filter for this pass: the rounds
+	// need a ranking rule while the reward model's scale settles, the
+	// final reward model can be trusted with a threshold.
+	Filter *FilterConfig `json:"filter"`
+}
+
 // FilterConfig says which scored samples are accepted.
 type FilterConfig struct {
 	// Threshold τ: samples scoring at least τ are accepted; default 5
@@ -196,6 +218,22 @@ type FilterConfig struct {
 	// question template (the question text with its options removed,
 	// normalised) may take; default 0.5; 1 disables the rule.
 	MaxTemplateShare float64 `json:"max_template_share"`
+}
+
+// defaults fills the filter's zero fields with their documented defaults.
+func (f *FilterConfig) defaults() {
+	if f.Threshold == nil {
+		t := 5.0
+		f.Threshold = &t
+	}
+	if f.MaxTemplateShare == 0 {
+		f.MaxTemplateShare = 0.5
+	}
+}
+
+// valid reports whether the filter's settings are in range.
+func (f *FilterConfig) valid() bool {
+	return f.TopK >= 0 && f.TopFraction >= 0 && f.TopFraction <= 1 && f.MaxTemplateShare > 0 && f.MaxTemplateShare <= 1
 }
 
 // defaults fills every zero field with its documented default.
@@ -226,11 +264,10 @@ func (c *Config) defaults() {
 	def(&c.Generate.PerImage, 2)
 	deff(&c.Generate.Temperature, 0.8)
 	def(&c.Generate.MaxNewTokens, 96)
-	if c.Filter.Threshold == nil {
-		t := 5.0
-		c.Filter.Threshold = &t
+	c.Filter.defaults()
+	if c.Synthesis.Filter != nil {
+		c.Synthesis.Filter.defaults()
 	}
-	deff(&c.Filter.MaxTemplateShare, 0.5)
 	if c.Verify == "" {
 		c.Verify = VerifyCoherent
 	}
@@ -271,8 +308,9 @@ func (c *Config) Validate() error {
 	case c.Generate.PerImage < 1 || c.Generate.Temperature < 0 || c.Generate.MaxNewTokens < 8 ||
 		c.Generate.AnswerTemperature != nil && *c.Generate.AnswerTemperature < 0:
 		return configError("generate: per_image ≥ 1, temperature and answer_temperature ≥ 0 and max_new_tokens ≥ 8 are required")
-	case c.Filter.TopK < 0 || c.Filter.TopFraction < 0 || c.Filter.TopFraction > 1 ||
-		c.Filter.MaxTemplateShare <= 0 || c.Filter.MaxTemplateShare > 1:
+	case c.Synthesis.PerImage < 0 || c.Synthesis.PoolLimit < 0:
+		return configError("synthesis: per_image and pool_limit must be ≥ 0")
+	case !c.Filter.valid() || c.Synthesis.Filter != nil && !c.Synthesis.Filter.valid():
 		return configError("filter: top_k ≥ 0, top_fraction and max_template_share in (0, 1] are required")
 	case c.Model.HiddenSize < 0 || c.Model.IntermediateSize < 0 || c.Model.Layers < 0 || c.Model.VisionWidth < 0 || c.Model.VisionDepth < 0:
 		return configError("model sizes must be ≥ 0")

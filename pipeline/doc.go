@@ -40,6 +40,13 @@
 //     Each round logs samples generated, acceptance rate and the true
 //     accuracy of the accepted samples, measured against the held-back
 //     labels of the pool images (Truth; never shown to a model);
+//   - s<s>/synthesis (when Config.Synthesis.PerImage > 0): the paper's
+//     data-generation step. The last round's generator writes samples over
+//     the pool, the last round's reward model scores them and Filter
+//     accepts; nothing is retrained. The unfiltered and filtered policies
+//     then train on its parsed and accepted samples (with the seed items)
+//     instead of the rounds' samples, so both come from the co-developed
+//     generator;
 //   - s<s>/baselines and four policies, each trained from the VQA base
 //     (random weights when pretraining is off) and evaluated on the test split, the held-out modalities and the real
 //     OmniMedVQA items: SFT on the seed items, on all generated items

@@ -31,6 +31,8 @@ type fakeBackend struct {
 	truth  map[string]data.Item // image → its modality question
 	// sampled holds the options of every Generate call.
 	sampled []SampleOptions
+	// lastGenerator is the bundle of the latest Generate call.
+	lastGenerator string
 }
 
 var errInjected = errors.New("fake: injected failure")
@@ -156,6 +158,7 @@ func (f *fakeBackend) Generate(_ context.Context, bundle string, reqs []GenReque
 	}
 	f.mu.Lock()
 	f.sampled = append(f.sampled, o)
+	f.lastGenerator = bundle
 	f.mu.Unlock()
 	if _, err := readMarker(bundle); err != nil {
 		return nil, err

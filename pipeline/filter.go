@@ -21,6 +21,13 @@ type Candidate struct {
 	Coherent bool    `json:"coherent"`                  // the reasoning names the chosen option and no other (Coherent)
 }
 
+// Verified reports whether c was accepted and passes the check verify
+// names (a Config.Verify value): the samples a round retrains on and the
+// filtered policy trains on.
+func (c Candidate) Verified(verify string) bool {
+	return c.Accepted && (verify == VerifyNone || c.Coherent)
+}
+
 // The values of Config.Verify.
 const (
 	VerifyCoherent = "coherent" // accepted samples must be Coherent to be retrained on

@@ -263,3 +263,114 @@ func TestNewBadInput(t *testing.T) {
 		t.Errorf("bad config: %v", err)
 	}
 }
+
+// TestSynthesis checks the synthesis pass: it runs after the rounds over
+// the whole pool with the last round's models, the report shows it, and
+// the unfiltered and filtered policies train on the seed items plus its
+// parsed and accepted samples.
+func TestSynthesis(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Seeds = cfg.Seeds[:1]
+	cfg.Synthesis = SynthesisConfig{PerImage: 3}
+	be := newFake(cfg.OutDir)
+	var log bytes.Buffer
+	p, err := New(cfg, be, Options{Progress: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := p.Run(context.Background())
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, log.String())
+	}
+	syn := seedStage(1, StageSynthesis)
+	if i, j := slices.Index(p.Stages(), syn), slices.Index(p.Stages(), roundStage(1, cfg.Rounds)); i < 0 || i < j {
+		t.Fatalf("stages %v: synthesis missing or before the last round", p.Stages())
+	}
+	var seed SeedSummary
+	if err := readJSON(filepath.Join(p.stageDir(seedStage(1, "seed")), SummaryFile), &seed); err != nil {
+		t.Fatal(err)
+	}
+	var sum RoundSummary
+	if err := readJSON(filepath.Join(p.stageDir(syn), SummaryFile), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Generated != 3*seed.PoolImages || sum.Accepted == 0 || sum.Accepted >= sum.Parsed || sum.Round != cfg.Rounds+1 {
+		t.Fatalf("synthesis %+v over %d pool images", sum, seed.PoolImages)
+	}
+	if want := filepath.Join(p.stageDir(roundStage(1, cfg.Rounds)), dirGenerator); be.lastGenerator != want {
+		t.Errorf("synthesis sampled %s, want the last round's generator %s", be.lastGenerator, want)
+	}
+	for row, want := range map[string]int{PolicyUnfiltered: seed.SeedItems + sum.Parsed, PolicyFiltered: seed.SeedItems + sum.Accepted} {
+		var ps PolicySummary
+		if err := readJSON(filepath.Join(p.stageDir(seedStage(1, row)), SummaryFile), &ps); err != nil {
+			t.Fatal(err)
+		}
+		if ps.TrainItems != want {
+			t.Errorf("%s trained on %d items, want %d", row, ps.TrainItems, want)
+		}
+	}
+	md, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| 1 | synthesis |", "synthesis: the final reward model's filter raises"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// TestConfigChangeReruns checks that a config change reruns the stages
+// that read the changed setting and those downstream of them, and skips
+// the rest.
+func TestConfigChangeReruns(t *testing.T) {
+	cases := []struct {
+		name    string
+		change  func(*Config)
+		skipped []string // stages that must not rerun
+		ran     []string // stages that must rerun
+	}{
+		{"verify", func(c *Config) { c.Verify = VerifyNone },
+			[]string{seedStage(1, "seed"), roundStage(1, 0), seedStage(1, "baselines"), seedStage(1, PolicySeed)},
+			[]string{roundStage(1, 1), roundStage(1, 2), seedStage(1, StageSynthesis), seedStage(1, PolicyFiltered), StageReport}},
+		{"synthesis", func(c *Config) { c.Synthesis.PerImage = 2 },
+			[]string{roundStage(1, 2), seedStage(1, PolicySeed)},
+			[]string{seedStage(1, StageSynthesis), seedStage(1, PolicyUnfiltered), seedStage(1, PolicyGRPO)}},
+		{"policy", func(c *Config) { c.PolicySFT.Epochs++ },
+			[]string{roundStage(1, 2), seedStage(1, StageSynthesis)},
+			[]string{seedStage(1, PolicySeed), seedStage(1, PolicyUnfiltered), seedStage(1, PolicyFiltered), seedStage(1, PolicyGRPO)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.Seeds = cfg.Seeds[:1]
+			cfg.Synthesis.PerImage = 1
+			be := newFake(cfg.OutDir)
+			p, err := New(cfg, be, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			c.change(cfg)
+			p2, err := New(cfg, be, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p2.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range c.skipped {
+				if !slices.Contains(p2.Skipped(), s) {
+					t.Errorf("%s reran; ran %v", s, p2.Ran())
+				}
+			}
+			for _, s := range c.ran {
+				if !slices.Contains(p2.Ran(), s) {
+					t.Errorf("%s was skipped; ran %v", s, p2.Ran())
+				}
+			}
+		})
+	}
+}

@@ -133,7 +133,10 @@ func (p *Pipeline) runBaselines(ctx context.Context, _ string, s uint64) (any, e
 	return sum, nil
 }
 
-// policyData returns the SFT examples of a policy row.
+// policyData returns the SFT examples of a policy row: the seed items,
+// and for the unfiltered and filtered rows the parsed or the verified
+// (accepted and passing Config.Verify) samples of the synthesis pass (when
+// on) or else of every round.
 func (p *Pipeline) policyData(s uint64, which string) ([]Example, error) {
 	seedItems, _, err := p.loadSeed(s)
 	if err != nil {
@@ -143,13 +146,20 @@ func (p *Pipeline) policyData(s uint64, which string) ([]Example, error) {
 	if which == PolicySeed {
 		return ex, nil
 	}
-	for k := 1; k <= p.cfg.Rounds; k++ {
-		cands, err := LoadCandidates(filepath.Join(p.stageDir(roundStage(s, k)), fileCandidates))
+	stages := []string{seedStage(s, StageSynthesis)}
+	if p.cfg.Synthesis.PerImage == 0 {
+		stages = stages[:0]
+		for k := 1; k <= p.cfg.Rounds; k++ {
+			stages = append(stages, roundStage(s, k))
+		}
+	}
+	for _, st := range stages {
+		cands, err := LoadCandidates(filepath.Join(p.stageDir(st), fileCandidates))
 		if err != nil {
 			return nil, err
 		}
 		for _, c := range cands {
-			if c.Err != "" || (which == PolicyFiltered && !c.Accepted) {
+			if c.Err != "" || (which == PolicyFiltered && !c.Verified(p.cfg.Verify)) {
 				continue
 			}
 			ex = append(ex, Example{Item: c.Item, Reasoning: c.Reasoning})

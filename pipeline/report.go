@@ -47,12 +47,14 @@ type Cell struct {
 
 // Results is the aggregated table and the round logs.
 type Results struct {
-	Seeds   []uint64                   `json:"seeds"`
-	Table   map[string]map[string]Cell `json:"table"` // row → benchmark → cell
-	Rounds  map[uint64][]RoundSummary  `json:"rounds"`
-	Stages  map[string]float64         `json:"stage_seconds"`
-	Total   float64                    `json:"total_seconds"`
-	Holdout []string                   `json:"holdout_modalities"`
+	Seeds  []uint64                   `json:"seeds"`
+	Table  map[string]map[string]Cell `json:"table"` // row → benchmark → cell
+	Rounds map[uint64][]RoundSummary  `json:"rounds"`
+	// Synthesis holds each seed's synthesis pass, when on.
+	Synthesis map[uint64]RoundSummary `json:"synthesis,omitempty"`
+	Stages    map[string]float64      `json:"stage_seconds"`
+	Total     float64                 `json:"total_seconds"`
+	Holdout   []string                `json:"holdout_modalities"`
 }
 
 // runReport aggregates every stage's summary into results.json,
@@ -84,7 +86,7 @@ type MetricRecord struct {
 	Stage   string             `json:"stage"`
 	Seed    uint64             `json:"seed,omitempty"`
 	Round   *int               `json:"round,omitempty"`
-	Kind    string             `json:"kind"` // "round", "train", "eval"
+	Kind    string             `json:"kind"` // "round", "synthesis", "train", "eval"
 	Name    string             `json:"name,omitempty"`
 	Metrics map[string]float64 `json:"metrics"`
 }
@@ -172,6 +174,22 @@ func (p *Pipeline) collectSeed(s uint64, res *Results, add func(PolicySummary, s
 			trainRecord(roundStage(s, k), s, &k, "reward", r.Reward),
 			trainRecord(roundStage(s, k), s, &k, "generator_sft", r.Generator))
 	}
+	if p.cfg.Synthesis.PerImage > 0 {
+		var r RoundSummary
+		if err := readJSON(filepath.Join(p.stageDir(seedStage(s, StageSynthesis)), SummaryFile), &r); err != nil {
+			return nil, err
+		}
+		if res.Synthesis == nil {
+			res.Synthesis = map[uint64]RoundSummary{}
+		}
+		res.Synthesis[s] = r
+		metrics = append(metrics, MetricRecord{Stage: seedStage(s, StageSynthesis), Seed: s, Kind: "synthesis",
+			Metrics: map[string]float64{"generated": float64(r.Generated), "parsed": float64(r.Parsed),
+				"accepted": float64(r.Accepted), "accepted_true_accuracy": r.AcceptedTrue,
+				"parsed_true_accuracy": r.ParsedTrue, "verified": float64(r.Verified), "verified_true_accuracy": r.VerifiedTrue,
+				"accepted_coherent": r.AcceptedCoherent,
+				"parsed_coherent":   r.ParsedCoherent, "mean_score": r.MeanScore}})
+	}
 	var base BaselineSummary
 	if err := readJSON(filepath.Join(p.stageDir(seedStage(s, "baselines")), SummaryFile), &base); err != nil {
 		return nil, err
@@ -205,21 +223,34 @@ func trainRecord(stage string, s uint64, round *int, name string, t TrainStats) 
 	return MetricRecord{Stage: stage, Seed: s, Round: round, Kind: "train", Name: name, Metrics: m}
 }
 
+// describeFilter says in words which samples f accepts.
+func describeFilter(f FilterConfig) string {
+	var rule string
+	switch {
+	case f.TopK > 0:
+		rule = fmt.Sprintf("top-%d", f.TopK)
+	case f.TopFraction > 0:
+		rule = fmt.Sprintf("top %g of parsed samples", f.TopFraction)
+	default:
+		rule = fmt.Sprintf("τ = %g", *f.Threshold)
+	}
+	return fmt.Sprintf("%s, max template share %g", rule, f.MaxTemplateShare)
+}
+
 // markdown renders the report.
 func (p *Pipeline) markdown(res *Results) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# MedGR² pipeline report\n\nSeeds: %v. Rounds: %d. Seed fraction: %g. Filter: ", res.Seeds,
-		p.cfg.Rounds, p.cfg.SeedFraction)
-	switch {
-	case p.cfg.Filter.TopK > 0:
-		fmt.Fprintf(&b, "top-%d", p.cfg.Filter.TopK)
-	case p.cfg.Filter.TopFraction > 0:
-		fmt.Fprintf(&b, "top %g of parsed samples", p.cfg.Filter.TopFraction)
-	default:
-		fmt.Fprintf(&b, "τ = %g", *p.cfg.Filter.Threshold)
+	fmt.Fprintf(&b, "# MedGR² pipeline report\n\nSeeds: %v. Rounds: %d. Seed fraction: %g. Filter: %s. Verify: %s.",
+		res.Seeds, p.cfg.Rounds, p.cfg.SeedFraction, describeFilter(p.cfg.Filter), p.cfg.Verify)
+	if syn := p.cfg.Synthesis; syn.PerImage > 0 {
+		f := p.cfg.Filter
+		if syn.Filter != nil {
+			f = *syn.Filter
+		}
+		fmt.Fprintf(&b, " Synthesis: %d samples per pool image, filter %s.", syn.PerImage, describeFilter(f))
 	}
-	fmt.Fprintf(&b, ", max template share %g. GRPO reward: %g·RM + %g·match + %g·format.\n",
-		p.cfg.Filter.MaxTemplateShare, p.cfg.GRPO.RewardWeight, p.cfg.GRPO.MatchWeight, p.cfg.GRPO.FormatWeight)
+	fmt.Fprintf(&b, " The filtered policies train on the accepted samples that pass verification. GRPO reward: %g·RM + %g·match + %g·format.\n",
+		p.cfg.GRPO.RewardWeight, p.cfg.GRPO.MatchWeight, p.cfg.GRPO.FormatWeight)
 	fmt.Fprintf(&b, "Held-out modalities: %s. Stage wall time (sum): %.1f s.\n\n", strings.Join(res.Holdout, ", "), res.Total)
 	b.WriteString("## Results (accuracy %, mean ± sd over seeds)\n\n")
 	benches := []string{BenchTest, BenchHeldOut, BenchReal}
@@ -240,13 +271,24 @@ func (p *Pipeline) markdown(res *Results) string {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\n## Co-development rounds\n\n| seed | round | generated | parsed | accepted | acceptance | true acc. (accepted) | true acc. (all parsed) | coherent (accepted) | coherent (all parsed) | mean score | templates |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("\n## Co-development rounds\n\n| seed | round | generated | parsed | accepted | acceptance | true acc. (accepted) | true acc. (all parsed) | verified | true acc. (verified) | coherent (accepted) | coherent (all parsed) | mean score | templates |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range res.Seeds {
-		for _, r := range res.Rounds[s] {
-			fmt.Fprintf(&b, "| %d | %d | %d | %d | %d | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.2f | %d |\n", s, r.Round,
-				r.Generated, r.Parsed, r.Accepted, 100*r.AcceptanceRate, 100*r.AcceptedTrue, 100*r.ParsedTrue,
-				100*r.AcceptedCoherent, 100*r.ParsedCoherent, r.MeanScore, r.Templates)
+		rows := res.Rounds[s]
+		if syn, ok := res.Synthesis[s]; ok {
+			rows = append(slices.Clone(rows), syn)
 		}
+		for _, r := range rows {
+			round := fmt.Sprint(r.Round)
+			if r.Round > p.cfg.Rounds {
+				round = "synthesis"
+			}
+			fmt.Fprintf(&b, "| %d | %s | %d | %d | %d | %.1f%% | %.1f%% | %.1f%% | %d | %.1f%% | %.1f%% | %.1f%% | %.2f | %d |\n", s, round,
+				r.Generated, r.Parsed, r.Accepted, 100*r.AcceptanceRate, 100*r.AcceptedTrue, 100*r.ParsedTrue,
+				r.Verified, 100*r.VerifiedTrue, 100*r.AcceptedCoherent, 100*r.ParsedCoherent, r.MeanScore, r.Templates)
+		}
+	}
+	if len(res.Synthesis) > 0 {
+		b.WriteString("\nThe synthesis rows are the final generator's pass over the pool, scored and filtered by the final reward model; the unfiltered and filtered policies train on it (with the seed items).\n")
 	}
 	b.WriteString("\n## Claims\n\n")
 	for _, line := range claims(res) {
@@ -285,19 +327,32 @@ func claims(res *Results) []string {
 				verdict(g.Mean > f.Mean), 100*(g.Mean-f.Mean), noise(g, f)))
 		}
 	}
-	var acc, accOK, parsed, parsedOK int
+	var rounds, synth []RoundSummary
 	for _, rs := range res.Rounds {
-		for _, r := range rs {
+		rounds = append(rounds, rs...)
+	}
+	for _, r := range res.Synthesis {
+		synth = append(synth, r)
+	}
+	for _, g := range []struct {
+		claim string
+		rs    []RoundSummary
+	}{
+		{"the reward filter raises the generated items' true accuracy", rounds},
+		{"synthesis: the final reward model's filter raises the policy data's true accuracy", synth},
+	} {
+		var acc, accOK, parsed, parsedOK int
+		for _, r := range g.rs {
 			acc += r.Accepted
 			accOK += int(math.Round(r.AcceptedTrue * float64(r.Accepted)))
 			parsed += r.Parsed
 			parsedOK += int(math.Round(r.ParsedTrue * float64(r.Parsed)))
 		}
-	}
-	if acc > 0 && parsed > 0 {
-		a, p := float64(accOK)/float64(acc), float64(parsedOK)/float64(parsed)
-		out = append(out, fmt.Sprintf("the reward filter raises the generated items' true accuracy: %s (accepted %.1f%% of %d vs all parsed %.1f%% of %d)",
-			verdict(a > p), 100*a, acc, 100*p, parsed))
+		if acc > 0 && parsed > 0 {
+			a, p := float64(accOK)/float64(acc), float64(parsedOK)/float64(parsed)
+			out = append(out, fmt.Sprintf("%s: %s (accepted %.1f%% of %d vs all parsed %.1f%% of %d)",
+				g.claim, verdict(a > p), 100*a, acc, 100*p, parsed))
+		}
 	}
 	seeds := slices.Sorted(func(yield func(uint64) bool) {
 		for s := range res.Rounds {

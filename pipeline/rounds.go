@@ -93,11 +93,12 @@ type RoundSummary struct {
 	Deduped          int        `json:"deduped"` // parsed samples that had a repeated option dropped
 	Eligible         int        `json:"eligible"`
 	Accepted         int        `json:"accepted"`
-	Verified         int        `json:"verified"` // accepted samples retrained on (Config.Verify)
+	Verified         int        `json:"verified"` // accepted samples that pass Config.Verify (retrained on; the filtered policy's data)
 	DroppedByShare   int        `json:"dropped_by_share"`
 	AcceptanceRate   float64    `json:"acceptance_rate"`        // accepted / generated
 	AcceptedTrue     float64    `json:"accepted_true_accuracy"` // share of accepted samples whose answer is truly correct
 	ParsedTrue       float64    `json:"parsed_true_accuracy"`   // the same over every parsed sample (the unfiltered baseline)
+	VerifiedTrue     float64    `json:"verified_true_accuracy"` // the same over the verified samples
 	AcceptedCoherent float64    `json:"accepted_coherent"`      // share of accepted samples whose reasoning names the chosen option (Coherent)
 	ParsedCoherent   float64    `json:"parsed_coherent"`        // the same over every parsed sample
 	MeanScore        float64    `json:"mean_score"`             // mean reward score of parsed samples
@@ -120,25 +121,14 @@ func (p *Pipeline) runRound(ctx context.Context, dir string, s uint64, k int) (a
 		return nil, err
 	}
 	prev := p.stageDir(roundStage(s, k-1))
-	cands, err := p.generate(ctx, filepath.Join(prev, dirGenerator), pool, s, k)
+	g := p.cfg.Generate
+	batch := genBatch{id: fmt.Sprintf("gen-s%d-r%d", s, k), poolLimit: g.PoolLimit, perImage: g.PerImage,
+		shuffle: uint64(k), round: k, filter: p.cfg.Filter}
+	cands, sum, err := p.generateScored(ctx, dir, prev, pool, b.all, s, batch)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.score(ctx, filepath.Join(prev, dirReward), cands); err != nil {
-		return nil, err
-	}
-	truth := NewTruth(b.all)
-	for i := range cands {
-		cands[i].Correct = cands[i].Err == "" && truth.Correct(cands[i].Item)
-		cands[i].Coherent = cands[i].Err == "" && Coherent(cands[i].Item, cands[i].Reasoning)
-	}
-	fr := Filter(cands, p.cfg.Filter)
-	sum := summarizeRound(cands, fr, k, len(pool))
-	if err := saveCandidates(filepath.Join(dir, fileCandidates), cands); err != nil {
-		return nil, err
-	}
 	verified, negatives := acceptedExamples(cands, p.cfg.Verify)
-	sum.Verified = len(verified)
 	seedEx := examplesOf(seedItems)
 	// Reward model: the seed's graded set, the verified samples as
 	// originals with their own perturbations (hard negatives close to what
@@ -158,19 +148,83 @@ func (p *Pipeline) runRound(ctx context.Context, dir string, s uint64, k int) (a
 	return sum, nil
 }
 
-// generate samples PerImage completions for (a seeded sample of) the pool.
-func (p *Pipeline) generate(ctx context.Context, gen string, pool []GenRequest, s uint64, k int) ([]Candidate, error) {
+// runSynthesis is the synthesis pass: the last round's generator writes
+// samples over the pool, the last round's reward model scores them and
+// the filter accepts as in a round. Nothing is retrained; the policies
+// train on its candidates.
+func (p *Pipeline) runSynthesis(ctx context.Context, dir string, s uint64) (any, error) {
+	_, pool, err := p.loadSeed(s)
+	if err != nil {
+		return nil, err
+	}
+	b, err := p.loadBenchmark()
+	if err != nil {
+		return nil, err
+	}
+	c := p.cfg.Synthesis
+	k := p.cfg.Rounds + 1
+	batch := genBatch{id: fmt.Sprintf("gen-s%d-syn", s), poolLimit: c.PoolLimit, perImage: c.PerImage,
+		shuffle: uint64(k), round: k, filter: p.cfg.Filter}
+	if c.Filter != nil {
+		batch.filter = *c.Filter
+	}
+	_, sum, err := p.generateScored(ctx, dir, p.stageDir(roundStage(s, p.cfg.Rounds)), pool, b.all, s, batch)
+	if err != nil {
+		return nil, err
+	}
+	return sum, nil
+}
+
+// genBatch says which samples one generation pass draws.
+type genBatch struct {
+	id        string // question id prefix
+	poolLimit int    // pool images used (a sample seeded by the run seed and shuffle); 0 means all
+	perImage  int    // samples per image
+	shuffle   uint64 // second seed of the pool sample and of sampling
+	round     int    // Candidate.Round
+	filter    FilterConfig
+}
+
+// generateScored runs one generation pass with the generator and reward
+// model of stage folder prev: generate, score, mark each sample's truth
+// and coherence (measurements), filter, save the candidates into dir and
+// summarize.
+func (p *Pipeline) generateScored(ctx context.Context, dir, prev string, pool []GenRequest, all []data.Item,
+	s uint64, batch genBatch) ([]Candidate, RoundSummary, error) {
+	cands, err := p.generate(ctx, filepath.Join(prev, dirGenerator), pool, s, batch)
+	if err != nil {
+		return nil, RoundSummary{}, err
+	}
+	if err := p.score(ctx, filepath.Join(prev, dirReward), cands); err != nil {
+		return nil, RoundSummary{}, err
+	}
+	truth := NewTruth(all)
+	for i := range cands {
+		cands[i].Correct = cands[i].Err == "" && truth.Correct(cands[i].Item)
+		cands[i].Coherent = cands[i].Err == "" && Coherent(cands[i].Item, cands[i].Reasoning)
+	}
+	fr := Filter(cands, batch.filter)
+	sum := summarizeRound(cands, fr, batch.round, len(pool), p.cfg.Verify)
+	if err := saveCandidates(filepath.Join(dir, fileCandidates), cands); err != nil {
+		return nil, RoundSummary{}, err
+	}
+	return cands, sum, nil
+}
+
+// generate samples batch.perImage completions for (a seeded sample of)
+// the pool.
+func (p *Pipeline) generate(ctx context.Context, gen string, pool []GenRequest, s uint64, batch genBatch) ([]Candidate, error) {
 	g := p.cfg.Generate
 	imgs := append([]GenRequest(nil), pool...)
-	if g.PoolLimit > 0 && g.PoolLimit < len(imgs) {
-		rng := rand.New(rand.NewPCG(s, uint64(k)))
+	if batch.poolLimit > 0 && batch.poolLimit < len(imgs) {
+		rng := rand.New(rand.NewPCG(s, batch.shuffle))
 		rng.Shuffle(len(imgs), func(i, j int) { imgs[i], imgs[j] = imgs[j], imgs[i] })
-		imgs = imgs[:g.PoolLimit]
+		imgs = imgs[:batch.poolLimit]
 	}
 	var reqs []GenRequest
 	for i, r := range imgs {
-		for j := range g.PerImage {
-			r.QuestionID = fmt.Sprintf("gen-s%d-r%d-%d-%d", s, k, i, j)
+		for j := range batch.perImage {
+			r.QuestionID = fmt.Sprintf("%s-%d-%d", batch.id, i, j)
 			reqs = append(reqs, r)
 		}
 	}
@@ -178,7 +232,7 @@ func (p *Pipeline) generate(ctx context.Context, gen string, pool []GenRequest, 
 		return nil, fmt.Errorf("%w: empty pool", ErrData)
 	}
 	out, err := p.be.Generate(ctx, gen, reqs, SampleOptions{Temperature: g.Temperature, AnswerTemperature: g.AnswerTemperature, TopK: g.TopK,
-		MaxNewTokens: g.MaxNewTokens, Seed: s*7919 + uint64(k)})
+		MaxNewTokens: g.MaxNewTokens, Seed: s*7919 + batch.shuffle})
 	if err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
 	}
@@ -199,7 +253,7 @@ func (p *Pipeline) generate(ctx context.Context, gen string, pool []GenRequest, 
 				o.Err = err.Error()
 			}
 		}
-		cands[i] = Candidate{Generated: o, Round: k, Deduped: deduped}
+		cands[i] = Candidate{Generated: o, Round: batch.round, Deduped: deduped}
 	}
 	return cands, nil
 }
@@ -231,10 +285,10 @@ func (p *Pipeline) score(ctx context.Context, reward string, cands []Candidate) 
 }
 
 // summarizeRound counts a round's candidates.
-func summarizeRound(cands []Candidate, fr FilterResult, k, pool int) RoundSummary {
+func summarizeRound(cands []Candidate, fr FilterResult, k, pool int, verify string) RoundSummary {
 	sum := RoundSummary{Round: k, PoolImages: pool, Generated: len(cands), Eligible: fr.Eligible,
 		Accepted: fr.Accepted, DroppedByShare: fr.DroppedByShare}
-	var accTrue, parsedTrue, accCoh, parsedCoh int
+	var accTrue, parsedTrue, accCoh, parsedCoh, verTrue int
 	var total float64
 	templates := map[string]bool{}
 	for _, c := range cands {
@@ -261,6 +315,12 @@ func summarizeRound(cands []Candidate, fr FilterResult, k, pool int) RoundSummar
 				accCoh++
 			}
 		}
+		if c.Verified(verify) {
+			sum.Verified++
+			if c.Correct {
+				verTrue++
+			}
+		}
 	}
 	sum.Templates = len(templates)
 	sum.AcceptanceRate = ratio(sum.Accepted, sum.Generated)
@@ -268,6 +328,7 @@ func summarizeRound(cands []Candidate, fr FilterResult, k, pool int) RoundSummar
 	sum.ParsedTrue = ratio(parsedTrue, sum.Parsed)
 	sum.AcceptedCoherent = ratio(accCoh, sum.Accepted)
 	sum.ParsedCoherent = ratio(parsedCoh, sum.Parsed)
+	sum.VerifiedTrue = ratio(verTrue, sum.Verified)
 	if sum.Parsed > 0 {
 		sum.MeanScore = total / float64(sum.Parsed)
 	}
@@ -290,7 +351,7 @@ func acceptedExamples(cands []Candidate, verify string) (verified []Example, neg
 	unparsed := 0
 	for _, c := range cands {
 		switch {
-		case c.Accepted && (verify == VerifyNone || c.Coherent):
+		case c.Verified(verify):
 			verified = append(verified, Example{Item: c.Item, Reasoning: c.Reasoning})
 		case c.Accepted:
 			negatives = append(negatives, Graded{Example: Example{Item: c.Item, Reasoning: c.Reasoning},

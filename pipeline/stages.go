@@ -18,13 +18,15 @@ const (
 	StageData      = "data"
 	StageTokenizer = "tokenizer"
 	StageReport    = "report"
+	// StageSynthesis is the per-seed synthesis pass (Config.Synthesis).
+	StageSynthesis = "synthesis"
 )
 
 // Policy rows of the report, in order.
 const (
 	PolicySeed       = "policy-seed"       // SFT on the seed items only
-	PolicyUnfiltered = "policy-unfiltered" // SFT on seed + every parsed generated item
-	PolicyFiltered   = "policy-filtered"   // SFT on seed + reward-filtered items
+	PolicyUnfiltered = "policy-unfiltered" // SFT on seed + every parsed generated item (the synthesis pass's when on)
+	PolicyFiltered   = "policy-filtered"   // SFT on seed + reward-filtered items (the synthesis pass's when on)
 	PolicyGRPO       = "policy-grpo"       // policy-filtered, then GRPO with the hybrid reward
 )
 
@@ -62,6 +64,9 @@ func (p *Pipeline) plan() []stage {
 	}
 	for _, s := range c.Seeds {
 		stages = append(stages, p.seedStages(s)...)
+		if c.Synthesis.PerImage > 0 {
+			reportDeps = append(reportDeps, seedStage(s, StageSynthesis))
+		}
 		reportDeps = append(reportDeps, seedStage(s, "baselines"), seedStage(s, PolicySeed),
 			seedStage(s, PolicyUnfiltered), seedStage(s, PolicyFiltered), seedStage(s, PolicyGRPO))
 		for k := 1; k <= c.Rounds; k++ {
@@ -72,8 +77,8 @@ func (p *Pipeline) plan() []stage {
 	return stages
 }
 
-// seedStages lists one seed's stages: seed set, bootstrap, rounds,
-// baselines and the four policies.
+// seedStages lists one seed's stages: seed set, bootstrap, rounds, the
+// synthesis pass (when on), baselines and the four policies.
 func (p *Pipeline) seedStages(s uint64) []stage {
 	c := p.cfg
 	evalConf := p.evalConf()
@@ -92,13 +97,19 @@ func (p *Pipeline) seedStages(s uint64) []stage {
 	}
 	for k := 1; k <= c.Rounds; k++ {
 		out = append(out, stage{name: roundStage(s, k), deps: []string{name("seed"), roundStage(s, k-1)},
-			conf: []any{c.Generate, c.Filter, c.RoundGeneratorSFT, c.RoundRewardTrain, s, k},
+			conf: []any{c.Generate, c.Filter, c.Verify, c.RoundGeneratorSFT, c.RoundRewardTrain, s, k},
 			run:  func(ctx context.Context, dir string) (any, error) { return p.runRound(ctx, dir, s, k) }})
 	}
 	last := roundStage(s, c.Rounds)
 	allRounds := append(slices.Clone(base), name("seed"))
 	for k := 1; k <= c.Rounds; k++ {
 		allRounds = append(allRounds, roundStage(s, k))
+	}
+	if c.Synthesis.PerImage > 0 {
+		out = append(out, stage{name: name(StageSynthesis), deps: []string{name("seed"), last},
+			conf: []any{c.Synthesis, c.Generate, c.Filter, c.Verify, s},
+			run:  func(ctx context.Context, dir string) (any, error) { return p.runSynthesis(ctx, dir, s) }})
+		allRounds = append(allRounds, name(StageSynthesis))
 	}
 	out = append(out,
 		stage{name: name("baselines"), deps: []string{StageData}, conf: []any{evalConf, s},
@@ -109,7 +120,7 @@ func (p *Pipeline) seedStages(s uint64) []stage {
 			run: func(ctx context.Context, dir string) (any, error) {
 				return p.runPolicySFT(ctx, dir, s, PolicyUnfiltered)
 			}},
-		stage{name: name(PolicyFiltered), deps: allRounds, conf: []any{c.PolicySFT, evalConf, s},
+		stage{name: name(PolicyFiltered), deps: allRounds, conf: []any{c.PolicySFT, c.Verify, evalConf, s},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runPolicySFT(ctx, dir, s, PolicyFiltered) }},
 		stage{name: name(PolicyGRPO), deps: []string{name(PolicyFiltered), last}, conf: []any{c.GRPO, evalConf, s},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runGRPO(ctx, dir, s) }},

@@ -278,6 +278,7 @@ func TestLoadConfig(t *testing.T) {
 		{"generator shuffles", `{"data": {"collections": ["c"], "reference": "r"}, "generator_sft": {"option_shuffles": -2}}`},
 		{"answer weight", `{"data": {"collections": ["c"], "reference": "r"}, "round_generator_sft": {"answer_weight": -1}}`},
 		{"verify", `{"data": {"collections": ["c"], "reference": "r"}, "verify": "oracle"}`},
+		{"synthesis", `{"data": {"collections": ["c"], "reference": "r"}, "synthesis": {"per_image": -1}}`},
 		{"answer temperature", `{"data": {"collections": ["c"], "reference": "r"}, "generate": {"answer_temperature": -0.5}}`},
 	}
 	for _, b := range bad {
