@@ -33,6 +33,9 @@ type fakeBackend struct {
 	sampled []SampleOptions
 	// lastGenerator is the bundle of the latest Generate call.
 	lastGenerator string
+	// groundedSFT counts the image-grounding examples of SFT calls, by
+	// output bundle.
+	groundedSFT map[string]int
 }
 
 var errInjected = errors.New("fake: injected failure")
@@ -113,6 +116,18 @@ func (f *fakeBackend) train(name, base, out string, n int) (TrainStats, error) {
 }
 
 func (f *fakeBackend) SFT(_ context.Context, base, out string, _ Role, ex []Example, _ TrainOptions) (TrainStats, error) {
+	grounded := 0
+	for _, e := range ex {
+		if e.Item.Question == GroundingQuestion {
+			grounded++
+		}
+	}
+	f.mu.Lock()
+	if f.groundedSFT == nil {
+		f.groundedSFT = map[string]int{}
+	}
+	f.groundedSFT[out] = grounded
+	f.mu.Unlock()
 	return f.train("SFT", base, out, len(ex))
 }
 

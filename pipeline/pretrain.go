@@ -39,6 +39,13 @@ type PretrainConfig struct {
 	// Generator trains the generator base on the same items written in
 	// models.SampleFormat.
 	Generator TrainOptions `json:"generator"`
+	// Grounding adds to the VQA base's data one image-grounding item per
+	// training image of the kept modalities (GroundingItems): which of the
+	// kept modalities produced the image. The answer is the image's
+	// modality, metadata the generator is given too, never a label.
+	// Text-only pretraining teaches the policy to ignore its image tokens;
+	// these items can only be answered by looking at the image.
+	Grounding bool `json:"grounding"`
 	// Reward, when its Epochs is above 0, trains a reward-model base on
 	// the same items graded as in the loop (GradeSamples) without the
 	// irrelevant level, which text alone cannot tell from an original: the
@@ -51,6 +58,7 @@ type PretrainConfig struct {
 // PretrainSummary is the pretrain stage's summary.
 type PretrainSummary struct {
 	Items     int                     `json:"items"`
+	Grounding int                     `json:"grounding_items"` // image-grounding items the VQA base also trained on
 	Dropped   map[string]int          `json:"dropped"` // reason → items left out
 	VQA       TrainStats              `json:"vqa"`
 	Generator TrainStats              `json:"generator"`
@@ -124,6 +132,51 @@ func (p *Pipeline) pretrainItems() ([]Example, map[string]int, error) {
 	return examplesOf(kept), dropped, nil
 }
 
+// GroundingQuestion is the question of the image-grounding items.
+const GroundingQuestion = "Which imaging modality produced this image?"
+
+// GroundingItems returns one item per image of items: GroundingQuestion
+// with up to four of the images' modalities as options (the image's own
+// and, in a fixed order, the others), answered by the image's own
+// modality. It reads only each item's image and ModalityType, never an
+// answer. With fewer than two modalities there is nothing to tell apart
+// and it returns nil.
+func GroundingItems(items []data.Item) []data.Item {
+	groups := groupByImage(items)
+	var mods []string
+	for _, g := range groups {
+		if m := g.Items[0].ModalityType; m != "" && !slices.Contains(mods, m) {
+			mods = append(mods, m)
+		}
+	}
+	if len(mods) < 2 {
+		return nil
+	}
+	slices.Sort(mods)
+	var out []data.Item
+	for i, g := range groups {
+		src := g.Items[0]
+		if src.ModalityType == "" {
+			continue
+		}
+		opts := []string{src.ModalityType}
+		for _, m := range mods {
+			if m != src.ModalityType && len(opts) < 4 {
+				opts = append(opts, m)
+			}
+		}
+		slices.Sort(opts) // the letter must not give the answer away; training shuffles the order further
+		it := data.Item{QuestionID: fmt.Sprintf("grounding-%d", i), Dataset: src.Dataset, ModalityType: src.ModalityType,
+			QuestionType: "Modality Recognition", Question: GroundingQuestion, GTAnswer: src.ModalityType,
+			ImagePath: src.ImagePath, Root: src.Root}
+		if err := it.SetOptions(opts); err != nil {
+			continue // at most four distinct options: cannot fail
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
 // holdoutModalities returns the modalities the data stage held out.
 func (p *Pipeline) holdoutModalities() ([]string, error) {
 	var ds DataSummary
@@ -141,6 +194,19 @@ func (p *Pipeline) runPretrain(ctx context.Context, dir string) (any, error) {
 		return nil, err
 	}
 	sum := PretrainSummary{Items: len(ex), Dropped: dropped}
+	vqaEx := ex
+	if p.cfg.Pretrain.Grounding {
+		b, err := p.loadBenchmark()
+		if err != nil {
+			return nil, err
+		}
+		ground := GroundingItems(b.train)
+		if len(ground) == 0 {
+			return nil, fmt.Errorf("%w: grounding needs training images of at least two modalities", ErrData)
+		}
+		sum.Grounding = len(ground)
+		vqaEx = append(slices.Clone(ex), examplesOf(ground)...)
+	}
 	const seed = 0 // one base for every run seed, like a published model
 	type job struct {
 		role  Role
@@ -149,7 +215,7 @@ func (p *Pipeline) runPretrain(ctx context.Context, dir string) (any, error) {
 	}
 	jobs := []job{
 		{RoleVQA, func(from, out string) (TrainStats, error) {
-			return p.be.SFT(ctx, from, out, RoleVQA, ex, p.opts(p.cfg.Pretrain.VQA, seed))
+			return p.be.SFT(ctx, from, out, RoleVQA, vqaEx, p.opts(p.cfg.Pretrain.VQA, seed))
 		}, &sum.VQA},
 		{RoleGenerator, func(from, out string) (TrainStats, error) {
 			return p.be.SFT(ctx, from, out, RoleGenerator, ex, p.opts(p.cfg.Pretrain.Generator, seed))

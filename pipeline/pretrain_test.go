@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/medgr2/medgr2/data"
@@ -192,5 +193,83 @@ func wantMarker(t *testing.T, dir string, role Role, trained int) {
 	}
 	if m.Role != role || m.Trained != trained {
 		t.Errorf("%s: %+v, want role %s trained %d times", dir, m, role, trained)
+	}
+}
+
+func TestGroundingItems(t *testing.T) {
+	item := func(img, modality, answer string) data.Item {
+		return data.Item{QuestionID: img + answer, ImagePath: img, Root: "/r", ModalityType: modality, Dataset: "d-" + modality,
+			Question: "q?", OptionA: answer, OptionB: "other", GTAnswer: answer}
+	}
+	cases := []struct {
+		name  string
+		items []data.Item
+		want  []data.Item // QuestionID, Root and Dataset not compared
+	}{
+		{"one modality", []data.Item{item("a.png", "CT", "x"), item("b.png", "CT", "y")}, nil},
+		{"two modalities, one item per image", []data.Item{item("a.png", "Ultrasound", "breast"),
+			item("a.png", "Ultrasound", "benign"), item("b.png", "Microscopy", "blood")},
+			[]data.Item{
+				{ImagePath: "a.png", ModalityType: "Ultrasound", OptionA: "Microscopy", OptionB: "Ultrasound", GTAnswer: "Ultrasound"},
+				{ImagePath: "b.png", ModalityType: "Microscopy", OptionA: "Microscopy", OptionB: "Ultrasound", GTAnswer: "Microscopy"},
+			}},
+		{"at most four options", []data.Item{item("a", "A", ""), item("b", "B", ""), item("c", "C", ""),
+			item("d", "D", ""), item("e", "E", "")},
+			[]data.Item{
+				{ImagePath: "a", ModalityType: "A", OptionA: "A", OptionB: "B", OptionC: "C", OptionD: "D", GTAnswer: "A"},
+				{ImagePath: "b", ModalityType: "B", OptionA: "A", OptionB: "B", OptionC: "C", OptionD: "D", GTAnswer: "B"},
+				{ImagePath: "c", ModalityType: "C", OptionA: "A", OptionB: "B", OptionC: "C", OptionD: "D", GTAnswer: "C"},
+				{ImagePath: "d", ModalityType: "D", OptionA: "A", OptionB: "B", OptionC: "C", OptionD: "D", GTAnswer: "D"},
+				{ImagePath: "e", ModalityType: "E", OptionA: "A", OptionB: "B", OptionC: "C", OptionD: "E", GTAnswer: "E"},
+			}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := GroundingItems(c.items)
+			if len(got) != len(c.want) {
+				t.Fatalf("got %d items, want %d: %+v", len(got), len(c.want), got)
+			}
+			for i, g := range got {
+				w := c.want[i]
+				if g.ImagePath != w.ImagePath || g.Root != "/r" || g.ModalityType != w.ModalityType || g.GTAnswer != w.GTAnswer ||
+					!slices.Equal(g.Options(), w.Options()) || g.Question != GroundingQuestion {
+					t.Errorf("item %d = %+v, want %+v", i, g, w)
+				}
+				if err := g.Validate(); err != nil {
+					t.Errorf("item %d: %v", i, err)
+				}
+			}
+		})
+	}
+}
+
+// TestPretrainGrounding checks that Grounding adds one grounding item
+// per training image to the VQA base's data and none to the generator's.
+func TestPretrainGrounding(t *testing.T) {
+	cfg := pretrainConfig(t)
+	cfg.Pretrain.Grounding = true
+	be := newFake(cfg.OutDir)
+	p, err := New(cfg, be, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var sum PretrainSummary
+	if err := readJSON(filepath.Join(p.stageDir(StagePretrain), SummaryFile), &sum); err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.loadBenchmark()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(groupByImage(b.train)); sum.Grounding != want {
+		t.Errorf("grounding items %d, want one per training image (%d)", sum.Grounding, want)
+	}
+	vqa := be.groundedSFT[filepath.Join(p.stageDir(StagePretrain)+".partial", string(RoleVQA))]
+	gen := be.groundedSFT[filepath.Join(p.stageDir(StagePretrain)+".partial", string(RoleGenerator))]
+	if vqa != sum.Grounding || gen != 0 {
+		t.Errorf("grounding examples: VQA base %d, generator base %d; want %d and 0 (SFT calls %v)", vqa, gen, sum.Grounding, be.groundedSFT)
 	}
 }
