@@ -59,7 +59,7 @@ type PretrainConfig struct {
 type PretrainSummary struct {
 	Items     int                     `json:"items"`
 	Grounding int                     `json:"grounding_items"` // image-grounding items the VQA base also trained on
-	Dropped   map[string]int          `json:"dropped"` // reason → items left out
+	Dropped   map[string]int          `json:"dropped"`         // reason → items left out
 	VQA       TrainStats              `json:"vqa"`
 	Generator TrainStats              `json:"generator"`
 	Reward    *TrainStats             `json:"reward,omitempty"` // nil when the reward base is not pretrained
