@@ -51,6 +51,7 @@ func TestEvalUsageErrors(t *testing.T) {
 		{"eval", "--answerer", "random"},
 		{"eval", "--data", "x.json"},
 		{"eval", "--data", "x.json", "--answerer", "random", "--answers", "a.jsonl"},
+		{"eval", "--data", "x.json", "--answerer", "random", "--image-swap"},
 		{"data"},
 		{"data", "frobnicate"},
 		{"data", "stats"},

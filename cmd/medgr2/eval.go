@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -50,6 +51,7 @@ type evalFlags struct {
 	batch                                                   int
 	seed                                                    uint64
 	lenient                                                 bool
+	imageSwap                                               bool // also measure image sensitivity
 }
 
 func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, error) {
@@ -70,6 +72,7 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, error) {
 	fs.IntVar(&f.batch, "batch", 16, "items per answerer call")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the random baseline")
 	fs.BoolVar(&f.lenient, "skip-invalid", false, "skip malformed items (reported on stderr) instead of failing")
+	fs.BoolVar(&f.imageSwap, "image-swap", false, "with --model: also answer with each image swapped for one of another modality and report how far the answers move (sensitivity.json)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -84,6 +87,9 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, error) {
 	}
 	if n != 1 {
 		return nil, usageError("eval: give exactly one of --model DIR, --answers FILE, --answerer NAME")
+	}
+	if f.imageSwap && f.model == "" {
+		return nil, usageError("eval: --image-swap needs --model DIR")
 	}
 	return f, nil
 }
@@ -139,7 +145,31 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := rep.WriteTable(stdout); err != nil {
 		return err
 	}
+	if f.imageSwap {
+		if err := reportSensitivity(ctx, f, subject, items, stdout, stderr); err != nil {
+			return err
+		}
+	}
 	_, err = fmt.Fprintf(stdout, "\nreport written to %s\n", f.out)
+	return err
+}
+
+// reportSensitivity measures how much the model's answers depend on the
+// image (eval.ImageSensitivity), prints it and writes sensitivity.json.
+func reportSensitivity(ctx context.Context, f *evalFlags, a eval.Answerer, items []data.Item, stdout, stderr io.Writer) error {
+	s, err := eval.ImageSensitivity(ctx, a, items, eval.Options{BatchSize: f.batch, Progress: stderr, Description: "image swap"})
+	if err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	raw, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(f.out, "sensitivity.json"), append(raw, '\n'), 0o644); err != nil {
+		return fmt.Errorf("eval: %w", err)
+	}
+	_, err = fmt.Fprintf(stdout, "\nimage swap (%d items, each image replaced by one of another modality): answers moved by %.3f (mean total variation), %.1f%% of predictions changed, accuracy %.1f%% → %.1f%%\n",
+		s.N, s.MeanTV, 100*s.Changed, 100*s.Accuracy, 100*s.SwappedAccuracy)
 	return err
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/medgr2/medgr2/data"
+	"github.com/medgr2/medgr2/data/eval"
 	"github.com/medgr2/medgr2/models"
 )
 
@@ -140,5 +142,49 @@ func TestEvalModel(t *testing.T) {
 		if !strings.Contains(out.String(), filepath.Base(dir)) {
 			t.Errorf("%s: report does not name the model:\n%s", mode, out.String())
 		}
+	}
+}
+
+// TestEvalImageSwap checks that eval --image-swap reports how far a
+// model's answers move when each image is swapped for another modality's.
+func TestEvalImageSwap(t *testing.T) {
+	dir, out := testBundle(t), t.TempDir()
+	all, err := data.Load(testRealItems)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []data.Item // eight of each modality, images made absolute
+	count := map[string]int{}
+	for _, it := range all {
+		if count[it.ModalityType] < 8 {
+			count[it.ModalityType]++
+			abs, err := filepath.Abs(it.ImageFile())
+			if err != nil {
+				t.Fatal(err)
+			}
+			it.ImagePath, it.Root = abs, ""
+			items = append(items, it)
+		}
+	}
+	file := filepath.Join(out, "items.jsonl")
+	if err := data.Save(file, items); err != nil {
+		t.Fatal(err)
+	}
+	var so bytes.Buffer
+	args := []string{"eval", "--model", dir, "--device", "cpu", "--data", file, "--split", "", "--real", "none",
+		"--image-swap", "--out", out}
+	if err := run(context.Background(), args, &so, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(so.String(), "image swap (") {
+		t.Errorf("output lacks the image swap line:\n%s", so.String())
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "sensitivity.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s eval.Sensitivity
+	if err := json.Unmarshal(raw, &s); err != nil || s.N != len(items) || s.MeanTV < 0 || s.MeanTV > 1 {
+		t.Errorf("sensitivity.json %s: %+v, %v", raw, s, err)
 	}
 }
