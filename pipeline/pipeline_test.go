@@ -62,7 +62,7 @@ func TestRunFake(t *testing.T) {
 		t.Logf("report:\n%s", md)
 	}
 	for _, want := range []string{"SFT on seed items only", "SFT on reward-filtered items, then GRPO", BenchHeldOut,
-		BenchReal, "| 2 | 2 |", "filtered > unfiltered"} {
+		BenchReal, "| 2 | 2 |", "filtered > unfiltered", "## Image use (test split)"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
@@ -78,6 +78,11 @@ func TestRunFake(t *testing.T) {
 		c, ok := res.Table[row][BenchTest]
 		if !ok || len(c.PerRun) != 2 || c.N == 0 {
 			t.Errorf("row %s: cell %+v", row, c)
+		}
+	}
+	for _, row := range []string{PolicySeed, PolicyUnfiltered, PolicyFiltered, PolicyGRPO} {
+		if u, ok := res.ImageUse[row]; !ok || u.N == 0 {
+			t.Errorf("row %s: image use %+v", row, u)
 		}
 	}
 	deduped := 0

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -23,6 +24,10 @@ type PolicySummary struct {
 	TrainItems int                     `json:"train_items"`
 	Train      *TrainStats             `json:"train,omitempty"`
 	Eval       map[string]eval.Summary `json:"eval"` // benchmark → accuracy
+	// ImageUse measures on the test split how far the policy's answers
+	// move when each image is swapped for one of another modality
+	// (eval.ImageSensitivity); nil for the baselines.
+	ImageUse *eval.Sensitivity `json:"image_use,omitempty"`
 }
 
 // evalSets returns the benchmarks to evaluate, each capped at TestLimit
@@ -94,18 +99,36 @@ func (p *Pipeline) evaluate(ctx context.Context, a eval.Answerer, label string) 
 	return out, nil
 }
 
-// evaluateBundle opens a VQA bundle's answerer and evaluates it.
-func (p *Pipeline) evaluateBundle(ctx context.Context, bundle, label string) (_ map[string]eval.Summary, err error) {
+// evaluateBundle opens a VQA bundle's answerer, evaluates it on every
+// benchmark and measures its image use on the test split.
+func (p *Pipeline) evaluateBundle(ctx context.Context, bundle, label string) (_ map[string]eval.Summary, _ *eval.Sensitivity, err error) {
 	a, release, err := p.be.Answerer(ctx, bundle)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", label, err)
+		return nil, nil, fmt.Errorf("open %s: %w", label, err)
 	}
 	defer func() {
 		if rerr := release(); rerr != nil && err == nil {
 			err = fmt.Errorf("release %s: %w", label, rerr)
 		}
 	}()
-	return p.evaluate(ctx, a, label)
+	sums, err := p.evaluate(ctx, a, label)
+	if err != nil {
+		return nil, nil, err
+	}
+	sets, err := p.evalSets()
+	if err != nil {
+		return nil, nil, err
+	}
+	use, err := eval.ImageSensitivity(ctx, a, sets[BenchTest], eval.Options{BatchSize: p.cfg.EvalBatch, Progress: p.out,
+		Description: label + " with swapped images"})
+	fmt.Fprintln(p.out)
+	switch {
+	case errors.Is(err, eval.ErrNoSwap): // one modality: nothing to swap in
+		return sums, nil, nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("image use of %s: %w", label, err)
+	}
+	return sums, &use, nil
 }
 
 // BaselineSummary holds the random and majority rows of one seed.
@@ -191,7 +214,7 @@ func (p *Pipeline) runPolicySFT(ctx context.Context, dir string, s uint64, which
 		return nil, err
 	}
 	sum := PolicySummary{Name: which, TrainItems: len(ex), Train: &st}
-	if sum.Eval, err = p.evaluateBundle(ctx, out, seedStage(s, which)); err != nil {
+	if sum.Eval, sum.ImageUse, err = p.evaluateBundle(ctx, out, seedStage(s, which)); err != nil {
 		return nil, err
 	}
 	return sum, nil
@@ -218,7 +241,7 @@ func (p *Pipeline) runGRPO(ctx context.Context, dir string, s uint64) (any, erro
 		return nil, fmt.Errorf("GRPO: %w", err)
 	}
 	sum := PolicySummary{Name: PolicyGRPO, TrainItems: len(items), Train: &st}
-	if sum.Eval, err = p.evaluateBundle(ctx, out, seedStage(s, PolicyGRPO)); err != nil {
+	if sum.Eval, sum.ImageUse, err = p.evaluateBundle(ctx, out, seedStage(s, PolicyGRPO)); err != nil {
 		return nil, err
 	}
 	return sum, nil

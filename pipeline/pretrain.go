@@ -62,8 +62,9 @@ type PretrainSummary struct {
 	Dropped   map[string]int          `json:"dropped"`         // reason → items left out
 	VQA       TrainStats              `json:"vqa"`
 	Generator TrainStats              `json:"generator"`
-	Reward    *TrainStats             `json:"reward,omitempty"` // nil when the reward base is not pretrained
-	Eval      map[string]eval.Summary `json:"eval"`             // the VQA base on each benchmark
+	Reward    *TrainStats             `json:"reward,omitempty"`    // nil when the reward base is not pretrained
+	Eval      map[string]eval.Summary `json:"eval"`                // the VQA base on each benchmark
+	ImageUse  *eval.Sensitivity       `json:"image_use,omitempty"` // the VQA base's image use (PolicySummary.ImageUse)
 }
 
 // pretrainEnabled reports whether the loop starts from a pretrained base.
@@ -239,7 +240,7 @@ func (p *Pipeline) runPretrain(ctx context.Context, dir string) (any, error) {
 			return nil, err
 		}
 	}
-	if sum.Eval, err = p.evaluateBundle(ctx, filepath.Join(dir, string(RoleVQA)), StagePretrain); err != nil {
+	if sum.Eval, sum.ImageUse, err = p.evaluateBundle(ctx, filepath.Join(dir, string(RoleVQA)), StagePretrain); err != nil {
 		return nil, err
 	}
 	return sum, nil

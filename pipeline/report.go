@@ -50,6 +50,9 @@ type Results struct {
 	Seeds  []uint64                   `json:"seeds"`
 	Table  map[string]map[string]Cell `json:"table"` // row → benchmark → cell
 	Rounds map[uint64][]RoundSummary  `json:"rounds"`
+	// ImageUse is each policy row's image use on the test split, averaged
+	// over seeds (rows whose stages measured it).
+	ImageUse map[string]eval.Sensitivity `json:"image_use,omitempty"`
 	// Synthesis holds each seed's synthesis pass, when on.
 	Synthesis map[uint64]RoundSummary `json:"synthesis,omitempty"`
 	Stages    map[string]float64      `json:"stage_seconds"`
@@ -112,9 +115,13 @@ func (p *Pipeline) collect() (*Results, []MetricRecord, error) {
 	res.Holdout = ds.Holdout
 	perRow := map[string]map[string][]float64{}
 	nItems := map[string]map[string]int{}
+	use := map[string][]eval.Sensitivity{}
 	add := func(ps PolicySummary, row string) {
 		if perRow[row] == nil {
 			perRow[row], nItems[row] = map[string][]float64{}, map[string]int{}
+		}
+		if ps.ImageUse != nil {
+			use[row] = append(use[row], *ps.ImageUse)
 		}
 		for b, s := range ps.Eval {
 			perRow[row][b] = append(perRow[row][b], s.Overall.Accuracy)
@@ -127,7 +134,7 @@ func (p *Pipeline) collect() (*Results, []MetricRecord, error) {
 		if err := readJSON(filepath.Join(p.stageDir(StagePretrain), SummaryFile), &pre); err != nil {
 			return nil, nil, err
 		}
-		add(PolicySummary{Name: PolicyBase, TrainItems: pre.Items, Eval: pre.Eval}, PolicyBase)
+		add(PolicySummary{Name: PolicyBase, TrainItems: pre.Items, Eval: pre.Eval, ImageUse: pre.ImageUse}, PolicyBase)
 		metrics = append(metrics, trainRecord(StagePretrain, 0, nil, "vqa", pre.VQA),
 			trainRecord(StagePretrain, 0, nil, "generator", pre.Generator))
 	}
@@ -144,6 +151,12 @@ func (p *Pipeline) collect() (*Results, []MetricRecord, error) {
 			mean, sd := train.MeanStd(v)
 			res.Table[row][b] = Cell{Mean: mean, Spread: sd, PerRun: v, N: nItems[row][b]}
 		}
+	}
+	for row, ss := range use {
+		if res.ImageUse == nil {
+			res.ImageUse = map[string]eval.Sensitivity{}
+		}
+		res.ImageUse[row] = meanSensitivity(ss)
 	}
 	return res, metrics, nil
 }
@@ -223,6 +236,22 @@ func trainRecord(stage string, s uint64, round *int, name string, t TrainStats) 
 	return MetricRecord{Stage: stage, Seed: s, Round: round, Kind: "train", Name: name, Metrics: m}
 }
 
+// meanSensitivity averages image-use measurements field by field.
+func meanSensitivity(ss []eval.Sensitivity) eval.Sensitivity {
+	var m eval.Sensitivity
+	for _, s := range ss {
+		m.N += s.N
+		m.MeanTV += s.MeanTV
+		m.Changed += s.Changed
+		m.Accuracy += s.Accuracy
+		m.SwappedAccuracy += s.SwappedAccuracy
+	}
+	n := float64(len(ss))
+	m.N /= len(ss)
+	m.MeanTV, m.Changed, m.Accuracy, m.SwappedAccuracy = m.MeanTV/n, m.Changed/n, m.Accuracy/n, m.SwappedAccuracy/n
+	return m
+}
+
 // describeFilter says in words which samples f accepts.
 func describeFilter(f FilterConfig) string {
 	var rule string
@@ -270,6 +299,15 @@ func (p *Pipeline) markdown(res *Results) string {
 			fmt.Fprintf(&b, " %.1f ± %.1f (n=%d) |", 100*c.Mean, 100*c.Spread, c.N)
 		}
 		b.WriteString("\n")
+	}
+	if len(res.ImageUse) > 0 {
+		b.WriteString("\n## Image use (test split)\n\nEach test item answered again with its image swapped for one of another modality: how far the answers move (mean total variation; 0 means the image is ignored), the share of predictions that change, and accuracy with own → swapped images; mean over seeds.\n\n| system | answers moved | predictions changed | accuracy own → swapped |\n|---|---|---|---|\n")
+		for _, row := range rowOrder {
+			if u, ok := res.ImageUse[row]; ok {
+				fmt.Fprintf(&b, "| %s | %.3f | %.1f%% | %.1f%% → %.1f%% |\n", rowTitle[row], u.MeanTV, 100*u.Changed,
+					100*u.Accuracy, 100*u.SwappedAccuracy)
+			}
+		}
 	}
 	b.WriteString("\n## Co-development rounds\n\n| seed | round | generated | parsed | accepted | acceptance | true acc. (accepted) | true acc. (all parsed) | verified | true acc. (verified) | coherent (accepted) | coherent (all parsed) | mean score | templates |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range res.Seeds {

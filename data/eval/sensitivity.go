@@ -2,11 +2,15 @@ package eval
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"math"
 
 	"github.com/medgr2/medgr2/data"
 )
+
+// ErrNoSwap is returned by ImageSensitivity when no item has an image of
+// another modality to swap in.
+var ErrNoSwap = errors.New("image sensitivity: no item has an image of another modality to swap in")
 
 // Sensitivity says how much an answerer's answers depend on the image.
 type Sensitivity struct {
@@ -44,7 +48,7 @@ func ImageSensitivity(ctx context.Context, a Answerer, items []data.Item, opt Op
 		}
 	}
 	if len(own) == 0 {
-		return Sensitivity{}, fmt.Errorf("image sensitivity: no item has an image of another modality to swap in")
+		return Sensitivity{}, ErrNoSwap
 	}
 	desc := opt.Description
 	opt.Description = desc + " (own images)"
