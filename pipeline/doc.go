@@ -18,9 +18,12 @@
 //     base are trained, text only, on real OmniMedVQA questions (items of
 //     held-out modalities and of the real benchmark's datasets dropped):
 //     the policy learns to answer a multiple-choice item, the generator
-//     to write one. No benchmark label is used. The VQA base is evaluated
-//     as its own report row; policies and generators start from these
-//     bases, the reward model from random weights;
+//     to write one. No benchmark label is used. With Pretrain.Grounding
+//     the VQA base also answers, for each training image, which kept
+//     modality produced it (GroundingItems: the image's own metadata, the
+//     only items of the stage that need the image). The VQA base is
+//     evaluated as its own report row; policies and generators start from
+//     these bases, the reward model from random weights;
 //   - per seed s, s<s>/seed: the seed set (SeedFraction of the training
 //     images of the kept modalities, with their labelled items) and the
 //     unlabelled pool (the other training images: image, modality and
@@ -53,8 +56,9 @@
 //     (unfiltered), on the reward-filtered items, and the filtered policy
 //     after GRPO with the hybrid reward (0.8·reward model + 0.2·exact
 //     match by default);
-//   - report: report.md (results table with mean ± sd over seeds, round
-//     log, claim checks, stage times), results.json, metrics.jsonl and the
+//   - report: report.md (results table with mean ± sd over seeds, image
+//     use of every VQA model (eval.ImageSensitivity on the test split),
+//     round log, claim checks, stage times), results.json, metrics.jsonl and the
 //     curves rounds.png and training.png, in the stage folder and OutDir.
 //
 // # Resuming
