@@ -54,6 +54,11 @@ type Config struct {
 	GeneratorSFT TrainOptions `json:"generator_sft"`
 	RewardTrain  TrainOptions `json:"reward_train"`
 	PolicySFT    TrainOptions `json:"policy_sft"`
+	// PolicyGrounding adds the image-grounding items of every training
+	// image (GroundingItems, as Pretrain.Grounding) to each policy's SFT
+	// data, seed row included, so SFT on samples that never need the
+	// image does not teach the policy to ignore it again.
+	PolicyGrounding bool `json:"policy_grounding"`
 	// RoundGeneratorSFT and RoundRewardTrain train the generator and the
 	// reward model in rounds 1…Rounds, continuing from the previous
 	// round's models; a zero value means the bootstrap settings.

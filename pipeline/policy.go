@@ -156,8 +156,7 @@ func (p *Pipeline) runBaselines(ctx context.Context, _ string, s uint64) (any, e
 	return sum, nil
 }
 
-// policyData returns the SFT examples of a policy row: the seed items,
-// and for the unfiltered and filtered rows the parsed or the verified
+// policyData returns the examples of a policy row: the seed items, and for the unfiltered and filtered rows the parsed or the verified
 // (accepted and passing Config.Verify) samples of the synthesis pass (when
 // on) or else of every round.
 func (p *Pipeline) policyData(s uint64, which string) ([]Example, error) {
@@ -191,8 +190,9 @@ func (p *Pipeline) policyData(s uint64, which string) ([]Example, error) {
 	return ex, nil
 }
 
-// runPolicySFT trains a fresh VQA bundle by SFT on one row's data and
-// evaluates it.
+// runPolicySFT trains a fresh VQA bundle by SFT on one row's data (with
+// the grounding items when Config.PolicyGrounding is on) and evaluates
+// it. TrainItems counts the row's own examples.
 func (p *Pipeline) runPolicySFT(ctx context.Context, dir string, s uint64, which string) (any, error) {
 	ex, err := p.policyData(s, which)
 	if err != nil {
@@ -200,6 +200,14 @@ func (p *Pipeline) runPolicySFT(ctx context.Context, dir string, s uint64, which
 	}
 	if len(ex) == 0 {
 		return nil, fmt.Errorf("%w: no training examples for %s", ErrData, which)
+	}
+	own := len(ex)
+	if p.cfg.PolicyGrounding {
+		b, err := p.loadBenchmark()
+		if err != nil {
+			return nil, err
+		}
+		ex = append(ex, examplesOf(GroundingItems(b.train))...)
 	}
 	base, done, err := p.start(ctx, dir, RoleVQA, s)
 	if err != nil {
@@ -213,7 +221,7 @@ func (p *Pipeline) runPolicySFT(ctx context.Context, dir string, s uint64, which
 	if err := done(); err != nil {
 		return nil, err
 	}
-	sum := PolicySummary{Name: which, TrainItems: len(ex), Train: &st}
+	sum := PolicySummary{Name: which, TrainItems: own, Train: &st}
 	if sum.Eval, sum.ImageUse, err = p.evaluateBundle(ctx, out, seedStage(s, which)); err != nil {
 		return nil, err
 	}

@@ -273,3 +273,46 @@ func TestPretrainGrounding(t *testing.T) {
 		t.Errorf("grounding examples: VQA base %d, generator base %d; want %d and 0 (SFT calls %v)", vqa, gen, sum.Grounding, be.groundedSFT)
 	}
 }
+
+// TestPolicyGrounding checks that PolicyGrounding adds the grounding items
+// to every policy's SFT data and leaves TrainItems counting the row's own.
+func TestPolicyGrounding(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Seeds = cfg.Seeds[:1]
+	cfg.PolicyGrounding = true
+	be := newFake(cfg.OutDir)
+	p, err := New(cfg, be, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.loadBenchmark()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := len(GroundingItems(b.train))
+	if want == 0 {
+		t.Fatal("the test benchmark has no grounding items")
+	}
+	for _, row := range []string{PolicySeed, PolicyUnfiltered, PolicyFiltered} {
+		dir := p.stageDir(seedStage(1, row))
+		if got := be.groundedSFT[filepath.Join(dir+".partial", dirBundle)]; got != want {
+			t.Errorf("%s: %d grounding examples, want %d", row, got, want)
+		}
+		var ps PolicySummary
+		if err := readJSON(filepath.Join(dir, SummaryFile), &ps); err != nil {
+			t.Fatal(err)
+		}
+		if row == PolicySeed {
+			var seed SeedSummary
+			if err := readJSON(filepath.Join(p.stageDir(seedStage(1, "seed")), SummaryFile), &seed); err != nil {
+				t.Fatal(err)
+			}
+			if ps.TrainItems != seed.SeedItems {
+				t.Errorf("%s: train items %d, want the %d seed items", row, ps.TrainItems, seed.SeedItems)
+			}
+		}
+	}
+}

@@ -114,13 +114,13 @@ func (p *Pipeline) seedStages(s uint64) []stage {
 	out = append(out,
 		stage{name: name("baselines"), deps: []string{StageData}, conf: []any{evalConf, s},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runBaselines(ctx, dir, s) }},
-		stage{name: name(PolicySeed), deps: append(slices.Clone(base), name("seed")), conf: []any{c.PolicySFT, evalConf, s},
+		stage{name: name(PolicySeed), deps: append(slices.Clone(base), name("seed")), conf: []any{c.PolicySFT, c.PolicyGrounding, evalConf, s},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runPolicySFT(ctx, dir, s, PolicySeed) }},
-		stage{name: name(PolicyUnfiltered), deps: allRounds, conf: []any{c.PolicySFT, evalConf, s},
+		stage{name: name(PolicyUnfiltered), deps: allRounds, conf: []any{c.PolicySFT, c.PolicyGrounding, evalConf, s},
 			run: func(ctx context.Context, dir string) (any, error) {
 				return p.runPolicySFT(ctx, dir, s, PolicyUnfiltered)
 			}},
-		stage{name: name(PolicyFiltered), deps: allRounds, conf: []any{c.PolicySFT, c.Verify, evalConf, s},
+		stage{name: name(PolicyFiltered), deps: allRounds, conf: []any{c.PolicySFT, c.PolicyGrounding, c.Verify, evalConf, s},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runPolicySFT(ctx, dir, s, PolicyFiltered) }},
 		stage{name: name(PolicyGRPO), deps: []string{name(PolicyFiltered), last}, conf: []any{c.GRPO, evalConf, s},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runGRPO(ctx, dir, s) }},
