@@ -11,8 +11,9 @@ import (
 	"github.com/medgr2/medgr2/data/eval"
 )
 
-// StagePretrain is the shared base-model stage: text-only pretraining of
-// the VQA policy and the generator on real OmniMedVQA questions.
+// StagePretrain is the shared base-model stage: pretraining of the VQA
+// policy and the generator on real OmniMedVQA questions (text), and of the
+// VQA policy on image-grounding items when PretrainConfig.Grounding is on.
 const StagePretrain = "pretrain"
 
 // PolicyBase is the report row of the pretrained VQA base before any

@@ -30,7 +30,7 @@ var rowOrder = []string{"random", "majority", PolicyBase, PolicySeed, PolicyUnfi
 var rowTitle = map[string]string{
 	"random":         "random",
 	"majority":       "majority (train-split answers)",
-	PolicyBase:       "pretrained base (text only, no MedGR² data)",
+	PolicyBase:       "pretrained base (no MedGR² data)",
 	PolicySeed:       "SFT on seed items only",
 	PolicyUnfiltered: "SFT on all generated items (unfiltered)",
 	PolicyFiltered:   "SFT on reward-filtered items",
