@@ -152,7 +152,7 @@
 // unfiltered one. What a frozen random encoder sees in a 56-pixel image
 // tells the two kept modalities apart but not the findings the questions
 // ask about, so PolicyGrounding is off by default (it also makes each
-// policy's SFT 40–400% longer).
+// policy stage 45–160% longer).
 //
 // # GRPO
 //
