@@ -278,15 +278,7 @@ func TestSynthesis(t *testing.T) {
 	cfg.Seeds = cfg.Seeds[:1]
 	cfg.Synthesis = SynthesisConfig{PerImage: 3}
 	be := newFake(cfg.OutDir)
-	var log bytes.Buffer
-	p, err := New(cfg, be, Options{Progress: &log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	report, err := p.Run(context.Background())
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, log.String())
-	}
+	p, report := runFake(t, cfg, be)
 	syn := seedStage(1, StageSynthesis)
 	if i, j := slices.Index(p.Stages(), syn), slices.Index(p.Stages(), roundStage(1, cfg.Rounds)); i < 0 || i < j {
 		t.Fatalf("stages %v: synthesis missing or before the last round", p.Stages())
@@ -354,21 +346,9 @@ func TestConfigChangeReruns(t *testing.T) {
 			cfg.Seeds = cfg.Seeds[:1]
 			cfg.Synthesis.PerImage = 1
 			be := newFake(cfg.OutDir)
-			p, err := New(cfg, be, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p.Run(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			runFake(t, cfg, be)
 			c.change(cfg)
-			p2, err := New(cfg, be, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p2.Run(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			p2, _ := runFake(t, cfg, be)
 			for _, s := range c.skipped {
 				if !slices.Contains(p2.Skipped(), s) {
 					t.Errorf("%s reran; ran %v", s, p2.Ran())
@@ -381,4 +361,20 @@ func TestConfigChangeReruns(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runFake runs cfg to the end on be and returns the pipeline and the
+// report's path; a failure shows the run's progress log.
+func runFake(t *testing.T, cfg *Config, be *fakeBackend) (*Pipeline, string) {
+	t.Helper()
+	var log bytes.Buffer
+	p, err := New(cfg, be, Options{Progress: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, err := p.Run(context.Background())
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, log.String())
+	}
+	return p, report
 }

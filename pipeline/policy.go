@@ -76,12 +76,8 @@ func sample(items []data.Item, n int, seed uint64) []data.Item {
 	return out
 }
 
-// evaluate runs an answerer over every benchmark.
-func (p *Pipeline) evaluate(ctx context.Context, a eval.Answerer, label string) (map[string]eval.Summary, error) {
-	sets, err := p.evalSets()
-	if err != nil {
-		return nil, err
-	}
+// evaluate runs an answerer over every benchmark of sets (evalSets).
+func (p *Pipeline) evaluate(ctx context.Context, a eval.Answerer, label string, sets map[string][]data.Item) (map[string]eval.Summary, error) {
 	out := map[string]eval.Summary{}
 	for _, name := range []string{BenchTest, BenchHeldOut, BenchReal} {
 		items, ok := sets[name]
@@ -111,11 +107,11 @@ func (p *Pipeline) evaluateBundle(ctx context.Context, bundle, label string) (_ 
 			err = fmt.Errorf("release %s: %w", label, rerr)
 		}
 	}()
-	sums, err := p.evaluate(ctx, a, label)
+	sets, err := p.evalSets()
 	if err != nil {
 		return nil, nil, err
 	}
-	sets, err := p.evalSets()
+	sums, err := p.evaluate(ctx, a, label, sets)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -144,11 +140,15 @@ func (p *Pipeline) runBaselines(ctx context.Context, _ string, s uint64) (any, e
 	if err != nil {
 		return nil, err
 	}
-	var sum BaselineSummary
-	if sum.Random.Eval, err = p.evaluate(ctx, eval.Random{Seed: s}, "random"); err != nil {
+	sets, err := p.evalSets()
+	if err != nil {
 		return nil, err
 	}
-	if sum.Majority.Eval, err = p.evaluate(ctx, eval.NewMajority(b.train), "majority"); err != nil {
+	var sum BaselineSummary
+	if sum.Random.Eval, err = p.evaluate(ctx, eval.Random{Seed: s}, "random", sets); err != nil {
+		return nil, err
+	}
+	if sum.Majority.Eval, err = p.evaluate(ctx, eval.NewMajority(b.train), "majority", sets); err != nil {
 		return nil, err
 	}
 	sum.Random.Name, sum.Majority.Name = "random", "majority"
@@ -156,7 +156,8 @@ func (p *Pipeline) runBaselines(ctx context.Context, _ string, s uint64) (any, e
 	return sum, nil
 }
 
-// policyData returns the examples of a policy row: the seed items, and for the unfiltered and filtered rows the parsed or the verified
+// policyData returns the examples of a policy row: the seed items, and
+// for the unfiltered and filtered rows the parsed or the verified
 // (accepted and passing Config.Verify) samples of the synthesis pass (when
 // on) or else of every round.
 func (p *Pipeline) policyData(s uint64, which string) ([]Example, error) {
@@ -168,9 +169,10 @@ func (p *Pipeline) policyData(s uint64, which string) ([]Example, error) {
 	if which == PolicySeed {
 		return ex, nil
 	}
-	stages := []string{seedStage(s, StageSynthesis)}
-	if p.cfg.Synthesis.PerImage == 0 {
-		stages = stages[:0]
+	var stages []string
+	if p.cfg.Synthesis.PerImage > 0 {
+		stages = []string{seedStage(s, StageSynthesis)}
+	} else {
 		for k := 1; k <= p.cfg.Rounds; k++ {
 			stages = append(stages, roundStage(s, k))
 		}

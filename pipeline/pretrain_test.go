@@ -249,13 +249,7 @@ func TestPretrainGrounding(t *testing.T) {
 	cfg := pretrainConfig(t)
 	cfg.Pretrain.Grounding = true
 	be := newFake(cfg.OutDir)
-	p, err := New(cfg, be, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	p, _ := runFake(t, cfg, be)
 	var sum PretrainSummary
 	if err := readJSON(filepath.Join(p.stageDir(StagePretrain), SummaryFile), &sum); err != nil {
 		t.Fatal(err)
@@ -281,13 +275,7 @@ func TestPolicyGrounding(t *testing.T) {
 	cfg.Seeds = cfg.Seeds[:1]
 	cfg.PolicyGrounding = true
 	be := newFake(cfg.OutDir)
-	p, err := New(cfg, be, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	p, _ := runFake(t, cfg, be)
 	b, err := p.loadBenchmark()
 	if err != nil {
 		t.Fatal(err)

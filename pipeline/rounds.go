@@ -116,15 +116,11 @@ func (p *Pipeline) runRound(ctx context.Context, dir string, s uint64, k int) (a
 	if err != nil {
 		return nil, err
 	}
-	b, err := p.loadBenchmark()
-	if err != nil {
-		return nil, err
-	}
 	prev := p.stageDir(roundStage(s, k-1))
 	g := p.cfg.Generate
 	batch := genBatch{id: fmt.Sprintf("gen-s%d-r%d", s, k), poolLimit: g.PoolLimit, perImage: g.PerImage,
 		shuffle: uint64(k), round: k, filter: p.cfg.Filter}
-	cands, sum, err := p.generateScored(ctx, dir, prev, pool, b.all, s, batch)
+	cands, sum, err := p.generateScored(ctx, dir, prev, pool, s, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -157,10 +153,6 @@ func (p *Pipeline) runSynthesis(ctx context.Context, dir string, s uint64) (any,
 	if err != nil {
 		return nil, err
 	}
-	b, err := p.loadBenchmark()
-	if err != nil {
-		return nil, err
-	}
 	c := p.cfg.Synthesis
 	k := p.cfg.Rounds + 1
 	batch := genBatch{id: fmt.Sprintf("gen-s%d-syn", s), poolLimit: c.PoolLimit, perImage: c.PerImage,
@@ -168,7 +160,7 @@ func (p *Pipeline) runSynthesis(ctx context.Context, dir string, s uint64) (any,
 	if c.Filter != nil {
 		batch.filter = *c.Filter
 	}
-	_, sum, err := p.generateScored(ctx, dir, p.stageDir(roundStage(s, p.cfg.Rounds)), pool, b.all, s, batch)
+	_, sum, err := p.generateScored(ctx, dir, p.stageDir(roundStage(s, p.cfg.Rounds)), pool, s, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -187,10 +179,14 @@ type genBatch struct {
 
 // generateScored runs one generation pass with the generator and reward
 // model of stage folder prev: generate, score, mark each sample's truth
-// and coherence (measurements), filter, save the candidates into dir and
-// summarize.
-func (p *Pipeline) generateScored(ctx context.Context, dir, prev string, pool []GenRequest, all []data.Item,
-	s uint64, batch genBatch) ([]Candidate, RoundSummary, error) {
+// (against the benchmark's labels) and coherence (measurements), filter,
+// save the candidates into dir and summarize.
+func (p *Pipeline) generateScored(ctx context.Context, dir, prev string, pool []GenRequest, s uint64,
+	batch genBatch) ([]Candidate, RoundSummary, error) {
+	b, err := p.loadBenchmark()
+	if err != nil {
+		return nil, RoundSummary{}, err
+	}
 	cands, err := p.generate(ctx, filepath.Join(prev, dirGenerator), pool, s, batch)
 	if err != nil {
 		return nil, RoundSummary{}, err
@@ -198,7 +194,7 @@ func (p *Pipeline) generateScored(ctx context.Context, dir, prev string, pool []
 	if err := p.score(ctx, filepath.Join(prev, dirReward), cands); err != nil {
 		return nil, RoundSummary{}, err
 	}
-	truth := NewTruth(all)
+	truth := NewTruth(b.all)
 	for i := range cands {
 		cands[i].Correct = cands[i].Err == "" && truth.Correct(cands[i].Item)
 		cands[i].Coherent = cands[i].Err == "" && Coherent(cands[i].Item, cands[i].Reasoning)

@@ -101,26 +101,26 @@ func (p *Pipeline) seedStages(s uint64) []stage {
 			run:  func(ctx context.Context, dir string) (any, error) { return p.runRound(ctx, dir, s, k) }})
 	}
 	last := roundStage(s, c.Rounds)
-	allRounds := append(slices.Clone(base), name("seed"))
+	dataDeps := append(slices.Clone(base), name("seed"))
 	for k := 1; k <= c.Rounds; k++ {
-		allRounds = append(allRounds, roundStage(s, k))
+		dataDeps = append(dataDeps, roundStage(s, k))
 	}
 	if c.Synthesis.PerImage > 0 {
 		out = append(out, stage{name: name(StageSynthesis), deps: []string{name("seed"), last},
 			conf: []any{c.Synthesis, c.Generate, c.Filter, c.Verify, s},
 			run:  func(ctx context.Context, dir string) (any, error) { return p.runSynthesis(ctx, dir, s) }})
-		allRounds = append(allRounds, name(StageSynthesis))
+		dataDeps = append(dataDeps, name(StageSynthesis))
 	}
 	out = append(out,
 		stage{name: name("baselines"), deps: []string{StageData}, conf: []any{evalConf, s},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runBaselines(ctx, dir, s) }},
 		stage{name: name(PolicySeed), deps: append(slices.Clone(base), name("seed")), conf: []any{c.PolicySFT, c.PolicyGrounding, evalConf, s},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runPolicySFT(ctx, dir, s, PolicySeed) }},
-		stage{name: name(PolicyUnfiltered), deps: allRounds, conf: []any{c.PolicySFT, c.PolicyGrounding, evalConf, s},
+		stage{name: name(PolicyUnfiltered), deps: dataDeps, conf: []any{c.PolicySFT, c.PolicyGrounding, evalConf, s},
 			run: func(ctx context.Context, dir string) (any, error) {
 				return p.runPolicySFT(ctx, dir, s, PolicyUnfiltered)
 			}},
-		stage{name: name(PolicyFiltered), deps: allRounds, conf: []any{c.PolicySFT, c.PolicyGrounding, c.Verify, evalConf, s},
+		stage{name: name(PolicyFiltered), deps: dataDeps, conf: []any{c.PolicySFT, c.PolicyGrounding, c.Verify, evalConf, s},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runPolicySFT(ctx, dir, s, PolicyFiltered) }},
 		stage{name: name(PolicyGRPO), deps: []string{name(PolicyFiltered), last}, conf: []any{c.GRPO, evalConf, s},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runGRPO(ctx, dir, s) }},
