@@ -42,15 +42,7 @@ func TestRunFake(t *testing.T) {
 	letterT := 0.0
 	cfg.Generate.AnswerTemperature = &letterT
 	be := newFake(cfg.OutDir)
-	var log bytes.Buffer
-	p, err := New(cfg, be, Options{Progress: &log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	report, err := p.Run(context.Background())
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, log.String())
-	}
+	p, report := runFake(t, cfg, be)
 	if len(p.Ran()) != len(p.Stages()) || len(p.Skipped()) != 0 {
 		t.Fatalf("ran %d of %d stages, skipped %d", len(p.Ran()), len(p.Stages()), len(p.Skipped()))
 	}
