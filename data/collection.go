@@ -52,7 +52,9 @@ type Collection struct {
 	Source   string // "source"
 	License  string // "license"
 	Modality string // "modality", as OmniMedVQA names modalities where possible
-	Anatomy  string // "anatomy"
+	// Anatomy is "anatomy": the body region every image shows, or "" when
+	// it varies per image (see AnatomyOf).
+	Anatomy string
 	// Task is the question type the labels answer ("disease diagnosis",
 	// "lesion grading", "other biological attributes", …).
 	Task     string
@@ -151,6 +153,7 @@ func (c *Collection) readLabels() error {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 1<<16), 16<<20)
+	unknown := map[string]int{} // split name → first line
 	for line := 1; sc.Scan(); line++ {
 		b := bytes.TrimSpace(sc.Bytes())
 		if len(b) == 0 {
@@ -160,10 +163,17 @@ func (c *Collection) readLabels() error {
 		if err != nil {
 			return fmt.Errorf("%w: %s:%d: %v", ErrBadCollection, path, line, err)
 		}
+		if _, seen := unknown[img.Split]; !seen && !knownSplit(img.Split) {
+			unknown[img.Split] = line
+		}
 		c.Images = append(c.Images, img)
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrBadCollection, path, err)
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("%w: %s: unknown split names %s (want train, val or test, or none)",
+			ErrBadCollection, path, describeSplits(unknown))
 	}
 	if len(c.Images) == 0 {
 		return fmt.Errorf("%w: %s: no images", ErrBadCollection, path)
@@ -229,6 +239,39 @@ func (c *Collection) classKey(label json.RawMessage) (string, error) {
 	return "", fmt.Errorf("label %q is not in collection.json labels", key)
 }
 
+// TaskAnatomy is the task of a collection whose class labels name the body
+// region of each image (MedNIST's abdomen / chest / head CT).
+const TaskAnatomy = "anatomy identification"
+
+// AnatomyFromLabels reports whether the class labels name each image's
+// anatomy: the task is anatomy identification and the labels are classes.
+func (c *Collection) AnatomyFromLabels() bool {
+	return c.Kind == ClassLabels && strings.EqualFold(strings.TrimSpace(c.Task), TaskAnatomy)
+}
+
+// AnatomyOf returns the anatomy img shows: the label's name when the labels
+// name it (AnatomyFromLabels), else the collection-wide Anatomy; "" when
+// neither says.
+func (c *Collection) AnatomyOf(img Image) string {
+	if c.AnatomyFromLabels() {
+		return c.Labels[img.Class]
+	}
+	return c.Anatomy
+}
+
+// Anatomies returns every anatomy the collection's images show: the label
+// names when the labels name it, else the collection-wide Anatomy (none
+// when that is empty).
+func (c *Collection) Anatomies() []string {
+	if c.AnatomyFromLabels() {
+		return c.LabelNames()
+	}
+	if c.Anatomy == "" {
+		return nil
+	}
+	return []string{c.Anatomy}
+}
+
 // ImageFile returns the path of img on disk.
 func (c *Collection) ImageFile(img Image) string {
 	return filepath.Join(c.Dir, filepath.FromSlash(img.Path))
@@ -280,6 +323,26 @@ func NormalizeSplit(s string) string {
 	default:
 		return v
 	}
+}
+
+// knownSplit reports whether s (already normalised) is a canonical split or
+// empty (not given).
+func knownSplit(s string) bool {
+	return s == "" || s == SplitTrain || s == SplitValidation || s == SplitTest
+}
+
+// describeSplits lists unknown split names with their first line, sorted.
+func describeSplits(first map[string]int) string {
+	names := make([]string, 0, len(first))
+	for n := range first {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%q (first on line %d)", n, first[n])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // FindCollections returns, sorted, the folders directly under root that hold

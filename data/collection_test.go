@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -20,8 +21,13 @@ func TestLoadSharedCollections(t *testing.T) {
 		if err != nil {
 			t.Fatalf("LoadCollection(%s): %v", d, err)
 		}
-		if c.Modality == "" || c.Anatomy == "" || len(c.LabelNames()) == 0 || len(c.Images) == 0 {
+		if c.Modality == "" || len(c.LabelNames()) == 0 || len(c.Images) == 0 {
 			t.Fatalf("%s: incomplete collection %+v", d, c.Name)
+		}
+		for _, img := range c.Images {
+			if c.AnatomyOf(img) == "" {
+				t.Fatalf("%s: %s: no anatomy (collection-wide or from its label)", c.Name, img.Path)
+			}
 		}
 		splits := map[string]int{}
 		for _, img := range c.Images {
@@ -73,6 +79,7 @@ func TestLoadCollectionErrors(t *testing.T) {
 		{"unknown class", meta, `{"image":"a.png","label":7}`},
 		{"missing image name", meta, `{"label":0}`},
 		{"missing label", meta, `{"image":"a.png"}`},
+		{"unknown split", meta, `{"image":"a.png","split":"train","label":0}` + "\n" + `{"image":"b.png","split":"holdout","label":1}`},
 		{"mixed label kinds", meta, `{"image":"a.png","label":0}` + "\n" + `{"image":"b.png","label":{"n":1}}`},
 		{"no images", meta, "\n"},
 	}
@@ -99,5 +106,57 @@ func TestLoadCollectionLabelForms(t *testing.T) {
 	}
 	if c.Name != filepath.Base(d) {
 		t.Fatalf("Name = %q, want folder name", c.Name)
+	}
+}
+
+func TestLoadCollectionUnknownSplitNamed(t *testing.T) {
+	meta := `{"modality":"M","anatomy":"a","labels":{"0":"no","1":"yes"}}`
+	labels := `{"image":"a.png","split":"holdout","label":0}` + "\n" + `{"image":"b.png","split":"extra","label":1}` + "\n" + `{"image":"c.png","split":"holdout","label":1}`
+	_, err := LoadCollection(writeCollection(t, meta, labels))
+	if err == nil {
+		t.Fatal("LoadCollection accepted unknown split names")
+	}
+	for _, want := range []string{`"extra" (first on line 2)`, `"holdout" (first on line 1)`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}
+
+func TestAnatomyOf(t *testing.T) {
+	labels := `{"image":"a.png","split":"train","label":0}` + "\n" + `{"image":"b.png","split":"test","label":2}`
+	cases := []struct {
+		name, meta string
+		fromLabels bool
+		want       []string // AnatomyOf each image
+		all        []string // Anatomies
+	}{
+		{"collection-wide", `{"modality":"M","anatomy":"chest","task":"disease diagnosis","labels":{"0":"a","1":"b","2":"c"}}`,
+			false, []string{"chest", "chest"}, []string{"chest"}},
+		{"from labels", `{"modality":"M","anatomy":"","task":"anatomy identification","labels":{"0":"abdomen","1":"chest","2":"head"}}`,
+			true, []string{"abdomen", "head"}, []string{"abdomen", "chest", "head"}},
+		{"labels win over collection-wide", `{"modality":"M","anatomy":"body","task":"Anatomy Identification","labels":{"0":"abdomen","1":"chest","2":"head"}}`,
+			true, []string{"abdomen", "head"}, []string{"abdomen", "chest", "head"}},
+		{"none", `{"modality":"M","task":"disease diagnosis","labels":{"0":"a","1":"b","2":"c"}}`,
+			false, []string{"", ""}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			coll, err := LoadCollection(writeCollection(t, c.meta, labels))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := coll.AnatomyFromLabels(); got != c.fromLabels {
+				t.Errorf("AnatomyFromLabels() = %v, want %v", got, c.fromLabels)
+			}
+			for i, img := range coll.Images {
+				if got := coll.AnatomyOf(img); got != c.want[i] {
+					t.Errorf("AnatomyOf(%s) = %q, want %q", img.Path, got, c.want[i])
+				}
+			}
+			if got := coll.Anatomies(); strings.Join(got, ",") != strings.Join(c.all, ",") {
+				t.Errorf("Anatomies() = %v, want %v", got, c.all)
+			}
+		})
 	}
 }

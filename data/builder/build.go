@@ -126,7 +126,7 @@ func Build(ctx context.Context, cfg Config) (*Manifest, error) {
 		refs = append(refs, imgs...)
 		m.Collections = append(m.Collections, ManifestCollection{
 			Name: ci.c.Name, Dir: filepath.Base(ci.c.Dir), Modality: ci.c.Modality,
-			Anatomy: ci.c.Anatomy, Task: ci.c.Task, License: ci.c.License, Images: len(imgs),
+			Anatomy: strings.Join(ci.c.Anatomies(), ", "), Task: ci.c.Task, License: ci.c.License, Images: len(imgs),
 		})
 	}
 	items, err := place(drafts, cfg.Seed)
@@ -319,6 +319,9 @@ func holdout(cfg Config, colls []collectionInfo) []string {
 }
 
 func writeItemFiles(dir string, items []data.Item, m *Manifest) error {
+	if err := checkItems(items); err != nil {
+		return err
+	}
 	held := map[string]bool{}
 	for _, h := range m.Holdout {
 		held[h] = true
@@ -350,4 +353,20 @@ func writeItemFiles(dir string, items []data.Item, m *Manifest) error {
 		return fmt.Errorf("builder: manifest: %w", err)
 	}
 	return os.WriteFile(filepath.Join(dir, FileManifest), append(b, '\n'), 0o644)
+}
+
+// checkItems validates what the builder is about to write: every item valid
+// and every question_id unique, as data.Load will demand when it reads them.
+func checkItems(items []data.Item) error {
+	seen := make(map[string]int, len(items))
+	for i, it := range items {
+		if err := it.Validate(); err != nil {
+			return fmt.Errorf("builder: item %d (%s): %w", i, it.QuestionID, err)
+		}
+		if j, dup := seen[it.QuestionID]; dup {
+			return fmt.Errorf("builder: items %d and %d share question_id %q", j, i, it.QuestionID)
+		}
+		seen[it.QuestionID] = i
+	}
+	return nil
 }

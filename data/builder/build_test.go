@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"image"
 	"image/png"
 	"io/fs"
 	"math"
@@ -333,5 +334,89 @@ func TestGenericPhrasing(t *testing.T) {
 	}
 	if strings.Contains(buf.String(), "joint") || buf.Len() == 0 {
 		t.Fatalf("anatomy phrasings for X-Ray:\n%s", buf.String())
+	}
+}
+
+// TestBuildAnatomyTask builds from collections whose labels name the
+// anatomy, one with and one without a collection-wide anatomy: every image
+// gets exactly one anatomy question, answered by its label, and the written
+// files load back (no duplicate question_id).
+func TestBuildAnatomyTask(t *testing.T) {
+	labels := `{"image":"a.png","split":"train","label":0}` + "\n" + `{"image":"b.png","split":"val","label":1}` + "\n" +
+		`{"image":"c.png","split":"test","label":2}` + "\n" + `{"image":"d.png","split":"train","label":1}`
+	cases := []struct{ name, anatomy string }{{"no collection anatomy", ""}, {"collection anatomy too", "body"}}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			meta := `{"modality":"CT(Computed Tomography)","anatomy":"` + c.anatomy + `","task":"anatomy identification","labels":{"0":"abdomen","1":"chest","2":"head"}}`
+			files := map[string]string{"collection.json": meta, "labels.jsonl": labels}
+			for name, body := range files {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, name := range []string{"a.png", "b.png", "c.png", "d.png"} {
+				writeGrayPNG(t, filepath.Join(dir, name))
+			}
+			out := t.TempDir()
+			cfg := testConfig(t, out)
+			cfg.Collections = append(cfg.Collections[:1:1], dir)
+			if _, err := Build(context.Background(), cfg); err != nil {
+				t.Fatal(err)
+			}
+			items, err := data.Load(filepath.Join(out, FileAll))
+			if err != nil {
+				t.Fatalf("written items do not load: %v", err)
+			}
+			want := map[string]string{"a": "abdomen", "b": "chest", "c": "head", "d": "chest"}
+			got := map[string]string{}
+			for _, it := range items {
+				if it.Dataset != filepath.Base(dir) || it.QuestionType != TypeAnatomy {
+					continue
+				}
+				stem := strings.TrimSuffix(filepath.Base(it.ImagePath), ".png")
+				if _, dup := got[stem]; dup {
+					t.Errorf("image %s has two anatomy questions", stem)
+				}
+				got[stem] = it.GTAnswer
+			}
+			for stem, w := range want {
+				if got[stem] != w {
+					t.Errorf("image %s: anatomy answer %q, want %q", stem, got[stem], w)
+				}
+			}
+		})
+	}
+}
+
+func writeGrayPNG(t *testing.T, path string) {
+	t.Helper()
+	img := image.NewGray(image.Rect(0, 0, 16, 16))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckItemsDuplicateID(t *testing.T) {
+	it := data.Item{QuestionID: "x-1", Question: "Q?", GTAnswer: "a", ImagePath: "i.png"}
+	if err := it.SetOptions([]string{"a", "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkItems([]data.Item{it}); err != nil {
+		t.Fatalf("checkItems(one item) = %v", err)
+	}
+	err := checkItems([]data.Item{it, it})
+	if err == nil || !strings.Contains(err.Error(), `"x-1"`) {
+		t.Fatalf("checkItems(duplicate) = %v, want an error naming x-1", err)
 	}
 }

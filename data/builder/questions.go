@@ -91,14 +91,17 @@ func newQuestionSet(ci collectionInfo, ref *reference, all []collectionInfo) *qu
 	}
 	var anat []string
 	for _, o := range all {
-		if o.c.Anatomy != "" && o.c.Anatomy != c.Anatomy {
-			anat = append(anat, o.c.Anatomy)
+		if o.c != c {
+			anat = append(anat, o.c.Anatomies()...)
 		}
 	}
-	qs.anatDistr = keepApart(append(anat, ref.otherAnswers(TypeAnatomy, own)...), []string{c.Anatomy})
-	if c.Kind == data.ClassLabels {
+	qs.anatDistr = keepApart(append(anat, ref.otherAnswers(TypeAnatomy, own)...), c.Anatomies())
+	switch {
+	case c.AnatomyFromLabels():
+		qs.labelDistr = qs.anatDistr
+	case c.Kind == data.ClassLabels:
 		qs.labelDistr = keepApart(ref.otherAnswers(canonicalType(c.Task), own), c.LabelNames())
-	} else {
+	default:
 		for _, a := range c.ClassKeys() {
 			qs.attrBins[a] = makeBins(c.Images, a)
 		}
@@ -172,7 +175,10 @@ func (qs *questionSet) drafts(img imageRef, rng *rand.Rand) []draft {
 		out = append(out, draft{item: it, correct: correct, distractors: distr, image: img})
 	}
 	add(TypeModality, "", pick(rng, qs.phrase[TypeModality]), pick(rng, qs.modNames), pickPerGroup(rng, qs.modDistr))
-	if c.Anatomy != "" {
+	// A collection whose task is anatomy identification asks its anatomy
+	// question from the label below; asking the collection-wide anatomy too
+	// would write a second item with the same id.
+	if c.Anatomy != "" && canonicalType(c.Task) != TypeAnatomy {
 		add(TypeAnatomy, "", pick(rng, qs.phrase[TypeAnatomy]), c.Anatomy, shuffled(rng, qs.anatDistr))
 	}
 	if c.Kind == data.ClassLabels {
