@@ -35,20 +35,35 @@
 // the first logits and a Decoder (a generate.Session) that feeds present.*
 // back as past_key_values.* without copying; Generate runs
 // runtime/generate on top (sampling, stop tokens and strings, per-token
-// log-probs). The roles: AnswerFast (option-letter probabilities from one
-// forward pass, prompt ending in "<answer>"), AnswerWithReasoning
-// ("<think>…</think><answer>X</answer>"), Score (reward bundles) and
-// GenerateSamples (generator; ParseSample reads SampleFormat). Answerer
-// adapts a VQA bundle to data/eval. GenerateStream hands each token to a
-// callback as it is sampled (server-sent events). ImageFeatures runs the
-// vision encoder once per image, so a batch's cost grows linearly with its
-// images; the *With variants take those features precomputed, so a caller
-// that scores one image several ways encodes it once.
+// log-probs).
+//
+// # Layers
+//
+// The runner is layered one way; each file calls only the layers below it:
+//
+//   - features.go: ProcessImage (decoded image → patches) and ImageFeatures
+//     (the vision encoder, once per image, so a batch's cost grows
+//     linearly with its images). Features are explicit values: every
+//     *With call takes them, computed once, and Features.Select reuses them
+//     for a subset or a re-prompt of the batch.
+//   - prefill.go: batches (left padding, mRoPE positions), embeddings with
+//     the features spliced in, LastLogits and ScorePrompts.
+//   - decode.go and stream.go: the KV-cache Decoder, Generate and
+//     GenerateStream (tokens to a callback as they are sampled).
+//   - prompt.go, then the roles: VLM.Answer (vqa.go) is the one function
+//     that answers a VQA question, for the server, the CLI, eval (through
+//     Answerer) and the pipeline: fast (option-letter probabilities from
+//     one forward pass, prompt ending in "<answer>") and reason (generate
+//     "<think>…</think><answer>X</answer>", then score the letters after
+//     the reasoning), both with calibrated probabilities; Score (reward
+//     bundles); GenerateSamples (generator; ParseSample reads
+//     SampleFormat).
 //
 //	v, err := models.Open(ctx, dir, models.VLMOptions{Device: runtime.CPU})
 //	defer v.Close()
-//	ans, err := v.AnswerFast(ctx, []models.VQARequest{{Image: img,
-//		Question: "Which modality?", Options: []string{"CT", "MRI"}}})
+//	px, err := v.ProcessImage(img)
+//	ans, err := v.Answer(ctx, []models.VQARequest{{Pixels: px,
+//		Question: "Which modality?", Options: []string{"CT", "MRI"}}}, models.ReasonOptions{})
 //	fmt.Println(ans[0].Letter, ans[0].Prob)
 //
 // # Usage

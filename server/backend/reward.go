@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"image"
 	"strings"
 
 	"github.com/medgr2/medgr2/data"
@@ -29,7 +28,7 @@ func (r *Reward) Info() model.Info { return info(r.v, "reward") }
 // reasoning as given when that already holds "<answer>", else
 // "<think>{reasoning}</think><answer>{letter}</answer>".
 func (r *Reward) ScoreBatch(ctx context.Context, in []model.ScoreInput) ([]float64, error) {
-	imgs := make([]image.Image, len(in))
+	imgs := make([]model.Image, len(in))
 	for i, x := range in {
 		imgs[i] = x.Image
 	}
@@ -62,7 +61,7 @@ func (r *Reward) ScoreBatch(ctx context.Context, in []model.ScoreInput) ([]float
 // Response builds the assistant turn the reward model reads from a
 // sample's reasoning and answer index.
 func Response(reasoning string, answer int) string {
-	reasoning = stripControl(reasoning)
+	reasoning = models.StripControl(reasoning)
 	if strings.Contains(reasoning, models.AnswerOpen) {
 		return reasoning
 	}
@@ -98,7 +97,7 @@ func (g *Generator) Info() model.Info { return info(g.v, "generator") }
 // from an untrained model). The metadata keys "modality" and "dataset" go
 // into the instruction.
 func (g *Generator) GenerateBatch(ctx context.Context, in []model.GenerateInput) ([][]model.Item, error) {
-	imgs := make([]image.Image, len(in))
+	imgs := make([]model.Image, len(in))
 	for i, x := range in {
 		imgs[i] = x.Image
 	}
@@ -132,7 +131,7 @@ func (g *Generator) GenerateBatch(ctx context.Context, in []model.GenerateInput)
 	if err != nil {
 		return nil, mapErr("generator", err)
 	}
-	res, err := g.v.GenerateStream(ctx, prompts, opts, &f, nil)
+	res, err := g.v.GenerateStream(ctx, prompts, opts, f, nil)
 	if err != nil {
 		return nil, mapErr("generator", err)
 	}
