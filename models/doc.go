@@ -46,10 +46,13 @@
 //     linearly with its images). Features are explicit values: every
 //     *With call takes them, computed once, and Features.Select reuses them
 //     for a subset or a re-prompt of the batch.
+//
 //   - prefill.go: batches (left padding, mRoPE positions), embeddings with
 //     the features spliced in, LastLogits and ScorePrompts.
+//
 //   - decode.go and stream.go: the KV-cache Decoder, Generate and
 //     GenerateStream (tokens to a callback as they are sampled).
+//
 //   - prompt.go, then the roles: VLM.Answer (vqa.go) is the one function
 //     that answers a VQA question, for the server, the CLI, eval (through
 //     Answerer) and the pipeline: fast (option-letter probabilities from
@@ -59,12 +62,12 @@
 //     bundles); GenerateSamples (generator; ParseSample reads
 //     SampleFormat).
 //
-//	v, err := models.Open(ctx, dir, models.VLMOptions{Device: runtime.CPU})
-//	defer v.Close()
-//	px, err := v.ProcessImage(img)
-//	ans, err := v.Answer(ctx, []models.VQARequest{{Pixels: px,
-//		Question: "Which modality?", Options: []string{"CT", "MRI"}}}, models.ReasonOptions{})
-//	fmt.Println(ans[0].Letter, ans[0].Prob)
+//     v, err := models.Open(ctx, dir, models.VLMOptions{Device: runtime.CPU})
+//     defer v.Close()
+//     px, err := v.ProcessImage(img)
+//     ans, err := v.Answer(ctx, []models.VQARequest{{Pixels: px,
+//     Question: "Which modality?", Options: []string{"CT", "MRI"}}}, models.ReasonOptions{})
+//     fmt.Println(ans[0].Letter, ans[0].Prob)
 //
 // # Usage
 //
