@@ -2,7 +2,10 @@ package models
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,6 +64,9 @@ func Load(ctx context.Context, dir string) (*Bundle, error) {
 		if st, err := os.Stat(b.Path(rel)); err != nil || st.IsDir() {
 			return fail(rel, fmt.Errorf("%w: %s", ErrMissingFile, rel))
 		}
+	}
+	if err := checkSafetensors(b.WeightsPath()); err != nil {
+		return fail(m.Files.Weights, err)
 	}
 	for _, c := range []struct {
 		rel   string
@@ -200,6 +206,54 @@ func checkExternal(dir string, inits []*onnxpb.TensorProto) error {
 		if off+n > size {
 			return fmt.Errorf("%w: initializer %q needs bytes [%d, %d) of %s, which has %d (truncated?)", ErrBadWeights, t.GetName(), off, off+n, loc, size)
 		}
+	}
+	return nil
+}
+
+// checkSafetensors reads the header of a safetensors file and checks the
+// file holds every byte the header declares (a truncated checkpoint is an
+// error here, not when training reads it).
+func checkSafetensors(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrMissingFile, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadWeights, err)
+	}
+	var n [8]byte
+	if _, err := io.ReadFull(f, n[:]); err != nil {
+		return fmt.Errorf("%w: safetensors header: %v", ErrBadWeights, err)
+	}
+	hlen := binary.LittleEndian.Uint64(n[:])
+	if hlen > 100<<20 || int64(hlen)+8 > st.Size() {
+		return fmt.Errorf("%w: safetensors header of %d bytes in a file of %d (truncated?)", ErrBadWeights, hlen, st.Size())
+	}
+	hdr := make([]byte, hlen)
+	if _, err := io.ReadFull(f, hdr); err != nil {
+		return fmt.Errorf("%w: safetensors header: %v", ErrBadWeights, err)
+	}
+	var entries map[string]json.RawMessage
+	if err := json.Unmarshal(hdr, &entries); err != nil {
+		return fmt.Errorf("%w: safetensors header: %v", ErrBadWeights, err)
+	}
+	var end int64
+	for name, raw := range entries {
+		if name == "__metadata__" {
+			continue
+		}
+		var e struct {
+			Offsets [2]int64 `json:"data_offsets"`
+		}
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return fmt.Errorf("%w: safetensors entry %q: %v", ErrBadWeights, name, err)
+		}
+		end = max(end, e.Offsets[1])
+	}
+	if have := st.Size() - 8 - int64(hlen); end > have {
+		return fmt.Errorf("%w: safetensors data needs %d bytes, the file has %d (truncated?)", ErrBadWeights, end, have)
 	}
 	return nil
 }
