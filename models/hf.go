@@ -1,11 +1,16 @@
 package models
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/medgr2/medgr2/graph/onnxpb"
 )
 
 // The Hugging Face files of a bundle, in the layout onnx-community publishes
@@ -204,4 +209,269 @@ func writeFileAtomic(path string, data []byte) error {
 		return errors.Join(fmt.Errorf("models: write %s: %w", path, err), os.Remove(tmp.Name()))
 	}
 	return nil
+}
+
+// ModelTypeQwen25VL is config.json's model_type for Qwen2.5-VL, whose
+// exports this package runs (it does not build that architecture).
+const ModelTypeQwen25VL = "qwen2_5_vl"
+
+// ManifestFromHF derives a manifest from the Hugging Face files of the
+// folder dir, for a Qwen2-VL or Qwen2.5-VL export that has no model.json:
+// the architecture and token ids from config.json (text fields at the top
+// or under text_config), end-of-sequence ids from generation_config.json
+// when present, the image processor from preprocessor_config.json (Qwen2-VL
+// defaults when absent), and the onnx-community file names. The roles are
+// reward when the decoder outputs scores, else vqa and generator; the name
+// is the folder's. Errors wrap ErrBadConfig (an unsupported model_type
+// names it) or ErrMissingFile.
+func ManifestFromHF(dir string) (*Manifest, error) {
+	var raw map[string]json.RawMessage
+	if err := readJSON(filepath.Join(dir, HFConfigName), &raw); err != nil {
+		return nil, err
+	}
+	var mt string
+	_ = json.Unmarshal(raw["model_type"], &mt)
+	if mt != ModelTypeQwen2VL && mt != ModelTypeQwen25VL {
+		return nil, fmt.Errorf("%w: %s: unsupported model_type %q (want %s or %s)", ErrBadConfig, HFConfigName, mt, ModelTypeQwen2VL, ModelTypeQwen25VL)
+	}
+	arch, st, err := archFromHF(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", HFConfigName, err)
+	}
+	var gen struct {
+		EOS json.RawMessage `json:"eos_token_id"`
+	}
+	if err := readJSON(filepath.Join(dir, HFGenerationName), &gen); err == nil {
+		if ids := intList(gen.EOS); len(ids) > 0 {
+			st.EOS = ids
+		}
+	}
+	ip, err := imageProcessorFromHF(dir, arch.Vision)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manifest{
+		Name: filepath.Base(filepath.Clean(dir)), Version: "hf", Roles: []Role{RoleVQA, RoleGenerator},
+		Architecture: arch, SpecialTokens: st, ImageProcessor: ip, Files: DefaultFiles(),
+		Prompt: PromptFormat{Template: "chatml", AnswerFormat: "think_answer"}, Source: "Hugging Face folder (" + mt + ")",
+	}
+	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(m.Files.Weights))); err != nil {
+		m.Files.Weights = "" // no training checkpoint: inference only
+	}
+	if outputsScores(filepath.Join(dir, filepath.FromSlash(m.Files.Decoder))) {
+		m.Roles = []Role{RoleReward}
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// hfText is the text part of a Qwen2-VL config.json.
+type hfText struct {
+	VocabSize         int             `json:"vocab_size"`
+	HiddenSize        int             `json:"hidden_size"`
+	IntermediateSize  int             `json:"intermediate_size"`
+	NumLayers         int             `json:"num_hidden_layers"`
+	NumHeads          int             `json:"num_attention_heads"`
+	NumKVHeads        int             `json:"num_key_value_heads"`
+	RMSNormEps        float64         `json:"rms_norm_eps"`
+	RopeTheta         float64         `json:"rope_theta"`
+	TieWordEmbeddings *bool           `json:"tie_word_embeddings"`
+	InitRange         float64         `json:"initializer_range"`
+	RopeScaling       json.RawMessage `json:"rope_scaling"`
+	RopeParameters    json.RawMessage `json:"rope_parameters"`
+	EOS               json.RawMessage `json:"eos_token_id"`
+	PAD               *int            `json:"pad_token_id"`
+	ImageToken        *int            `json:"image_token_id"`
+	VisionStart       *int            `json:"vision_start_token_id"`
+	VisionEnd         *int            `json:"vision_end_token_id"`
+}
+
+// hfVision is a Qwen2-VL or Qwen2.5-VL vision_config.
+type hfVision struct {
+	Depth             int `json:"depth"`
+	EmbedDim          int `json:"embed_dim"`   // Qwen2-VL width
+	HiddenSize        int `json:"hidden_size"` // Qwen2.5-VL width (Qwen2-VL: output width)
+	OutHiddenSize     int `json:"out_hidden_size"`
+	IntermediateSize  int `json:"intermediate_size"`
+	NumHeads          int `json:"num_heads"`
+	MLPRatio          int `json:"mlp_ratio"`
+	InChans           int `json:"in_chans"`
+	InChannels        int `json:"in_channels"`
+	PatchSize         int `json:"patch_size"`
+	TemporalPatchSize int `json:"temporal_patch_size"`
+	SpatialMergeSize  int `json:"spatial_merge_size"`
+}
+
+// archFromHF reads the architecture and token ids of a config.json.
+func archFromHF(raw map[string]json.RawMessage) (ArchConfig, SpecialTokens, error) {
+	var top, text hfText
+	if err := unmarshalAll(raw, &top); err != nil {
+		return ArchConfig{}, SpecialTokens{}, err
+	}
+	text = top
+	if tc, ok := raw["text_config"]; ok {
+		if err := json.Unmarshal(tc, &text); err != nil {
+			return ArchConfig{}, SpecialTokens{}, fmt.Errorf("%w: text_config: %v", ErrBadConfig, err)
+		}
+		text = mergeText(text, top)
+	}
+	var v hfVision
+	if err := json.Unmarshal(raw["vision_config"], &v); err != nil {
+		return ArchConfig{}, SpecialTokens{}, fmt.Errorf("%w: vision_config: %v", ErrBadConfig, err)
+	}
+	var rope struct {
+		MRopeSection []int   `json:"mrope_section"`
+		RopeTheta    float64 `json:"rope_theta"`
+	}
+	for _, r := range []json.RawMessage{text.RopeScaling, text.RopeParameters} {
+		if len(r) > 0 && string(r) != "null" {
+			_ = json.Unmarshal(r, &rope)
+		}
+	}
+	a := ArchConfig{
+		VocabSize: text.VocabSize, HiddenSize: text.HiddenSize, IntermediateSize: text.IntermediateSize,
+		NumLayers: text.NumLayers, NumHeads: text.NumHeads, NumKVHeads: text.NumKVHeads,
+		RMSNormEps: text.RMSNormEps, RopeTheta: cmp.Or(text.RopeTheta, rope.RopeTheta), MRopeSection: rope.MRopeSection,
+		TieWordEmbeddings: text.TieWordEmbeddings != nil && *text.TieWordEmbeddings, InitStd: text.InitRange,
+		Vision: VisionConfig{
+			Depth: v.Depth, EmbedDim: cmp.Or(v.EmbedDim, v.HiddenSize), NumHeads: v.NumHeads, MLPRatio: v.MLPRatio,
+			InChannels: cmp.Or(v.InChans, v.InChannels, 3), PatchSize: v.PatchSize,
+			TemporalPatchSize: v.TemporalPatchSize, SpatialMergeSize: v.SpatialMergeSize,
+		},
+	}
+	if a.Vision.MLPRatio == 0 && a.Vision.EmbedDim > 0 {
+		a.Vision.MLPRatio = max(1, v.IntermediateSize/a.Vision.EmbedDim) // Qwen2.5-VL: descriptive only
+	}
+	if err := a.Validate(); err != nil {
+		return ArchConfig{}, SpecialTokens{}, err
+	}
+	st := SpecialTokens{BOS: -1, EOS: intList(text.EOS)}
+	for _, f := range []struct {
+		dst *int
+		src *int
+		key string
+	}{{&st.ImagePad, text.ImageToken, "image_token_id"}, {&st.VisionStart, text.VisionStart, "vision_start_token_id"},
+		{&st.VisionEnd, text.VisionEnd, "vision_end_token_id"}} {
+		if f.src == nil {
+			return ArchConfig{}, SpecialTokens{}, fmt.Errorf("%w: no %s", ErrBadConfig, f.key)
+		}
+		*f.dst = *f.src
+	}
+	st.PAD = st.ImagePad
+	if text.PAD != nil {
+		st.PAD = *text.PAD
+	} else if len(st.EOS) > 0 {
+		st.PAD = st.EOS[len(st.EOS)-1]
+	}
+	return a, st, nil
+}
+
+// mergeText fills fields text_config leaves zero from the top level.
+func mergeText(text, top hfText) hfText {
+	if text.EOS == nil {
+		text.EOS = top.EOS
+	}
+	for _, p := range []struct{ dst, src **int }{{&text.PAD, &top.PAD}, {&text.ImageToken, &top.ImageToken},
+		{&text.VisionStart, &top.VisionStart}, {&text.VisionEnd, &top.VisionEnd}} {
+		if *p.dst == nil {
+			*p.dst = *p.src
+		}
+	}
+	if text.TieWordEmbeddings == nil {
+		text.TieWordEmbeddings = top.TieWordEmbeddings
+	}
+	if text.RopeScaling == nil {
+		text.RopeScaling = top.RopeScaling
+	}
+	return text
+}
+
+// imageProcessorFromHF reads preprocessor_config.json (Qwen2-VL's defaults
+// for v when the folder has none).
+func imageProcessorFromHF(dir string, v VisionConfig) (ImageProcessor, error) {
+	ip := DefaultImageProcessor(v)
+	var pre struct {
+		PatchSize         int            `json:"patch_size"`
+		TemporalPatchSize int            `json:"temporal_patch_size"`
+		MergeSize         int            `json:"merge_size"`
+		MinPixels         int            `json:"min_pixels"`
+		MaxPixels         int            `json:"max_pixels"`
+		Size              map[string]int `json:"size"`
+		ImageMean         []float64      `json:"image_mean"`
+		ImageStd          []float64      `json:"image_std"`
+	}
+	err := readJSON(filepath.Join(dir, HFPreprocessorName), &pre)
+	if errors.Is(err, ErrMissingFile) {
+		return ip, nil
+	}
+	if err != nil {
+		return ip, err
+	}
+	ip.PatchSize = cmp.Or(pre.PatchSize, ip.PatchSize)
+	ip.TemporalPatchSize = cmp.Or(pre.TemporalPatchSize, ip.TemporalPatchSize)
+	ip.MergeSize = cmp.Or(pre.MergeSize, ip.MergeSize)
+	ip.MinPixels = cmp.Or(pre.MinPixels, pre.Size["shortest_edge"], ip.MinPixels)
+	ip.MaxPixels = cmp.Or(pre.MaxPixels, pre.Size["longest_edge"], ip.MaxPixels)
+	if len(pre.ImageMean) > 0 {
+		ip.ImageMean, ip.ImageStd = pre.ImageMean, pre.ImageStd
+	}
+	return ip, nil
+}
+
+// outputsScores reports whether the decoder graph at path declares a
+// scores output (a reward model); false when it cannot be read (Load then
+// reports the file).
+func outputsScores(path string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var mp onnxpb.ModelProto
+	if proto.Unmarshal(data, &mp) != nil {
+		return false
+	}
+	for _, o := range mp.GetGraph().GetOutput() {
+		if o.GetName() == Scores {
+			return true
+		}
+	}
+	return false
+}
+
+// readJSON decodes the JSON file at path into v; a missing file wraps
+// ErrMissingFile, a malformed one ErrBadConfig.
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrMissingFile, err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrBadConfig, filepath.Base(path), err)
+	}
+	return nil
+}
+
+// unmarshalAll decodes a parsed JSON object into v.
+func unmarshalAll(raw map[string]json.RawMessage, v any) error {
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadConfig, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadConfig, err)
+	}
+	return nil
+}
+
+// intList reads an id or a list of ids ("eos_token_id": 2 or [2, 3]).
+func intList(raw json.RawMessage) []int {
+	var one int
+	if json.Unmarshal(raw, &one) == nil {
+		return []int{one}
+	}
+	var many []int
+	_ = json.Unmarshal(raw, &many)
+	return many
 }

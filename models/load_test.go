@@ -19,7 +19,10 @@ func TestLoadRejectsBrokenBundles(t *testing.T) {
 		break_ func(t *testing.T, b *models.Bundle)
 		want   error
 	}{
-		{"missing-manifest", func(t *testing.T, b *models.Bundle) { rm(t, filepath.Join(b.Dir, models.ManifestName)) }, models.ErrMissingFile},
+		{"missing-manifest-and-config", func(t *testing.T, b *models.Bundle) {
+			rm(t, filepath.Join(b.Dir, models.ManifestName))
+			rm(t, filepath.Join(b.Dir, models.HFConfigName))
+		}, models.ErrMissingFile},
 		{"missing-decoder", func(t *testing.T, b *models.Bundle) { rm(t, b.DecoderPath()) }, models.ErrMissingFile},
 		{"missing-weights", func(t *testing.T, b *models.Bundle) { rm(t, b.WeightsPath()) }, models.ErrMissingFile},
 		{"truncated-onnx", func(t *testing.T, b *models.Bundle) { truncate(t, b.DecoderPath(), 1000) }, models.ErrBadONNX},
