@@ -1,8 +1,11 @@
 package train
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -22,36 +25,47 @@ func BundleWeights(b *models.Bundle) (map[string]*graph.Tensor, error) {
 
 // WriteBundle copies the bundle src to dir and rewrites its safetensors
 // file with the trained weights (any weight not in trained keeps src's
-// value), in the same layout, so the copied graphs read the new values
-// without being rebuilt. The result is loaded back (models.Load).
+// value), in src's layout (order, shapes and offsets), so the copied
+// graphs read the new values without being rebuilt. A trained weight of
+// another shape, or a layout that changes, is an ErrCheckpoint. The
+// result is loaded back (models.Load).
 func WriteBundle(ctx context.Context, src *models.Bundle, dir string, trained map[string]*graph.Tensor) (*models.Bundle, error) {
 	if err := copyTree(src.Dir, dir); err != nil {
 		return nil, fmt.Errorf("train: copy bundle: %w", err)
 	}
-	old, err := BundleWeights(src)
+	old, layout, err := graph.ReadWeights(src.WeightsPath())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("train: read weights of %s: %w", src.Dir, err)
 	}
-	specs := models.WeightSpecs(src.Manifest.Architecture, src.Manifest.HasRole(models.RoleReward))
-	out := make([]graph.NamedTensor, len(specs))
-	for i, s := range specs {
+	out := make([]graph.NamedTensor, len(layout.Specs))
+	for i, s := range layout.Specs {
 		t, ok := trained[s.Name]
 		if !ok {
 			t = old[s.Name]
 		}
-		if t == nil || !graph.Dims(t.Dims...).Equal(graph.Dims(s.Dims...)) {
+		if t == nil || !graph.Dims(t.Dims...).Equal(graph.Dims(old[s.Name].Dims...)) {
 			return nil, fmt.Errorf("%w: weight %q missing or of the wrong shape", ErrCheckpoint, s.Name)
 		}
 		out[i] = graph.NamedTensor{Name: s.Name, Tensor: t}
 	}
-	dst := &models.Bundle{Dir: dir, Manifest: src.Manifest}
-	if _, err := graph.WriteWeights(dst.WeightsPath(), out); err != nil {
+	rel, err := filepath.Rel(src.Dir, src.WeightsPath())
+	if err != nil {
+		return nil, fmt.Errorf("train: weights path: %w", err)
+	}
+	got, err := graph.WriteWeights(filepath.Join(dir, rel), out)
+	if err != nil {
 		return nil, fmt.Errorf("train: write weights: %w", err)
+	}
+	if !bytes.Equal(got.Header, layout.Header) {
+		return nil, fmt.Errorf("%w: rewritten weights of %s changed layout", ErrCheckpoint, dir)
 	}
 	return models.Load(ctx, dir)
 }
 
-// copyTree copies the regular files under src into dst.
+// copyTree copies the regular files under src into dst, creating folders
+// as needed (mode 0755, files 0644) and overwriting files already there.
+// A symbolic link is copied as the file it names; one that names no
+// regular file is an error.
 func copyTree(src, dst string) error {
 	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -65,12 +79,33 @@ func copyTree(src, dst string) error {
 		if d.IsDir() {
 			return os.MkdirAll(target, 0o755)
 		}
-		raw, err := os.ReadFile(path)
+		fi, err := os.Stat(path) // a link is copied as the file it names
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(target, raw, 0o644)
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("train: copy %s: not a regular file", path)
+		}
+		return copyFile(path, target)
 	})
+}
+
+// copyFile streams the file src to dst.
+func copyFile(src, dst string) (err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, out.Close()) }()
+	if _, err := io.Copy(out, in); err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	return nil
 }
 
 // RewardBundle exports a reward-role bundle in dir from a VQA bundle: the
