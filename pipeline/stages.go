@@ -294,15 +294,6 @@ func (p *Pipeline) loadSeed(s uint64) ([]data.Item, []GenRequest, error) {
 	return items, pool, nil
 }
 
-// mkdir creates a folder inside a stage folder.
-func mkdir(dir, name string) (string, error) {
-	d := filepath.Join(dir, name)
-	if err := os.MkdirAll(d, 0o755); err != nil {
-		return "", fmt.Errorf("pipeline: %w", err)
-	}
-	return d, nil
-}
-
 // removeAll removes a scratch folder.
 func removeAll(dir string) error {
 	if err := os.RemoveAll(dir); err != nil {
