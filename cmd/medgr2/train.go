@@ -96,7 +96,7 @@ func isHelp(arg string) bool {
 
 // errHelpShown reports that a flag set printed its help on -h: the command
 // stops there and succeeds.
-var errHelpShown = errors.New("train: help shown")
+var errHelpShown = errors.New("medgr2: help shown")
 
 // parseFlags parses args into fs: -h (help printed by fs) is errHelpShown,
 // and a bad flag is a usageError.
