@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/medgr2/medgr2/data"
+	"github.com/medgr2/medgr2/data/builder"
 	"github.com/medgr2/medgr2/pipeline"
 	"github.com/medgr2/medgr2/train"
 )
@@ -103,5 +105,45 @@ func TestDiagLetterAndReward(t *testing.T) {
 	}
 	if got := strings.Count(stdout.String(), ": 4 samples, parsed "); got != 2 {
 		t.Errorf("generator output (want a line each for the sampled and greedy letter): %s", stdout.String())
+	}
+}
+
+// TestDiagOracle builds a small benchmark, runs the oracle on it and
+// checks it trains and evaluates every set, leaving the held-out modality
+// out of the test set.
+func TestDiagOracle(t *testing.T) {
+	ctx := context.Background()
+	shared := filepath.Join("..", "..", "..", "shared", "data")
+	dir := filepath.Join(t.TempDir(), "data")
+	if _, err := builder.Build(ctx, builder.Config{Collections: []string{filepath.Join(shared, "pneumoniamnist"),
+		filepath.Join(shared, "busi"), filepath.Join(shared, "bccd")}, Reference: filepath.Join(shared, "omnimedvqa-text",
+		"omnimedvqa_text_sample.json"), OutDir: dir, MaxPerCollection: 12, Holdout: []string{"X-Ray"}, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	test, err := data.Load(filepath.Join(dir, "test.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := 0
+	for _, it := range test {
+		if it.ModalityType != "X-Ray" {
+			kept++
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run(ctx, []string{"diag", "oracle", "--data", dir, "--tokenizer", filepath.Join("..", "..", "models", "testdata", "vqa_tokenizer.json"),
+		"--epochs", "1", "--items", "8", "--batch", "8", "--hidden", "32", "--intermediate", "64", "--layers", "1", "--threads", "1"},
+		&stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{"trained on 8 items", "train (first 300): ", "validation: ", "test: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(out, "\ntest: ") || !strings.HasSuffix(strings.SplitN(strings.SplitN(out, "\ntest: ", 2)[1], "\n", 2)[0],
+		fmt.Sprintf("(n=%d)", kept)) || kept == len(test) {
+		t.Errorf("test set: want n=%d of %d items (X-Ray left out):\n%s", kept, len(test), out)
 	}
 }
