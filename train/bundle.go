@@ -3,14 +3,12 @@ package train
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/medgr2/medgr2/graph"
+	"github.com/medgr2/medgr2/internal/dircopy"
 	"github.com/medgr2/medgr2/models"
 )
 
@@ -30,7 +28,7 @@ func BundleWeights(b *models.Bundle) (map[string]*graph.Tensor, error) {
 // another shape, or a layout that changes, is an ErrCheckpoint. The
 // result is loaded back (models.Load).
 func WriteBundle(ctx context.Context, src *models.Bundle, dir string, trained map[string]*graph.Tensor) (*models.Bundle, error) {
-	if err := copyTree(src.Dir, dir); err != nil {
+	if err := dircopy.Copy(src.Dir, dir); err != nil {
 		return nil, fmt.Errorf("train: copy bundle: %w", err)
 	}
 	old, layout, err := graph.ReadWeights(src.WeightsPath())
@@ -60,52 +58,6 @@ func WriteBundle(ctx context.Context, src *models.Bundle, dir string, trained ma
 		return nil, fmt.Errorf("%w: rewritten weights of %s changed layout", ErrCheckpoint, dir)
 	}
 	return models.Load(ctx, dir)
-}
-
-// copyTree copies the regular files under src into dst, creating folders
-// as needed (mode 0755, files 0644) and overwriting files already there.
-// A symbolic link is copied as the file it names; one that names no
-// regular file is an error.
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		fi, err := os.Stat(path) // a link is copied as the file it names
-		if err != nil {
-			return err
-		}
-		if !fi.Mode().IsRegular() {
-			return fmt.Errorf("train: copy %s: not a regular file", path)
-		}
-		return copyFile(path, target)
-	})
-}
-
-// copyFile streams the file src to dst.
-func copyFile(src, dst string) (err error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, out.Close()) }()
-	if _, err := io.Copy(out, in); err != nil {
-		return fmt.Errorf("copy %s: %w", src, err)
-	}
-	return nil
 }
 
 // RewardBundle exports a reward-role bundle in dir from a VQA bundle: the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/medgr2/medgr2/data"
 	"github.com/medgr2/medgr2/graph"
+	"github.com/medgr2/medgr2/internal/dircopy"
 	"github.com/medgr2/medgr2/models"
 	"github.com/medgr2/medgr2/runtime/generate"
 )
@@ -136,7 +137,7 @@ func (r *grpoRun) openPolicy(ctx context.Context) (*models.VLM, error) {
 		if err := os.RemoveAll(dir); err != nil {
 			return nil, fmt.Errorf("train: rollout bundle: %w", err)
 		}
-		if err := copyTree(r.src.Dir, dir); err != nil {
+		if err := dircopy.Copy(r.src.Dir, dir); err != nil {
 			return nil, fmt.Errorf("train: rollout bundle: %w", err)
 		}
 		r.scratch = true

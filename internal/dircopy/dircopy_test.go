@@ -1,4 +1,4 @@
-package train
+package dircopy
 
 import (
 	"os"
@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// TestCopyTree checks that copyTree copies nested files, overwrites what
+// TestCopy checks that Copy copies nested files, overwrites what
 // is there, and fails on what it cannot read.
-func TestCopyTree(t *testing.T) {
+func TestCopy(t *testing.T) {
 	write := func(t *testing.T, path, text string) {
 		t.Helper()
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -53,7 +53,7 @@ func TestCopyTree(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			src, dst := t.TempDir(), filepath.Join(t.TempDir(), "out")
 			tc.setup(t, src, dst)
-			err := copyTree(src, dst)
+			err := Copy(src, dst)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
 			}
