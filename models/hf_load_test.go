@@ -154,6 +154,17 @@ func TestLoadHFFolderErrors(t *testing.T) {
 		}, models.ErrSignature, "onnx/decoder_model_merged.onnx", "config.json says 1"},
 		{"missing graph", func(t *testing.T, dir string) { rm(t, filepath.Join(dir, "onnx", "embed_tokens.onnx")) },
 			models.ErrMissingFile, "onnx/embed_tokens.onnx", "embed_tokens.onnx"},
+		{"only an fp16 variant", func(t *testing.T, dir string) {
+			onnx := filepath.Join(dir, "onnx")
+			if err := os.Rename(filepath.Join(onnx, "embed_tokens.onnx"), filepath.Join(onnx, "embed_tokens_fp16.onnx")); err != nil {
+				t.Fatal(err)
+			}
+		}, models.ErrMissingFile, "onnx/embed_tokens.onnx", "[embed_tokens_fp16.onnx]"},
+		{"an fp16 graph under the fp32 name", func(t *testing.T, dir string) {
+			editONNX(t, filepath.Join(dir, "onnx", "decoder_model_merged.onnx"), func(g *onnxpb.GraphProto) {
+				g.Input[0].GetType().GetTensorType().ElemType = proto.Int32(int32(onnxpb.TensorProto_FLOAT16))
+			})
+		}, models.ErrSignature, "onnx/decoder_model_merged.onnx", "only float32 graphs run here"},
 		{"truncated onnx_data", func(t *testing.T, dir string) {
 			truncate(t, filepath.Join(dir, "onnx", "decoder_model_merged.onnx_data"), 1000)
 		}, models.ErrBadWeights, "onnx/decoder_model_merged.onnx", "truncated"},

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/medgr2/medgr2/graph/onnxpb"
 )
@@ -85,6 +86,11 @@ func Load(ctx context.Context, dir string) (*Bundle, error) {
 			return nil, err
 		}
 		found, err := checkONNX(b.Path(c.rel), c.want)
+		if errors.Is(err, ErrMissingFile) {
+			if vs := variants(b.Path(c.rel)); len(vs) > 0 {
+				err = fmt.Errorf("%w: %s is absent; the folder has only the variants %v, and only float32 graphs run here", ErrMissingFile, filepath.Base(c.rel), vs)
+			}
+		}
 		if err != nil {
 			return fail(c.rel, err)
 		}
@@ -193,4 +199,16 @@ func checkSafetensors(path string) error {
 		return fmt.Errorf("%w: safetensors data needs %d bytes, the file has %d (truncated?)", ErrBadWeights, end, have)
 	}
 	return nil
+}
+
+// variants lists the dtype variants of the graph at path that exist beside
+// it (decoder_model_merged_fp16.onnx, …_q4f16.onnx), by file name.
+func variants(path string) []string {
+	stem := strings.TrimSuffix(path, ".onnx")
+	found, _ := filepath.Glob(stem + "_*.onnx")
+	out := make([]string, len(found))
+	for i, f := range found {
+		out[i] = filepath.Base(f)
+	}
+	return out
 }

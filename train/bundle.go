@@ -26,7 +26,7 @@ func BundleWeights(b *models.Bundle) (map[string]*graph.Tensor, error) {
 func WriteBundle(ctx context.Context, src *models.Bundle, dir string, trained map[string]*graph.Tensor) (*models.Bundle, error) {
 	ws, err := BundleWeights(src)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("train: read weights of %s: %w", src.Dir, err)
 	}
 	for name, t := range trained {
 		ws[name] = t

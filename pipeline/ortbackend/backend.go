@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/medgr2/medgr2/data"
 	"github.com/medgr2/medgr2/data/eval"
 	"github.com/medgr2/medgr2/models"
 	"github.com/medgr2/medgr2/pipeline"
@@ -251,13 +250,4 @@ func pixels(v *models.VLM, path string) (*preprocessing.Pixels, error) {
 		return nil, fmt.Errorf("%w: image %s: %w", pipeline.ErrData, path, err)
 	}
 	return px, nil
-}
-
-// itemsOf returns the items of examples.
-func itemsOf(ex []pipeline.Example) []data.Item {
-	out := make([]data.Item, len(ex))
-	for i, e := range ex {
-		out[i] = e.Item
-	}
-	return out
 }

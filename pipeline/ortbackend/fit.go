@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"slices"
 
-	"github.com/medgr2/medgr2/graph"
 	"github.com/medgr2/medgr2/models"
 	"github.com/medgr2/medgr2/pipeline"
 	"github.com/medgr2/medgr2/runtime"
@@ -64,7 +63,7 @@ func (b *Backend) supervised(ctx context.Context, base, out string, obj train.Ob
 			rows[i].Group = groups[i]
 		}
 	}
-	t, err := b.newTrainer(ctx, base, obj, loss)
+	t, err := b.newTrainer(ctx, base, obj, loss, o.Freeze)
 	if err != nil {
 		return pipeline.TrainStats{}, err
 	}
@@ -92,7 +91,7 @@ func (b *Backend) supervised(ctx context.Context, base, out string, obj train.Ob
 	}
 	fmt.Fprintln(b.opts.Progress)
 	stats.Metrics = map[string]float64{"loss": tail(stats.Curve), "examples": float64(len(rows))}
-	return stats, t.save(ctx, base, out)
+	return stats, t.save(ctx, out)
 }
 
 // schedule is the learning rate of update step (0-based) of total: a
@@ -168,38 +167,27 @@ func bucketed(rows []train.Row, size int, rng *rand.Rand) [][]train.Row {
 	return out
 }
 
-// trainer is an engine over a bundle's weights.
+// trainer is a train.Trainer with the pipeline's batching state.
 type trainer struct {
-	eng     *train.Engine
-	state   *train.State
+	*train.Trainer
 	tok     train.Tokens
-	layout  *graph.WeightsLayout
-	bundle  *models.Bundle
 	batch   int // rows per step (the bucket's batch)
 	skipped int // steps dropped for a non-finite loss
 }
 
-// newTrainer loads a bundle's weights into a train state and engine.
-func (b *Backend) newTrainer(ctx context.Context, dir string, obj train.Objective, loss train.LossConfig) (*trainer, error) {
+// newTrainer loads the bundle at dir into a train.Trainer that keeps the
+// parameters freeze names fixed.
+func (b *Backend) newTrainer(ctx context.Context, dir string, obj train.Objective, loss train.LossConfig, freeze []string) (*trainer, error) {
 	bundle, err := models.Load(ctx, dir)
 	if err != nil {
 		return nil, fmt.Errorf("ortbackend: %w", err)
 	}
-	weights, layout, err := graph.ReadWeights(bundle.WeightsPath())
-	if err != nil {
-		return nil, fmt.Errorf("ortbackend: weights: %w", err)
-	}
-	cfg := bundle.Manifest.Architecture
-	st, err := train.NewState(weights, train.DecoderParams(cfg, obj == train.Reward))
+	t, err := train.NewTrainer(b.env, bundle, train.EngineConfig{Objective: obj, Loss: loss, Freeze: freeze,
+		Session: runtime.SessionOptions{Device: b.opts.Device, IntraOpThreads: b.opts.Threads}})
 	if err != nil {
 		return nil, fmt.Errorf("ortbackend: %w", err)
 	}
-	eng, err := train.NewEngine(b.env, train.EngineConfig{Objective: obj, Arch: cfg, Loss: loss,
-		Session: runtime.SessionOptions{Device: b.opts.Device, IntraOpThreads: b.opts.Threads}}, st)
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("ortbackend: %w", err), st.Close())
-	}
-	return &trainer{eng: eng, state: st, tok: train.TokensOf(bundle.Manifest), layout: layout, bundle: bundle}, nil
+	return &trainer{Trainer: t, tok: train.TokensOf(bundle.Manifest)}, nil
 }
 
 // Close releases the engine and state; it is nil-safe.
@@ -207,7 +195,7 @@ func (t *trainer) Close() error {
 	if t == nil {
 		return nil
 	}
-	return errors.Join(t.eng.Close(), t.state.Close())
+	return t.Trainer.Close()
 }
 
 // step runs one update on rows (a batch padded to the bucket). A
@@ -222,7 +210,7 @@ func (t *trainer) step(ctx context.Context, obj train.Objective, rows []train.Ro
 	if err != nil {
 		return train.StepResult{}, fmt.Errorf("ortbackend: %w", err)
 	}
-	res, err := t.eng.Step(ctx, bk, batch.Tensors, lr)
+	res, err := t.Engine.Step(ctx, bk, batch.Tensors, lr)
 	err = errors.Join(err, batch.Close())
 	if errors.Is(err, train.ErrNonFinite) && t.skipped < 8 {
 		t.skipped++
@@ -242,17 +230,11 @@ func maxLen(rows []train.Row) int {
 	return n
 }
 
-// save writes the base bundle again at out with the trained weights
-// (models.Rewrite: graphs, .onnx_data and safetensors checkpoint agree).
-func (t *trainer) save(ctx context.Context, base, out string) error {
-	ws := t.state.Weights()
-	for _, s := range t.layout.Specs {
-		if _, ok := ws[s.Name]; !ok {
-			return fmt.Errorf("%w: state lacks weight %s", ErrBackend, s.Name)
-		}
-	}
-	if _, err := models.Rewrite(ctx, t.bundle, out, ws); err != nil {
-		return fmt.Errorf("ortbackend: write bundle %s (from %s): %w", out, base, err)
+// save writes the source bundle again at out with the trained weights
+// (train.WriteBundle: graphs, .onnx_data and checkpoint agree).
+func (t *trainer) save(ctx context.Context, out string) error {
+	if _, err := t.WriteBundle(ctx, out); err != nil {
+		return fmt.Errorf("ortbackend: %w", err)
 	}
 	return nil
 }
