@@ -273,10 +273,10 @@ func Direct(ctx context.Context, name string, batchSize, items int, d time.Durat
 	return rep
 }
 
-// WriteTable prints reports as an aligned table.
+// WriteTable prints reports as an aligned table, one line per report.
 func WriteTable(w io.Writer, reports []Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "name\tmode\tconc\treqs\titems\terrors\titems/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\t")
+	fmt.Fprintln(tw, "name\tmode\tconc\treqs\titems\terrors\tdrained\titems/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\t")
 	for _, r := range reports {
 		conc := strconv.Itoa(r.Clients)
 		if r.Mode == "open" {
@@ -284,8 +284,8 @@ func WriteTable(w io.Writer, reports []Report) error {
 		} else if r.Mode == "direct" {
 			conc = "b" + strconv.Itoa(r.BatchSize)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", r.Name, r.Mode, conc, r.Requests, r.Items,
-			r.Errors, r.Throughput, r.P50MS, r.P90MS, r.P99MS, r.MaxMS)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", r.Name, r.Mode, conc, r.Requests, r.Items,
+			r.Errors, r.Drained, r.Throughput, r.P50MS, r.P90MS, r.P99MS, r.MaxMS)
 	}
 	return tw.Flush()
 }
