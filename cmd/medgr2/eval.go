@@ -113,7 +113,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	items, splitNote, err := selectSplit(all, f.split, f.splitSet)
+	items, split, splitNote, err := selectSplit(all, f.split, f.splitSet)
 	if err != nil {
 		return fmt.Errorf("eval: %s: %w", f.data, err)
 	}
@@ -126,7 +126,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if closeFn != nil {
 		defer closeFn()
 	}
-	benches := []benchSet{{fmt.Sprintf("%s (%s)", filepath.Base(f.data), orAll(f.split)), items}}
+	benches := []benchSet{{fmt.Sprintf("%s (%s)", filepath.Base(f.data), orAll(split)), items}}
 	if real, ok, err := f.realItems(load); err != nil {
 		return err
 	} else if ok {
@@ -260,24 +260,25 @@ func (f *evalFlags) majority(items []data.Item, load func(string) ([]data.Item, 
 	return eval.NewMajority(ref), fmt.Sprintf("majority baseline counts answers in %s (%d items)", f.train, len(ref)), nil
 }
 
-// selectSplit keeps the items of split and says what it kept. A file
+// selectSplit keeps the items of split and returns them, the split it
+// applied ("" when it kept every item) and a note on what it kept. A file
 // without split fields is kept whole, unless the split was asked for
 // explicitly (explicit), which is then an error; a split that matches
 // nothing is an error.
-func selectSplit(items []data.Item, split string, explicit bool) ([]data.Item, string, error) {
+func selectSplit(items []data.Item, split string, explicit bool) (_ []data.Item, applied, note string, _ error) {
 	hasSplits := false
 	for _, it := range items {
 		hasSplits = hasSplits || it.Split != ""
 	}
 	switch {
 	case len(items) == 0:
-		return nil, "", errors.New("no items")
+		return nil, "", "", errors.New("no items")
 	case split == "":
-		return items, fmt.Sprintf("all %d items (--split \"\")", len(items)), nil
+		return items, "", fmt.Sprintf("all %d items (--split \"\")", len(items)), nil
 	case !hasSplits && explicit:
-		return nil, "", usageError(fmt.Sprintf("--split %s: the items have no split field (give --split \"\")", split))
+		return nil, "", "", usageError(fmt.Sprintf("--split %s: the items have no split field (give --split \"\")", split))
 	case !hasSplits:
-		return items, fmt.Sprintf("all %d items (they have no split field)", len(items)), nil
+		return items, "", fmt.Sprintf("all %d items (they have no split field)", len(items)), nil
 	}
 	var out []data.Item
 	for _, it := range items {
@@ -286,9 +287,9 @@ func selectSplit(items []data.Item, split string, explicit bool) ([]data.Item, s
 		}
 	}
 	if len(out) == 0 {
-		return nil, "", fmt.Errorf("no items of split %q (--split \"\" for all %d)", split, len(items))
+		return nil, "", "", fmt.Errorf("no items of split %q (--split \"\" for all %d)", split, len(items))
 	}
-	return out, fmt.Sprintf("%d of %d items, split %q (--split; \"\" for all)", len(out), len(items), split), nil
+	return out, split, fmt.Sprintf("%d of %d items, split %q (--split; \"\" for all)", len(out), len(items), split), nil
 }
 
 func orAll(s string) string {

@@ -156,25 +156,26 @@ func TestSelectSplit(t *testing.T) {
 		split    string
 		explicit bool
 		n        int
+		applied  string
 		note     string // substring of the note; "" when an error is wanted
 	}{
-		{"default test", split("train", "test", "test"), "test", false, 2, `2 of 3 items, split "test"`},
-		{"all", split("train", "test"), "", true, 2, "all 2 items"},
-		{"no split field, default", split("", ""), "test", false, 2, "no split field"},
-		{"no split field, explicit", split("", ""), "test", true, 0, ""},
-		{"no such split", split("train"), "test", false, 0, ""},
-		{"no items", nil, "", false, 0, ""},
+		{"default test", split("train", "test", "test"), "test", false, 2, "test", `2 of 3 items, split "test"`},
+		{"all", split("train", "test"), "", true, 2, "", "all 2 items"},
+		{"no split field, default", split("", ""), "test", false, 2, "", "no split field"},
+		{"no split field, explicit", split("", ""), "test", true, 0, "", ""},
+		{"no such split", split("train"), "test", false, 0, "", ""},
+		{"no items", nil, "", false, 0, "", ""},
 	}
 	for _, tc := range tests {
-		got, note, err := selectSplit(tc.items, tc.split, tc.explicit)
+		got, applied, note, err := selectSplit(tc.items, tc.split, tc.explicit)
 		if tc.note == "" {
 			if err == nil {
 				t.Errorf("%s: no error", tc.name)
 			}
 			continue
 		}
-		if err != nil || len(got) != tc.n || !strings.Contains(note, tc.note) {
-			t.Errorf("%s: %d items, note %q, err %v", tc.name, len(got), note, err)
+		if err != nil || len(got) != tc.n || applied != tc.applied || !strings.Contains(note, tc.note) {
+			t.Errorf("%s: %d items, split %q applied, note %q, err %v", tc.name, len(got), applied, note, err)
 		}
 	}
 }
