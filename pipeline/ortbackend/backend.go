@@ -169,10 +169,10 @@ func (b *Backend) Generate(ctx context.Context, dir string, reqs []pipeline.GenR
 				return nil, err
 			}
 			mreqs[i] = models.GeneratorRequest{Pixels: px, Modality: r.Modality, Dataset: r.Dataset,
-				ImagePath: r.Image, QuestionID: r.QuestionID}
+				ImagePath: r.Image, QuestionID: r.QuestionID, Seed: uint64(lo + i)}
 		}
 		ro := models.ReasonOptions{MaxNewTokens: o.MaxNewTokens, Temperature: float32(o.Temperature), TopK: o.TopK,
-			Seed: o.Seed + uint64(lo)}
+			Seed: o.Seed}
 		if o.AnswerTemperature != nil {
 			t := float32(*o.AnswerTemperature)
 			ro.AnswerTemperature = &t

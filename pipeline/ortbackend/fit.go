@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/medgr2/medgr2/graph"
@@ -95,7 +92,7 @@ func (b *Backend) supervised(ctx context.Context, base, out string, obj train.Ob
 	}
 	fmt.Fprintln(b.opts.Progress)
 	stats.Metrics = map[string]float64{"loss": tail(stats.Curve), "examples": float64(len(rows))}
-	return stats, t.save(base, out)
+	return stats, t.save(ctx, base, out)
 }
 
 // schedule is the learning rate of update step (0-based) of total: a
@@ -245,63 +242,17 @@ func maxLen(rows []train.Row) int {
 	return n
 }
 
-// save writes the trained weights into a copy of the base bundle at out,
-// in the base file's layout, so every graph's external data stays valid.
-func (t *trainer) save(base, out string) error {
-	if err := copyDir(base, out); err != nil {
-		return err
-	}
+// save writes the base bundle again at out with the trained weights
+// (models.Rewrite: graphs, .onnx_data and safetensors checkpoint agree).
+func (t *trainer) save(ctx context.Context, base, out string) error {
 	ws := t.state.Weights()
-	named := make([]graph.NamedTensor, len(t.layout.Specs))
-	for i, s := range t.layout.Specs {
-		w, ok := ws[s.Name]
-		if !ok {
+	for _, s := range t.layout.Specs {
+		if _, ok := ws[s.Name]; !ok {
 			return fmt.Errorf("%w: state lacks weight %s", ErrBackend, s.Name)
 		}
-		named[i] = graph.NamedTensor{Name: s.Name, Tensor: w}
 	}
-	rel, err := filepath.Rel(t.bundle.Dir, t.bundle.WeightsPath())
-	if err != nil {
-		return fmt.Errorf("ortbackend: %w", err)
-	}
-	layout, err := graph.WriteWeights(filepath.Join(out, rel), named)
-	if err != nil {
-		return fmt.Errorf("ortbackend: write weights: %w", err)
-	}
-	if string(layout.Header) != string(t.layout.Header) {
-		return fmt.Errorf("%w: rewritten weights changed layout", ErrBackend)
-	}
-	return nil
-}
-
-// copyDir copies a bundle folder (regular files, recursively).
-func copyDir(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		return copyFile(path, target)
-	})
-}
-
-func copyFile(src, dst string) (err error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("ortbackend: %w", err)
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return fmt.Errorf("ortbackend: %w", err)
-	}
-	defer func() { err = errors.Join(err, out.Close()) }()
-	if _, err := io.Copy(out, in); err != nil {
-		return fmt.Errorf("ortbackend: copy %s: %w", src, err)
+	if _, err := models.Rewrite(ctx, t.bundle, out, ws); err != nil {
+		return fmt.Errorf("ortbackend: write bundle %s (from %s): %w", out, base, err)
 	}
 	return nil
 }

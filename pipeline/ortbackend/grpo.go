@@ -74,7 +74,7 @@ func (b *Backend) GRPO(ctx context.Context, base, out, reward string, items []da
 	fmt.Fprintln(b.opts.Progress)
 	g.stats.Metrics = map[string]float64{"loss": tail(g.stats.Curve), "reward": tail(g.stats.Series["reward"]),
 		"accuracy": tail(g.stats.Series["accuracy"])}
-	return g.stats, t.save(base, out)
+	return g.stats, t.save(ctx, base, out)
 }
 
 // grpoRun is one GRPO call's state.
@@ -95,7 +95,7 @@ func (g *grpoRun) iteration(ctx context.Context, chunk []data.Item, snap string)
 	if err := os.RemoveAll(snap); err != nil {
 		return fmt.Errorf("ortbackend: %w", err)
 	}
-	if err := g.t.save(g.base, snap); err != nil {
+	if err := g.t.save(ctx, g.base, snap); err != nil {
 		return err
 	}
 	pol, err := g.b.open(ctx, snap)
