@@ -68,7 +68,7 @@ func parseGenerateFlags(args []string, stderr io.Writer) (*generateFlags, error)
 	var temp, topP float64
 	fs.Float64Var(&temp, "temperature", 1, "sampling temperature (0 = greedy: every sample the same)")
 	fs.Float64Var(&topP, "top-p", 0.95, "nucleus sampling mass (0 = off)")
-	fs.Uint64Var(&f.reason.Seed, "seed", 1, "sampling seed; sample i uses seed+i")
+	fs.Uint64Var(&f.reason.Seed, "seed", 1, "sampling seed; sample i draws with seed+i")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -108,17 +108,21 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	if err != nil {
 		return fmt.Errorf("generate: %w", err)
 	}
-	reqs := make([]models.GeneratorRequest, f.n)
-	for i := range reqs {
-		reqs[i] = models.GeneratorRequest{Image: img, Modality: f.meta.modality, Dataset: f.meta.dataset,
-			ImagePath: path, QuestionID: fmt.Sprintf("%s-%d", f.meta.idPrefix, i)}
-	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	v, err := models.Open(ctx, f.model, models.VLMOptions{Device: f.device, Logger: log})
 	if err != nil {
 		return fmt.Errorf("generate: %w", err)
 	}
 	defer func() { err = errors.Join(err, v.Close()) }()
+	px, err := v.ProcessImage(img)
+	if err != nil {
+		return fmt.Errorf("generate: %s: %w", f.image, err)
+	}
+	reqs := make([]models.GeneratorRequest, f.n)
+	for i := range reqs {
+		reqs[i] = models.GeneratorRequest{Pixels: px, Modality: f.meta.modality, Dataset: f.meta.dataset,
+			ImagePath: path, QuestionID: fmt.Sprintf("%s-%d", f.meta.idPrefix, i), Seed: uint64(i)}
+	}
 	samples, err := v.GenerateSamples(ctx, reqs, f.reason)
 	if err != nil {
 		return fmt.Errorf("generate: %w", err)

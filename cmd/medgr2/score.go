@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"image"
 	"io"
 	"log/slog"
 	"strings"
@@ -101,7 +100,7 @@ func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		return scoreItems(ctx, v, items, f.batch, stdout)
 	}
 	req := models.RewardRequest{Question: f.question, Options: f.options, Response: response(f.reasoning, f.answer)}
-	if req.Image, err = decodeImage(f.image); err != nil {
+	if req.Pixels, err = imagePixels(v, f.image); err != nil {
 		return fmt.Errorf("score: %w", err)
 	}
 	scores, err := v.Score(ctx, []models.RewardRequest{req})
@@ -112,13 +111,21 @@ func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	return err
 }
 
-// decodeImage decodes the image at path, or returns nil for "".
-func decodeImage(path string) (image.Image, error) {
+// imagePixels decodes the image at path and turns it into v's model
+// input, or returns nil for "" (a text-only sample).
+func imagePixels(v *models.VLM, path string) (*preprocessing.Pixels, error) {
 	if path == "" {
 		return nil, nil
 	}
 	img, _, err := preprocessing.DecodeFile(path, preprocessing.Limits{})
-	return img, err
+	if err != nil {
+		return nil, err
+	}
+	px, err := v.ProcessImage(img)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return px, nil
 }
 
 // scoredItem is one line of `medgr2 score --items`.
@@ -134,7 +141,7 @@ func scoreItems(ctx context.Context, v *models.VLM, items []data.Item, batch int
 		chunk := items[start:min(start+batch, len(items))]
 		reqs := make([]models.RewardRequest, len(chunk))
 		for i, it := range chunk {
-			r, err := rewardRequest(it)
+			r, err := rewardRequest(v, it)
 			if err != nil {
 				return fmt.Errorf("score: item %s: %w", it.QuestionID, err)
 			}
@@ -154,8 +161,8 @@ func scoreItems(ctx context.Context, v *models.VLM, items []data.Item, batch int
 }
 
 // rewardRequest turns an item (and its "reasoning" field, if any) into the
-// sample the reward model judges.
-func rewardRequest(it data.Item) (models.RewardRequest, error) {
+// sample the reward model v judges.
+func rewardRequest(v *models.VLM, it data.Item) (models.RewardRequest, error) {
 	letter, err := it.AnswerLetter()
 	if err != nil {
 		return models.RewardRequest{}, err
@@ -166,9 +173,9 @@ func rewardRequest(it data.Item) (models.RewardRequest, error) {
 			return models.RewardRequest{}, fmt.Errorf("%q field: %w", reasoningField, err)
 		}
 	}
-	img, err := decodeImage(it.ImageFile())
+	px, err := imagePixels(v, it.ImageFile())
 	if err != nil {
 		return models.RewardRequest{}, err
 	}
-	return models.RewardRequest{Image: img, Question: it.Question, Options: it.Options(), Response: response(reasoning, letter)}, nil
+	return models.RewardRequest{Pixels: px, Question: it.Question, Options: it.Options(), Response: response(reasoning, letter)}, nil
 }
