@@ -29,6 +29,8 @@ func commands() []command {
 		{name: "version", summary: "print the medgr2 version", run: runVersion},
 		{name: "export", summary: "build a model bundle (random or given weights)", run: runExport},
 		{name: "vqa", summary: "answer a multiple-choice question about an image with a model bundle (--mode fast|reason)", run: runVQA},
+		{name: "generate", summary: "write --n multiple-choice items with reasoning about an image with a generator bundle (JSON lines)", run: runGenerate},
+		{name: "score", summary: "score a sample (--question, --option…, --answer, --reasoning) or --items FILE with a reward bundle", run: runScore},
 		{name: "doctor", summary: "check ONNX Runtime: library, version, providers, device (--device)", run: runDoctor},
 		{name: "tokenize", summary: "encode/decode JSON text arrays with a tokenizer.json; train a BPE tokenizer", run: runTokenize},
 		{name: "data", summary: "build OmniMedVQA-style benchmarks from labelled collections; dataset cards", run: runData},
