@@ -13,7 +13,7 @@ else
 ORT_DEP := ort-check
 endif
 
-.PHONY: help setup ort ort-check fixtures build test test-short fuzz bench demo proto vet fmt
+.PHONY: help setup ort ort-check fixtures build test test-short fuzz bench demo proto vet lint fmt
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,7 @@ build: ## build bin/medgr2
 test: setup ## run every test, then the fuzz targets for a bounded time (needs redis-server on PATH)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(MAKE) lint
 	$(GO) test -count=1 -timeout 60m ./...
 	$(MAKE) fuzz
 
@@ -64,6 +65,10 @@ demo: $(ORT_DEP) build ## main job on the embedded default (default bundles, CPU
 proto: ## regenerate graph/onnxpb from onnx.proto (needs protoc and protoc-gen-go)
 	cd graph/onnxpb && protoc --go_out=. --go_opt=paths=source_relative \
 		--go_opt=Monnx.proto=github.com/medgr2/medgr2/graph/onnxpb onnx.proto
+
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint: ## staticcheck (pinned; unused and suspicious code), part of make test
+	$(GO) run $(STATICCHECK) ./...
 
 vet: ## go vet
 	$(GO) vet ./...

@@ -99,10 +99,12 @@ func TestRunDrainsInFlight(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  Config
-		n    int // requests in flight at the deadline
+		n    int // most requests that can be in flight at the deadline
 	}{
 		{"closed", Config{URL: ts.URL, Clients: 3, Requests: 100, Duration: 50 * time.Millisecond}, 3},
-		{"open", Config{URL: ts.URL, Rate: 100, Requests: 100, Duration: 55 * time.Millisecond}, 5},
+		// 100/s for 55 ms starts about 6; a loaded machine's timer may let
+		// one more through.
+		{"open", Config{URL: ts.URL, Rate: 100, Requests: 100, Duration: 55 * time.Millisecond}, 7},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
