@@ -21,6 +21,7 @@ var chatTemplates = map[string]struct{ tokenizer, config string }{
 	"qwen2_vl":   {vqaTokenizer, "testdata/qwen2_vl_tokenizer_config.json"},
 	"qwen2_5_vl": {vqaTokenizer, "testdata/qwen2_5_vl_tokenizer_config.json"},
 	"named":      {vqaTokenizer, "testdata/named_tokenizer_config.json"},
+	"edge":       {vqaTokenizer, "testdata/edge_tokenizer_config.json"}, // engine edge cases
 	"qwen3":      {qwen3JSON, qwen3Config},
 }
 
