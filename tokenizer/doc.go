@@ -88,10 +88,13 @@
 // engine written for Hugging Face chat templates (trim_blocks and
 // lstrip_blocks as Hugging Face sets them). A construct it lacks
 // ({% include %}, {% with %}, an unknown filter or method) is an error
-// wrapping ErrUnsupported that names the config file, never a guess. One
-// known divergence from transformers.js: a boolean printed with {{ … }}
-// renders as Python's "True", where @huggingface/jinja writes "true"; no
-// Qwen template prints one.
+// wrapping ErrUnsupported that names the config file, never a guess.
+// Known divergences from @huggingface/jinja, none of which the Qwen
+// templates use: a value printed with {{ … }} renders Python-style for
+// booleans ("True", not "true"), lists and dicts (['a', None], not
+// ["a", null]), and whole floats print without ".0" ("1", not "1.0");
+// Python's string formatting ('%s' % x) is not supported and evaluates to
+// 0 instead of failing. tojson, joins and string methods agree.
 //
 // # Training
 //
