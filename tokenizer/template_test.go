@@ -298,3 +298,59 @@ func TestChatMessageJSON(t *testing.T) {
 		})
 	}
 }
+
+// TestChatTemplateConcurrent renders one template from several goroutines
+// (run with -race) and checks every result equals the sequential one.
+func TestChatTemplateConcurrent(t *testing.T) {
+	c, err := LoadChatTemplate(qwen3Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := []ChatMessage{{Role: "system", Text: "Be terse."}, {Role: "user", Text: "Hi"}, {Role: "assistant", Text: "<think>\nx\n</think>\n\nHello"}}
+	want, err := c.Render(msgs, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; i < 50; i++ {
+				got, err := c.Render(msgs, false)
+				if err == nil && got != want {
+					err = errors.New("concurrent render differs: " + got)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// BenchmarkChatTemplateRender renders a two-turn VQA conversation with the
+// Qwen2-VL template.
+func BenchmarkChatTemplateRender(b *testing.B) {
+	c, err := LoadChatTemplate(qwen2VLConfig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	msgs := []ChatMessage{
+		{Role: "system", Text: "You are a radiologist."},
+		{Role: "user", Parts: []ChatPart{{Type: ChatImage}, {Type: ChatText, Text: "Which grade is shown?\nA. 0\nB. 1"}}},
+		{Role: "assistant", Text: "<think>joint space narrowing</think><answer>B</answer>"},
+		{Role: "user", Parts: []ChatPart{{Type: ChatImage}, {Type: ChatText, Text: "And this one?"}}},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Render(msgs, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
