@@ -25,9 +25,11 @@
 //
 // # Shared state
 //
-// Config.Cache and Config.Jobs default to in-process implementations; pass
-// cache.NewRedis and queue.NewRedis on one Redis to share responses and
-// distribute jobs across replicas.
+// Config.Cache defaults to an in-process LRU. Config.Jobs defaults to a
+// queue.Bolt in a temporary folder (jobs do not outlive the process);
+// `medgr2 serve` opens a durable queue.Bolt in its --out folder, or, with
+// --redis, cache.NewRedis and queue.NewRedis on one Redis to share
+// responses and distribute jobs across replicas.
 //
 // # Errors
 //

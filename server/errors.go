@@ -89,6 +89,8 @@ func mapError(err error) (int, api.ErrorBody) {
 		status, body.Code = http.StatusNotFound, api.CodeModelUnavailable
 	case errors.Is(err, queue.ErrNotFound):
 		status, body.Code = http.StatusNotFound, api.CodeNotFound
+	case errors.Is(err, queue.ErrLost):
+		status, body.Code = http.StatusGone, api.CodeJobLost
 	case errors.Is(err, queue.ErrEmptyJob):
 		status, body.Code = http.StatusBadRequest, api.CodeInvalidRequest
 	case errors.Is(err, batch.ErrClosed), errors.Is(err, ErrShuttingDown):

@@ -29,7 +29,7 @@ func (s *Server) handleJobSubmit(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	id, err := s.cfg.Jobs.Submit(c.Request.Context(), kind, lines)
+	id, err := s.cfg.Jobs.Submit(c.Request.Context(), kind, c.GetString(ctxKeyID), lines)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -40,7 +40,7 @@ func (s *Server) handleJobSubmit(c *gin.Context) {
 		return
 	}
 	c.Header("Location", "/v1/jobs/"+id)
-	c.JSON(http.StatusAccepted, st)
+	c.JSON(http.StatusAccepted, st.JobStatus)
 }
 
 // readJob reads a JSONL body (?kind=) or a JobRequest naming a file under
@@ -158,7 +158,7 @@ func (s *Server) handleJobStatus(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, st)
+	c.JSON(http.StatusOK, st.JobStatus)
 }
 
 func (s *Server) handleJobCancel(c *gin.Context) {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"image"
@@ -61,7 +62,9 @@ type Config struct {
 	Cache cache.Cache
 	// CacheTTL is how long cached responses live; default 1h.
 	CacheTTL time.Duration
-	// Jobs is the job store; default an in-process queue.Memory.
+	// Jobs is the job store. Default: a queue.Bolt in a temporary folder
+	// that Close removes, so jobs do not outlive the process; `medgr2
+	// serve` passes a durable one (its --out folder, or Redis).
 	Jobs queue.Store
 	// JobsDir is where server-side job files may be read from; empty
 	// disables path jobs.
@@ -73,6 +76,11 @@ type Config struct {
 	Consumer string
 	// Logger receives structured logs; default slog.Default().
 	Logger *slog.Logger
+	// LogKey keys the HMAC-SHA256 that logs show in place of an image's
+	// SHA-256, so log lines cannot be joined to images elsewhere; default
+	// a random key per process (`medgr2 serve` keeps one in its --out
+	// folder, so hashes compare across restarts).
+	LogKey []byte
 }
 
 func (c *Config) defaults() {
@@ -97,9 +105,6 @@ func (c *Config) defaults() {
 	if c.CacheTTL <= 0 {
 		c.CacheTTL = time.Hour
 	}
-	if c.Jobs == nil {
-		c.Jobs = queue.NewMemory(3, time.Second)
-	}
 	if c.Batch.MaxBatch <= 0 {
 		c.Batch.MaxBatch = 8
 	}
@@ -115,6 +120,10 @@ func (c *Config) defaults() {
 	}
 	if c.RateBurst <= 0 {
 		c.RateBurst = max(1, int(2*c.RateLimit))
+	}
+	if len(c.LogKey) == 0 {
+		c.LogKey = make([]byte, 32)
+		_, _ = rand.Read(c.LogKey) // crypto/rand does not fail on supported platforms
 	}
 }
 
@@ -137,6 +146,7 @@ type Server struct {
 	draining   atomic.Bool        // shutdown started
 	workerStop context.CancelFunc // stops the job worker
 	workerDone chan struct{}      // closed when the job worker exits
+	ownJobs    func() error       // closes and removes a job store New opened; nil if given
 }
 
 // New builds a server for models; call Run (or use Handler with your own
@@ -150,6 +160,11 @@ func New(cfg Config, models Models) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, models: models, keys: cfg.APIKeys, met: newMetrics(), log: cfg.Logger,
 		limits: &limiters{rps: rate.Limit(cfg.RateLimit), burst: cfg.RateBurst, byKey: map[string]*rate.Limiter{}}}
+	if s.cfg.Jobs == nil {
+		if err := s.tempJobs(); err != nil {
+			return nil, err
+		}
+	}
 	if len(s.keys) == 0 {
 		s.log.Warn("server: no API keys configured; authentication is OFF")
 	}
@@ -157,6 +172,22 @@ func New(cfg Config, models Models) (*Server, error) {
 	s.routes()
 	s.startWorker()
 	return s, nil
+}
+
+// tempJobs opens the default job store in a temporary folder.
+func (s *Server) tempJobs() error {
+	dir, err := os.MkdirTemp("", "medgr2-jobs-")
+	if err != nil {
+		return fmt.Errorf("server: job store: %w", err)
+	}
+	st, err := queue.OpenBolt(dir, queue.BoltConfig{})
+	if err != nil {
+		os.RemoveAll(dir)
+		return fmt.Errorf("server: job store: %w", err)
+	}
+	s.cfg.Jobs = st
+	s.ownJobs = func() error { return errors.Join(st.Close(), os.RemoveAll(dir)) }
+	return nil
 }
 
 // newBatcher builds a batcher for role with metrics hooks.
@@ -307,9 +338,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, drain time.Duration)
 	return errors.Join(err, s.Close(dctx))
 }
 
-// Close drains the batchers and the job worker; unfinished job items are
-// re-queued.
-func (s *Server) Close(ctx context.Context) error {
+// Close stops the job worker (items in flight finish within its drain
+// time or are re-queued; queued items stay in the store for the next
+// start) and drains the batchers. A job store New opened itself is closed.
+func (s *Server) Close(ctx context.Context) (err error) {
 	s.draining.Store(true)
 	if s.workerStop != nil {
 		s.workerStop()
@@ -317,6 +349,9 @@ func (s *Server) Close(ctx context.Context) error {
 		case <-s.workerDone:
 		case <-ctx.Done():
 		}
+	}
+	if s.ownJobs != nil {
+		defer func() { err = errors.Join(err, s.ownJobs()); s.ownJobs = nil }()
 	}
 	var errs []error
 	if s.vqa != nil {

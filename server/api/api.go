@@ -169,6 +169,7 @@ const (
 	CodeQueueFull        = "queue_full"
 	CodeModelUnavailable = "model_unavailable"
 	CodeNotFound         = "not_found"
+	CodeJobLost          = "job_lost" // 410: the job store no longer holds a job it accepted
 	CodeTimeout          = "timeout"
 	CodeCanceled         = "canceled"
 	CodeUnavailable      = "unavailable"
