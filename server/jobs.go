@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,7 +30,7 @@ func (s *Server) handleJobSubmit(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	id, err := s.cfg.Jobs.Submit(c.Request.Context(), kind, c.GetString(ctxKeyID), lines)
+	id, err := s.cfg.Jobs.Submit(c.Request.Context(), kind, c.GetString(ctxOwner), lines)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -152,8 +153,22 @@ func checkJobLine(kind string, line []byte) error {
 	}
 }
 
+// ownJob returns job id's status when the caller's key owns it. A job of
+// another key is ErrNotFound, exactly as an id never issued, so a tenant
+// learns nothing about another's jobs.
+func (s *Server) ownJob(c *gin.Context, id string) (queue.Job, error) {
+	st, err := s.cfg.Jobs.Status(c.Request.Context(), id)
+	if err != nil {
+		return st, err
+	}
+	if subtle.ConstantTimeCompare([]byte(st.Owner), []byte(c.GetString(ctxOwner))) != 1 {
+		return queue.Job{}, fmt.Errorf("%w: %s", queue.ErrNotFound, id)
+	}
+	return st, nil
+}
+
 func (s *Server) handleJobStatus(c *gin.Context) {
-	st, err := s.cfg.Jobs.Status(c.Request.Context(), c.Param("id"))
+	st, err := s.ownJob(c, c.Param("id"))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -162,6 +177,10 @@ func (s *Server) handleJobStatus(c *gin.Context) {
 }
 
 func (s *Server) handleJobCancel(c *gin.Context) {
+	if _, err := s.ownJob(c, c.Param("id")); err != nil {
+		s.fail(c, err)
+		return
+	}
 	if err := s.cfg.Jobs.Cancel(c.Request.Context(), c.Param("id")); err != nil {
 		s.fail(c, err)
 		return
@@ -172,7 +191,7 @@ func (s *Server) handleJobCancel(c *gin.Context) {
 // handleJobResults streams finished items as JSONL in index order.
 func (s *Server) handleJobResults(c *gin.Context) {
 	id := c.Param("id")
-	if _, err := s.cfg.Jobs.Status(c.Request.Context(), id); err != nil {
+	if _, err := s.ownJob(c, id); err != nil {
 		s.fail(c, err)
 		return
 	}

@@ -252,7 +252,12 @@ func (s *Server) handleReady(c *gin.Context) {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "warming up"})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready", "models": s.modelNames()})
+	// The model list goes only to a caller with a key (or with auth off).
+	if _, ok := s.callerKey(c); ok || len(s.keys) == 0 {
+		c.JSON(http.StatusOK, gin.H{"status": "ready", "models": s.modelNames()})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
 }
 
 func (s *Server) modelNames() map[string]string {
