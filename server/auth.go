@@ -92,6 +92,13 @@ func (s *Server) callerKey(c *gin.Context) (string, bool) {
 	return tok, ok && match == 1
 }
 
+// newRequestID returns a random request id.
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand does not fail on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
 // limiters holds one token bucket per API key.
 type limiters struct {
 	rps   rate.Limit               // sustained requests per second; 0 = unlimited
@@ -140,15 +147,17 @@ func (s *Server) authenticate(c *gin.Context) {
 func (s *Server) observe(c *gin.Context) {
 	start := time.Now()
 	rid := c.GetHeader("X-Request-Id")
-	if rid == "" || len(rid) > 64 {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		rid = hex.EncodeToString(b[:])
+	if rid == "" || len(rid) > 64 || strings.ContainsFunc(rid, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+		rid = newRequestID()
 	}
 	c.Set(ctxRequestID, rid)
 	c.Header("X-Request-Id", rid)
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBody)
-	c.Next()
+	if c.Request.ContentLength > s.cfg.MaxBody {
+		s.fail(c, fmt.Errorf("%w: %d bytes, limit %d", ErrBodyTooLarge, c.Request.ContentLength, s.cfg.MaxBody))
+	} else {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBody)
+		c.Next()
+	}
 	endpoint := c.FullPath()
 	if endpoint == "" {
 		endpoint = "unmatched"

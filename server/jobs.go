@@ -117,6 +117,9 @@ func (s *Server) readJobLines(kind string, r io.Reader) ([][]byte, error) {
 		if errors.As(err, &mbe) {
 			return nil, fmt.Errorf("%w: limit %d bytes", ErrBodyTooLarge, mbe.Limit)
 		}
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("%w: a JSONL line is longer than the %d-byte body limit", ErrBodyTooLarge, s.cfg.MaxBody)
+		}
 		return nil, badField("", "reading JSONL: %v", err)
 	}
 	if len(lines) == 0 {
@@ -260,7 +263,11 @@ func (s *Server) processJobItem(ctx context.Context, kind string, line []byte) (
 		if errors.Is(err, batch.ErrQueueFull) {
 			time.Sleep(50 * time.Millisecond) // back off before the retry
 		}
-		return nil, err
+		// The item's result is readable by the client: it names the log
+		// entry, not the error (which may hold paths or node names).
+		ref := newRequestID()
+		s.log.Error("job item failed", "error_id", ref, "kind", kind, "err", err)
+		return nil, &itemError{ref: ref, err: err}
 	}
 	b, err := json.Marshal(res)
 	return b, err
@@ -304,3 +311,17 @@ func (s *Server) jobScore(ctx context.Context, line []byte) (any, error) {
 	}
 	return api.ScoreResult{Score: sc, Model: modelRef(s.models.Reward.Info())}, nil
 }
+
+// itemError is a job item's transient failure as its result shows it: a
+// reference to the log entry that holds err.
+type itemError struct {
+	ref string // error id in the server log
+	err error  // the cause, for errors.Is/As
+}
+
+func (e *itemError) Error() string {
+	return "server: processing failed; the server log has the details under error_id " + e.ref
+}
+
+// Unwrap returns the cause.
+func (e *itemError) Unwrap() error { return e.err }

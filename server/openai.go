@@ -243,3 +243,19 @@ func (s *Server) finishStream(c *gin.Context, r chatDone, deltas chan string, se
 	fmt.Fprint(c.Writer, "data: [DONE]\n\n")
 	c.Writer.Flush()
 }
+
+// handleModels answers GET /v1/models: each loaded model once, by name.
+func (s *Server) handleModels(c *gin.Context) {
+	list := api.ModelList{Object: "list", Data: []api.ModelCard{}}
+	seen := map[string]bool{}
+	for _, m := range []interface{ Info() model.Info }{s.models.Chat, s.models.VQA, s.models.Generator, s.models.Reward} {
+		if m == nil {
+			continue
+		}
+		if name := m.Info().Name; !seen[name] {
+			seen[name] = true
+			list.Data = append(list.Data, api.ModelCard{ID: name, Object: "model", Created: s.started.Unix(), OwnedBy: "medgr2"})
+		}
+	}
+	c.JSON(http.StatusOK, list)
+}

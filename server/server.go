@@ -147,6 +147,8 @@ type Server struct {
 	workerStop context.CancelFunc // stops the job worker
 	workerDone chan struct{}      // closed when the job worker exits
 	ownJobs    func() error       // closes and removes a job store New opened; nil if given
+	done       *throughput        // items the models finished recently (for Retry-After)
+	started    time.Time          // when New ran (the models' "created" in /v1/models)
 }
 
 // New builds a server for models; call Run (or use Handler with your own
@@ -158,7 +160,7 @@ func New(cfg Config, models Models) (*Server, error) {
 			return nil, fmt.Errorf("server: jobs dir %q is not a directory: %v", cfg.JobsDir, err)
 		}
 	}
-	s := &Server{cfg: cfg, models: models, keys: cfg.APIKeys, met: newMetrics(), log: cfg.Logger,
+	s := &Server{cfg: cfg, models: models, keys: cfg.APIKeys, met: newMetrics(), log: cfg.Logger, done: &throughput{now: time.Now}, started: time.Now(),
 		limits: &limiters{rps: rate.Limit(cfg.RateLimit), burst: cfg.RateBurst, byKey: map[string]*rate.Limiter{}}}
 	if s.cfg.Jobs == nil {
 		if err := s.tempJobs(); err != nil {
@@ -194,7 +196,11 @@ func (s *Server) tempJobs() error {
 func newBatcher[In, Out any](s *Server, role string, run batch.RunFunc[In, Out]) *batch.Batcher[In, Out] {
 	bc := s.cfg.Batch
 	bc.Name = role
-	bc.OnBatch = s.met.onBatch(role)
+	observe := s.met.onBatch(role)
+	bc.OnBatch = func(n int, d time.Duration, err error) {
+		observe(n, d, err)
+		s.done.add(n)
+	}
 	b := batch.New(bc, run)
 	s.met.registerDepth(role, b.Depth)
 	return b
@@ -223,7 +229,7 @@ func (s *Server) routes() {
 	}))
 	e.Use(s.observe)
 	e.NoRoute(func(c *gin.Context) {
-		s.fail(c, fmt.Errorf("%w: %s %s", queue.ErrNotFound, c.Request.Method, c.Request.URL.Path))
+		s.fail(c, fmt.Errorf("%w: %s %s", ErrNoRoute, c.Request.Method, c.Request.URL.Path))
 	})
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", s.handleReady)
@@ -233,6 +239,7 @@ func (s *Server) routes() {
 	v1.POST("/generate", s.handleGenerate)
 	v1.POST("/score", s.handleScore)
 	v1.POST("/chat/completions", s.handleChat)
+	v1.GET("/models", s.handleModels)
 	v1.POST("/jobs", s.handleJobSubmit)
 	v1.GET("/jobs/:id", s.handleJobStatus)
 	v1.GET("/jobs/:id/results", s.handleJobResults)
@@ -250,6 +257,14 @@ func (s *Server) handleReady(c *gin.Context) {
 	}
 	if !s.ready.Load() {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "warming up"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
+	defer cancel()
+	if err := s.cfg.Jobs.Ping(ctx); err != nil {
+		s.log.Error("readyz: job store unavailable", "request_id", c.GetString(ctxRequestID), "err", err)
+		c.Header("Retry-After", strconv.Itoa(s.retryAfter(ctx, err)))
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable"})
 		return
 	}
 	// The model list goes only to a caller with a key (or with auth off).

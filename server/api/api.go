@@ -156,6 +156,9 @@ type ErrorBody struct {
 	Field   string `json:"field,omitempty"` // offending field, when there is one
 	// Type mirrors Code for OpenAI clients, which read error.type.
 	Type string `json:"type,omitempty"`
+	// RequestID names the request in the server log (also the
+	// X-Request-Id header); a 5xx body's details are logged under it.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Error codes used in ErrorBody.Code.

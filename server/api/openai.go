@@ -122,3 +122,17 @@ type ChatCompletionChunk struct {
 	Model   string       `json:"model"`
 	Choices []ChatChoice `json:"choices"`
 }
+
+// ModelList is the body of GET /v1/models, in OpenAI's list format.
+type ModelList struct {
+	Object string      `json:"object"` // "list"
+	Data   []ModelCard `json:"data"`
+}
+
+// ModelCard describes one served model in a ModelList.
+type ModelCard struct {
+	ID      string `json:"id"`       // the name to pass as "model"
+	Object  string `json:"object"`   // "model"
+	Created int64  `json:"created"`  // Unix seconds the server loaded it
+	OwnedBy string `json:"owned_by"` // "medgr2"
+}
