@@ -1,15 +1,12 @@
 package server
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"image"
-	_ "image/jpeg" // register JPEG for image.Decode
-	_ "image/png"  // register PNG for image.Decode
 	"strings"
 
 	"github.com/medgr2/medgr2/preprocessing"
@@ -35,28 +32,6 @@ func PreprocessingDecoder(maxBytes, maxPixels int) DecodeFunc {
 		if errors.Is(err, preprocessing.ErrTooLarge) {
 			return nil, fmt.Errorf("%w: %w", ErrImageTooLarge, err)
 		}
-		return img, err
-	}
-}
-
-// errDICOM reports a DICOM file given to a decoder without DICOM support.
-var errDICOM = errors.New("DICOM needs the preprocessing decoder (server.Config.DecodeImage)")
-
-// StdDecoder returns a DecodeFunc on the standard library (PNG and JPEG)
-// that refuses images over maxPixels (width·height) before decoding them.
-func StdDecoder(maxPixels int) DecodeFunc {
-	return func(b []byte) (image.Image, error) {
-		if len(b) > 132 && string(b[128:132]) == "DICM" {
-			return nil, errDICOM
-		}
-		cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
-		if err != nil {
-			return nil, err
-		}
-		if maxPixels > 0 && cfg.Width*cfg.Height > maxPixels {
-			return nil, fmt.Errorf("%w: %dx%d pixels, limit %d", ErrImageTooLarge, cfg.Width, cfg.Height, maxPixels)
-		}
-		img, _, err := image.Decode(bytes.NewReader(b))
 		return img, err
 	}
 }

@@ -234,7 +234,7 @@ func (s *Server) startWorker() {
 		}}
 	go func() {
 		defer close(s.workerDone)
-		_ = w.Run(ctx)
+		w.Run(ctx)
 	}()
 }
 

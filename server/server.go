@@ -47,7 +47,7 @@ type Config struct {
 	MaxImagePixels int
 	// DecodeImage decodes image bytes; default
 	// PreprocessingDecoder(MaxImageBytes, MaxImagePixels) (PNG, JPEG, GIF,
-	// BMP, TIFF, WebP, DICOM). StdDecoder is the standard-library choice.
+	// BMP, TIFF, WebP, DICOM).
 	DecodeImage DecodeFunc
 	// APIKeys are the accepted bearer keys; none means no authentication
 	// (a warning is logged).

@@ -42,7 +42,7 @@ func workerMain(addr string) int {
 			time.Sleep(2 * time.Millisecond)
 			return json.RawMessage(fmt.Sprintf(`{"pid":%d,"item":%s}`, os.Getpid(), p)), nil
 		}}
-	_ = w.Run(context.Background())
+	w.Run(context.Background())
 	return 0
 }
 
