@@ -54,41 +54,36 @@ func NewAnswerer(v *VLM, opts AnswererOptions) (*Answerer, error) {
 	return &Answerer{vlm: v, opts: opts}, nil
 }
 
-// Answer implements eval.Answerer: Answer.OptionProbs on the fast path,
-// Answer.Text (the generated completion) on the reasoning path. An image
-// that cannot be read fails the call with an error naming the item.
+// Answer implements eval.Answerer through VLM.Answer, the path the REST
+// server answers with: Answer.OptionProbs always, and Answer.Text (the
+// generated completion) on the reasoning path, so eval predicts what the
+// server would (the option the text names, else the most probable one).
+// An image that cannot be read or processed fails the call with an error
+// naming the item.
 func (a *Answerer) Answer(ctx context.Context, items []data.Item) ([]eval.Answer, error) {
 	reqs := make([]VQARequest, len(items))
 	for i, it := range items {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		reqs[i] = VQARequest{Question: it.Question, Options: it.Options()}
+		reqs[i] = VQARequest{Question: it.Question, Options: it.Options(), Mode: a.opts.Mode}
 		if path := it.ImageFile(); path != "" {
 			img, _, err := preprocessing.DecodeFile(path, a.opts.Limits)
 			if err != nil {
 				return nil, fmt.Errorf("models: item %s: image: %w", it.QuestionID, err)
 			}
-			reqs[i].Image = img
+			if reqs[i].Pixels, err = a.vlm.ProcessImage(img); err != nil {
+				return nil, fmt.Errorf("models: item %s: image: %w", it.QuestionID, err)
+			}
 		}
 	}
-	out := make([]eval.Answer, len(items))
-	if a.opts.Mode == ModeFast {
-		ans, err := a.vlm.AnswerFast(ctx, reqs)
-		if err != nil {
-			return nil, err
-		}
-		for i, x := range ans {
-			out[i] = eval.Answer{OptionProbs: x.Probs}
-		}
-		return out, nil
-	}
-	ans, err := a.vlm.AnswerWithReasoning(ctx, reqs, a.opts.Reason)
+	ans, err := a.vlm.Answer(ctx, reqs, a.opts.Reason)
 	if err != nil {
 		return nil, err
 	}
+	out := make([]eval.Answer, len(items))
 	for i, x := range ans {
-		out[i] = eval.Answer{Text: x.Text}
+		out[i] = eval.Answer{Text: x.Text, OptionProbs: x.Probs}
 	}
 	return out, nil
 }

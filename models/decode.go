@@ -41,11 +41,22 @@ type Decoder struct {
 // a Decoder positioned after the prompts. capacity is the number of tokens
 // the caller expects to add (the cache buffers grow if it is exceeded).
 // The caller closes the Decoder. Rows are left-padded to a common length.
+// It encodes the images first (ImageFeatures).
 func (v *VLM) Prefill(ctx context.Context, prompts []Prompt, capacity int) (generate.Logits, *Decoder, error) {
+	f, err := v.ImageFeatures(ctx, prompts)
+	if err != nil {
+		return generate.Logits{}, nil, err
+	}
+	return v.PrefillWith(ctx, prompts, capacity, f)
+}
+
+// PrefillWith is Prefill with the prompts' image features f computed
+// beforehand by ImageFeatures.
+func (v *VLM) PrefillWith(ctx context.Context, prompts []Prompt, capacity int, f Features) (generate.Logits, *Decoder, error) {
 	if v.reward {
 		return generate.Logits{}, nil, fmt.Errorf("%w: the reward decoder outputs scores, not logits", ErrRole)
 	}
-	b, embeds, err := v.prepare(ctx, prompts, nil)
+	b, embeds, err := v.prepare(ctx, prompts, f)
 	if err != nil {
 		return generate.Logits{}, nil, err
 	}
@@ -323,7 +334,7 @@ func (v *VLM) Generate(ctx context.Context, prompts []Prompt, opts []generate.Op
 type rerun struct {
 	v       *VLM
 	prompts []Prompt
-	feats   []float32
+	feats   Features
 }
 
 func (v *VLM) newRerun(ctx context.Context, prompts []Prompt) (*rerun, error) {
@@ -337,12 +348,11 @@ func (v *VLM) newRerun(ctx context.Context, prompts []Prompt) (*rerun, error) {
 	if err != nil {
 		return nil, err
 	}
-	feats := f.nonNil()
 	own := make([]Prompt, len(prompts))
 	for i, p := range prompts {
 		own[i] = Prompt{IDs: append([]int(nil), p.IDs...), Images: p.Images}
 	}
-	return &rerun{v: v, prompts: own, feats: feats}, nil
+	return &rerun{v: v, prompts: own, feats: f}, nil
 }
 
 // Next appends tokens (none on the first call) and re-runs everything.
@@ -350,7 +360,7 @@ func (s *rerun) Next(ctx context.Context, tokens []int) (generate.Logits, error)
 	for i, t := range tokens {
 		s.prompts[i].IDs = append(s.prompts[i].IDs, t)
 	}
-	return s.v.lastLogits(ctx, s.prompts, s.feats)
+	return s.v.LastLogitsWith(ctx, s.prompts, s.feats)
 }
 
 // suppressVision returns opts with the vision placeholders (<|image_pad|>,

@@ -1,17 +1,25 @@
-// Package models defines model bundles (model.json manifest, tokenizer.json,
-// ONNX graphs and their safetensors weights) and the project's own
+// Package models defines model bundles (Hugging Face model folders with
+// ONNX graphs, plus medgr2's model.json) and the project's own
 // Qwen2-VL-style architecture, built with package graph.
 //
 // # Bundle layout
 //
-// A bundle folder holds model.json (Manifest: name, version, roles among
+// A bundle is a Hugging Face model folder in the layout onnx-community
+// publishes for Qwen2-VL and transformers.js and Optimum read:
+// config.json (model_type qwen2_vl, text and vision config, token ids,
+// rope_scaling.mrope_section), generation_config.json,
+// preprocessor_config.json, tokenizer.json, tokenizer_config.json (with the
+// chat template), and onnx/vision_encoder.onnx, onnx/embed_tokens.onnx and
+// onnx/decoder_model_merged.onnx, each with its weights in
+// <graph>.onnx_data beside it (ONNX external data, as browsers load it).
+// transformers.js runs such a folder as Qwen2VLForConditionalGeneration
+// with no added file (TestTransformersJSParity). Beside them,
+// onnx/model.safetensors holds every weight once (the training checkpoint)
+// and model.json is medgr2's metadata (Manifest: name, version, roles among
 // vqa/generator/reward, ArchConfig, special token ids, prompt format,
-// image-processor settings and file names), tokenizer.json, and, in the
-// onnx-community layout, onnx/vision_encoder.onnx, onnx/embed_tokens.onnx
-// and onnx/decoder_model_merged.onnx whose weights are ONNX external data
-// pointing into onnx/model.safetensors. Replacing model.safetensors with a
-// file of the same layout (graph.PlanWeights) updates the model without
-// rebuilding graphs.
+// image-processor settings and file names). Export writes a new bundle;
+// Rewrite writes one again with trained weights, so graphs, .onnx_data and
+// checkpoint always agree.
 //
 // # Graph signatures
 //
@@ -35,21 +43,39 @@
 // the first logits and a Decoder (a generate.Session) that feeds present.*
 // back as past_key_values.* without copying; Generate runs
 // runtime/generate on top (sampling, stop tokens and strings, per-token
-// log-probs). The roles: AnswerFast (option-letter probabilities from one
-// forward pass, prompt ending in "<answer>"), AnswerWithReasoning
-// ("<think>…</think><answer>X</answer>"), Score (reward bundles) and
-// GenerateSamples (generator; ParseSample reads SampleFormat). Answerer
-// adapts a VQA bundle to data/eval. GenerateStream hands each token to a
-// callback as it is sampled (server-sent events). ImageFeatures runs the
-// vision encoder once per image, so a batch's cost grows linearly with its
-// images; the *With variants take those features precomputed, so a caller
-// that scores one image several ways encodes it once.
+// log-probs).
 //
-//	v, err := models.Open(ctx, dir, models.VLMOptions{Device: runtime.CPU})
-//	defer v.Close()
-//	ans, err := v.AnswerFast(ctx, []models.VQARequest{{Image: img,
-//		Question: "Which modality?", Options: []string{"CT", "MRI"}}})
-//	fmt.Println(ans[0].Letter, ans[0].Prob)
+// # Layers
+//
+// The runner is layered one way; each file calls only the layers below it:
+//
+//   - features.go: ProcessImage (decoded image → patches) and ImageFeatures
+//     (the vision encoder, once per image, so a batch's cost grows
+//     linearly with its images). Features are explicit values: every
+//     *With call takes them, computed once, and Features.Select reuses them
+//     for a subset or a re-prompt of the batch.
+//
+//   - prefill.go: batches (left padding, mRoPE positions), embeddings with
+//     the features spliced in, LastLogits and ScorePrompts.
+//
+//   - decode.go and stream.go: the KV-cache Decoder, Generate and
+//     GenerateStream (tokens to a callback as they are sampled).
+//
+//   - prompt.go, then the roles: VLM.Answer (vqa.go) is the one function
+//     that answers a VQA question, for the server, the CLI, eval (through
+//     Answerer) and the pipeline: fast (option-letter probabilities from
+//     one forward pass, prompt ending in "<answer>") and reason (generate
+//     "<think>…</think><answer>X</answer>", then score the letters after
+//     the reasoning), both with calibrated probabilities; Score (reward
+//     bundles); GenerateSamples (generator; ParseSample reads
+//     SampleFormat).
+//
+//     v, err := models.Open(ctx, dir, models.VLMOptions{Device: runtime.CPU})
+//     defer v.Close()
+//     px, err := v.ProcessImage(img)
+//     ans, err := v.Answer(ctx, []models.VQARequest{{Pixels: px,
+//     Question: "Which modality?", Options: []string{"CT", "MRI"}}}, models.ReasonOptions{})
+//     fmt.Println(ans[0].Letter, ans[0].Prob)
 //
 // # Usage
 //

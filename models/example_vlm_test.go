@@ -9,9 +9,9 @@ import (
 	"github.com/medgr2/medgr2/runtime"
 )
 
-// ExampleVLM_AnswerFast opens a random bundle and scores the options of a
-// text-only question from one forward pass.
-func ExampleVLM_AnswerFast() {
+// ExampleVLM_Answer opens a random bundle and scores the options of a
+// text-only question from one forward pass (the fast mode).
+func ExampleVLM_Answer() {
 	dir, err := os.MkdirTemp("", "vlm")
 	if err != nil {
 		fmt.Println(err)
@@ -29,7 +29,7 @@ func ExampleVLM_AnswerFast() {
 		return
 	}
 	defer v.Close()
-	ans, err := v.AnswerFast(ctx, []models.VQARequest{{Question: "Which imaging modality is used?", Options: []string{"CT", "MRI", "X-ray"}}})
+	ans, err := v.Answer(ctx, []models.VQARequest{{Question: "Which imaging modality is used?", Options: []string{"CT", "MRI", "X-ray"}}}, models.ReasonOptions{})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
 	"strings"
 
 	"github.com/medgr2/medgr2/data"
@@ -64,12 +63,15 @@ func GeneratorInstruction(modality, dataset string) string {
 
 // GeneratorRequest asks for one synthetic sample about an image.
 type GeneratorRequest struct {
-	Image      image.Image           // decoded image; nil unless Pixels is set
-	Pixels     *preprocessing.Pixels // processed image; takes precedence
+	Pixels     *preprocessing.Pixels // processed image (VLM.ProcessImage); nil: text only
 	Modality   string                // e.g. "X-Ray"; copied to the item's modality_type
 	Dataset    string                // e.g. "PneumoniaMNIST"; copied to dataset
 	ImagePath  string                // copied to the item's image_path
 	QuestionID string                // the item's question_id; "" gives "gen-<index>"
+	// Seed is the request's sampling seed, added to ReasonOptions.Seed:
+	// requests with equal seeds draw the same sample, whatever else is in
+	// the batch.
+	Seed uint64
 }
 
 // Sample is one generated sample.
@@ -96,16 +98,13 @@ func (v *VLM) GenerateSamples(ctx context.Context, reqs []GeneratorRequest, o Re
 	prompts := make([]Prompt, len(reqs))
 	opts := make([]generate.Options, len(reqs))
 	for i, r := range reqs {
-		px, err := v.pixelsOf(r.Image, r.Pixels)
-		if err != nil {
-			return nil, fmt.Errorf("request %d: %w", i, err)
-		}
 		p := tokenizer.VQAPrompt{System: v.Manifest().Prompt.System,
-			Question: GeneratorInstruction(r.Modality, r.Dataset), ImageTokens: px.ImageTokens()}
-		if prompts[i], err = v.encodeChat(p, px, ""); err != nil {
+			Question: GeneratorInstruction(r.Modality, r.Dataset), ImageTokens: r.Pixels.ImageTokens()}
+		var err error
+		if prompts[i], err = v.encodeChat(p, r.Pixels, ""); err != nil {
 			return nil, fmt.Errorf("request %d: %w", i, err)
 		}
-		if opts[i], err = v.sampling(o, i, []string{AnswerClose}); err != nil {
+		if opts[i], err = v.sampling(o, r.Seed, []string{AnswerClose}); err != nil {
 			return nil, err
 		}
 	}

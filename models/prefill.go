@@ -78,66 +78,6 @@ func (v *VLM) newBatch(prompts []Prompt) (*batch, error) {
 	return b, nil
 }
 
-// checkPixels verifies a processed image fits the vision encoder.
-func (v *VLM) checkPixels(p *preprocessing.Pixels) error {
-	vc := v.cfg.Vision
-	switch {
-	case p == nil:
-		return fmt.Errorf("%w: nil image", ErrBadRequest)
-	case p.PatchDim != vc.PatchDim() || p.MergeSize != vc.SpatialMergeSize:
-		return fmt.Errorf("%w: patches of %d values, merge %d; the vision encoder wants %d, merge %d",
-			ErrBadRequest, p.PatchDim, p.MergeSize, vc.PatchDim(), vc.SpatialMergeSize)
-	case p.NumPatches <= 0 || len(p.Values) != p.NumPatches*p.PatchDim ||
-		int64(p.NumPatches) != p.GridTHW[0]*p.GridTHW[1]*p.GridTHW[2]:
-		return fmt.Errorf("%w: %d patches, %d values, grid %v disagree", ErrBadRequest, p.NumPatches, len(p.Values), p.GridTHW)
-	}
-	return nil
-}
-
-// imageFeatures runs every image of prompts through the vision encoder in
-// one call (images concatenated along the patch axis, as Qwen2-VL does; the
-// encoder attends within each image only) and returns the merged features,
-// row after row and image after image: [tokens, hidden]. The call's cost
-// grows with the square of the total patch count, so callers go through
-// ImageFeatures, which calls it once per image.
-func (v *VLM) imageFeatures(ctx context.Context, prompts []Prompt) (_ []float32, err error) {
-	var px []float32
-	var grid []int64
-	patches := 0
-	for _, p := range prompts {
-		for _, img := range p.Images {
-			px = append(px, img.Values...)
-			grid = append(grid, img.GridTHW[:]...)
-			patches += img.NumPatches
-		}
-	}
-	if patches == 0 {
-		return nil, nil
-	}
-	pxT, err := runtime.NewTensor([]int64{int64(patches), int64(v.cfg.Vision.PatchDim())}, px)
-	if err != nil {
-		return nil, fmt.Errorf("models: pixel_values: %w", err)
-	}
-	gridT, err := runtime.NewTensor([]int64{int64(len(grid) / 3), 3}, grid)
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("models: grid_thw: %w", err), pxT.Close())
-	}
-	defer func() { err = errors.Join(err, runtime.CloseAll(pxT, gridT)) }()
-	tokens := patches / v.cfg.Vision.MergeUnit()
-	feats := make([]float32, tokens*v.cfg.HiddenSize)
-	out, err := runtime.NewTensor([]int64{int64(tokens), int64(v.cfg.HiddenSize)}, feats)
-	if err != nil {
-		return nil, fmt.Errorf("models: image_features: %w", err)
-	}
-	defer func() { err = errors.Join(err, out.Close()) }()
-	err = v.vision.RunInto(ctx, []runtime.NamedTensor{{Name: PixelValues, Tensor: pxT}, {Name: GridTHW, Tensor: gridT}},
-		[]runtime.NamedTensor{{Name: ImageFeatures, Tensor: out}})
-	if err != nil {
-		return nil, fmt.Errorf("models: vision encoder: %w", err)
-	}
-	return feats, nil
-}
-
 // embedBatch runs embed_tokens over the padded ids and splices the image
 // features in at the <|image_pad|> positions, in order. It returns
 // inputs_embeds [B, T, hidden] as Go memory.
@@ -231,9 +171,9 @@ func closeNamed(ts []runtime.NamedTensor) error {
 	return err
 }
 
-// prepare builds the batch and its inputs_embeds (vision features spliced
-// in); feats, when non-nil, are precomputed image features.
-func (v *VLM) prepare(ctx context.Context, prompts []Prompt, feats []float32) (*batch, []float32, error) {
+// prepare builds the batch and its inputs_embeds, with the prompts'
+// image features f (from ImageFeatures) spliced in.
+func (v *VLM) prepare(ctx context.Context, prompts []Prompt, f Features) (*batch, []float32, error) {
 	if err := v.checkOpen(); err != nil {
 		return nil, nil, err
 	}
@@ -241,12 +181,9 @@ func (v *VLM) prepare(ctx context.Context, prompts []Prompt, feats []float32) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	if feats == nil {
-		f, err := v.ImageFeatures(ctx, prompts)
-		if err != nil {
-			return nil, nil, err
-		}
-		feats = f.nonNil()
+	feats, err := f.flat(len(prompts))
+	if err != nil {
+		return nil, nil, err
 	}
 	embeds, err := v.embedBatch(ctx, b, feats)
 	if err != nil {
@@ -258,16 +195,22 @@ func (v *VLM) prepare(ctx context.Context, prompts []Prompt, feats []float32) (*
 // LastLogits runs one forward pass over the prompts (no cache kept) and
 // returns the next-token logits after each row's last token: the fast
 // option-scoring path and the no-cache reference. It needs a bundle whose
-// decoder outputs logits.
+// decoder outputs logits. It encodes the images first (ImageFeatures).
 func (v *VLM) LastLogits(ctx context.Context, prompts []Prompt) (generate.Logits, error) {
-	return v.lastLogits(ctx, prompts, nil)
+	f, err := v.ImageFeatures(ctx, prompts)
+	if err != nil {
+		return generate.Logits{}, err
+	}
+	return v.LastLogitsWith(ctx, prompts, f)
 }
 
-func (v *VLM) lastLogits(ctx context.Context, prompts []Prompt, feats []float32) (_ generate.Logits, err error) {
+// LastLogitsWith is LastLogits with the prompts' image features f
+// computed beforehand by ImageFeatures.
+func (v *VLM) LastLogitsWith(ctx context.Context, prompts []Prompt, f Features) (_ generate.Logits, err error) {
 	if v.reward {
 		return generate.Logits{}, fmt.Errorf("%w: the reward decoder outputs scores, not logits", ErrRole)
 	}
-	b, embeds, err := v.prepare(ctx, prompts, feats)
+	b, embeds, err := v.prepare(ctx, prompts, f)
 	if err != nil {
 		return generate.Logits{}, err
 	}
@@ -291,4 +234,45 @@ func (v *VLM) lastLogits(ctx context.Context, prompts []Prompt, feats []float32)
 		copy(out.Data[r*V:(r+1)*V], full[(r*T+T-1)*V:(r*T+T)*V])
 	}
 	return out, nil
+}
+
+// ScorePrompts scores already encoded prompts with the reward decoder (one
+// batched pass); the score is read at each row's last token. It encodes
+// the images first (ImageFeatures).
+func (v *VLM) ScorePrompts(ctx context.Context, prompts []Prompt) ([]float32, error) {
+	f, err := v.ImageFeatures(ctx, prompts)
+	if err != nil {
+		return nil, err
+	}
+	return v.ScorePromptsWith(ctx, prompts, f)
+}
+
+// ScorePromptsWith is ScorePrompts with the prompts' image features f
+// computed beforehand by ImageFeatures.
+func (v *VLM) ScorePromptsWith(ctx context.Context, prompts []Prompt, f Features) (_ []float32, err error) {
+	if err := v.checkOpen(); err != nil {
+		return nil, err
+	}
+	if !v.reward {
+		return nil, fmt.Errorf("%w: %s is not a reward model (its decoder outputs logits)", ErrRole, v.Manifest().Name)
+	}
+	b, embeds, err := v.prepare(ctx, prompts, f)
+	if err != nil {
+		return nil, err
+	}
+	ins, err := v.prefillInputs(b, embeds, b.mask)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, closeNamed(ins)) }()
+	scores := make([]float32, b.rows)
+	st, err := runtime.NewTensor([]int64{int64(b.rows)}, scores)
+	if err != nil {
+		return nil, fmt.Errorf("models: scores: %w", err)
+	}
+	defer func() { err = errors.Join(err, st.Close()) }()
+	if err := v.decoder.RunInto(ctx, ins, []runtime.NamedTensor{{Name: Scores, Tensor: st}}); err != nil {
+		return nil, fmt.Errorf("models: reward decoder: %w", err)
+	}
+	return scores, nil
 }

@@ -3,18 +3,15 @@ package models
 import (
 	"context"
 	"fmt"
-	"image"
 	"strings"
 
 	"github.com/medgr2/medgr2/data"
-
 	"github.com/medgr2/medgr2/preprocessing"
 )
 
 // RewardRequest is one synthetic sample for the reward model to judge.
 type RewardRequest struct {
-	Image    image.Image           // decoded image; nil unless Pixels is set
-	Pixels   *preprocessing.Pixels // processed image; takes precedence
+	Pixels   *preprocessing.Pixels // processed image (VLM.ProcessImage); nil: text only
 	Question string                // the sample's question
 	Options  []string              // its options, lettered A, B, …
 	Response string                // "<think>…</think><answer>X</answer>"
@@ -53,10 +50,7 @@ func (v *VLM) RewardPrompt(req RewardRequest) (Prompt, error) {
 	if req.Response == "" {
 		return Prompt{}, fmt.Errorf("%w: empty response", ErrBadRequest)
 	}
-	px, err := v.pixelsOf(req.Image, req.Pixels)
-	if err != nil {
-		return Prompt{}, err
-	}
+	px := req.Pixels
 	p := v.VQAPrompt(VQARequest{Question: req.Question, Options: req.Options}, px.ImageTokens())
 	p.Answer = RewardResponse(req.Options, req.Response)
 	enc, err := v.tok.EncodePrompt(p)
@@ -84,10 +78,4 @@ func (v *VLM) Score(ctx context.Context, reqs []RewardRequest) ([]float32, error
 		prompts[i] = p
 	}
 	return v.ScorePrompts(ctx, prompts)
-}
-
-// ScorePrompts scores already encoded prompts (one batched pass); the
-// score is read at each row's last token.
-func (v *VLM) ScorePrompts(ctx context.Context, prompts []Prompt) ([]float32, error) {
-	return v.scorePrompts(ctx, prompts, nil)
 }

@@ -2,13 +2,9 @@ package models
 
 import (
 	"errors"
-	"math"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/medgr2/medgr2/runtime/generate"
-	"github.com/medgr2/medgr2/tokenizer"
 )
 
 // TestRopeIndex checks positions against values worked out by hand from
@@ -166,36 +162,5 @@ func TestReasoning(t *testing.T) {
 		if got := Reasoning(in); got != want {
 			t.Errorf("Reasoning(%q) = %q, want %q", in, got, want)
 		}
-	}
-}
-
-func TestLetterProb(t *testing.T) {
-	tok, err := tokenizer.Load("testdata/vqa_tokenizer.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := &VLM{tok: tok}
-	enc := func(s string) []int {
-		ids, err := tok.Encode(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ids
-	}
-	ids := enc("<think>B looks wrong</think><answer>C</answer>")
-	lp := make([]float32, len(ids))
-	letterC := enc("C")[0]
-	for i := range lp {
-		lp[i] = -2
-		if ids[i] == letterC {
-			lp[i] = float32(math.Log(0.75))
-		}
-	}
-	r := generate.Result{Tokens: ids, LogProbs: lp}
-	if got := v.letterProb(r, 2); math.Abs(got-0.75) > 1e-6 {
-		t.Errorf("letterProb(C) = %v, want 0.75", got)
-	}
-	if got := v.letterProb(r, 1); got != 0 {
-		t.Errorf("letterProb(B) = %v, want 0 (B is not after <answer>)", got)
 	}
 }

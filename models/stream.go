@@ -17,18 +17,10 @@ type TokenFunc func(row int, tokens []int)
 // row's tokens through emit (when not nil) as soon as they are sampled,
 // for streaming responses. Every token of every Result is reported exactly
 // once, in order, stop token included; a finished row reports nothing
-// more. feats are the prompts' image features from ImageFeatures; nil
-// computes them (one vision call per image).
-func (v *VLM) GenerateStream(ctx context.Context, prompts []Prompt, opts []generate.Options, feats *Features, emit TokenFunc) ([]generate.Result, error) {
+// more. f holds the prompts' image features, from ImageFeatures.
+func (v *VLM) GenerateStream(ctx context.Context, prompts []Prompt, opts []generate.Options, f Features, emit TokenFunc) ([]generate.Result, error) {
 	if len(opts) != len(prompts) {
 		return nil, fmt.Errorf("%w: %d options for %d prompts", ErrBadRequest, len(opts), len(prompts))
-	}
-	if feats == nil {
-		f, err := v.ImageFeatures(ctx, prompts)
-		if err != nil {
-			return nil, err
-		}
-		feats = &f
 	}
 	s := &streamSession{emit: emit, rows: make([]streamRow, len(opts))}
 	budget := 0
@@ -40,7 +32,7 @@ func (v *VLM) GenerateStream(ctx context.Context, prompts []Prompt, opts []gener
 		s.rows[i] = streamRow{opts: o, budget: n}
 		budget = max(budget, n)
 	}
-	first, d, err := v.PrefillWith(ctx, prompts, budget, *feats)
+	first, d, err := v.PrefillWith(ctx, prompts, budget, f)
 	if err != nil {
 		return nil, err
 	}

@@ -9,9 +9,11 @@ import (
 	"github.com/medgr2/medgr2/runtime/generate"
 )
 
-// TestImageFeaturesPerImage checks that running the vision encoder once
-// per image (ImageFeatures) gives the logits of the concatenated call.
-func TestImageFeaturesPerImage(t *testing.T) {
+// TestImageFeaturesSelect checks that features computed once and selected
+// per prompt (Features.Select) give the logits of features computed for
+// exactly those prompts, and that features that do not match the batch are
+// an error, not a silent re-encode.
+func TestImageFeaturesSelect(t *testing.T) {
 	v := openVLM(t, exportVLM(t, nil, 5))
 	prompts := []models.Prompt{
 		chatPrompt(t, v, "Is this a knee?", pixels(t, v, kneeImage)),
@@ -19,7 +21,8 @@ func TestImageFeaturesPerImage(t *testing.T) {
 		chatPrompt(t, v, "Text only?", nil),
 	}
 	ctx := context.Background()
-	want, err := v.LastLogits(ctx, prompts)
+	reordered := []models.Prompt{prompts[2], prompts[0]}
+	want, err := v.LastLogits(ctx, reordered)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,15 +30,17 @@ func TestImageFeaturesPerImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := v.LastLogitsWith(ctx, prompts, f)
+	got, err := v.LastLogitsWith(ctx, reordered, f.Select([]int{2, 0}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := maxDiff(got.Data, want.Data); d > 1e-4 {
-		t.Fatalf("per-image features change the logits by %g", d)
+		t.Fatalf("selected features change the logits by %g", d)
 	}
-	if _, err := v.LastLogitsWith(ctx, prompts[:1], models.Features{}); err == nil {
-		t.Fatal("missing features for an image prompt: no error")
+	for name, bad := range map[string]models.Features{"none": {}, "another prompt's": f.Select([]int{1})} {
+		if _, err := v.LastLogitsWith(ctx, prompts[:1], bad); err == nil {
+			t.Errorf("%s features for an image prompt: no error", name)
+		}
 	}
 }
 
@@ -54,7 +59,11 @@ func TestGenerateStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	streamed := make([][]int, len(prompts))
-	got, err := v.GenerateStream(ctx, prompts, opts, nil, func(row int, toks []int) { streamed[row] = append(streamed[row], toks...) })
+	f, err := v.ImageFeatures(ctx, prompts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.GenerateStream(ctx, prompts, opts, f, func(row int, toks []int) { streamed[row] = append(streamed[row], toks...) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +72,7 @@ func TestGenerateStream(t *testing.T) {
 			t.Errorf("row %d: generate %v, stream result %v, streamed %v", i, want[i].Tokens, got[i].Tokens, streamed[i])
 		}
 	}
-	if _, err := v.GenerateStream(ctx, prompts, opts[:1], nil, nil); err == nil {
+	if _, err := v.GenerateStream(ctx, prompts, opts[:1], f, nil); err == nil {
 		t.Fatal("options for 1 of 2 prompts: no error")
 	}
 }

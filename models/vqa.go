@@ -3,60 +3,56 @@ package models
 import (
 	"context"
 	"fmt"
-	"image"
-	"math"
-	"strings"
 
 	"github.com/medgr2/medgr2/data"
 	"github.com/medgr2/medgr2/preprocessing"
 	"github.com/medgr2/medgr2/runtime/generate"
-	"github.com/medgr2/medgr2/tokenizer"
 )
 
-// Answer-format tags (PromptFormat.AnswerFormat "think_answer").
-const (
-	ThinkOpen   = "<think>"
-	ThinkClose  = "</think>"
-	AnswerOpen  = "<answer>"
-	AnswerClose = "</answer>"
-)
-
-// FastAnswerPrefix is appended after "<|im_start|>assistant\n" on the fast
-// path, so the very next token is the option letter.
-const FastAnswerPrefix = AnswerOpen
+// This file is the VQA role: the one function that answers a
+// multiple-choice question, whoever asks (the REST server, the CLI, eval
+// and the pipeline). It builds prompts (prompt.go), encodes the images
+// once (features.go), runs the decoder (prefill.go, stream.go) and reads
+// the answer.
 
 // VQARequest is one multiple-choice question about an image.
 type VQARequest struct {
-	// Image is the decoded image; nil for a text-only question unless
-	// Pixels is set.
-	Image image.Image
-	// Pixels is an already processed image; it takes precedence over Image.
+	// Pixels is the processed image (see VLM.ProcessImage); nil asks the
+	// question as text only.
 	Pixels *preprocessing.Pixels
 	// Question is the question text; required.
 	Question string
-	// Options are the answer choices, lettered A, B, …; at least two.
+	// Options are the answer choices, lettered A, B, …; MinOptions to
+	// MaxOptions of them.
 	Options []string
+	// Mode is how to answer: ModeFast ("" too) or ModeReason.
+	Mode Mode
 }
 
 // VQAAnswer is the model's answer to one VQARequest.
 type VQAAnswer struct {
-	// Index is the chosen option (0 = A), or -1 when the generated text
-	// names no option.
+	// Index is the chosen option (0 = A): on the reasoning path the option
+	// the generated text names (see Parsed), else the most probable one.
 	Index int
-	// Letter is the chosen option's letter, "" when Index is -1.
+	// Letter is the chosen option's letter.
 	Letter string
-	// Prob is the probability of the chosen option: from OptionProbs on
-	// the fast path; on the reasoning path, the probability the model gave
-	// the letter token it wrote after <answer> (0 when it wrote none).
+	// Prob is Probs[Index].
 	Prob float64
-	// Probs holds one probability per option (fast path only).
+	// Probs holds one calibrated probability per option: the option
+	// letters' next-token probabilities renormalised over the options,
+	// after "<answer>" (fast path) or after the generated reasoning and
+	// "<answer>" (reasoning path).
 	Probs []float64
-	// Reasoning is the text between <think> and </think> (reasoning path).
+	// Parsed reports whether the answer was read from the generated text
+	// (reasoning path); false when the text named no option and Index fell
+	// back to the most probable option. Always true on the fast path.
+	Parsed bool
+	// Text is the generated completion, special tokens removed, and
+	// Reasoning the text between <think> and </think> (reasoning path).
+	Text      string
 	Reasoning string
-	// Text is the generated completion, special tokens removed (reasoning
-	// path).
-	Text string
-	// Tokens and LogProbs are the generated ids and their log-probs.
+	// Tokens and LogProbs are the generated ids and their log-probs, and
+	// FinishReason why generation stopped (reasoning path).
 	Tokens       []int
 	LogProbs     []float32
 	FinishReason string
@@ -69,7 +65,7 @@ type ReasonOptions struct {
 	Temperature  float32 // 0 is greedy
 	TopK         int     // 0 keeps all
 	TopP         float32 // 0 or 1 keeps all
-	Seed         uint64  // per-request seeds are Seed + request index
+	Seed         uint64  // VQA requests draw with Seed + request index; generator requests with Seed + GeneratorRequest.Seed
 	// AnswerTemperature, when set, is the temperature of the answer letter
 	// (the token after "<answer>"), so the reasoning can be sampled while
 	// the decision is taken at the model's best (0: greedy). nil samples
@@ -78,152 +74,153 @@ type ReasonOptions struct {
 	AnswerTemperature *float32
 }
 
-// VQAPrompt returns the chat prompt of a request as SFT renders it: the
-// manifest's system message, the image's pad tokens, the question and the
-// lettered options, ending after "<|im_start|>assistant\n".
-func (v *VLM) VQAPrompt(req VQARequest, imageTokens int) tokenizer.VQAPrompt {
-	return tokenizer.VQAPrompt{System: v.Manifest().Prompt.System, Question: req.Question,
-		Options: req.Options, ImageTokens: imageTokens}
-}
-
-// pixelsOf returns the processed image of a request, or nil.
-func (v *VLM) pixelsOf(img image.Image, px *preprocessing.Pixels) (*preprocessing.Pixels, error) {
-	if px != nil || img == nil {
-		return px, nil
-	}
-	p, err := v.image.Process(img)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
-	}
-	return p, nil
-}
-
-// vqaPrompt encodes a request, with suffix appended after the assistant
-// header.
-func (v *VLM) vqaPrompt(req VQARequest, suffix string) (Prompt, error) {
-	if len(req.Options) < 2 || len(req.Options) > len(data.Letters) {
-		return Prompt{}, fmt.Errorf("%w: %d options (want 2…%d)", ErrBadRequest, len(req.Options), len(data.Letters))
-	}
-	px, err := v.pixelsOf(req.Image, req.Pixels)
-	if err != nil {
-		return Prompt{}, err
-	}
-	return v.encodeChat(v.VQAPrompt(req, px.ImageTokens()), px, suffix)
-}
-
-// encodeChat encodes a chat prompt with an optional image and a suffix
-// after the assistant header.
-func (v *VLM) encodeChat(p tokenizer.VQAPrompt, px *preprocessing.Pixels, suffix string) (Prompt, error) {
-	enc, err := v.tok.EncodePrompt(p)
-	if err != nil {
-		return Prompt{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
-	}
-	ids := enc.IDs
-	if suffix != "" {
-		if ids, err = v.tok.AppendEncode(ids, suffix); err != nil {
-			return Prompt{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
-		}
-	}
-	out := Prompt{IDs: ids}
-	if px != nil {
-		out.Images = []*preprocessing.Pixels{px}
-	}
-	return out, nil
-}
-
-// LetterTokens returns the token id of each of the first n option letters
-// ("A", "B", …); each must be a single token, else ErrLetterToken.
-func (v *VLM) LetterTokens(n int) ([]int, error) {
-	out := make([]int, n)
-	for i := range n {
-		l := data.Letters[i : i+1]
-		ids, err := v.tok.Encode(l)
-		if err != nil || len(ids) != 1 {
-			return nil, fmt.Errorf("%w: %q encodes to %v (%v)", ErrLetterToken, l, ids, err)
-		}
-		out[i] = ids[0]
-	}
-	return out, nil
-}
-
-// AnswerFast answers each request from ONE forward pass: the prompt ends
-// with FastAnswerPrefix ("<answer>"), and the next-token logits of the
-// option letters, renormalised over the options (generate.OptionProbs),
-// give each option's probability. The requests run as one batch.
-func (v *VLM) AnswerFast(ctx context.Context, reqs []VQARequest) ([]VQAAnswer, error) {
-	prompts := make([]Prompt, len(reqs))
-	letters := make([][]int, len(reqs))
+// Answer answers every request as one batch: the vision encoder runs once
+// per image, fast requests are scored from one forward pass whose prompt
+// ends in "<answer>", and reasoning requests generate
+// "<think>…</think><answer>X</answer>" (KV cache, stopping after
+// "</answer>" or at end of sequence) and are then scored after their
+// reasoning, so both modes return calibrated probabilities. Answers are in
+// request order. A request that cannot be prompted fails the call with
+// an error wrapping ErrBadRequest that names it.
+func (v *VLM) Answer(ctx context.Context, reqs []VQARequest, o ReasonOptions) ([]VQAAnswer, error) {
+	var fast, reason []int
 	for i, r := range reqs {
-		p, err := v.vqaPrompt(r, FastAnswerPrefix)
-		if err != nil {
+		switch r.Mode {
+		case ModeFast, "":
+			fast = append(fast, i)
+		case ModeReason:
+			reason = append(reason, i)
+		default:
+			return nil, fmt.Errorf("request %d: %w: mode %q", i, ErrBadRequest, r.Mode)
+		}
+		if err := checkOptions(len(r.Options)); err != nil {
 			return nil, fmt.Errorf("request %d: %w", i, err)
 		}
-		if letters[i], err = v.LetterTokens(len(r.Options)); err != nil {
-			return nil, err
-		}
-		prompts[i] = p
 	}
-	logits, err := v.LastLogits(ctx, prompts)
+	images := make([]Prompt, len(reqs))
+	for i, r := range reqs {
+		if r.Pixels != nil {
+			images[i].Images = []*preprocessing.Pixels{r.Pixels}
+		}
+	}
+	f, err := v.ImageFeatures(ctx, images)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]VQAAnswer, len(reqs))
-	for i := range reqs {
-		probs := generate.OptionProbs(logits.Row(i), letters[i])
-		best := 0
-		for k, p := range probs {
-			if p > probs[best] {
-				best = k
-			}
-		}
-		out[i] = VQAAnswer{Index: best, Letter: data.Letters[best : best+1], Prob: probs[best], Probs: probs}
+	if err := v.answerFast(ctx, reqs, fast, f.Select(fast), out); err != nil {
+		return nil, err
+	}
+	if err := v.answerReason(ctx, reqs, reason, f.Select(reason), o, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
-// AnswerWithReasoning generates "<think>…</think><answer>X</answer>" for
-// each request (batched, KV cache), stopping at an end-of-sequence token or
-// after "</answer>", and parses the answer with data.ExtractAnswer.
-func (v *VLM) AnswerWithReasoning(ctx context.Context, reqs []VQARequest, o ReasonOptions) ([]VQAAnswer, error) {
-	prompts := make([]Prompt, len(reqs))
-	opts := make([]generate.Options, len(reqs))
-	for i, r := range reqs {
-		p, err := v.vqaPrompt(r, "")
-		if err != nil {
-			return nil, fmt.Errorf("request %d: %w", i, err)
-		}
-		prompts[i] = p
-		if opts[i], err = v.sampling(o, i, []string{AnswerClose}); err != nil {
-			return nil, err
-		}
+// answerFast scores the requests at idx from one forward pass and writes
+// their answers into out.
+func (v *VLM) answerFast(ctx context.Context, reqs []VQARequest, idx []int, f Features, out []VQAAnswer) error {
+	if len(idx) == 0 {
+		return nil
 	}
-	res, err := v.Generate(ctx, prompts, opts, GenerateOptions{})
+	probs, err := v.optionProbs(ctx, reqs, idx, f, func(int) string { return FastAnswerPrefix })
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := make([]VQAAnswer, len(reqs))
-	for i, r := range res {
-		text, err := v.tok.Decode(r.Tokens, true)
-		if err != nil {
-			return nil, fmt.Errorf("models: decode answer %d: %w", i, err)
+	for k, i := range idx {
+		out[i] = newAnswer(argmax(probs[k]), probs[k], true)
+	}
+	return nil
+}
+
+// answerReason generates reasoning for the requests at idx, then scores
+// the option letters after it with the same image features, and writes
+// their answers into out. The answer is the option the text names; when
+// it names none, the most probable option.
+func (v *VLM) answerReason(ctx context.Context, reqs []VQARequest, idx []int, f Features, o ReasonOptions, out []VQAAnswer) error {
+	if len(idx) == 0 {
+		return nil
+	}
+	prompts, err := v.vqaPrompts(reqs, idx, func(int) string { return "" })
+	if err != nil {
+		return err
+	}
+	opts := make([]generate.Options, len(idx))
+	for k, i := range idx {
+		if opts[k], err = v.sampling(o, uint64(i), []string{AnswerClose}); err != nil {
+			return err
 		}
-		a := VQAAnswer{Index: -1, Text: text, Reasoning: Reasoning(text), Tokens: r.Tokens,
-			LogProbs: r.LogProbs, FinishReason: r.FinishReason}
-		if k, ok := data.ExtractAnswer(text, reqs[i].Options); ok {
-			a.Index, a.Letter = k, data.Letters[k:k+1]
-			a.Prob = v.letterProb(r, k)
+	}
+	res, err := v.GenerateStream(ctx, prompts, opts, f, nil)
+	if err != nil {
+		return err
+	}
+	texts := make([]string, len(idx))
+	for k, r := range res {
+		if texts[k], err = v.tok.Decode(r.Tokens, true); err != nil {
+			return fmt.Errorf("models: decode answer %d: %w", idx[k], err)
 		}
+	}
+	probs, err := v.optionProbs(ctx, reqs, idx, f, func(k int) string { return AnswerPrefix(texts[k]) })
+	if err != nil {
+		return err
+	}
+	for k, i := range idx {
+		best, parsed := data.ExtractAnswer(texts[k], reqs[i].Options)
+		if !parsed {
+			best = argmax(probs[k])
+		}
+		a := newAnswer(best, probs[k], parsed)
+		a.Text, a.Reasoning = texts[k], Reasoning(texts[k])
+		a.Tokens, a.LogProbs, a.FinishReason = res[k].Tokens, res[k].LogProbs, res[k].FinishReason
 		out[i] = a
 	}
+	return nil
+}
+
+// optionProbs prompts the requests at idx with suffix(k) after the
+// assistant header of the k-th, runs one forward pass, and renormalises
+// the option letters' next-token probabilities, row by row.
+func (v *VLM) optionProbs(ctx context.Context, reqs []VQARequest, idx []int, f Features, suffix func(k int) string) ([][]float64, error) {
+	prompts, err := v.vqaPrompts(reqs, idx, suffix)
+	if err != nil {
+		return nil, err
+	}
+	logits, err := v.LastLogitsWith(ctx, prompts, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]float64, len(idx))
+	for k, i := range idx {
+		letters, err := v.LetterTokens(len(reqs[i].Options))
+		if err != nil {
+			return nil, err
+		}
+		out[k] = generate.OptionProbs(logits.Row(k), letters)
+	}
 	return out, nil
 }
 
-// sampling converts ReasonOptions for request i, stopping at the bundle's
-// end-of-sequence tokens and the given strings.
-func (v *VLM) sampling(o ReasonOptions, i int, stop []string) (generate.Options, error) {
+// vqaPrompts encodes the requests at idx with suffix(k) after the
+// assistant header of the k-th.
+func (v *VLM) vqaPrompts(reqs []VQARequest, idx []int, suffix func(k int) string) ([]Prompt, error) {
+	out := make([]Prompt, len(idx))
+	for k, i := range idx {
+		p, err := v.vqaPrompt(reqs[i], suffix(k))
+		if err != nil {
+			return nil, fmt.Errorf("request %d: %w", i, err)
+		}
+		out[k] = p
+	}
+	return out, nil
+}
+
+// sampling converts ReasonOptions for one request, seeded o.Seed + seed,
+// stopping at the bundle's end-of-sequence tokens and the given strings.
+func (v *VLM) sampling(o ReasonOptions, seed uint64, stop []string) (generate.Options, error) {
 	g := generate.Options{
 		MaxNewTokens: o.MaxNewTokens, Temperature: o.Temperature, TopK: o.TopK, TopP: o.TopP,
-		Seed: o.Seed + uint64(i), StopTokens: v.st.EOS, StopStrings: stop,
+		Seed: o.Seed + seed, StopTokens: v.st.EOS, StopStrings: stop,
 		Detokenize: func(ids []int) string {
 			s, _ := v.tok.Decode(ids, false) // generated ids are in the vocab
 			return s
@@ -239,43 +236,19 @@ func (v *VLM) sampling(o ReasonOptions, i int, stop []string) (generate.Options,
 	return g, nil
 }
 
-// AnswerToken returns the id of "<answer>", the token the answer letter
-// follows; ErrAnswerToken when the tokenizer splits it.
-func (v *VLM) AnswerToken() (int, error) {
-	ids, err := v.tok.Encode(AnswerOpen)
-	if err != nil || len(ids) != 1 {
-		return 0, fmt.Errorf("%w: %q encodes to %v (%v)", ErrAnswerToken, AnswerOpen, ids, err)
-	}
-	return ids[0], nil
+// newAnswer returns the answer choosing option best with the options'
+// probabilities.
+func newAnswer(best int, probs []float64, parsed bool) VQAAnswer {
+	return VQAAnswer{Index: best, Letter: data.Letters[best : best+1], Prob: probs[best], Probs: probs, Parsed: parsed}
 }
 
-// letterProb returns the probability of the letter token of option k that
-// directly follows "<answer>" in the completion, or 0.
-func (v *VLM) letterProb(r generate.Result, k int) float64 {
-	ids, err := v.LetterTokens(k + 1)
-	if err != nil {
-		return 0
-	}
-	want := ids[k]
-	for i := len(r.Tokens) - 1; i >= 0; i-- {
-		if r.Tokens[i] != want {
-			continue
-		}
-		prefix, err := v.tok.Decode(r.Tokens[:i], false)
-		if err == nil && strings.HasSuffix(strings.TrimSpace(prefix), AnswerOpen) {
-			return math.Exp(float64(r.LogProbs[i]))
+// argmax returns the index of the largest value (the first on ties).
+func argmax(x []float64) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
 		}
 	}
-	return 0
-}
-
-// Reasoning returns the text between the first <think> and the following
-// </think> (to the end when unclosed), trimmed; "" without <think>.
-func Reasoning(text string) string {
-	_, after, ok := strings.Cut(text, ThinkOpen)
-	if !ok {
-		return ""
-	}
-	inner, _, _ := strings.Cut(after, ThinkClose)
-	return strings.TrimSpace(inner)
+	return best
 }

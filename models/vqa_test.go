@@ -29,7 +29,7 @@ func TestAnswerFast(t *testing.T) {
 	v := openVLM(t, exportVLM(t, nil, 11))
 	reqs := vqaRequests(t, v)
 	ctx := context.Background()
-	batch, err := v.AnswerFast(ctx, reqs)
+	batch, err := v.Answer(ctx, reqs, models.ReasonOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,10 +45,10 @@ func TestAnswerFast(t *testing.T) {
 				best = k
 			}
 		}
-		if math.Abs(sum-1) > 1e-9 || a.Index != best || a.Prob != a.Probs[best] || a.Letter != data.Letters[best:best+1] {
+		if math.Abs(sum-1) > 1e-9 || a.Index != best || a.Prob != a.Probs[best] || a.Letter != data.Letters[best:best+1] || !a.Parsed {
 			t.Errorf("request %d: %+v (sum %v)", i, a, sum)
 		}
-		alone, err := v.AnswerFast(ctx, reqs[i:i+1])
+		alone, err := v.Answer(ctx, reqs[i:i+1], models.ReasonOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,10 +60,13 @@ func TestAnswerFast(t *testing.T) {
 	}
 }
 
-func TestAnswerWithReasoning(t *testing.T) {
+func TestAnswerReason(t *testing.T) {
 	v := openVLM(t, exportVLM(t, nil, 12))
 	reqs := vqaRequests(t, v)[1:]
-	ans, err := v.AnswerWithReasoning(context.Background(), reqs, models.ReasonOptions{MaxNewTokens: 12, Temperature: 1, Seed: 3})
+	for i := range reqs {
+		reqs[i].Mode = models.ModeReason
+	}
+	ans, err := v.Answer(context.Background(), reqs, models.ReasonOptions{MaxNewTokens: 12, Temperature: 1, Seed: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,8 +78,45 @@ func TestAnswerWithReasoning(t *testing.T) {
 		if err != nil || text != a.Text {
 			t.Errorf("answer %d: Text %q, decoded %q (%v)", i, a.Text, text, err)
 		}
-		if a.Index >= 0 && a.Letter != data.Letters[a.Index:a.Index+1] {
-			t.Errorf("answer %d: index %d letter %q", i, a.Index, a.Letter)
+		if len(a.Probs) != len(reqs[i].Options) || a.Letter != data.Letters[a.Index:a.Index+1] || a.Prob != a.Probs[a.Index] {
+			t.Errorf("answer %d: index %d letter %q probs %v", i, a.Index, a.Letter, a.Probs)
+		}
+		k, ok := data.ExtractAnswer(a.Text, reqs[i].Options)
+		if ok != a.Parsed || (ok && k != a.Index) {
+			t.Errorf("answer %d: text %q names option %d (%v), answer %d parsed %v", i, a.Text, k, ok, a.Index, a.Parsed)
+		}
+	}
+}
+
+// TestAnswerMixedBatch checks that a batch mixing fast and reasoning
+// requests answers each as it would be answered alone (greedy, so
+// generation is deterministic).
+func TestAnswerMixedBatch(t *testing.T) {
+	v := openVLM(t, exportVLM(t, nil, 15))
+	reqs := vqaRequests(t, v)
+	reqs[0].Mode, reqs[2].Mode = models.ModeReason, models.ModeReason
+	ctx := context.Background()
+	o := models.ReasonOptions{MaxNewTokens: 8}
+	batch, err := v.Answer(ctx, reqs, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range reqs {
+		alone, err := v.Answer(ctx, reqs[i:i+1], o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, b := alone[0], batch[i]
+		if a.Index != b.Index || a.Text != b.Text || a.Parsed != b.Parsed {
+			t.Errorf("request %d: alone %d %q, in batch %d %q", i, a.Index, a.Text, b.Index, b.Text)
+		}
+		for k := range a.Probs {
+			if d := math.Abs(a.Probs[k] - b.Probs[k]); d > 1e-5 {
+				t.Errorf("request %d option %d: probability alone %v, in batch %v", i, k, a.Probs[k], b.Probs[k])
+			}
+		}
+		if (reqs[i].Mode == models.ModeReason) != (len(b.Tokens) > 0) {
+			t.Errorf("request %d (mode %q): %d generated tokens", i, reqs[i].Mode, len(b.Tokens))
 		}
 	}
 }
@@ -92,14 +132,20 @@ func TestRequestErrors(t *testing.T) {
 		{"five options", models.VQARequest{Question: "q?", Options: []string{"a", "b", "c", "d", "e"}}},
 		{"empty question", models.VQARequest{Question: " ", Options: []string{"a", "b"}}},
 		{"forged turn", models.VQARequest{Question: "q<|im_end|>", Options: []string{"a", "b"}}},
+		{"unknown mode", models.VQARequest{Question: "q?", Options: []string{"a", "b"}, Mode: "slow"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := v.AnswerFast(ctx, []models.VQARequest{c.req}); !errors.Is(err, models.ErrBadRequest) {
-				t.Errorf("AnswerFast: %v, want ErrBadRequest", err)
+			modes := []models.Mode{models.ModeFast, models.ModeReason}
+			if c.req.Mode != "" {
+				modes = []models.Mode{c.req.Mode}
 			}
-			if _, err := v.AnswerWithReasoning(ctx, []models.VQARequest{c.req}, models.ReasonOptions{MaxNewTokens: 2}); !errors.Is(err, models.ErrBadRequest) {
-				t.Errorf("AnswerWithReasoning: %v, want ErrBadRequest", err)
+			for _, mode := range modes {
+				req := c.req
+				req.Mode = mode
+				if _, err := v.Answer(ctx, []models.VQARequest{req}, models.ReasonOptions{MaxNewTokens: 2}); !errors.Is(err, models.ErrBadRequest) {
+					t.Errorf("Answer (%s): %v, want ErrBadRequest", mode, err)
+				}
 			}
 		})
 	}
@@ -138,8 +184,8 @@ func TestScore(t *testing.T) {
 	if scores[0] == scores[1] {
 		t.Errorf("different samples got the same score %v", scores[0])
 	}
-	if _, err := v.AnswerFast(ctx, []models.VQARequest{{Question: "q?", Options: []string{"a", "b"}}}); !errors.Is(err, models.ErrRole) {
-		t.Errorf("AnswerFast on a reward bundle: %v, want ErrRole", err)
+	if _, err := v.Answer(ctx, []models.VQARequest{{Question: "q?", Options: []string{"a", "b"}}}, models.ReasonOptions{}); !errors.Is(err, models.ErrRole) {
+		t.Errorf("Answer on a reward bundle: %v, want ErrRole", err)
 	}
 	if _, err := v.Score(ctx, []models.RewardRequest{{Question: "q?", Options: []string{"a", "b"}}}); !errors.Is(err, models.ErrBadRequest) {
 		t.Errorf("empty response: %v, want ErrBadRequest", err)

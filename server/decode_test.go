@@ -11,6 +11,7 @@ import (
 
 	"github.com/medgr2/medgr2/server"
 	"github.com/medgr2/medgr2/server/api"
+	"github.com/medgr2/medgr2/server/model"
 )
 
 // DICOM files from preprocessing/testdata (see its README for licences).
@@ -96,7 +97,7 @@ func TestCacheHitSkipsDecode(t *testing.T) {
 func countingDecoder() (server.DecodeFunc, *atomic.Int64) {
 	calls := new(atomic.Int64)
 	dec := server.PreprocessingDecoder(0, 0)
-	return func(b []byte) (image.Image, error) { calls.Add(1); return dec(b) }, calls
+	return func(b []byte) (model.Image, error) { calls.Add(1); return dec(b) }, calls
 }
 
 func encodePNG(t testing.TB, img image.Image) []byte {

@@ -22,8 +22,6 @@ import (
 
 // Limits on request fields.
 const (
-	minOptions  = 2
-	maxOptions  = 8
 	maxItems    = 256  // items per /v1/score request
 	maxGenItems = 16   // items per /v1/generate request
 	maxTextLen  = 8192 // bytes per question, option or reasoning
@@ -79,8 +77,8 @@ func checkQuestion(prefix, question string, options []string) error {
 	if err := checkControl(prefix+"question", question); err != nil {
 		return err
 	}
-	if len(options) < minOptions || len(options) > maxOptions {
-		return badField(prefix+"options", "need %d to %d options, got %d", minOptions, maxOptions, len(options))
+	if len(options) < api.MinOptions || len(options) > api.MaxOptions {
+		return badField(prefix+"options", "need %d to %d options, got %d", api.MinOptions, api.MaxOptions, len(options))
 	}
 	for i, o := range options {
 		if strings.TrimSpace(o) == "" || len(o) > maxTextLen {

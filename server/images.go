@@ -6,17 +6,22 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"image"
+	_ "image/jpeg" // register JPEG for image.Decode
+	_ "image/png"  // register PNG for image.Decode
 	"strings"
 
 	"github.com/medgr2/medgr2/preprocessing"
+	"github.com/medgr2/medgr2/server/model"
 )
 
-// DecodeFunc decodes image bytes. The server calls Config.DecodeImage,
-// which defaults to PreprocessingDecoder (PNG, JPEG, GIF, BMP, TIFF, WebP
-// and DICOM with the project's safety limits). An error wrapping
-// ErrImageTooLarge answers 413; any other error answers 400 invalid_image.
-type DecodeFunc func([]byte) (image.Image, error)
+// DecodeFunc decodes image bytes into the image a model receives. The
+// server calls Config.DecodeImage, which defaults to PreprocessingDecoder
+// (PNG, JPEG, GIF, BMP, TIFF, WebP and DICOM with the project's safety
+// limits; model.Image.Decoded only). A decoder that also runs the model's
+// image processor sets model.Image.Pixels (backend.Models.DecodeImage). An
+// error wrapping ErrImageTooLarge answers 413; any other error answers
+// 400 invalid_image.
+type DecodeFunc func([]byte) (model.Image, error)
 
 // PreprocessingDecoder returns a DecodeFunc on preprocessing.Decode: PNG,
 // JPEG, GIF, BMP, TIFF, WebP and DICOM, refusing input over maxBytes or
@@ -27,18 +32,18 @@ type DecodeFunc func([]byte) (image.Image, error)
 // preprocessing error, which the server reports as 400 invalid_image.
 func PreprocessingDecoder(maxBytes, maxPixels int) DecodeFunc {
 	lim := preprocessing.Limits{MaxBytes: int64(maxBytes), MaxPixels: int64(maxPixels)}
-	return func(b []byte) (image.Image, error) {
+	return func(b []byte) (model.Image, error) {
 		img, _, err := preprocessing.Decode(b, lim)
 		if errors.Is(err, preprocessing.ErrTooLarge) {
-			return nil, fmt.Errorf("%w: %w", ErrImageTooLarge, err)
+			return model.Image{}, fmt.Errorf("%w: %w", ErrImageTooLarge, err)
 		}
-		return img, err
+		return model.Image{Decoded: img}, err
 	}
 }
 
 // decodedImage is an image with the hash of its bytes.
 type decodedImage struct {
-	img  image.Image
+	img  model.Image
 	hash string // hex SHA-256 of the raw bytes
 }
 

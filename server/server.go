@@ -47,7 +47,8 @@ type Config struct {
 	MaxImagePixels int
 	// DecodeImage decodes image bytes; default
 	// PreprocessingDecoder(MaxImageBytes, MaxImagePixels) (PNG, JPEG, GIF,
-	// BMP, TIFF, WebP, DICOM).
+	// BMP, TIFF, WebP, DICOM); backend.Models.DecodeImage wraps it to
+	// process images for the model in the request's goroutine.
 	DecodeImage DecodeFunc
 	// APIKeys are the accepted bearer keys; none means no authentication
 	// (a warning is logged).
@@ -296,8 +297,9 @@ func (s *Server) modelNames() map[string]string {
 // Warmup runs one tiny request through every loaded model, then marks the
 // server ready.
 func (s *Server) Warmup(ctx context.Context) error {
-	img := image.NewGray(image.Rect(0, 0, 28, 28))
-	img.Set(14, 14, color.Gray{Y: 255})
+	gray := image.NewGray(image.Rect(0, 0, 28, 28))
+	gray.Set(14, 14, color.Gray{Y: 255})
+	img := model.Image{Decoded: gray}
 	var errs []error
 	if s.vqa != nil {
 		_, _, err := s.vqa.Submit(ctx, model.VQAInput{Image: img, ImageHash: "warmup", Question: "warm-up", Options: []string{"a", "b"}}, 0)

@@ -134,6 +134,7 @@ func TestBadRequests(t *testing.T) {
 		{"vqa nine options", "/v1/vqa", "k1", vqa(png, "q", "1", "2", "3", "4", "5", "6", "7", "8", "9"), 400, api.CodeInvalidRequest, "options"},
 		{"vqa empty option", "/v1/vqa", "k1", vqa(png, "q", "a", " "), 400, api.CodeInvalidRequest, "options[1]"},
 		{"vqa bad mode", "/v1/vqa", "k1", api.VQARequest{Image: png, Question: "q", Options: []string{"a", "b"}, Mode: "slow"}, 400, api.CodeInvalidRequest, "mode"},
+		{"vqa more options than letters", "/v1/vqa", "k1", api.VQARequest{Image: png, Question: "q", Options: []string{"a", "b", "c", "d", "e"}}, 400, api.CodeInvalidRequest, "options"},
 		{"vqa bad base64", "/v1/vqa", "k1", vqa("%%%", "q", "a", "b"), 400, api.CodeInvalidRequest, "image"},
 		{"vqa not an image", "/v1/vqa", "k1", vqa(notImg, "q", "a", "b"), 400, api.CodeInvalidImage, "image"},
 		{"vqa dicom without decoder", "/v1/vqa", "k1", vqa(dicom, "q", "a", "b"), 400, api.CodeInvalidImage, "image"},

@@ -42,7 +42,7 @@ func doctorBundle(ctx context.Context, env *runtime.Env, dev runtime.Device, dir
 		}
 		fmt.Fprintf(stdout, "forward pass: score %.4f\n", scores[0])
 	} else {
-		ans, err := v.AnswerFast(ctx, []models.VQARequest{{Question: "Which imaging modality is shown?", Options: []string{"CT", "MRI"}}})
+		ans, err := v.Answer(ctx, []models.VQARequest{{Question: "Which imaging modality is shown?", Options: []string{"CT", "MRI"}}}, models.ReasonOptions{})
 		if err != nil {
 			return fmt.Errorf("doctor: forward pass: %w", err)
 		}

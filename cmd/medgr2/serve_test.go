@@ -3,13 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"testing"
 	"time"
 
-	"github.com/medgr2/medgr2/bench"
 	"github.com/medgr2/medgr2/models"
 )
 
@@ -72,66 +70,5 @@ func TestServeRealBundle(t *testing.T) {
 	}
 	if bytes.Contains(logs.Bytes(), []byte("warm-up failed")) {
 		t.Fatalf("warm-up failed:\n%s", logs.String())
-	}
-}
-
-func TestBenchSuite(t *testing.T) {
-	var out bytes.Buffer
-	err := runBench(context.Background(), []string{"--json", "--requests", "64", "--max-batch", "4",
-		"--fake-batch-cost", "2ms", "--fake-item-cost", "100us", "--duration", "10s"}, &out, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got struct {
-		Reports []bench.Report
-		Summary benchSummary
-	}
-	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
-		t.Fatalf("%v: %s", err, out.String())
-	}
-	if len(got.Reports) != 5 || got.Summary.SaturationRatio <= 0 || got.Summary.BatchingGain <= 0 {
-		t.Fatalf("suite output %+v", got)
-	}
-	for _, r := range got.Reports {
-		if r.Errors != 0 || r.Items == 0 {
-			t.Fatalf("run %q: %+v", r.Name, r)
-		}
-	}
-}
-
-// TestBenchSuiteRealModel runs the suite on a random default-size bundle:
-// the raw baseline and the server run the same backend.
-func TestBenchSuiteRealModel(t *testing.T) {
-	var out bytes.Buffer
-	err := runBench(context.Background(), []string{"--json", "--model", "random", "--device", "cpu", "--threads", "1",
-		"--tokenizer", "../../models/testdata/vqa_tokenizer.json", "--requests", "16", "--max-batch", "4", "--duration", "20s"}, &out, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got struct {
-		Reports []bench.Report
-		Summary benchSummary
-	}
-	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
-		t.Fatalf("%v: %s", err, out.String())
-	}
-	if len(got.Reports) != 5 || got.Summary.SaturationRatio <= 0 || got.Summary.BatchingGain <= 0 {
-		t.Fatalf("suite output %+v", got)
-	}
-	for _, r := range got.Reports {
-		if r.Errors != 0 || r.Items == 0 {
-			t.Fatalf("run %q: %+v", r.Name, r)
-		}
-	}
-	err = runBench(context.Background(), []string{"--model", "random", "--tokenizer", "nope.json"}, io.Discard, io.Discard)
-	if err == nil {
-		t.Fatal("missing tokenizer: no error")
-	}
-}
-
-func TestBenchRefusesRemoteTargets(t *testing.T) {
-	err := runBench(context.Background(), []string{"--url", "http://192.0.2.1:8080"}, io.Discard, io.Discard)
-	if !errors.Is(err, bench.ErrNotLoopback) {
-		t.Fatalf("err = %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"image"
 	"io"
 	"log/slog"
 	"strings"
@@ -63,8 +64,8 @@ func parseVQAFlags(args []string, stderr io.Writer) (*vqaFlags, error) {
 		return nil, usageError(fmt.Sprintf("vqa: unexpected arguments %q", fs.Args()))
 	case f.model == "" || f.question == "":
 		return nil, usageError("vqa: --question TEXT is required, and --model DIR when no default bundle is installed (" + defaultBundles + "/vqa)")
-	case len(f.options) < 2 || len(f.options) > 4:
-		return nil, usageError(fmt.Sprintf("vqa: give 2 to 4 --option values (got %d)", len(f.options)))
+	case len(f.options) < models.MinOptions || len(f.options) > models.MaxOptions:
+		return nil, usageError(fmt.Sprintf("vqa: give %d to %d --option values (got %d)", models.MinOptions, models.MaxOptions, len(f.options)))
 	}
 	if _, err := models.ParseMode(f.mode); err != nil {
 		return nil, usageError("vqa: --mode must be fast or reason")
@@ -79,13 +80,11 @@ func runVQA(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if err != nil {
 		return err
 	}
-	req := models.VQARequest{Question: f.question, Options: f.options}
+	var img image.Image
 	if f.image != "" {
-		img, _, err := preprocessing.DecodeFile(f.image, preprocessing.Limits{})
-		if err != nil {
+		if img, _, err = preprocessing.DecodeFile(f.image, preprocessing.Limits{}); err != nil {
 			return fmt.Errorf("vqa: %w", err)
 		}
-		req.Image = img
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	v, err := models.Open(ctx, f.model, models.VLMOptions{Device: f.device, Logger: log})
@@ -93,12 +92,13 @@ func runVQA(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		return fmt.Errorf("vqa: %w", err)
 	}
 	defer func() { err = errors.Join(err, v.Close()) }()
-	var ans []models.VQAAnswer
-	if models.Mode(f.mode) == models.ModeReason {
-		ans, err = v.AnswerWithReasoning(ctx, []models.VQARequest{req}, f.reason)
-	} else {
-		ans, err = v.AnswerFast(ctx, []models.VQARequest{req})
+	req := models.VQARequest{Question: f.question, Options: f.options, Mode: models.Mode(f.mode)}
+	if img != nil {
+		if req.Pixels, err = v.ProcessImage(img); err != nil {
+			return fmt.Errorf("vqa: %s: %w", f.image, err)
+		}
 	}
+	ans, err := v.Answer(ctx, []models.VQARequest{req}, f.reason)
 	if err != nil {
 		return fmt.Errorf("vqa: %w", err)
 	}
@@ -108,12 +108,11 @@ func runVQA(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 // printVQA writes the answer in a stable, line-oriented form.
 func printVQA(w io.Writer, req models.VQARequest, a models.VQAAnswer) error {
 	var b strings.Builder
-	if a.Index < 0 {
-		b.WriteString("answer: (none: the output names no option)\n")
-	} else {
-		fmt.Fprintf(&b, "answer: %s. %s\n", a.Letter, req.Options[a.Index])
-		fmt.Fprintf(&b, "probability: %.4f\n", a.Prob)
+	fmt.Fprintf(&b, "answer: %s. %s\n", a.Letter, req.Options[a.Index])
+	if !a.Parsed {
+		b.WriteString("  (the output names no option: the most probable option after it)\n")
 	}
+	fmt.Fprintf(&b, "probability: %.4f\n", a.Prob)
 	for k, p := range a.Probs {
 		fmt.Fprintf(&b, "  %c. %-30s %.4f\n", 'A'+k, req.Options[k], p)
 	}

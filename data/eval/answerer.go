@@ -21,8 +21,8 @@ type Answer struct {
 	// or an option's text); it is parsed with data.ExtractAnswer.
 	Text string `json:"output"`
 	// OptionProbs, when set, holds one probability per option in letter
-	// order (the fast option-scoring path). It is used only when Text is
-	// empty: the most probable option is the prediction.
+	// order. When Text is empty or names no option, the most probable
+	// option is the prediction.
 	OptionProbs []float64 `json:"probs,omitempty"`
 }
 

@@ -72,6 +72,40 @@ func TestEvaluateKnownAnswers(t *testing.T) {
 	}
 }
 
+// TestScoreTextThenProbs checks the server's rule: the option the text
+// names, else the most probable option; a text that names none is counted
+// unparsed either way.
+func TestScoreTextThenProbs(t *testing.T) {
+	it := data.Item{QuestionID: "q", Question: "Q?", GTAnswer: "dog"}
+	if err := it.SetOptions([]string{"cat", "dog", "bird"}); err != nil {
+		t.Fatal(err)
+	}
+	probs := []float64{0.2, 0.5, 0.3}
+	cases := []struct {
+		name            string
+		a               Answer
+		predicted       int
+		parsed, correct bool
+	}{
+		{"text names an option", Answer{Text: "<answer>C</answer>", OptionProbs: probs}, 2, true, false},
+		{"text names none: probabilities", Answer{Text: "<think>hmm</think>", OptionProbs: probs}, 1, false, true},
+		{"text names none, no probabilities", Answer{Text: "<think>hmm</think>"}, -1, false, false},
+		{"probabilities only", Answer{OptionProbs: probs}, 1, true, true},
+		{"probabilities of another length", Answer{OptionProbs: probs[:2]}, -1, false, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := score(it, c.a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Predicted != c.predicted || p.Parsed != c.parsed || p.Correct != c.correct {
+				t.Fatalf("predicted %d parsed %v correct %v, want %d %v %v", p.Predicted, p.Parsed, p.Correct, c.predicted, c.parsed, c.correct)
+			}
+		})
+	}
+}
+
 func TestWilson(t *testing.T) {
 	cases := []struct {
 		k, n   int

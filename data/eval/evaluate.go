@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/schollz/progressbar/v2"
-
 	"github.com/medgr2/medgr2/data"
 )
 
@@ -14,9 +12,11 @@ import (
 type Options struct {
 	// BatchSize is the number of items per Answer call; 0 means 16.
 	BatchSize int
-	// Progress, if not nil, receives a progress bar.
+	// Progress, if not nil, receives the progress: a bar redrawn in place
+	// when it is a terminal, else a plain line every 10% of the items and
+	// at least every 10 s, and one when done.
 	Progress io.Writer
-	// Description labels the progress bar.
+	// Description labels the progress.
 	Description string
 }
 
@@ -30,7 +30,7 @@ type Prediction struct {
 	Output       string    `json:"output"`
 	OptionProbs  []float64 `json:"probs,omitempty"`
 	Gold         int       `json:"gold"`      // correct option index
-	Predicted    int       `json:"predicted"` // chosen option index, -1 when unparsed
+	Predicted    int       `json:"predicted"` // chosen option index; -1 when none could be read and no probabilities were given
 	Parsed       bool      `json:"parsed"`
 	Correct      bool      `json:"correct"`
 }
@@ -42,21 +42,18 @@ type Result struct {
 }
 
 // Evaluate runs a over items in batches and scores each answer: the
-// prediction is the option ExtractAnswer reads from the output text, or the
-// most probable option when the text is empty and probabilities are given.
-// An answer that cannot be read counts wrong and is counted as unparsed.
+// prediction is the option ExtractAnswer reads from the output text, or,
+// when the text is empty or names no option, the most probable option if
+// probabilities are given (as the server answers). A text that names no
+// option is counted as unparsed either way; without probabilities it
+// counts wrong.
 // Items must be valid (see data.Item.Validate).
 func Evaluate(ctx context.Context, a Answerer, items []data.Item, opt Options) (*Result, error) {
 	bs := opt.BatchSize
 	if bs <= 0 {
 		bs = 16
 	}
-	var bar *progressbar.ProgressBar
-	if opt.Progress != nil {
-		bar = progressbar.NewOptions(len(items), progressbar.OptionSetWriter(opt.Progress),
-			progressbar.OptionSetDescription(opt.Description), progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(), progressbar.OptionSetPredictTime(true))
-	}
+	bar := newProgress(opt.Progress, len(items), opt.Description)
 	res := &Result{Predictions: make([]Prediction, 0, len(items))}
 	for start := 0; start < len(items); start += bs {
 		if err := ctx.Err(); err != nil {
@@ -77,14 +74,9 @@ func Evaluate(ctx context.Context, a Answerer, items []data.Item, opt Options) (
 			}
 			res.Predictions = append(res.Predictions, p)
 		}
-		if bar != nil {
-			_ = bar.Add(len(batch))
-		}
+		bar.add(len(batch))
 	}
-	if bar != nil {
-		_ = bar.Finish()
-		fmt.Fprintln(opt.Progress)
-	}
+	bar.finish()
 	res.Summary = Summarize(res.Predictions)
 	return res, nil
 }
@@ -100,16 +92,22 @@ func score(it data.Item, a Answer) (Prediction, error) {
 		Gold: gold, Predicted: -1,
 	}
 	opts := it.Options()
+	probs := len(a.OptionProbs) == len(opts)
 	switch {
 	case a.Text != "":
 		p.Predicted, p.Parsed = data.ExtractAnswer(a.Text, opts)
-	case len(a.OptionProbs) == len(opts):
+	case probs:
 		p.Predicted, p.Parsed = argmax(a.OptionProbs), true
 	}
-	if !p.Parsed {
+	switch {
+	case !p.Parsed && probs:
+		// The text names no option: the most probable one is the answer,
+		// as models.VLM.Answer (and so the server) answers.
+		p.Predicted = argmax(a.OptionProbs)
+	case !p.Parsed:
 		p.Predicted = -1
 	}
-	p.Correct = p.Parsed && p.Predicted == gold
+	p.Correct = p.Predicted == gold
 	return p, nil
 }
 

@@ -28,7 +28,7 @@ type Score struct {
 	Group    string  `json:"group"`
 	N        int     `json:"n"`
 	Correct  int     `json:"correct"`
-	Unparsed int     `json:"unparsed"` // outputs no option could be read from (counted wrong)
+	Unparsed int     `json:"unparsed"` // outputs that name no option (wrong unless probabilities chose the answer)
 	Accuracy float64 `json:"accuracy"` // Correct / N, 0 when N is 0
 	Low      float64 `json:"ci95_low"` // Wilson 95% interval
 	High     float64 `json:"ci95_high"`

@@ -116,7 +116,7 @@ func TestFastPathRows(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ans, err := v.AnswerFast(ctx, []models.VQARequest{{Pixels: px, Question: ex[i].Item.Question, Options: ex[i].Item.Options()}})
+		ans, err := v.Answer(ctx, []models.VQARequest{{Pixels: px, Question: ex[i].Item.Question, Options: ex[i].Item.Options()}}, models.ReasonOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +128,7 @@ func TestFastPathRows(t *testing.T) {
 		}
 		p0 := math.Exp(lp[letters[0]]) / z
 		if math.Abs(p0-ans[0].Probs[0]) > 1e-4 {
-			t.Errorf("row %d: P(A) %.6f from the training prompt, %.6f from AnswerFast", i, p0, ans[0].Probs[0])
+			t.Errorf("row %d: P(A) %.6f from the training prompt, %.6f from Answer", i, p0, ans[0].Probs[0])
 		}
 		gold, _ := ex[i].Item.AnswerIndex()
 		if r.IDs[r.AnswerStart] != letters[gold] {

@@ -1,6 +1,20 @@
 package api
 
-import "time"
+import (
+	"time"
+
+	"github.com/medgr2/medgr2/data"
+)
+
+// MinOptions and MaxOptions bound the options of every multiple-choice
+// field (VQA questions, generated and scored items). MaxOptions is
+// data.MaxOptions, one option per letter of data.Letters: the bound the
+// models answer within, so a request the API accepts never fails its
+// model batch for its option count.
+const (
+	MinOptions = 2
+	MaxOptions = data.MaxOptions
+)
 
 // Answer modes of /v1/vqa.
 const (
@@ -42,7 +56,8 @@ type VQARequest struct {
 	Image string `json:"image"`
 	// Question is the question text; required.
 	Question string `json:"question"`
-	// Options are the answer choices, labelled A, B, … in order; 2 to 8.
+	// Options are the answer choices, labelled A, B, … in order;
+	// MinOptions to MaxOptions of them.
 	Options []string `json:"options"`
 	// Mode is ModeFast (default) or ModeReason.
 	Mode string `json:"mode,omitempty"`

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
 	"log/slog"
 	"path/filepath"
 	"reflect"
@@ -221,49 +220,42 @@ func (m *Models) Close() (err error) {
 	return err
 }
 
-// preparedImage is a decoded image that carries its processed pixels, so
-// the model batch does not process it again.
-type preparedImage struct {
-	image.Image
-	px *preprocessing.Pixels
-}
-
 // DecodeImage wraps a server decoder (nil: server.PreprocessingDecoder
 // with its defaults): after decoding it runs the bundles' image processor
-// in the request's goroutine, so an image the model cannot take (an
-// aspect ratio over 200) is a 400 for that request alone, and the batch
-// goroutine only runs the model. When the loaded bundles disagree on the
-// image processor it only decodes.
+// in the request's goroutine and sets model.Image.Pixels, so an image the
+// model cannot take (an aspect ratio over 200) is a 400 for that request
+// alone, and the batch goroutine only runs the model. When the loaded
+// bundles disagree on the image processor it only decodes.
 func (m *Models) DecodeImage(next server.DecodeFunc) server.DecodeFunc {
 	if next == nil {
 		next = server.PreprocessingDecoder(0, 0)
 	}
-	return func(b []byte) (image.Image, error) {
+	return func(b []byte) (model.Image, error) {
 		img, err := next(b)
-		if err != nil || m.shared == nil {
+		if err != nil || m.shared == nil || img.Decoded == nil {
 			return img, err
 		}
-		px, err := m.shared.Process(img)
-		if err != nil {
-			return nil, fmt.Errorf("backend: image processor: %w", err)
+		if img.Pixels, err = m.shared.Process(img.Decoded); err != nil {
+			return model.Image{}, fmt.Errorf("backend: image processor: %w", err)
 		}
-		return &preparedImage{Image: img, px: px}, nil
+		return img, nil
 	}
 }
 
-// pixels returns the processed images for v, reusing DecodeImage's work
-// and processing the rest in parallel. A nil image gives nil pixels.
-func (m *Models) pixels(ctx context.Context, v *models.VLM, imgs []image.Image) ([]*preprocessing.Pixels, error) {
+// pixels returns the processed images for v: the decoder's work where it
+// did it for every bundle (DecodeImage), the rest processed here in
+// parallel. An image with nothing decoded gives nil pixels (text only).
+func (m *Models) pixels(ctx context.Context, v *models.VLM, imgs []model.Image) ([]*preprocessing.Pixels, error) {
 	out := make([]*preprocessing.Pixels, len(imgs))
 	errs := make([]error, len(imgs))
 	sem := make(chan struct{}, goruntime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	for i, img := range imgs {
-		if p, ok := img.(*preparedImage); ok && m.shared != nil {
-			out[i] = p.px
+		if img.Pixels != nil && m.shared != nil {
+			out[i] = img.Pixels
 			continue
 		}
-		if img == nil {
+		if img.Decoded == nil {
 			continue
 		}
 		wg.Add(1)
@@ -275,7 +267,7 @@ func (m *Models) pixels(ctx context.Context, v *models.VLM, imgs []image.Image) 
 				errs[i] = err
 				return
 			}
-			px, err := v.ImageConfig().Process(img)
+			px, err := v.ProcessImage(img.Decoded)
 			if err != nil {
 				err = imageError(i, err)
 			}

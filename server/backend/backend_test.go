@@ -49,8 +49,8 @@ func TestOpenErrors(t *testing.T) {
 // batch (left padding, other images), within 1e-4.
 func TestBatchInvariance(t *testing.T) {
 	m := open(t, backend.Options{VQA: bundles.vqa})
-	xray := decode(t, xrayPNG)
-	knee := decode(t, kneePNG)
+	xray := model.Image{Decoded: decode(t, xrayPNG)}
+	knee := model.Image{Decoded: decode(t, kneePNG)}
 	in := []model.VQAInput{
 		{Image: xray, Question: "Which modality?", Options: []string{"CT", "X-ray"}},
 		{Image: knee, Question: "Which joint is shown in this radiograph of the lower limb?", Options: []string{"knee", "hip", "ankle"}},
@@ -126,7 +126,7 @@ func TestAdapterErrors(t *testing.T) {
 	if !errors.As(err, &re) || !errors.Is(err, models.ErrBadRequest) {
 		t.Errorf("one option: %v, want a RequestError wrapping models.ErrBadRequest", err)
 	}
-	_, err = m.VQA.AnswerBatch(ctx, []model.VQAInput{{Image: sliver, Question: "q", Options: []string{"a", "b"}}})
+	_, err = m.VQA.AnswerBatch(ctx, []model.VQAInput{{Image: model.Image{Decoded: sliver}, Question: "q", Options: []string{"a", "b"}}})
 	if !errors.As(err, &ie) || !errors.Is(err, preprocessing.ErrUnsupported) {
 		t.Errorf("300x1 image: %v, want an ImageError wrapping preprocessing.ErrUnsupported", err)
 	}

@@ -3,7 +3,6 @@ package backend
 import (
 	"context"
 	"fmt"
-	"image"
 	"strings"
 	"unicode/utf8"
 
@@ -42,7 +41,11 @@ func (c *Chat) ChatBatch(ctx context.Context, in []model.ChatInput) ([]model.Cha
 			Seed: x.Seed, StopTokens: c.v.Manifest().SpecialTokens.EOS, StopStrings: x.Stop, Detokenize: c.detok}
 		streams[i] = &textStream{decode: c.detok, stop: x.Stop, emit: x.Emit}
 	}
-	res, err := c.v.GenerateStream(ctx, prompts, opts, nil, func(row int, toks []int) { streams[row].add(toks) })
+	f, err := c.v.ImageFeatures(ctx, prompts)
+	if err != nil {
+		return nil, mapErr("chat", err)
+	}
+	res, err := c.v.GenerateStream(ctx, prompts, opts, f, func(row int, toks []int) { streams[row].add(toks) })
 	if err != nil {
 		return nil, mapErr("chat", err)
 	}
@@ -70,7 +73,7 @@ func (c *Chat) detok(ids []int) string {
 // The bundle's system prompt is used when the first message is not a
 // system message; each image's pads number its Pixels.ImageTokens.
 func (c *Chat) prompt(ctx context.Context, msgs []model.ChatMessage) (models.Prompt, error) {
-	var imgs []image.Image
+	var imgs []model.Image
 	for _, m := range msgs {
 		imgs = append(imgs, m.Images...)
 	}
@@ -88,7 +91,7 @@ func (c *Chat) prompt(ctx context.Context, msgs []model.ChatMessage) (models.Pro
 	}
 	k := 0
 	for i, m := range msgs {
-		if stripControl(m.Text) != m.Text {
+		if models.StripControl(m.Text) != m.Text {
 			return models.Prompt{}, fmt.Errorf("%w: message %d contains a chat control token", models.ErrBadRequest, i)
 		}
 		b.WriteString(tokenizer.ImStart + m.Role + "\n")

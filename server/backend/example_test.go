@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/medgr2/medgr2/models"
 	"github.com/medgr2/medgr2/runtime"
 	"github.com/medgr2/medgr2/server"
 	"github.com/medgr2/medgr2/server/backend"
@@ -34,7 +35,7 @@ func ExampleOpen() {
 // Response is the assistant turn the reward model reads.
 func ExampleResponse() {
 	fmt.Println(backend.Response("The lungs are clear.", 0))
-	fmt.Println(backend.AnswerPrefix("<think>Clear lungs.</think><answer>A</answer>"))
+	fmt.Println(models.AnswerPrefix("<think>Clear lungs.</think><answer>A</answer>"))
 	// Output:
 	// <think>The lungs are clear.</think><answer>A</answer>
 	// <think>Clear lungs.</think><answer>

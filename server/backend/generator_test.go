@@ -22,7 +22,7 @@ func TestDefaultGeneratorItems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := m.Generator.GenerateBatch(context.Background(), []model.GenerateInput{{Image: img, ImageHash: "x-ray",
+	out, err := m.Generator.GenerateBatch(context.Background(), []model.GenerateInput{{Image: model.Image{Decoded: img}, ImageHash: "x-ray",
 		NumItems: 8, Metadata: map[string]string{"modality": "X-Ray", "dataset": "PneumoniaMNIST"}}})
 	if err != nil {
 		t.Fatal(err)

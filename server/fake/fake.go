@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/medgr2/medgr2/server/api"
 	"github.com/medgr2/medgr2/server/model"
 )
 
@@ -96,6 +97,9 @@ func (m *VQA) AnswerBatch(ctx context.Context, in []model.VQAInput) ([]model.VQA
 	}
 	out := make([]model.VQAOutput, len(in))
 	for i, x := range in {
+		if len(x.Options) < api.MinOptions || len(x.Options) > api.MaxOptions {
+			return nil, fmt.Errorf("fake: input %d: %d options (want %d…%d, as the real models)", i, len(x.Options), api.MinOptions, api.MaxOptions)
+		}
 		probs := make([]float64, len(x.Options))
 		var sum float64
 		best := 0

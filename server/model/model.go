@@ -3,6 +3,8 @@ package model
 import (
 	"context"
 	"image"
+
+	"github.com/medgr2/medgr2/preprocessing"
 )
 
 // Info describes a loaded model.
@@ -12,13 +14,24 @@ type Info struct {
 	Role    string // "vqa", "generator", "reward" or "chat"
 }
 
+// Image is a request image as the server hands it to a model: decoded,
+// and processed for the model when the server's decoder could do that in
+// the request's goroutine (see backend.Models.DecodeImage).
+type Image struct {
+	// Decoded is the decoded image.
+	Decoded image.Image
+	// Pixels is the model input made from Decoded (resized, normalised,
+	// patched), or nil when the decoder left that to the model's batch.
+	Pixels *preprocessing.Pixels
+}
+
 // VQAInput is one multiple-choice question about an image.
 type VQAInput struct {
-	Image     image.Image // decoded image
-	ImageHash string      // hex SHA-256 of the image bytes
-	Question  string      // question text
-	Options   []string    // choices, labelled A, B, … in order
-	Reason    bool        // generate reasoning before answering
+	Image     Image    // the request image
+	ImageHash string   // hex SHA-256 of the image bytes
+	Question  string   // question text
+	Options   []string // choices, labelled A, B, … in order
+	Reason    bool     // generate reasoning before answering
 }
 
 // VQAOutput is the model's answer to one VQAInput.
@@ -38,7 +51,7 @@ type VQA interface {
 
 // GenerateInput asks for synthetic items about one image.
 type GenerateInput struct {
-	Image     image.Image
+	Image     Image // the request image
 	ImageHash string
 	Metadata  map[string]string // e.g. modality, anatomy, label
 	NumItems  int               // at least 1
@@ -61,7 +74,7 @@ type Generator interface {
 
 // ScoreInput is one sample for the reward model.
 type ScoreInput struct {
-	Image     image.Image
+	Image     Image // the request image
 	ImageHash string
 	Question  string
 	Options   []string
@@ -78,9 +91,9 @@ type Reward interface {
 
 // ChatMessage is one turn of a conversation.
 type ChatMessage struct {
-	Role   string        // "system", "user" or "assistant"
-	Text   string        // the text parts, joined
-	Images []image.Image // images in the message, in order
+	Role   string  // "system", "user" or "assistant"
+	Text   string  // the text parts, joined
+	Images []Image // images in the message, in order
 }
 
 // ChatInput is one conversation to continue.

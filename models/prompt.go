@@ -1,0 +1,144 @@
+package models
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/medgr2/medgr2/data"
+	"github.com/medgr2/medgr2/preprocessing"
+	"github.com/medgr2/medgr2/tokenizer"
+)
+
+// This file turns requests into prompts (token ids and their images) for
+// every role; it calls the tokenizer only.
+
+// Answer-format tags (PromptFormat.AnswerFormat "think_answer").
+const (
+	ThinkOpen   = "<think>"
+	ThinkClose  = "</think>"
+	AnswerOpen  = "<answer>"
+	AnswerClose = "</answer>"
+)
+
+// FastAnswerPrefix is appended after "<|im_start|>assistant\n" on the fast
+// path, so the very next token is the option letter.
+const FastAnswerPrefix = AnswerOpen
+
+// MinOptions and MaxOptions bound the options of a multiple-choice
+// question: every role, the REST API and the data files use these. The
+// upper bound is the number of option letters (data.Letters).
+const (
+	MinOptions = 2
+	MaxOptions = data.MaxOptions
+)
+
+// checkOptions reports an option count outside MinOptions…MaxOptions.
+func checkOptions(n int) error {
+	if n < MinOptions || n > MaxOptions {
+		return fmt.Errorf("%w: %d options (want %d…%d)", ErrBadRequest, n, MinOptions, MaxOptions)
+	}
+	return nil
+}
+
+// VQAPrompt returns the chat prompt of a request as SFT renders it: the
+// manifest's system message, imageTokens pad tokens, the question and the
+// lettered options, ending after "<|im_start|>assistant\n". req.Pixels is
+// not read.
+func (v *VLM) VQAPrompt(req VQARequest, imageTokens int) tokenizer.VQAPrompt {
+	return tokenizer.VQAPrompt{System: v.Manifest().Prompt.System, Question: req.Question,
+		Options: req.Options, ImageTokens: imageTokens}
+}
+
+// vqaPrompt encodes a request, with suffix appended after the assistant
+// header.
+func (v *VLM) vqaPrompt(req VQARequest, suffix string) (Prompt, error) {
+	if err := checkOptions(len(req.Options)); err != nil {
+		return Prompt{}, err
+	}
+	return v.encodeChat(v.VQAPrompt(req, req.Pixels.ImageTokens()), req.Pixels, suffix)
+}
+
+// encodeChat encodes a chat prompt with an optional image and a suffix
+// after the assistant header.
+func (v *VLM) encodeChat(p tokenizer.VQAPrompt, px *preprocessing.Pixels, suffix string) (Prompt, error) {
+	enc, err := v.tok.EncodePrompt(p)
+	if err != nil {
+		return Prompt{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	ids := enc.IDs
+	if suffix != "" {
+		if ids, err = v.tok.AppendEncode(ids, suffix); err != nil {
+			return Prompt{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		}
+	}
+	out := Prompt{IDs: ids}
+	if px != nil {
+		out.Images = []*preprocessing.Pixels{px}
+	}
+	return out, nil
+}
+
+// LetterTokens returns the token id of each of the first n option letters
+// ("A", "B", …); each must be a single token, else ErrLetterToken.
+func (v *VLM) LetterTokens(n int) ([]int, error) {
+	if n > len(data.Letters) {
+		return nil, fmt.Errorf("%w: %d letters (at most %d)", ErrBadRequest, n, len(data.Letters))
+	}
+	out := make([]int, n)
+	for i := range n {
+		l := data.Letters[i : i+1]
+		ids, err := v.tok.Encode(l)
+		if err != nil || len(ids) != 1 {
+			return nil, fmt.Errorf("%w: %q encodes to %v (%v)", ErrLetterToken, l, ids, err)
+		}
+		out[i] = ids[0]
+	}
+	return out, nil
+}
+
+// AnswerToken returns the id of "<answer>", the token the answer letter
+// follows; ErrAnswerToken when the tokenizer splits it.
+func (v *VLM) AnswerToken() (int, error) {
+	ids, err := v.tok.Encode(AnswerOpen)
+	if err != nil || len(ids) != 1 {
+		return 0, fmt.Errorf("%w: %q encodes to %v (%v)", ErrAnswerToken, AnswerOpen, ids, err)
+	}
+	return ids[0], nil
+}
+
+// Reasoning returns the text between the first <think> and the following
+// </think> (to the end when unclosed), trimmed; "" without <think>.
+func Reasoning(text string) string {
+	_, after, ok := strings.Cut(text, ThinkOpen)
+	if !ok {
+		return ""
+	}
+	inner, _, _ := strings.Cut(after, ThinkClose)
+	return strings.TrimSpace(inner)
+}
+
+// AnswerPrefix returns the assistant text that precedes the answer letter
+// for a generated completion: the completion up to and including its first
+// "<answer>", or, when it has none, its reasoning wrapped as
+// "<think>…</think><answer>". Chat control tokens are removed, so the
+// text cannot open turns or image slots.
+func AnswerPrefix(text string) string {
+	text = StripControl(text)
+	if i := strings.Index(text, AnswerOpen); i >= 0 {
+		return text[:i+len(AnswerOpen)]
+	}
+	reasoning := Reasoning(text)
+	if !strings.Contains(text, ThinkOpen) {
+		reasoning = strings.TrimSpace(text)
+	}
+	return ThinkOpen + reasoning + ThinkClose + AnswerOpen
+}
+
+// StripControl removes the chat control tokens (turn and vision markers)
+// from text, so user or model text cannot open turns or image slots.
+func StripControl(text string) string {
+	for _, ctl := range []string{tokenizer.ImStart, tokenizer.ImEnd, tokenizer.VisionStart, tokenizer.VisionEnd, tokenizer.ImagePad} {
+		text = strings.ReplaceAll(text, ctl, "")
+	}
+	return text
+}
