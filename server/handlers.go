@@ -220,7 +220,7 @@ func (s *Server) answer(c *gin.Context, req api.VQARequest, raw []byte, start ti
 		return api.VQAResponse{}, fmt.Errorf("vqa: %w", ErrModelUnavailable)
 	}
 	hash := imageHash(raw)
-	c.Set("image_sha256", hash)
+	c.Set(ctxImageHash, hash)
 	ctx, cancel := s.requestCtx(c)
 	defer cancel()
 	return s.rawVQA(ctx, req, raw, hash, start)
@@ -310,7 +310,7 @@ func (s *Server) generate(c *gin.Context, req api.GenerateRequest, start time.Ti
 	if err != nil {
 		return api.GenerateResponse{}, err
 	}
-	c.Set("image_sha256", img.hash)
+	c.Set(ctxImageHash, img.hash)
 	ctx, cancel := s.requestCtx(c)
 	defer cancel()
 	in := model.GenerateInput{Image: img.img, ImageHash: img.hash, Metadata: req.Metadata, NumItems: req.NumItems}

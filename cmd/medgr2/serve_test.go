@@ -25,10 +25,12 @@ func TestServeBadFlags(t *testing.T) {
 		{"bad device", []string{"--model", "/tmp/bundle", "--device", "tpu"}, true, nil},
 		{"bad redis url", []string{"--fake-models", "--redis", "ftp://x"}, true, nil},
 		{"unknown flag", []string{"--nope"}, false, nil},
+		{"zero job ttl", []string{"--fake-models", "--job-ttl", "0s"}, true, nil},
+		{"negative claim idle", []string{"--fake-models", "--claim-idle", "-1s"}, true, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := runServe(context.Background(), tc.args, io.Discard, io.Discard)
+			err := runServe(context.Background(), append(tc.args, "--out", t.TempDir()), io.Discard, io.Discard)
 			var u usageError
 			if err == nil || (tc.usage && !errors.As(err, &u)) || (tc.want != nil && !errors.Is(err, tc.want)) {
 				t.Fatalf("err = %v", err)
@@ -41,7 +43,7 @@ func TestServeRunsAndStops(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	var logs bytes.Buffer
-	err := runServe(ctx, []string{"--fake-models", "--addr", "127.0.0.1:0", "--drain", "1s"}, io.Discard, &logs)
+	err := runServe(ctx, []string{"--fake-models", "--addr", "127.0.0.1:0", "--drain", "1s", "--out", t.TempDir()}, io.Discard, &logs)
 	if err != nil {
 		t.Fatalf("serve: %v\n%s", err, logs.String())
 	}
@@ -57,7 +59,7 @@ func TestServeRealBundle(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var logs bytes.Buffer
-	err := runServe(ctx, []string{"--model", dir, "--device", "cpu", "--threads", "1", "--addr", "127.0.0.1:0", "--drain", "1s"}, io.Discard, &logs)
+	err := runServe(ctx, []string{"--model", dir, "--device", "cpu", "--threads", "1", "--addr", "127.0.0.1:0", "--drain", "1s", "--out", t.TempDir()}, io.Discard, &logs)
 	if err != nil {
 		t.Fatalf("serve: %v\n%s", err, logs.String())
 	}
