@@ -2,9 +2,12 @@ package models
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 
 	"github.com/medgr2/medgr2/preprocessing"
 	"github.com/medgr2/medgr2/runtime"
@@ -60,6 +63,10 @@ type VLMOptions struct {
 type VLM struct {
 	bundle *Bundle
 	tok    *tokenizer.Tokenizer
+	// chat is the folder's own chat template (tokenizer_config.json), or
+	// nil when it has none: prompts are then rendered by
+	// tokenizer.VQAPrompt, which equals Qwen2-VL's template.
+	chat *tokenizer.ChatTemplate
 	image  preprocessing.Config
 	env    *runtime.Env
 	ownEnv bool
@@ -84,6 +91,9 @@ func Open(ctx context.Context, dir string, opts VLMOptions) (_ *VLM, err error) 
 	m := b.Manifest
 	v := &VLM{bundle: b, cfg: m.Architecture, st: m.SpecialTokens, reward: m.HasRole(RoleReward), env: opts.Env}
 	if v.tok, err = openTokenizer(b); err != nil {
+		return nil, err
+	}
+	if v.chat, err = openChatTemplate(b); err != nil {
 		return nil, err
 	}
 	v.image = imageConfig(m.ImageProcessor)
@@ -113,6 +123,33 @@ func Open(ctx context.Context, dir string, opts VLMOptions) (_ *VLM, err error) 
 		return nil, err
 	}
 	return v, nil
+}
+
+// openChatTemplate loads the chat template of the bundle's
+// tokenizer_config.json; nil when the folder has no such file or the file
+// sets no template. A template that cannot be compiled (an unsupported
+// construct) is a *BundleError naming the file.
+func openChatTemplate(b *Bundle) (*tokenizer.ChatTemplate, error) {
+	path := b.Path(HFTokenizerConfig)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	var fields map[string]json.RawMessage
+	if err == nil {
+		err = json.Unmarshal(data, &fields)
+	}
+	if err != nil {
+		return nil, &BundleError{Dir: b.Dir, File: HFTokenizerConfig, Err: fmt.Errorf("%w: %v", ErrBadTokenizer, err)}
+	}
+	if _, ok := fields["chat_template"]; !ok {
+		return nil, nil
+	}
+	c, err := tokenizer.ParseChatTemplate(path, data)
+	if err != nil {
+		return nil, &BundleError{Dir: b.Dir, File: HFTokenizerConfig, Err: fmt.Errorf("%w: %w", ErrBadTokenizer, err)}
+	}
+	return c, nil
 }
 
 // openTokenizer loads tokenizer.json and checks it against the manifest.
