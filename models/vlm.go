@@ -66,7 +66,7 @@ type VLM struct {
 	// chat is the folder's own chat template (tokenizer_config.json), or
 	// nil when it has none: prompts are then rendered by
 	// tokenizer.VQAPrompt, which equals Qwen2-VL's template.
-	chat *tokenizer.ChatTemplate
+	chat   *tokenizer.ChatTemplate
 	image  preprocessing.Config
 	env    *runtime.Env
 	ownEnv bool
