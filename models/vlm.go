@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,7 +54,15 @@ type VLMOptions struct {
 	// Logger receives the CUDA → CPU fallback line and session debug lines;
 	// nil discards them.
 	Logger *slog.Logger
+	// MaxPromptTokens bounds every prompt row (text and image tokens): a
+	// longer one is refused with ErrBadRequest before any model work, as
+	// its attention costs memory with the square of its length. 0 means
+	// DefaultMaxPromptTokens.
+	MaxPromptTokens int
 }
+
+// DefaultMaxPromptTokens is VLMOptions.MaxPromptTokens's default.
+const DefaultMaxPromptTokens = 2048
 
 // VLM is an opened model bundle: the vision encoder, embedding and decoder
 // sessions, the tokenizer and the image processor. Its methods are safe for
@@ -73,9 +82,10 @@ type VLM struct {
 
 	vision, embed, decoder *runtime.Session
 
-	cfg    ArchConfig
-	st     SpecialTokens
-	reward bool // the decoder outputs scores, not logits
+	cfg       ArchConfig
+	st        SpecialTokens
+	reward    bool // the decoder outputs scores, not logits
+	maxPrompt int  // VLMOptions.MaxPromptTokens, default applied
 }
 
 // Open loads the bundle in dir (see Load: manifest, files, ONNX signatures,
@@ -89,7 +99,8 @@ func Open(ctx context.Context, dir string, opts VLMOptions) (_ *VLM, err error) 
 		return nil, err
 	}
 	m := b.Manifest
-	v := &VLM{bundle: b, cfg: m.Architecture, st: m.SpecialTokens, reward: m.HasRole(RoleReward), env: opts.Env}
+	v := &VLM{bundle: b, cfg: m.Architecture, st: m.SpecialTokens, reward: m.HasRole(RoleReward), env: opts.Env,
+		maxPrompt: cmp.Or(opts.MaxPromptTokens, DefaultMaxPromptTokens)}
 	if v.tok, err = openTokenizer(b); err != nil {
 		return nil, err
 	}

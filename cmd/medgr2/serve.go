@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/medgr2/medgr2/models"
 	"github.com/medgr2/medgr2/runtime"
 	"github.com/medgr2/medgr2/server"
 	"github.com/medgr2/medgr2/server/backend"
@@ -26,12 +27,12 @@ import (
 
 // serveFlags are the flags of `medgr2 serve`.
 type serveFlags struct {
-	addr, model, generator, reward, device, redisURL, keysFile, jobsDir, out string
-	maxBatch, queueSize, maxImage, jobWorkers, threads, reasonTokens         int
-	maxBody                                                                  int64
-	maxDelay, timeout, drain, fakeBatch, fakeItem, claimIdle, jobTTL         time.Duration
-	rateLimit                                                                float64
-	fakeModels, redisVolatile                                                bool
+	addr, model, generator, reward, device, redisURL, keysFile, jobsDir, out    string
+	maxBatch, queueSize, maxImage, jobWorkers, threads, reasonTokens, maxPrompt int
+	maxBody                                                                     int64
+	maxDelay, timeout, drain, fakeBatch, fakeItem, claimIdle, jobTTL            time.Duration
+	rateLimit                                                                   float64
+	fakeModels, redisVolatile                                                   bool
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
@@ -45,6 +46,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.device, "device", "auto", "execution device: auto, cpu, cuda or cuda:N")
 	fs.IntVar(&f.threads, "threads", 0, "ONNX Runtime intra-op threads per session (0: one per physical core)")
 	fs.IntVar(&f.reasonTokens, "reason-max-tokens", 256, "token budget of VQA reason mode")
+	fs.IntVar(&f.maxPrompt, "max-prompt-tokens", models.DefaultMaxPromptTokens, "longest prompt a model runs, text and image tokens (longer: 400)")
 	fs.StringVar(&f.out, "out", "out/serve", "state folder: the job database ("+queue.BoltFile+", when not on Redis) and the server key ("+serverKeyFile+")")
 	fs.StringVar(&f.redisURL, "redis", "", "Redis URL (redis://host:port/db) for the shared cache and job queue; empty: the job database in --out")
 	fs.BoolVar(&f.redisVolatile, "redis-allow-volatile", false, "accept a Redis without appendonly persistence (a Redis crash then loses queued jobs and results)")
@@ -127,7 +129,7 @@ func serveModels(ctx context.Context, f serveFlags, log *slog.Logger) (server.Mo
 		return server.Models{}, nil, none, usageError(fmt.Sprintf("serve: --device: %v", err))
 	}
 	o := backend.Options{VQA: f.model, Generator: f.generator, Reward: f.reward, Device: dev, Threads: f.threads,
-		ReasonMaxTokens: f.reasonTokens, Logger: log}
+		ReasonMaxTokens: f.reasonTokens, MaxPromptTokens: f.maxPrompt, Logger: log}
 	if !given {
 		o.VQA, o.Generator, o.Reward = defaultBundle("vqa"), defaultBundle("generator"), defaultBundle("reward")
 		if o.VQA == "" && o.Generator == "" && o.Reward == "" {
