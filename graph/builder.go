@@ -27,6 +27,7 @@ type Value struct {
 	producer *Node
 	data     *Tensor      // initializer data, nil for external or non-initializers
 	external *ExternalRef // where the initializer's bytes live, if outside the graph
+	anyRank  bool         // an input declared without a shape (InputAnyRank)
 }
 
 // ID returns the value's index in creation order (unique within its graph).
@@ -206,6 +207,18 @@ func (g *Graph) Input(name string, dt DType, shape Shape) *Value {
 	}
 	v := g.newValue(name, dt, shape, KindInput)
 	g.inputs = append(g.inputs, v)
+	return v
+}
+
+// InputAnyRank declares a graph input whose rank the file leaves open, so
+// callers may feed a scalar or a one-element vector (num_logits_to_keep:
+// transformers.js feeds a scalar, onnxruntime_go cannot make one). Shape
+// inference inside the graph sees shape.
+func (g *Graph) InputAnyRank(name string, dt DType, shape Shape) *Value {
+	v := g.Input(name, dt, shape)
+	if v != nil && v.kind == KindInput {
+		v.anyRank = true
+	}
 	return v
 }
 

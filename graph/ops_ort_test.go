@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/medgr2/medgr2/graph"
@@ -190,4 +191,41 @@ func equalDims(a, b []int64) bool {
 		}
 	}
 	return true
+}
+
+// TestSliceTailAgainstORT keeps the last k rows of a [2, 3, 2] tensor on
+// axis 1 for k = 0 (all), 1, 2 and 5 (more than there are: all).
+func TestSliceTailAgainstORT(t *testing.T) {
+	g := graph.New("slice_tail")
+	x := g.Input("x", graph.Float32, graph.Shape{graph.D(2), graph.Sym("s"), graph.D(2)})
+	k := g.InputAnyRank("k", graph.Int64, graph.Shape{graph.D(1)})
+	g.Output("y", g.SliceTail(x, k, 1, "kept"))
+	path := filepath.Join(t.TempDir(), "m.onnx")
+	if err := g.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	feed := f32(t, []int64{2, 3, 2}, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
+	cases := []struct {
+		k    int64
+		want []float32
+		rows int64
+	}{
+		{0, []float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, 3},
+		{1, []float32{5, 6, 11, 12}, 1},
+		{2, []float32{3, 4, 5, 6, 9, 10, 11, 12}, 2},
+		{5, []float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, 3},
+	}
+	for _, c := range cases {
+		kt, err := graph.NewInt64([]int64{1}, []int64{c.k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := graphtest.RunFile(context.Background(), path, map[string]*graph.Tensor{"x": feed, "k": kt}, "y")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out["y"]; !equalDims(got.Dims, []int64{2, c.rows, 2}) || !slices.Equal(got.F32, c.want) {
+			t.Errorf("k=%d: %v %v, want [2 %d 2] %v", c.k, got.Dims, got.F32, c.rows, c.want)
+		}
+	}
 }

@@ -188,6 +188,28 @@ func (g *Graph) Slice(x *Value, starts, ends, axes, steps []int64) *Value {
 	return g.node("Slice", inputs, nil, out{dt: x.dtype, shape: shape})[0]
 }
 
+// SliceTail returns the last k positions of x on axis, k a scalar int64
+// value computed in the graph (an input such as num_logits_to_keep):
+// x[…, -k:, …]. k = 0 keeps every position, as does a k over the axis
+// length. The axis's size becomes the symbolic dim named sym.
+func (g *Graph) SliceTail(x, k *Value, axis int64, sym string) *Value {
+	if !g.begin("Slice", x, k) {
+		return g.placeholder()
+	}
+	a, err := normAxis(axis, x.Rank())
+	if err != nil {
+		return g.fail("Slice", err)
+	}
+	if k.dtype != Int64 || k.Rank() > 1 {
+		return g.fail("Slice", fmt.Errorf("%w: the kept length must be an int64 scalar, got %v rank %d", ErrInvalidArg, k.dtype, k.Rank()))
+	}
+	shape := x.shape.Clone()
+	shape[a] = Sym(sym)
+	starts := g.Neg(g.Reshape(k, 1))
+	inputs := []*Value{x, starts, g.ConstInt64s(SliceEnd), g.ConstInt64s(axis)}
+	return g.node("Slice", inputs, nil, out{dt: x.dtype, shape: shape})[0]
+}
+
 // Squeeze removes the given size-1 axes of x.
 func (g *Graph) Squeeze(x *Value, axes ...int64) *Value {
 	if !g.begin("Squeeze", x) {

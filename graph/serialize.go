@@ -87,6 +87,9 @@ func valueInfo(v *Value) *onnxpb.ValueInfoProto {
 		}
 		shape.Dim = append(shape.Dim, dim)
 	}
+	if v.anyRank {
+		shape = nil // no shape: any rank
+	}
 	return &onnxpb.ValueInfoProto{
 		Name: proto.String(v.name),
 		Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{

@@ -105,8 +105,9 @@ func (d *Decoder) prefill(ctx context.Context, b *batch, embeds []float32) (_ ge
 	}
 	defer func() { err = errors.Join(err, closeNamed(ins)) }()
 	B, T, V := b.rows, b.length, v.cfg.VocabSize
-	full := make([]float32, B*T*V)
-	lt, err := runtime.NewTensor([]int64{int64(B), int64(T), int64(V)}, full)
+	L := v.logitsLength(T)
+	full := make([]float32, B*L*V)
+	lt, err := runtime.NewTensor([]int64{int64(B), int64(L), int64(V)}, full)
 	if err != nil {
 		return generate.Logits{}, fmt.Errorf("models: logits: %w", err)
 	}
@@ -116,12 +117,12 @@ func (d *Decoder) prefill(ctx context.Context, b *batch, embeds []float32) (_ ge
 		return generate.Logits{}, err
 	}
 	outs := append([]runtime.NamedTensor{{Name: Logits, Tensor: lt}}, d.namedPresent(present)...)
-	if err := v.decoder.RunInto(ctx, ins, outs); err != nil {
+	if err := v.decoder.RunInto(ctx, v.withKeep(ins), outs); err != nil {
 		return generate.Logits{}, errors.Join(fmt.Errorf("models: decoder prefill: %w", err), runtime.CloseAll(present...))
 	}
 	d.past, d.cur = present, 0
 	for r := range B {
-		copy(d.logits[r*V:(r+1)*V], full[(r*T+T-1)*V:(r*T+T)*V])
+		copy(d.logits[r*V:(r+1)*V], full[(r*L+L-1)*V:(r*L+L)*V])
 	}
 	return generate.Logits{Data: d.logits, Rows: B, Vocab: V}, nil
 }
@@ -242,6 +243,7 @@ func (d *Decoder) stepInputs(mask *runtime.Tensor) []runtime.NamedTensor {
 				d.in[3+i].Name = PastValue(i / 2)
 			}
 		}
+		d.in = d.v.withKeep(d.in)
 	}
 	d.in[0].Tensor, d.in[1].Tensor, d.in[2].Tensor = d.embT, mask, d.posT
 	for i, t := range d.past {

@@ -17,8 +17,12 @@ const (
 	PixelValues   = "pixel_values"
 	GridTHW       = "grid_thw"
 	Logits        = "logits"
-	Scores        = "scores"
-	ImageFeatures = "image_features"
+	// NumLogitsToKeep is the decoder's optional input saying how many
+	// trailing positions get logits (0: all); transformers.js and medgr2
+	// feed 1 when only the last is read.
+	NumLogitsToKeep = "num_logits_to_keep"
+	Scores          = "scores"
+	ImageFeatures   = "image_features"
 )
 
 // PastKey returns the name of layer i's past key input.
@@ -85,7 +89,14 @@ func BuildDecoder(cfg ArchConfig, opts BuildOptions) (*graph.Graph, error) {
 		if cfg.TieWordEmbeddings {
 			head = wEmbed
 		}
-		g.Output(Logits, m.linear(x, head, ""), bd, sd, graph.D(int64(cfg.VocabSize)))
+		ld := sd
+		if !opts.ParamsAsInputs {
+			// Inference graphs compute logits only for the positions the
+			// caller reads (the last, when generating or scoring letters).
+			keep := g.InputAnyRank(NumLogitsToKeep, graph.Int64, graph.Shape{graph.D(1)})
+			x, ld = g.SliceTail(x, keep, 1, "logits_length"), graph.Sym("logits_length")
+		}
+		g.Output(Logits, m.linear(x, head, ""), bd, ld, graph.D(int64(cfg.VocabSize)))
 	}
 	return m.finish()
 }

@@ -55,6 +55,13 @@ func addEmptyPast(t testing.TB, feeds map[string]*graph.Tensor, cfg models.ArchC
 		feeds[models.PastKey(i)] = mustF32(t, dims, nil)
 		feeds[models.PastValue(i)] = mustF32(t, dims, nil)
 	}
+	keepAll(t, feeds)
+}
+
+// keepAll feeds num_logits_to_keep = 0: logits for every position (the
+// graphtest session ignores an input a reward graph does not declare).
+func keepAll(t testing.TB, feeds map[string]*graph.Tensor) {
+	feeds[models.NumLogitsToKeep] = mustI64(t, []int64{1}, []int64{0})
 }
 
 func randomIDs(rng *rand.Rand, B, T, vocab int) [][]int64 {

@@ -41,6 +41,8 @@ func decoderNames(cfg models.ArchConfig, reward bool) (ins, outs []string) {
 	head := models.Logits
 	if reward {
 		head = models.Scores
+	} else {
+		ins = append(ins, models.NumLogitsToKeep)
 	}
 	outs = []string{head}
 	for i := range cfg.NumLayers {

@@ -63,6 +63,7 @@ func TestKVCacheMatchesFullRecompute(t *testing.T) {
 			models.PositionIDs:   mustI64(t, []int64{3, int64(B), 1}, stepPos),
 		}
 		for i := range cfg.NumLayers {
+			keepAll(t, cached)
 			cached[models.PastKey(i)] = out[models.PresentKey(i)]
 			cached[models.PastValue(i)] = out[models.PresentValue(i)]
 		}

@@ -97,6 +97,9 @@ func Load(ctx context.Context, dir string) (*Bundle, error) {
 		if g, ok := found[GridTHW]; ok {
 			b.Names.GridTHW = g
 		}
+		if _, ok := found[NumLogitsToKeep]; ok {
+			b.Names.LogitsToKeep = true
+		}
 	}
 	return b, nil
 }

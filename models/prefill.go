@@ -166,6 +166,24 @@ func (v *VLM) prefillInputs(b *batch, embeds []float32, maskBuf []int64) (ts []r
 	return ts, nil
 }
 
+// logitsLength is how many positions of a length-T batch the decoder
+// returns logits for: 1 when it takes num_logits_to_keep (fed 1), else T.
+func (v *VLM) logitsLength(T int) int {
+	if v.keep != nil {
+		return 1
+	}
+	return T
+}
+
+// withKeep appends num_logits_to_keep to a decoder's inputs when the graph
+// takes it. The shared tensor is not the caller's to close.
+func (v *VLM) withKeep(ins []runtime.NamedTensor) []runtime.NamedTensor {
+	if v.keep == nil {
+		return ins
+	}
+	return append(ins[:len(ins):len(ins)], runtime.NamedTensor{Name: NumLogitsToKeep, Tensor: v.keep})
+}
+
 // closeNamed closes every tensor of ts.
 func closeNamed(ts []runtime.NamedTensor) error {
 	var err error
@@ -223,14 +241,14 @@ func (v *VLM) LastLogitsWith(ctx context.Context, prompts []Prompt, f Features) 
 		return generate.Logits{}, err
 	}
 	defer func() { err = errors.Join(err, closeNamed(ins)) }()
-	B, T, V := b.rows, b.length, v.cfg.VocabSize
+	B, T, V := b.rows, v.logitsLength(b.length), v.cfg.VocabSize
 	full := make([]float32, B*T*V)
 	lt, err := runtime.NewTensor([]int64{int64(B), int64(T), int64(V)}, full)
 	if err != nil {
 		return generate.Logits{}, fmt.Errorf("models: logits: %w", err)
 	}
 	defer func() { err = errors.Join(err, lt.Close()) }()
-	if err := v.decoder.RunInto(ctx, ins, []runtime.NamedTensor{{Name: Logits, Tensor: lt}}); err != nil {
+	if err := v.decoder.RunInto(ctx, v.withKeep(ins), []runtime.NamedTensor{{Name: Logits, Tensor: lt}}); err != nil {
 		return generate.Logits{}, fmt.Errorf("models: decoder: %w", err)
 	}
 	out := generate.Logits{Rows: B, Vocab: V, Data: make([]float32, B*V)}
@@ -275,7 +293,7 @@ func (v *VLM) ScorePromptsWith(ctx context.Context, prompts []Prompt, f Features
 		return nil, fmt.Errorf("models: scores: %w", err)
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
-	if err := v.decoder.RunInto(ctx, ins, []runtime.NamedTensor{{Name: Scores, Tensor: st}}); err != nil {
+	if err := v.decoder.RunInto(ctx, v.withKeep(ins), []runtime.NamedTensor{{Name: Scores, Tensor: st}}); err != nil {
 		return nil, fmt.Errorf("models: reward decoder: %w", err)
 	}
 	return scores, nil

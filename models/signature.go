@@ -39,6 +39,9 @@ type signature struct {
 	// alternatives maps an input name to other names exporters use for it
 	// (grid_thw → image_grid_thw).
 	alternatives map[string][]string
+	// optional are inputs a graph may declare, which the runner then feeds
+	// (num_logits_to_keep); only their element type is checked.
+	optional []port
 }
 
 // visionSignature: pixel_values [N, patch_dim], grid_thw [images, 3] →
@@ -72,7 +75,7 @@ func decoderSignature(a ArchConfig, reward bool) signature {
 		{InputsEmbeds, graph.Float32, []int64{free, free, int64(a.HiddenSize)}},
 		{AttentionMask, graph.Int64, []int64{free, free}},
 		{PositionIDs, graph.Int64, []int64{3, free, free}},
-	}}
+	}, optional: []port{{NumLogitsToKeep, graph.Int64, nil}}}
 	if reward {
 		s.outputs = append(s.outputs, port{Scores, graph.Float32, []int64{free}})
 	} else {
@@ -91,6 +94,9 @@ type Names struct {
 	// GridTHW is the vision encoder's grid input: "grid_thw" (Qwen2-VL,
 	// medgr2) or "image_grid_thw" (Qwen2.5-VL).
 	GridTHW string
+	// LogitsToKeep reports whether the decoder takes num_logits_to_keep
+	// (then fed 1: logits for the last position only).
+	LogitsToKeep bool
 }
 
 // checkONNX parses the ONNX file at path and checks it declares want: every
@@ -135,6 +141,17 @@ func checkONNX(path string, want signature) (map[string]string, error) {
 		}
 		found[p.name] = name
 		delete(have, name)
+	}
+	for _, p := range want.optional {
+		vi, ok := have[p.name]
+		if !ok {
+			continue
+		}
+		if tt := vi.GetType().GetTensorType(); tt == nil || graph.DType(tt.GetElemType()) != p.dtype {
+			return nil, fmt.Errorf("%w: input %q must be %v", ErrSignature, p.name, p.dtype)
+		}
+		found[p.name] = p.name
+		delete(have, p.name)
 	}
 	if len(have) > 0 {
 		extra := make([]string, 0, len(have))

@@ -81,6 +81,10 @@ type VLM struct {
 	ownEnv bool
 
 	vision, embed, decoder *runtime.Session
+	// keep is num_logits_to_keep = 1, fed to a decoder that declares it
+	// (Names.LogitsToKeep); nil otherwise. Inputs are read-only, so calls
+	// share it.
+	keep *runtime.Tensor
 
 	cfg       ArchConfig
 	st        SpecialTokens
@@ -132,6 +136,11 @@ func Open(ctx context.Context, dir string, opts VLMOptions) (_ *VLM, err error) 
 	so.DisableMemPattern = true
 	if v.decoder, err = v.openSession(ctx, m.Files.Decoder, so); err != nil {
 		return nil, err
+	}
+	if b.Names.LogitsToKeep {
+		if v.keep, err = runtime.NewTensor([]int64{1}, []int64{1}); err != nil {
+			return nil, fmt.Errorf("models: %s: %w", NumLogitsToKeep, err)
+		}
 	}
 	return v, nil
 }
@@ -211,8 +220,8 @@ func (v *VLM) Close() error {
 	if v == nil {
 		return nil
 	}
-	err := errors.Join(v.vision.Close(), v.embed.Close(), v.decoder.Close())
-	v.vision, v.embed, v.decoder = nil, nil, nil
+	err := errors.Join(v.vision.Close(), v.embed.Close(), v.decoder.Close(), v.keep.Close())
+	v.vision, v.embed, v.decoder, v.keep = nil, nil, nil, nil
 	if v.ownEnv {
 		err = errors.Join(err, v.env.Close())
 		v.ownEnv = false
