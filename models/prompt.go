@@ -49,6 +49,25 @@ func (v *VLM) VQAPrompt(req VQARequest, imageTokens int) tokenizer.VQAPrompt {
 		Options: req.Options, ImageTokens: imageTokens}
 }
 
+// PromptLength returns the number of tokens Answer's first forward pass
+// reads for req with an image of imageTokens pad tokens (its
+// Pixels.ImageTokens(), or ImageConfig().ImageTokens(h, w) before
+// processing; 0 for text only): the chat prompt plus FastAnswerPrefix on
+// the fast path, the chat prompt alone on the reasoning path (which then
+// grows by the tokens it generates). req.Pixels is not read. Batchers use
+// it to group requests of similar length. Errors wrap ErrBadRequest.
+func (v *VLM) PromptLength(req VQARequest, imageTokens int) (int, error) {
+	if err := checkOptions(len(req.Options)); err != nil {
+		return 0, err
+	}
+	suffix := FastAnswerPrefix
+	if req.Mode == ModeReason {
+		suffix = ""
+	}
+	p, err := v.encodeChat(v.VQAPrompt(req, imageTokens), nil, suffix)
+	return len(p.IDs), err
+}
+
 // vqaPrompt encodes a request, with suffix appended after the assistant
 // header.
 func (v *VLM) vqaPrompt(req VQARequest, suffix string) (Prompt, error) {

@@ -347,3 +347,36 @@ func TestGenerateSamples(t *testing.T) {
 		t.Error("instruction does not name modality and dataset")
 	}
 }
+
+// TestPromptLength checks PromptLength counts the tokens of the prompt
+// Answer runs: the chat prompt (system, image pads, question, options)
+// encoded by the bundle's tokenizer, plus FastAnswerPrefix on the fast
+// path; and that bad requests are ErrBadRequest.
+func TestPromptLength(t *testing.T) {
+	v := openVLM(t, exportVLM(t, nil, 11))
+	for i, r := range vqaRequests(t, v) {
+		images := r.Pixels.ImageTokens()
+		enc, err := v.Tokenizer().EncodePrompt(v.VQAPrompt(r, images))
+		if err != nil {
+			t.Fatal(err)
+		}
+		withPrefix, err := v.Tokenizer().AppendEncode(enc.IDs, models.FastAnswerPrefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Pixels = nil // not read: the image is counted by images
+		for _, tt := range []struct {
+			mode models.Mode
+			want int
+		}{{models.ModeFast, len(withPrefix)}, {models.ModeReason, len(enc.IDs)}} {
+			r.Mode = tt.mode
+			got, err := v.PromptLength(r, images)
+			if err != nil || got != tt.want {
+				t.Errorf("request %d %s: PromptLength = %d, %v; want %d", i, tt.mode, got, err, tt.want)
+			}
+		}
+	}
+	if _, err := v.PromptLength(models.VQARequest{Question: "q", Options: []string{"only one"}}, 0); !errors.Is(err, models.ErrBadRequest) {
+		t.Errorf("one option: err %v, want ErrBadRequest", err)
+	}
+}

@@ -32,6 +32,10 @@ type VQAInput struct {
 	Question  string   // question text
 	Options   []string // choices, labelled A, B, … in order
 	Reason    bool     // generate reasoning before answering
+	// PromptTokens is the length of the request's prompt in tokens, set
+	// by the server when the model is a PromptCounter (0: unknown); the
+	// server batches requests of similar length and meters padding by it.
+	PromptTokens int
 }
 
 // VQAOutput is the model's answer to one VQAInput.
@@ -39,6 +43,15 @@ type VQAOutput struct {
 	Answer    int       // index into Options
 	Probs     []float64 // one probability per option, summing to 1
 	Reasoning string    // set when Reason was asked
+}
+
+// PromptCounter is implemented by a VQA model that can tell, before
+// running, how many tokens a request's prompt takes (image tokens
+// included); the server then batches requests of similar length together
+// so a batch pads little.
+type PromptCounter interface {
+	// PromptTokens returns the prompt length of in, in tokens.
+	PromptTokens(in VQAInput) (int, error)
 }
 
 // VQA answers batches of multiple-choice questions.
