@@ -24,6 +24,7 @@ import (
 type serveFlags struct {
 	addr, model, generator, reward, device, redisURL, keysFile, jobsDir string
 	maxBatch, queueSize, maxImage, jobWorkers, threads, reasonTokens    int
+	workers                                                             int
 	maxBody                                                             int64
 	maxDelay, timeout, drain, fakeBatch, fakeItem                       time.Duration
 	rateLimit                                                           float64
@@ -39,7 +40,8 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.generator, "generator", "", "generator model bundle directory; default "+defaultBundles+"/generator if present")
 	fs.StringVar(&f.reward, "reward", "", "reward model bundle directory; default "+defaultBundles+"/reward if present")
 	fs.StringVar(&f.device, "device", "auto", "execution device: auto, cpu, cuda or cuda:N")
-	fs.IntVar(&f.threads, "threads", 0, "ONNX Runtime intra-op threads per session (0: one per physical core)")
+	fs.IntVar(&f.workers, "workers", 1, "batches run at once per model role (sessions are shared; ≥ 1)")
+	fs.IntVar(&f.threads, "threads", 0, "ONNX Runtime intra-op threads per session (0: one per physical core with one worker, else cores/workers)")
 	fs.IntVar(&f.reasonTokens, "reason-max-tokens", 256, "token budget of VQA reason mode")
 	fs.StringVar(&f.redisURL, "redis", "", "Redis URL (redis://host:port/db) for the shared cache and job queue; empty: in-process")
 	fs.StringVar(&f.keysFile, "api-keys-file", "", "file with one API key per line (also env MEDGR2_API_KEYS); none: auth off")
@@ -62,6 +64,12 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	if fs.NArg() > 0 {
 		return f, usageError(fmt.Sprintf("serve: unexpected arguments %q", fs.Args()))
 	}
+	if f.workers < 1 {
+		return f, usageError(fmt.Sprintf("serve: --workers %d: want at least 1", f.workers))
+	}
+	if f.threads < 0 {
+		return f, usageError(fmt.Sprintf("serve: --threads %d: want 0 (automatic) or more", f.threads))
+	}
 	return f, nil
 }
 
@@ -81,7 +89,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) (err erro
 		return err
 	}
 	cfg := server.Config{
-		Batch:   batch.Config{MaxBatch: f.maxBatch, MaxDelay: f.maxDelay, QueueSize: f.queueSize},
+		Batch:   batch.Config{MaxBatch: f.maxBatch, MaxDelay: f.maxDelay, QueueSize: f.queueSize, Workers: f.workers},
 		MaxBody: f.maxBody, MaxImageBytes: f.maxImage, APIKeys: keys, RateLimit: f.rateLimit,
 		RequestTimeout: f.timeout, JobsDir: f.jobsDir, JobWorkers: f.jobWorkers, Logger: log, DecodeImage: decode,
 	}
@@ -120,7 +128,7 @@ func serveModels(ctx context.Context, f serveFlags, log *slog.Logger) (server.Mo
 	if err != nil {
 		return server.Models{}, nil, none, usageError(fmt.Sprintf("serve: --device: %v", err))
 	}
-	o := backend.Options{VQA: f.model, Generator: f.generator, Reward: f.reward, Device: dev, Threads: f.threads,
+	o := backend.Options{VQA: f.model, Generator: f.generator, Reward: f.reward, Device: dev, Threads: f.threads, Workers: f.workers,
 		ReasonMaxTokens: f.reasonTokens, Logger: log}
 	if !given {
 		o.VQA, o.Generator, o.Reward = defaultBundle("vqa"), defaultBundle("generator"), defaultBundle("reward")

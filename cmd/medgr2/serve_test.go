@@ -27,6 +27,8 @@ func TestServeBadFlags(t *testing.T) {
 		{"bad device", []string{"--model", "/tmp/bundle", "--device", "tpu"}, true, nil},
 		{"bad redis url", []string{"--fake-models", "--redis", "ftp://x"}, true, nil},
 		{"unknown flag", []string{"--nope"}, false, nil},
+		{"zero workers", []string{"--fake-models", "--workers", "0"}, true, nil},
+		{"negative threads", []string{"--fake-models", "--threads", "-2"}, true, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

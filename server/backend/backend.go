@@ -28,8 +28,15 @@ type Options struct {
 	VQA, Generator, Reward string
 	// Device selects the execution provider (auto, cpu, cuda, cuda:N).
 	Device runtime.Device
-	// Threads is each session's intra-op thread count; 0 lets ORT choose.
+	// Threads is each session's intra-op thread count. 0 sizes it from
+	// Workers: max(1, GOMAXPROCS/Workers) threads when Workers > 1, so
+	// that workers × threads ≈ cores; with Workers ≤ 1, ORT chooses (one
+	// per physical core).
 	Threads int
+	// Workers is how many batches the server runs at once on each session
+	// (batch.Config.Workers); sessions are safe for concurrent Run. It
+	// only sizes Threads; default 1.
+	Workers int
 	// LibraryPath names libonnxruntime; "" searches as runtime.Open does.
 	LibraryPath string
 	// Logger receives load and fallback lines; nil discards them.
@@ -45,6 +52,9 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
+	if o.Threads == 0 && o.Workers > 1 {
+		o.Threads = max(1, goruntime.GOMAXPROCS(0)/o.Workers)
+	}
 	if o.ReasonMaxTokens <= 0 {
 		o.ReasonMaxTokens = 256
 	}
@@ -143,7 +153,8 @@ func (m *Models) open(ctx context.Context, opened map[string]*models.VLM, dir st
 	opened[abs] = v
 	m.vlms = append(m.vlms, v)
 	o.Logger.Info("backend: bundle loaded", "dir", dir, "name", v.Manifest().Name,
-		"version", v.Manifest().Version, "roles", v.Manifest().Roles, "device", v.Device().String())
+		"version", v.Manifest().Version, "roles", v.Manifest().Roles, "device", v.Device().String(),
+		"intra_op_threads", o.Threads)
 	return v, nil
 }
 
