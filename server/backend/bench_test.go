@@ -126,3 +126,28 @@ func serveClients(b *testing.B, bt *batch.Batcher[model.VQAInput, model.VQAOutpu
 	}
 	wg.Wait()
 }
+
+// BenchmarkDecodeImage runs backend.DecodeImage on a real 640×480 BCCD
+// JPEG: decode, resize and patchify every time (pixel cache off) against
+// a pixel-cache hit (SHA-256 of the bytes and a lookup).
+//
+//	go test ./server/backend -run '^$' -bench DecodeImage
+func BenchmarkDecodeImage(b *testing.B) {
+	raw := readFile(b, "../../../shared/data/bccd/images/BloodImage_00000.jpg")
+	for _, c := range []struct {
+		name  string
+		bytes int64
+	}{{"cache=off", -1}, {"cache=hit", 0}} {
+		b.Run(c.name, func(b *testing.B) {
+			dec := open(b, backend.Options{VQA: defaultVQA, PixelCacheBytes: c.bytes}).DecodeImage(nil)
+			if _, err := dec(raw); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := dec(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

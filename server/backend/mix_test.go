@@ -203,3 +203,46 @@ func TestWorkersSizeThreads(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeImagePixelCache checks DecodeImage's pixel cache: the same
+// bytes again return the cached Pixels without decoding, and answer as the
+// first time; other bytes miss; bad bytes are an error every time; a
+// negative PixelCacheBytes turns the cache off.
+func TestDecodeImagePixelCache(t *testing.T) {
+	m := open(t, backend.Options{VQA: bundles.vqa})
+	dec := m.DecodeImage(nil)
+	knee, xray := readFile(t, kneePNG), readFile(t, xrayPNG)
+	first, err := dec(knee)
+	if err != nil || first.Decoded == nil || first.Pixels == nil {
+		t.Fatalf("first decode: %+v, %v", first, err)
+	}
+	again, err := dec(knee)
+	if err != nil || again.Decoded != nil || again.Pixels != first.Pixels {
+		t.Fatalf("second decode: decoded %v, pixels %p (first %p), %v; want the cached pixels only", again.Decoded != nil, again.Pixels, first.Pixels, err)
+	}
+	if other, err := dec(xray); err != nil || other.Decoded == nil || other.Pixels == first.Pixels {
+		t.Fatalf("other image: %+v, %v; want a fresh decode", other, err)
+	}
+	q := func(img model.Image) model.VQAInput {
+		return model.VQAInput{Image: img, Question: "Which joint is shown?", Options: []string{"knee", "hip", "ankle"}}
+	}
+	out, err := m.VQA.AnswerBatch(context.Background(), []model.VQAInput{q(first), q(again)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out[0].Answer != out[1].Answer || math.Abs(out[0].Probs[0]-out[1].Probs[0]) > 1e-6 {
+		t.Errorf("cached pixels answer %+v, decoded %+v", out[1], out[0])
+	}
+	bad := []byte("not an image at all")
+	for range 2 {
+		if _, err := dec(bad); err == nil {
+			t.Fatal("bad bytes decoded")
+		}
+	}
+	off := open(t, backend.Options{VQA: bundles.vqa, PixelCacheBytes: -1}).DecodeImage(nil)
+	for range 2 {
+		if img, err := off(knee); err != nil || img.Decoded == nil {
+			t.Fatalf("cache off: decoded %v, %v; want a decode every time", img.Decoded != nil, err)
+		}
+	}
+}
