@@ -25,7 +25,7 @@ type serveFlags struct {
 	addr, model, generator, reward, device, redisURL, keysFile, jobsDir string
 	maxBatch, queueSize, maxImage, jobWorkers, threads, reasonTokens    int
 	workers                                                             int
-	maxBody                                                             int64
+	maxBody, pixelCache                                                 int64
 	maxDelay, timeout, drain, fakeBatch, fakeItem                       time.Duration
 	rateLimit                                                           float64
 	fakeModels                                                          bool
@@ -50,6 +50,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.DurationVar(&f.maxDelay, "max-delay", 0, "longest wait for a batch to fill while the model is idle (0: dispatch when free)")
 	fs.IntVar(&f.queueSize, "queue-size", 512, "requests waiting per model before 429")
 	fs.Int64Var(&f.maxBody, "max-body", 32<<20, "request body limit in bytes")
+	fs.Int64Var(&f.pixelCache, "pixel-cache-bytes", 0, "bound of the cache of processed images, keyed by image hash (0: 256 MiB, -1: off)")
 	fs.IntVar(&f.maxImage, "max-image-bytes", 16<<20, "per-image limit in bytes")
 	fs.Float64Var(&f.rateLimit, "rate-limit", 0, "requests per second per API key (0: unlimited)")
 	fs.DurationVar(&f.timeout, "request-timeout", 60*time.Second, "per-request model deadline")
@@ -128,7 +129,7 @@ func serveModels(ctx context.Context, f serveFlags, log *slog.Logger) (server.Mo
 	if err != nil {
 		return server.Models{}, nil, none, usageError(fmt.Sprintf("serve: --device: %v", err))
 	}
-	o := backend.Options{VQA: f.model, Generator: f.generator, Reward: f.reward, Device: dev, Threads: f.threads, Workers: f.workers,
+	o := backend.Options{VQA: f.model, Generator: f.generator, Reward: f.reward, Device: dev, Threads: f.threads, Workers: f.workers, PixelCacheBytes: f.pixelCache,
 		ReasonMaxTokens: f.reasonTokens, Logger: log}
 	if !given {
 		o.VQA, o.Generator, o.Reward = defaultBundle("vqa"), defaultBundle("generator"), defaultBundle("reward")
