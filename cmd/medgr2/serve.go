@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	goruntime "runtime"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -40,7 +41,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.generator, "generator", "", "generator model bundle directory; default "+defaultBundles+"/generator if present")
 	fs.StringVar(&f.reward, "reward", "", "reward model bundle directory; default "+defaultBundles+"/reward if present")
 	fs.StringVar(&f.device, "device", "auto", "execution device: auto, cpu, cuda or cuda:N")
-	fs.IntVar(&f.workers, "workers", 1, "batches run at once per model role (sessions are shared; ≥ 1)")
+	fs.IntVar(&f.workers, "workers", 0, "batches run at once per model role on the shared sessions (0: one per core, GOMAXPROCS)")
 	fs.IntVar(&f.threads, "threads", 0, "ONNX Runtime intra-op threads per session (0: one per physical core with one worker, else cores/workers)")
 	fs.IntVar(&f.reasonTokens, "reason-max-tokens", 256, "token budget of VQA reason mode")
 	fs.StringVar(&f.redisURL, "redis", "", "Redis URL (redis://host:port/db) for the shared cache and job queue; empty: in-process")
@@ -65,8 +66,13 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	if fs.NArg() > 0 {
 		return f, usageError(fmt.Sprintf("serve: unexpected arguments %q", fs.Args()))
 	}
-	if f.workers < 1 {
-		return f, usageError(fmt.Sprintf("serve: --workers %d: want at least 1", f.workers))
+	if f.workers < 0 {
+		return f, usageError(fmt.Sprintf("serve: --workers %d: want 0 (one per core) or more", f.workers))
+	}
+	if f.workers == 0 {
+		// One worker per core with one intra-op thread each measured best
+		// on the real mix (server/backend BenchmarkServe).
+		f.workers = goruntime.GOMAXPROCS(0)
 	}
 	if f.threads < 0 {
 		return f, usageError(fmt.Sprintf("serve: --threads %d: want 0 (automatic) or more", f.threads))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	goruntime "runtime"
 	"testing"
 	"time"
 
@@ -27,7 +28,7 @@ func TestServeBadFlags(t *testing.T) {
 		{"bad device", []string{"--model", "/tmp/bundle", "--device", "tpu"}, true, nil},
 		{"bad redis url", []string{"--fake-models", "--redis", "ftp://x"}, true, nil},
 		{"unknown flag", []string{"--nope"}, false, nil},
-		{"zero workers", []string{"--fake-models", "--workers", "0"}, true, nil},
+		{"negative workers", []string{"--fake-models", "--workers", "-1"}, true, nil},
 		{"negative threads", []string{"--fake-models", "--threads", "-2"}, true, nil},
 	}
 	for _, tc := range tests {
@@ -133,5 +134,22 @@ func TestBenchRefusesRemoteTargets(t *testing.T) {
 	err := runBench(context.Background(), []string{"--url", "http://192.0.2.1:8080"}, io.Discard, io.Discard)
 	if !errors.Is(err, bench.ErrNotLoopback) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestServeWorkersDefault checks --workers defaults to one per core and
+// keeps an explicit count.
+func TestServeWorkersDefault(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--fake-models"}, goruntime.GOMAXPROCS(0)},
+		{[]string{"--fake-models", "--workers", "3"}, 3},
+	} {
+		f, err := parseServeFlags(tt.args, io.Discard)
+		if err != nil || f.workers != tt.want {
+			t.Errorf("%v: workers %d, %v; want %d", tt.args, f.workers, err, tt.want)
+		}
 	}
 }
