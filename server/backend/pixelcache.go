@@ -18,13 +18,11 @@ const DefaultPixelCacheBytes = 256 << 20
 // pixel values. It is safe for concurrent use; cached Pixels are shared
 // and must not be modified.
 type pixelCache struct {
-	mu    sync.Mutex
+	mu    sync.Mutex                 // guards the fields below
 	max   int64                      // bound on the bytes of cached values
 	size  int64                      // bytes of cached values now
 	order *list.List                 // front: most recently used *pixelEntry
 	byKey map[[32]byte]*list.Element // entries by key
-	hits  int64                      // lookups answered
-	miss  int64                      // lookups not answered
 }
 
 // pixelEntry is one cached image.
