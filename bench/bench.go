@@ -43,6 +43,7 @@ type Report struct {
 	BatchSize  int            `json:"batch_size,omitempty"` // direct runs
 	Requests   int            `json:"requests"`             // sent (or batches, for direct)
 	Items      int            `json:"items"`                // items answered successfully
+	Drained    int            `json:"drained,omitempty"`    // requests in flight at the deadline, waited for and counted like the rest
 	Errors     int            `json:"errors"`
 	ErrorsBy   map[string]int `json:"errors_by,omitempty"` // status code or error class → count
 	ElapsedS   float64        `json:"elapsed_s"`
@@ -83,16 +84,21 @@ func (c *Config) defaults() error {
 
 // sample is one finished request.
 type sample struct {
-	lat time.Duration
-	err string // "" on success, else the status code or error class
+	lat     time.Duration
+	err     string // "" on success, else the status code or error class
+	drained bool   // finished after the deadline that stopped new requests
 }
 
-// Run sends requests as cfg says and reports on them.
+// Run sends requests as cfg says and reports on them. cfg.Duration stops
+// new requests; those in flight then are drained: waited for (each up to
+// cfg.Timeout) and counted like the others, not as errors, so a deadline
+// does not turn slow answers into failures. Cancelling ctx cancels every
+// request; those count as "cancelled" errors.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err := cfg.defaults(); err != nil {
 		return Report{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	stop, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	tr := &http.Transport{MaxIdleConnsPerHost: max(cfg.Clients, 64), MaxConnsPerHost: 0}
 	defer tr.CloseIdleConnections()
@@ -100,10 +106,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	target := cfg.URL + cfg.Path
 	samples := make(chan sample, cfg.Requests)
 	start := time.Now()
+	l := loop{ctx: ctx, stop: stop, cfg: cfg, client: client, target: target, out: samples}
 	if cfg.Rate > 0 {
-		openLoop(ctx, cfg, client, target, samples)
+		l.open()
 	} else {
-		closedLoop(ctx, cfg, client, target, samples)
+		l.closed()
 	}
 	elapsed := time.Since(start)
 	close(samples)
@@ -123,41 +130,51 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	return rep, nil
 }
 
-// closedLoop runs cfg.Clients workers that share the request budget.
-func closedLoop(ctx context.Context, cfg Config, client *http.Client, target string, out chan<- sample) {
-	budget := make(chan struct{}, cfg.Requests)
-	for range cfg.Requests {
+// loop is one run's request loop.
+type loop struct {
+	ctx    context.Context // the caller's: cancels requests
+	stop   context.Context // done at the deadline: no new requests
+	cfg    Config
+	client *http.Client
+	target string
+	out    chan<- sample
+}
+
+// closed runs cfg.Clients workers that share the request budget.
+func (l loop) closed() {
+	budget := make(chan struct{}, l.cfg.Requests)
+	for range l.cfg.Requests {
 		budget <- struct{}{}
 	}
 	close(budget)
 	var wg sync.WaitGroup
-	for range cfg.Clients {
+	for range l.cfg.Clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for range budget {
-				if ctx.Err() != nil {
+				if l.stop.Err() != nil {
 					return
 				}
-				out <- send(ctx, client, target, cfg)
+				l.out <- l.send()
 			}
 		}()
 	}
 	wg.Wait()
 }
 
-// openLoop starts one request every 1/Rate seconds until the budget or the
+// open starts one request every 1/Rate seconds until the budget or the
 // time is spent, whatever the latency.
-func openLoop(ctx context.Context, cfg Config, client *http.Client, target string, out chan<- sample) {
-	tick := time.NewTicker(time.Duration(float64(time.Second) / cfg.Rate))
+func (l loop) open() {
+	tick := time.NewTicker(time.Duration(float64(time.Second) / l.cfg.Rate))
 	defer tick.Stop()
 	var wg sync.WaitGroup
-	for range cfg.Requests {
+	for range l.cfg.Requests {
 		select {
-		case <-ctx.Done():
+		case <-l.stop.Done():
 		case <-tick.C:
 			wg.Add(1)
-			go func() { defer wg.Done(); out <- send(ctx, client, target, cfg) }()
+			go func() { defer wg.Done(); l.out <- l.send() }()
 			continue
 		}
 		break
@@ -166,26 +183,26 @@ func openLoop(ctx context.Context, cfg Config, client *http.Client, target strin
 }
 
 // send posts one request and times it.
-func send(ctx context.Context, client *http.Client, target string, cfg Config) sample {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(cfg.Body))
+func (l loop) send() sample {
+	req, err := http.NewRequestWithContext(l.ctx, http.MethodPost, l.target, bytes.NewReader(l.cfg.Body))
 	if err != nil {
 		return sample{err: "request"}
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if cfg.APIKey != "" {
-		req.Header.Set("Authorization", "Bearer "+cfg.APIKey)
+	if l.cfg.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+l.cfg.APIKey)
 	}
 	t0 := time.Now()
-	resp, err := client.Do(req)
+	resp, err := l.client.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return sample{lat: time.Since(t0), err: "deadline"}
+		if l.ctx.Err() != nil {
+			return sample{lat: time.Since(t0), err: "cancelled"}
 		}
 		return sample{lat: time.Since(t0), err: "transport"}
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	s := sample{lat: time.Since(t0)}
+	s := sample{lat: time.Since(t0), drained: l.stop.Err() != nil}
 	if resp.StatusCode != http.StatusOK {
 		s.err = strconv.Itoa(resp.StatusCode)
 	}
@@ -198,6 +215,9 @@ func summarise(all []sample, elapsed time.Duration, itemsPer int) Report {
 	var lats []time.Duration
 	var sum time.Duration
 	for _, s := range all {
+		if s.drained {
+			rep.Drained++
+		}
 		if s.err != "" {
 			rep.Errors++
 			rep.ErrorsBy[s.err]++
@@ -226,22 +246,26 @@ func summarise(all []sample, elapsed time.Duration, itemsPer int) Report {
 
 // Direct calls run(ctx, batchSize) serially until items items are done or
 // d passes: the raw model baseline without the server. Latencies are per
-// batch.
+// batch. A batch running when d passes is drained (finished and counted),
+// as in Run; cancelling ctx cancels it.
 func Direct(ctx context.Context, name string, batchSize, items int, d time.Duration, run func(ctx context.Context, n int) error) Report {
 	if batchSize <= 0 {
 		batchSize = 1
 	}
-	ctx, cancel := context.WithTimeout(ctx, d)
+	stop, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var all []sample
 	start := time.Now()
-	for done := 0; done < items && ctx.Err() == nil; done += batchSize {
+	for done := 0; done < items && stop.Err() == nil; done += batchSize {
 		t0 := time.Now()
 		s := sample{}
 		if err := run(ctx, batchSize); err != nil {
 			s.err = "model"
+			if ctx.Err() != nil {
+				s.err = "cancelled"
+			}
 		}
-		s.lat = time.Since(t0)
+		s.lat, s.drained = time.Since(t0), stop.Err() != nil
 		all = append(all, s)
 	}
 	rep := summarise(all, time.Since(start), batchSize)
@@ -249,10 +273,10 @@ func Direct(ctx context.Context, name string, batchSize, items int, d time.Durat
 	return rep
 }
 
-// WriteTable prints reports as an aligned table.
+// WriteTable prints reports as an aligned table, one line per report.
 func WriteTable(w io.Writer, reports []Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "name\tmode\tconc\treqs\titems\terrors\titems/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\t")
+	fmt.Fprintln(tw, "name\tmode\tconc\treqs\titems\terrors\tdrained\titems/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\t")
 	for _, r := range reports {
 		conc := strconv.Itoa(r.Clients)
 		if r.Mode == "open" {
@@ -260,8 +284,8 @@ func WriteTable(w io.Writer, reports []Report) error {
 		} else if r.Mode == "direct" {
 			conc = "b" + strconv.Itoa(r.BatchSize)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", r.Name, r.Mode, conc, r.Requests, r.Items,
-			r.Errors, r.Throughput, r.P50MS, r.P90MS, r.P99MS, r.MaxMS)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", r.Name, r.Mode, conc, r.Requests, r.Items,
+			r.Errors, r.Drained, r.Throughput, r.P50MS, r.P90MS, r.P99MS, r.MaxMS)
 	}
 	return tw.Flush()
 }

@@ -16,3 +16,12 @@ func Example() {
 	fmt.Println(rep.Requests, rep.Errors, err)
 	// Output: 40 0 <nil>
 }
+
+func ExampleRunSuite() {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer ts.Close()
+	answerBatch := func(ctx context.Context, n int) error { return nil } // the model, called directly
+	res, err := bench.RunSuite(context.Background(), bench.SuiteConfig{Direct: answerBatch, URL: ts.URL, MaxBatch: 4, Requests: 40})
+	fmt.Println(res.Raw.BatchSize, res.Saturation.Clients, res.Saturation.Items, err)
+	// Output: 4 8 40 <nil>
+}

@@ -19,15 +19,6 @@ func f32(t *testing.T, dims []int64, data ...float32) *graph.Tensor {
 	return x
 }
 
-func i64(t *testing.T, dims []int64, data ...int64) *graph.Tensor {
-	t.Helper()
-	x, err := graph.NewInt64(dims, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return x
-}
-
 // opCase builds a graph with input "x" (float32 [2,3] = 1..6, or the given
 // feed) and one output "y", and states the expected output.
 type opCase struct {

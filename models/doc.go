@@ -1,17 +1,25 @@
-// Package models defines model bundles (model.json manifest, tokenizer.json,
-// ONNX graphs and their safetensors weights) and the project's own
+// Package models defines model bundles (Hugging Face model folders with
+// ONNX graphs, plus medgr2's model.json) and the project's own
 // Qwen2-VL-style architecture, built with package graph.
 //
 // # Bundle layout
 //
-// A bundle folder holds model.json (Manifest: name, version, roles among
+// A bundle is a Hugging Face model folder in the layout onnx-community
+// publishes for Qwen2-VL and transformers.js and Optimum read:
+// config.json (model_type qwen2_vl, text and vision config, token ids,
+// rope_scaling.mrope_section), generation_config.json,
+// preprocessor_config.json, tokenizer.json, tokenizer_config.json (with the
+// chat template), and onnx/vision_encoder.onnx, onnx/embed_tokens.onnx and
+// onnx/decoder_model_merged.onnx, each with its weights in
+// <graph>.onnx_data beside it (ONNX external data, as browsers load it).
+// transformers.js runs such a folder as Qwen2VLForConditionalGeneration
+// with no added file (TestTransformersJSParity). Beside them,
+// onnx/model.safetensors holds every weight once (the training checkpoint)
+// and model.json is medgr2's metadata (Manifest: name, version, roles among
 // vqa/generator/reward, ArchConfig, special token ids, prompt format,
-// image-processor settings and file names), tokenizer.json, and, in the
-// onnx-community layout, onnx/vision_encoder.onnx, onnx/embed_tokens.onnx
-// and onnx/decoder_model_merged.onnx whose weights are ONNX external data
-// pointing into onnx/model.safetensors. Replacing model.safetensors with a
-// file of the same layout (graph.PlanWeights) updates the model without
-// rebuilding graphs.
+// image-processor settings and file names). Export writes a new bundle;
+// Rewrite writes one again with trained weights, so graphs, .onnx_data and
+// checkpoint always agree.
 //
 // # Graph signatures
 //

@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,11 +20,15 @@ type ExportOptions struct {
 	Files     Files  // file names; zero value means DefaultFiles()
 }
 
-// Export writes a complete bundle to dir: the weights (random with
-// opts.Seed, or copied from opts.Weights) as one safetensors file, the three
-// ONNX graphs pointing into it as external data, tokenizer.json and
-// model.json. A zero cfg.VocabSize takes the tokenizer's; a smaller one is
-// an error. The bundle is loaded back (Load) before Export returns.
+// Export writes a complete bundle to dir: a Hugging Face model folder
+// (config.json, generation_config.json, preprocessor_config.json,
+// tokenizer.json, tokenizer_config.json with the chat template), the three
+// ONNX graphs in the onnx-community layout, each with its weights in
+// <graph>.onnx_data (as transformers.js loads them), the weights again as
+// one safetensors file (the training checkpoint) and model.json (medgr2's
+// roles and formats). Weights are random with opts.Seed, or copied from
+// opts.Weights. A zero cfg.VocabSize takes the tokenizer's; a smaller one
+// is an error. The bundle is loaded back (Load) before Export returns.
 func Export(ctx context.Context, dir string, cfg ArchConfig, opts ExportOptions) (*Bundle, error) {
 	m, err := exportManifest(cfg, &opts)
 	if err != nil {
@@ -40,6 +43,43 @@ func Export(ctx context.Context, dir string, cfg ArchConfig, opts ExportOptions)
 	} else {
 		m.Seed = &opts.Seed
 	}
+	return writeBundle(ctx, dir, m, opts.Tokenizer, tensors)
+}
+
+// Rewrite writes the bundle src again at dir with new weights (trained
+// ones): every file Export writes, from src's manifest and tokenizer, so
+// the graphs, their .onnx_data and the safetensors checkpoint agree.
+// weights must hold every weight of src's architecture with its shape;
+// names not in the architecture are ignored. dir must differ from src.Dir.
+func Rewrite(ctx context.Context, src *Bundle, dir string, weights map[string]*graph.Tensor) (*Bundle, error) {
+	if same, err := sameDir(src.Dir, dir); err != nil || same {
+		return nil, fmt.Errorf("%w: rewrite %s onto itself (%v)", ErrMissingFile, dir, err)
+	}
+	m := *src.Manifest
+	specs := WeightSpecs(m.Architecture, m.HasRole(RoleReward))
+	tensors := make([]graph.NamedTensor, len(specs))
+	for i, s := range specs {
+		t, ok := weights[s.Name]
+		if !ok || t.DType != s.DType || !graph.Dims(t.Dims...).Equal(graph.Dims(s.Dims...)) {
+			return nil, fmt.Errorf("%w: rewrite %s: weight %q missing or not %v%v", ErrBadWeights, dir, s.Name, s.DType, s.Dims)
+		}
+		tensors[i] = graph.NamedTensor{Name: s.Name, Tensor: t}
+	}
+	return writeBundle(ctx, dir, &m, src.TokenizerPath(), tensors)
+}
+
+func sameDir(a, b string) (bool, error) {
+	x, err := filepath.Abs(a)
+	if err != nil {
+		return false, err
+	}
+	y, err := filepath.Abs(b)
+	return x == y, err
+}
+
+// writeBundle writes every file of a bundle with manifest m into dir and
+// loads it back.
+func writeBundle(ctx context.Context, dir string, m *Manifest, tokenizer string, tensors []graph.NamedTensor) (*Bundle, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -49,22 +89,20 @@ func Export(ctx context.Context, dir string, cfg ArchConfig, opts ExportOptions)
 			return nil, fmt.Errorf("models: export: %w", err)
 		}
 	}
-	layout, err := graph.WriteWeights(path(m.Files.Weights), tensors)
-	if err != nil {
+	if _, err := graph.WriteWeights(path(m.Files.Weights), tensors); err != nil {
 		return nil, fmt.Errorf("models: export weights: %w", err)
 	}
-	if err := saveGraphs(ctx, m, layout, path); err != nil {
+	if err := saveGraphs(ctx, m, tensors, path); err != nil {
 		return nil, err
 	}
-	if err := copyFile(opts.Tokenizer, path(m.Files.Tokenizer)); err != nil {
+	if err := copyFile(tokenizer, path(m.Files.Tokenizer)); err != nil {
 		return nil, err
 	}
-	js, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("models: export manifest: %w", err)
+	if err := writeHFFiles(dir, m); err != nil {
+		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, ManifestName), append(js, '\n'), 0o644); err != nil {
-		return nil, fmt.Errorf("models: export manifest: %w", err)
+	if err := writeJSON(filepath.Join(dir, ManifestName), m); err != nil {
+		return nil, err
 	}
 	return Load(ctx, dir)
 }
@@ -131,23 +169,36 @@ func givenWeights(specs []graph.WeightSpec, path string) ([]graph.NamedTensor, e
 	return out, nil
 }
 
-// saveGraphs builds the three graphs against layout and writes them. The
-// layout's location is rewritten relative to each graph's folder.
-func saveGraphs(ctx context.Context, m *Manifest, layout *graph.WeightsLayout, path func(string) string) error {
+// saveGraphs builds the three graphs and writes each with its weights in
+// <graph>.onnx_data beside it: the tensors the graph reads, in the order it
+// declares them, each at a 64-byte aligned offset.
+func saveGraphs(ctx context.Context, m *Manifest, tensors []graph.NamedTensor, path func(string) string) error {
+	byName := make(map[string]*graph.Tensor, len(tensors))
+	for _, t := range tensors {
+		byName[t.Name] = t.Tensor
+	}
 	builds := []struct {
 		file  string
 		build func(ArchConfig, BuildOptions) (*graph.Graph, error)
 	}{{m.Files.VisionEncoder, BuildVision}, {m.Files.EmbedTokens, BuildEmbed}, {m.Files.Decoder, BuildDecoder}}
+	reward := m.HasRole(RoleReward)
 	for _, b := range builds {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(filepath.Dir(path(b.file)), path(m.Files.Weights))
+		probe, err := b.build(m.Architecture, BuildOptions{ParamsAsInputs: true, Reward: reward})
+		if err != nil {
+			return err
+		}
+		data := filepath.Base(b.file) + "_data"
+		layout, blob, err := graphData(data, probe, byName)
 		if err != nil {
 			return fmt.Errorf("models: export %s: %w", b.file, err)
 		}
-		l := relocate(layout, filepath.ToSlash(rel))
-		g, err := b.build(m.Architecture, BuildOptions{Weights: l, Reward: m.HasRole(RoleReward)})
+		if err := writeFileAtomic(filepath.Join(filepath.Dir(path(b.file)), data), blob); err != nil {
+			return err
+		}
+		g, err := b.build(m.Architecture, BuildOptions{Weights: layout, Reward: reward})
 		if err != nil {
 			return err
 		}
@@ -158,14 +209,32 @@ func saveGraphs(ctx context.Context, m *Manifest, layout *graph.WeightsLayout, p
 	return nil
 }
 
-func relocate(l *graph.WeightsLayout, location string) *graph.WeightsLayout {
-	c := *l
-	c.Location = location
-	c.Refs = append([]graph.ExternalRef(nil), l.Refs...)
-	for i := range c.Refs {
-		c.Refs[i].Location = location
+// dataAlign is the alignment of each tensor in a .onnx_data file.
+const dataAlign = 64
+
+// graphData lays out the weights probe declares as inputs (built with
+// ParamsAsInputs) in one raw external-data file called location, and
+// returns the layout and the file's bytes.
+func graphData(location string, probe *graph.Graph, byName map[string]*graph.Tensor) (*graph.WeightsLayout, []byte, error) {
+	l := &graph.WeightsLayout{Location: location}
+	var blob []byte
+	for _, in := range probe.Inputs() {
+		t, ok := byName[in.Name()]
+		if !ok {
+			continue // a runtime input, not a weight
+		}
+		for len(blob)%dataAlign != 0 {
+			blob = append(blob, 0)
+		}
+		b := t.Bytes()
+		l.Specs = append(l.Specs, graph.WeightSpec{Name: in.Name(), DType: t.DType, Dims: t.Dims})
+		l.Refs = append(l.Refs, graph.ExternalRef{Location: location, Offset: int64(len(blob)), Length: int64(len(b))})
+		blob = append(blob, b...)
 	}
-	return &c
+	if len(l.Specs) == 0 {
+		return nil, nil, fmt.Errorf("%w: the graph reads no weight", ErrBadWeights)
+	}
+	return l, blob, nil
 }
 
 func copyFile(src, dst string) error {
@@ -173,8 +242,5 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrMissingFile, err)
 	}
-	if err := os.WriteFile(dst, data, 0o644); err != nil {
-		return fmt.Errorf("models: export: %w", err)
-	}
-	return nil
+	return writeFileAtomic(dst, data)
 }

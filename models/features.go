@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -144,7 +145,8 @@ func (v *VLM) encodeImages(ctx context.Context, imgs []*preprocessing.Pixels) (_
 		return nil, fmt.Errorf("models: image_features: %w", err)
 	}
 	defer func() { err = errors.Join(err, out.Close()) }()
-	err = v.vision.RunInto(ctx, []runtime.NamedTensor{{Name: PixelValues, Tensor: pxT}, {Name: GridTHW, Tensor: gridT}},
+	gridName := cmp.Or(v.bundle.Names.GridTHW, GridTHW)
+	err = v.vision.RunInto(ctx, []runtime.NamedTensor{{Name: PixelValues, Tensor: pxT}, {Name: gridName, Tensor: gridT}},
 		[]runtime.NamedTensor{{Name: ImageFeatures, Tensor: out}})
 	if err != nil {
 		return nil, fmt.Errorf("models: vision encoder: %w", err)

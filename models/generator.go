@@ -68,6 +68,10 @@ type GeneratorRequest struct {
 	Dataset    string                // e.g. "PneumoniaMNIST"; copied to dataset
 	ImagePath  string                // copied to the item's image_path
 	QuestionID string                // the item's question_id; "" gives "gen-<index>"
+	// Seed is the request's sampling seed, added to ReasonOptions.Seed:
+	// requests with equal seeds draw the same sample, whatever else is in
+	// the batch.
+	Seed uint64
 }
 
 // Sample is one generated sample.
@@ -100,7 +104,7 @@ func (v *VLM) GenerateSamples(ctx context.Context, reqs []GeneratorRequest, o Re
 		if prompts[i], err = v.encodeChat(p, r.Pixels, ""); err != nil {
 			return nil, fmt.Errorf("request %d: %w", i, err)
 		}
-		if opts[i], err = v.sampling(o, i, []string{AnswerClose}); err != nil {
+		if opts[i], err = v.sampling(o, r.Seed, []string{AnswerClose}); err != nil {
 			return nil, err
 		}
 	}

@@ -2,22 +2,25 @@ package models
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
-
-	"github.com/medgr2/medgr2/graph"
 	"github.com/medgr2/medgr2/graph/onnxpb"
 )
 
 // Bundle is a validated model bundle on disk.
 type Bundle struct {
 	Dir      string    // bundle folder
-	Manifest *Manifest // parsed model.json
+	Manifest *Manifest // model.json, or derived from the Hugging Face files
+	Names    Names     // input names as the bundle's graphs spell them
 }
 
 // Path returns the absolute path of a file named relative to the bundle.
@@ -38,136 +41,82 @@ func (b *Bundle) WeightsPath() string { return b.Path(b.Manifest.Files.Weights) 
 // TokenizerPath returns tokenizer.json.
 func (b *Bundle) TokenizerPath() string { return b.Path(b.Manifest.Files.Tokenizer) }
 
-// Load reads and validates the bundle in dir: model.json against the schema,
-// every named file present, each ONNX file parseable with inputs and
-// outputs matching the architecture (names, element types, ranks, fixed
-// dims), and every external-data reference inside its weights file. Errors
-// are *BundleError wrapping ErrBadManifest, ErrMissingFile, ErrBadONNX,
-// ErrSignature or ErrBadWeights.
+// Load reads and validates the bundle in dir. The manifest is model.json
+// when the folder has one; otherwise it comes from the Hugging Face files
+// (config.json, preprocessor_config.json, generation_config.json,
+// tokenizer.json; see ManifestFromHF), so a Qwen2-VL folder exported by
+// another tool opens as it is. Every named file must be present, and each
+// ONNX graph must declare the inputs and outputs of the Qwen2-VL contract
+// with config.json's sizes (names, element types, ranks, fixed dims; never
+// initializer names), with every external-data reference inside its file.
+// Errors are *BundleError wrapping ErrBadManifest, ErrBadConfig,
+// ErrMissingFile, ErrBadONNX, ErrSignature or ErrBadWeights.
 func Load(ctx context.Context, dir string) (*Bundle, error) {
 	fail := func(file string, err error) (*Bundle, error) {
 		return nil, &BundleError{Dir: dir, File: file, Err: err}
 	}
-	data, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	m, file, err := readManifest(dir)
 	if err != nil {
-		return fail(ManifestName, fmt.Errorf("%w: %v", ErrMissingFile, err))
-	}
-	m, err := ParseManifest(data)
-	if err != nil {
-		return fail(ManifestName, err)
+		return fail(file, err)
 	}
 	b := &Bundle{Dir: dir, Manifest: m}
-	for _, rel := range []string{m.Files.Tokenizer, m.Files.Weights} {
+	need := []string{m.Files.Tokenizer}
+	if m.Files.Weights != "" {
+		need = append(need, m.Files.Weights)
+	}
+	for _, rel := range need {
 		if st, err := os.Stat(b.Path(rel)); err != nil || st.IsDir() {
 			return fail(rel, fmt.Errorf("%w: %s", ErrMissingFile, rel))
 		}
 	}
+	if m.Files.Weights != "" {
+		if err := checkSafetensors(b.WeightsPath()); err != nil {
+			return fail(m.Files.Weights, err)
+		}
+	}
 	for _, c := range []struct {
-		rel   string
-		build func(ArchConfig, BuildOptions) (*graph.Graph, error)
-	}{{m.Files.VisionEncoder, BuildVision}, {m.Files.EmbedTokens, BuildEmbed}, {m.Files.Decoder, BuildDecoder}} {
+		rel  string
+		want signature
+	}{
+		{m.Files.VisionEncoder, visionSignature(m.Architecture)},
+		{m.Files.EmbedTokens, embedSignature(m.Architecture)},
+		{m.Files.Decoder, decoderSignature(m.Architecture, m.HasRole(RoleReward))},
+	} {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		want, err := c.build(m.Architecture, BuildOptions{ParamsAsInputs: true, Reward: m.HasRole(RoleReward)})
+		found, err := checkONNX(b.Path(c.rel), c.want)
+		if errors.Is(err, ErrMissingFile) {
+			if vs := variants(b.Path(c.rel)); len(vs) > 0 {
+				err = fmt.Errorf("%w: %s is absent; the folder has only the variants %v, and only float32 graphs run here", ErrMissingFile, filepath.Base(c.rel), vs)
+			}
+		}
 		if err != nil {
 			return fail(c.rel, err)
 		}
-		if err := checkONNX(b.Path(c.rel), want); err != nil {
-			return fail(c.rel, err)
+		if g, ok := found[GridTHW]; ok {
+			b.Names.GridTHW = g
 		}
 	}
 	return b, nil
 }
 
-// checkONNX parses the file at path and compares its signature with want's
-// (want declares weights as inputs; those are expected as initializers).
-func checkONNX(path string, want *graph.Graph) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrMissingFile, err)
+// readManifest returns the bundle's manifest and the file it came from:
+// model.json, or the Hugging Face files when there is none.
+func readManifest(dir string) (*Manifest, string, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	switch {
+	case err == nil:
+		m, err := ParseManifest(data)
+		return m, ManifestName, err
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, ManifestName, fmt.Errorf("%w: %v", ErrMissingFile, err)
 	}
-	var mp onnxpb.ModelProto
-	if err := proto.Unmarshal(data, &mp); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadONNX, err)
+	if _, err := os.Stat(filepath.Join(dir, HFConfigName)); err != nil {
+		return nil, ManifestName, fmt.Errorf("%w: neither %s nor %s", ErrMissingFile, ManifestName, HFConfigName)
 	}
-	gp := mp.GetGraph()
-	if gp == nil || len(gp.GetNode()) == 0 || len(gp.GetOutput()) == 0 {
-		return fmt.Errorf("%w: no graph, nodes or outputs (truncated?)", ErrBadONNX)
-	}
-	inits := map[string]*onnxpb.TensorProto{}
-	for _, t := range gp.GetInitializer() {
-		inits[t.GetName()] = t
-	}
-	have := map[string]*onnxpb.ValueInfoProto{}
-	for _, vi := range gp.GetInput() {
-		have[vi.GetName()] = vi
-	}
-	var runtimeInputs int
-	for _, v := range want.Inputs() {
-		if isWeight(v.Name()) {
-			if _, ok := inits[v.Name()]; !ok {
-				if _, ok := have[v.Name()]; !ok {
-					return fmt.Errorf("%w: weight %q is neither an initializer nor an input", ErrSignature, v.Name())
-				}
-			}
-			continue
-		}
-		runtimeInputs++
-		if err := matchValue("input", have[v.Name()], v); err != nil {
-			return err
-		}
-	}
-	if extra := len(gp.GetInput()) - runtimeInputs - countWeightInputs(gp); extra != 0 {
-		return fmt.Errorf("%w: file has %d inputs, architecture expects %d", ErrSignature, len(gp.GetInput())-countWeightInputs(gp), runtimeInputs)
-	}
-	outs := map[string]*onnxpb.ValueInfoProto{}
-	for _, vi := range gp.GetOutput() {
-		outs[vi.GetName()] = vi
-	}
-	for _, v := range want.Outputs() {
-		if err := matchValue("output", outs[v.Name()], v); err != nil {
-			return err
-		}
-	}
-	return checkExternal(filepath.Dir(path), gp.GetInitializer())
-}
-
-func isWeight(name string) bool {
-	return strings.HasSuffix(name, ".weight") || strings.HasSuffix(name, ".bias")
-}
-
-func countWeightInputs(gp *onnxpb.GraphProto) int {
-	n := 0
-	for _, vi := range gp.GetInput() {
-		if isWeight(vi.GetName()) {
-			n++
-		}
-	}
-	return n
-}
-
-// matchValue compares one declared input or output with the expected value.
-func matchValue(kind string, vi *onnxpb.ValueInfoProto, want *graph.Value) error {
-	if vi == nil {
-		return fmt.Errorf("%w: missing %s %q", ErrSignature, kind, want.Name())
-	}
-	tt := vi.GetType().GetTensorType()
-	if tt == nil || graph.DType(tt.GetElemType()) != want.DType() {
-		return fmt.Errorf("%w: %s %q has element type %d, want %v", ErrSignature, kind, want.Name(), tt.GetElemType(), want.DType())
-	}
-	dims := tt.GetShape().GetDim()
-	ws := want.Shape()
-	if len(dims) != len(ws) {
-		return fmt.Errorf("%w: %s %q has rank %d, want %d %v", ErrSignature, kind, want.Name(), len(dims), len(ws), ws)
-	}
-	for i, d := range dims {
-		dv, isFixed := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue)
-		if isFixed && ws[i].Fixed() && dv.DimValue != ws[i].Size {
-			return fmt.Errorf("%w: %s %q dim %d is %d, want %v", ErrSignature, kind, want.Name(), i, dv.DimValue, ws)
-		}
-	}
-	return nil
+	m, err := ManifestFromHF(dir)
+	return m, HFConfigName, err
 }
 
 // checkExternal verifies every external-data initializer lies inside its
@@ -202,4 +151,64 @@ func checkExternal(dir string, inits []*onnxpb.TensorProto) error {
 		}
 	}
 	return nil
+}
+
+// checkSafetensors reads the header of a safetensors file and checks the
+// file holds every byte the header declares (a truncated checkpoint is an
+// error here, not when training reads it).
+func checkSafetensors(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrMissingFile, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadWeights, err)
+	}
+	var n [8]byte
+	if _, err := io.ReadFull(f, n[:]); err != nil {
+		return fmt.Errorf("%w: safetensors header: %v", ErrBadWeights, err)
+	}
+	hlen := binary.LittleEndian.Uint64(n[:])
+	if hlen > 100<<20 || int64(hlen)+8 > st.Size() {
+		return fmt.Errorf("%w: safetensors header of %d bytes in a file of %d (truncated?)", ErrBadWeights, hlen, st.Size())
+	}
+	hdr := make([]byte, hlen)
+	if _, err := io.ReadFull(f, hdr); err != nil {
+		return fmt.Errorf("%w: safetensors header: %v", ErrBadWeights, err)
+	}
+	var entries map[string]json.RawMessage
+	if err := json.Unmarshal(hdr, &entries); err != nil {
+		return fmt.Errorf("%w: safetensors header: %v", ErrBadWeights, err)
+	}
+	var end int64
+	for name, raw := range entries {
+		if name == "__metadata__" {
+			continue
+		}
+		var e struct {
+			Offsets [2]int64 `json:"data_offsets"`
+		}
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return fmt.Errorf("%w: safetensors entry %q: %v", ErrBadWeights, name, err)
+		}
+		end = max(end, e.Offsets[1])
+	}
+	if have := st.Size() - 8 - int64(hlen); end > have {
+		return fmt.Errorf("%w: safetensors data needs %d bytes, the file has %d (truncated?)", ErrBadWeights, end, have)
+	}
+	return nil
+}
+
+// variants lists the dtype variants of the graph at path that exist beside
+// it (decoder_model_merged_fp16.onnx, …_q4f16.onnx), by file name.
+func variants(path string) []string {
+	stem := strings.TrimSuffix(path, ".onnx")
+	found, _ := filepath.Glob(stem + "_*.onnx")
+	out := make([]string, len(found))
+	for i, f := range found {
+		out[i] = filepath.Base(f)
+	}
+	return out
 }

@@ -19,11 +19,16 @@ func TestLoadRejectsBrokenBundles(t *testing.T) {
 		break_ func(t *testing.T, b *models.Bundle)
 		want   error
 	}{
-		{"missing-manifest", func(t *testing.T, b *models.Bundle) { rm(t, filepath.Join(b.Dir, models.ManifestName)) }, models.ErrMissingFile},
+		{"missing-manifest-and-config", func(t *testing.T, b *models.Bundle) {
+			rm(t, filepath.Join(b.Dir, models.ManifestName))
+			rm(t, filepath.Join(b.Dir, models.HFConfigName))
+		}, models.ErrMissingFile},
 		{"missing-decoder", func(t *testing.T, b *models.Bundle) { rm(t, b.DecoderPath()) }, models.ErrMissingFile},
 		{"missing-weights", func(t *testing.T, b *models.Bundle) { rm(t, b.WeightsPath()) }, models.ErrMissingFile},
 		{"truncated-onnx", func(t *testing.T, b *models.Bundle) { truncate(t, b.DecoderPath(), 1000) }, models.ErrBadONNX},
 		{"truncated-weights", func(t *testing.T, b *models.Bundle) { truncate(t, b.WeightsPath(), 4096) }, models.ErrBadWeights},
+		{"truncated-onnx-data", func(t *testing.T, b *models.Bundle) { truncate(t, b.DecoderPath()+"_data", 4096) }, models.ErrBadWeights},
+		{"missing-onnx-data", func(t *testing.T, b *models.Bundle) { rm(t, b.VisionEncoderPath()+"_data") }, models.ErrMissingFile},
 		{"manifest-unknown-field", func(t *testing.T, b *models.Bundle) { editManifest(t, b, `"name"`, `"nmae"`) }, models.ErrBadManifest},
 		{"manifest-bad-role", func(t *testing.T, b *models.Bundle) { editManifest(t, b, `"vqa"`, `"chat"`) }, models.ErrBadManifest},
 		{"manifest-not-json", func(t *testing.T, b *models.Bundle) { write(t, filepath.Join(b.Dir, models.ManifestName), "{") }, models.ErrBadManifest},

@@ -69,7 +69,7 @@ type Files struct {
 	VisionEncoder string `json:"vision_encoder"`
 	EmbedTokens   string `json:"embed_tokens"`
 	Decoder       string `json:"decoder"`
-	Weights       string `json:"weights"` // safetensors file the graphs' external data points into
+	Weights       string `json:"weights"` // safetensors training checkpoint; "" when the bundle has none (serving only)
 	Tokenizer     string `json:"tokenizer"`
 }
 
@@ -158,6 +158,9 @@ func (m *Manifest) Validate() error {
 		{"vision_encoder", m.Files.VisionEncoder}, {"embed_tokens", m.Files.EmbedTokens},
 		{"decoder", m.Files.Decoder}, {"weights", m.Files.Weights}, {"tokenizer", m.Files.Tokenizer},
 	} {
+		if f.key == "weights" && f.path == "" {
+			continue // no training checkpoint: the bundle serves but does not train
+		}
 		if f.path == "" || filepath.IsAbs(f.path) || strings.HasPrefix(filepath.Clean(f.path), "..") {
 			return bad("files.%s must be a relative path inside the bundle, got %q", f.key, f.path)
 		}

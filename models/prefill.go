@@ -40,6 +40,10 @@ func (v *VLM) newBatch(prompts []Prompt) (*batch, error) {
 		if len(p.IDs) == 0 {
 			return nil, fmt.Errorf("%w: row %d has no tokens", ErrBadRequest, i)
 		}
+		if v.maxPrompt > 0 && len(p.IDs) > v.maxPrompt {
+			return nil, fmt.Errorf("%w: row %d: a prompt of %d tokens (text and image) is over the budget of %d (VLMOptions.MaxPromptTokens; serve --max-prompt-tokens)",
+				ErrBadRequest, i, len(p.IDs), v.maxPrompt)
+		}
 		T = max(T, len(p.IDs))
 	}
 	B := len(prompts)

@@ -80,11 +80,10 @@ func (v *VLM) vqaPrompt(req VQARequest, suffix string) (Prompt, error) {
 // encodeChat encodes a chat prompt with an optional image and a suffix
 // after the assistant header.
 func (v *VLM) encodeChat(p tokenizer.VQAPrompt, px *preprocessing.Pixels, suffix string) (Prompt, error) {
-	enc, err := v.tok.EncodePrompt(p)
+	ids, err := v.encodeVQAPrompt(p)
 	if err != nil {
 		return Prompt{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
-	ids := enc.IDs
 	if suffix != "" {
 		if ids, err = v.tok.AppendEncode(ids, suffix); err != nil {
 			return Prompt{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
@@ -95,6 +94,26 @@ func (v *VLM) encodeChat(p tokenizer.VQAPrompt, px *preprocessing.Pixels, suffix
 		out.Images = []*preprocessing.Pixels{px}
 	}
 	return out, nil
+}
+
+// encodeVQAPrompt encodes p up to the assistant header with the folder's
+// own chat template when it has one (tokenizer.VQAPrompt.Messages, image
+// pads expanded), else with tokenizer.VQAPrompt's rendering (Qwen2-VL's
+// template). Either way the prompt's fields are validated first.
+func (v *VLM) encodeVQAPrompt(p tokenizer.VQAPrompt) ([]int, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if v.chat == nil {
+		enc, err := v.tok.EncodePrompt(p)
+		return enc.IDs, err
+	}
+	var pads []int
+	if p.ImageTokens > 0 {
+		pads = []int{p.ImageTokens}
+	}
+	_, ids, err := v.tok.EncodeChat(v.chat, p.Messages(), true, pads)
+	return ids, err
 }
 
 // LetterTokens returns the token id of each of the first n option letters

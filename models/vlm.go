@@ -1,10 +1,14 @@
 package models
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 
 	"github.com/medgr2/medgr2/preprocessing"
 	"github.com/medgr2/medgr2/runtime"
@@ -50,7 +54,15 @@ type VLMOptions struct {
 	// Logger receives the CUDA → CPU fallback line and session debug lines;
 	// nil discards them.
 	Logger *slog.Logger
+	// MaxPromptTokens bounds every prompt row (text and image tokens): a
+	// longer one is refused with ErrBadRequest before any model work, as
+	// its attention costs memory with the square of its length. 0 means
+	// DefaultMaxPromptTokens.
+	MaxPromptTokens int
 }
+
+// DefaultMaxPromptTokens is VLMOptions.MaxPromptTokens's default.
+const DefaultMaxPromptTokens = 2048
 
 // VLM is an opened model bundle: the vision encoder, embedding and decoder
 // sessions, the tokenizer and the image processor. Its methods are safe for
@@ -60,15 +72,20 @@ type VLMOptions struct {
 type VLM struct {
 	bundle *Bundle
 	tok    *tokenizer.Tokenizer
+	// chat is the folder's own chat template (tokenizer_config.json), or
+	// nil when it has none: prompts are then rendered by
+	// tokenizer.VQAPrompt, which equals Qwen2-VL's template.
+	chat   *tokenizer.ChatTemplate
 	image  preprocessing.Config
 	env    *runtime.Env
 	ownEnv bool
 
 	vision, embed, decoder *runtime.Session
 
-	cfg    ArchConfig
-	st     SpecialTokens
-	reward bool // the decoder outputs scores, not logits
+	cfg       ArchConfig
+	st        SpecialTokens
+	reward    bool // the decoder outputs scores, not logits
+	maxPrompt int  // VLMOptions.MaxPromptTokens, default applied
 }
 
 // Open loads the bundle in dir (see Load: manifest, files, ONNX signatures,
@@ -82,8 +99,12 @@ func Open(ctx context.Context, dir string, opts VLMOptions) (_ *VLM, err error) 
 		return nil, err
 	}
 	m := b.Manifest
-	v := &VLM{bundle: b, cfg: m.Architecture, st: m.SpecialTokens, reward: m.HasRole(RoleReward), env: opts.Env}
+	v := &VLM{bundle: b, cfg: m.Architecture, st: m.SpecialTokens, reward: m.HasRole(RoleReward), env: opts.Env,
+		maxPrompt: cmp.Or(opts.MaxPromptTokens, DefaultMaxPromptTokens)}
 	if v.tok, err = openTokenizer(b); err != nil {
+		return nil, err
+	}
+	if v.chat, err = openChatTemplate(b); err != nil {
 		return nil, err
 	}
 	v.image = imageConfig(m.ImageProcessor)
@@ -113,6 +134,33 @@ func Open(ctx context.Context, dir string, opts VLMOptions) (_ *VLM, err error) 
 		return nil, err
 	}
 	return v, nil
+}
+
+// openChatTemplate loads the chat template of the bundle's
+// tokenizer_config.json; nil when the folder has no such file or the file
+// sets no template. A template that cannot be compiled (an unsupported
+// construct) is a *BundleError naming the file.
+func openChatTemplate(b *Bundle) (*tokenizer.ChatTemplate, error) {
+	path := b.Path(HFTokenizerConfig)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	var fields map[string]json.RawMessage
+	if err == nil {
+		err = json.Unmarshal(data, &fields)
+	}
+	if err != nil {
+		return nil, &BundleError{Dir: b.Dir, File: HFTokenizerConfig, Err: fmt.Errorf("%w: %v", ErrBadTokenizer, err)}
+	}
+	if _, ok := fields["chat_template"]; !ok {
+		return nil, nil
+	}
+	c, err := tokenizer.ParseChatTemplate(path, data)
+	if err != nil {
+		return nil, &BundleError{Dir: b.Dir, File: HFTokenizerConfig, Err: fmt.Errorf("%w: %w", ErrBadTokenizer, err)}
+	}
+	return c, nil
 }
 
 // openTokenizer loads tokenizer.json and checks it against the manifest.

@@ -65,7 +65,7 @@ type ReasonOptions struct {
 	Temperature  float32 // 0 is greedy
 	TopK         int     // 0 keeps all
 	TopP         float32 // 0 or 1 keeps all
-	Seed         uint64  // per-request seeds are Seed + request index
+	Seed         uint64  // VQA requests draw with Seed + request index; generator requests with Seed + GeneratorRequest.Seed
 	// AnswerTemperature, when set, is the temperature of the answer letter
 	// (the token after "<answer>"), so the reasoning can be sampled while
 	// the decision is taken at the model's best (0: greedy). nil samples
@@ -147,7 +147,7 @@ func (v *VLM) answerReason(ctx context.Context, reqs []VQARequest, idx []int, f 
 	}
 	opts := make([]generate.Options, len(idx))
 	for k, i := range idx {
-		if opts[k], err = v.sampling(o, i, []string{AnswerClose}); err != nil {
+		if opts[k], err = v.sampling(o, uint64(i), []string{AnswerClose}); err != nil {
 			return err
 		}
 	}
@@ -215,12 +215,12 @@ func (v *VLM) vqaPrompts(reqs []VQARequest, idx []int, suffix func(k int) string
 	return out, nil
 }
 
-// sampling converts ReasonOptions for request i, stopping at the bundle's
-// end-of-sequence tokens and the given strings.
-func (v *VLM) sampling(o ReasonOptions, i int, stop []string) (generate.Options, error) {
+// sampling converts ReasonOptions for one request, seeded o.Seed + seed,
+// stopping at the bundle's end-of-sequence tokens and the given strings.
+func (v *VLM) sampling(o ReasonOptions, seed uint64, stop []string) (generate.Options, error) {
 	g := generate.Options{
 		MaxNewTokens: o.MaxNewTokens, Temperature: o.Temperature, TopK: o.TopK, TopP: o.TopP,
-		Seed: o.Seed + uint64(i), StopTokens: v.st.EOS, StopStrings: stop,
+		Seed: o.Seed + seed, StopTokens: v.st.EOS, StopStrings: stop,
 		Detokenize: func(ids []int) string {
 			s, _ := v.tok.Decode(ids, false) // generated ids are in the vocab
 			return s

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"reflect"
 
 	"github.com/medgr2/medgr2/data"
 	"github.com/medgr2/medgr2/data/eval"
@@ -78,6 +79,19 @@ type TrainOptions struct {
 	// its reasoning names, barely moves the loss; 0 and 1 weigh every
 	// token alike.
 	AnswerWeight float64 `json:"answer_weight,omitempty"`
+	// Freeze lists parameter-name prefixes kept fixed (for example
+	// "model.embed_tokens."); the vision encoder is always fixed. Empty
+	// trains every decoder parameter.
+	Freeze []string `json:"freeze,omitempty"`
+}
+
+// isZero reports whether t sets nothing (a nil and an empty Freeze alike).
+func (t TrainOptions) isZero() bool {
+	if len(t.Freeze) > 0 {
+		return false
+	}
+	t.Freeze = nil
+	return reflect.DeepEqual(t, TrainOptions{})
 }
 
 // GRPOOptions configure policy optimisation with the hybrid reward

@@ -276,10 +276,10 @@ func (c *Config) defaults() {
 	if c.Verify == "" {
 		c.Verify = VerifyCoherent
 	}
-	if c.RoundGeneratorSFT == (TrainOptions{}) {
+	if c.RoundGeneratorSFT.isZero() {
 		c.RoundGeneratorSFT = c.GeneratorSFT
 	}
-	if c.RoundRewardTrain == (TrainOptions{}) {
+	if c.RoundRewardTrain.isZero() {
 		c.RoundRewardTrain = c.RewardTrain
 	}
 	for _, t := range []*TrainOptions{&c.GeneratorSFT, &c.RewardTrain, &c.PolicySFT, &c.GRPO.TrainOptions,
@@ -333,7 +333,7 @@ func (c *Config) Validate() error {
 		"policy_sft": c.PolicySFT, "grpo": c.GRPO.TrainOptions, "round_generator_sft": c.RoundGeneratorSFT,
 		"round_reward_train": c.RoundRewardTrain, "pretrain.vqa": c.Pretrain.VQA, "pretrain.generator": c.Pretrain.Generator,
 		"pretrain.reward": c.Pretrain.Reward} {
-		if name == "pretrain.reward" && t == (TrainOptions{}) {
+		if name == "pretrain.reward" && t.isZero() {
 			continue
 		}
 		if t.Epochs < 1 || t.BatchSize < 1 || t.LearningRate <= 0 {

@@ -2,10 +2,11 @@ package pipeline
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/medgr2/medgr2/internal/dircopy"
 )
 
 // DefaultRoles are the folders ExportDefaults writes, one bundle each.
@@ -54,8 +55,8 @@ func (p *Pipeline) ExportDefaults(dst, command string) error {
 		if err := os.RemoveAll(to); err != nil {
 			return fmt.Errorf("pipeline: %w", err)
 		}
-		if err := copyTree(filepath.Join(p.stageDir(src[r]), sub[r]), to); err != nil {
-			return err
+		if err := dircopy.Copy(filepath.Join(p.stageDir(src[r]), sub[r]), to); err != nil {
+			return fmt.Errorf("pipeline: export %s: %w", r, err)
 		}
 	}
 	var ps PolicySummary
@@ -66,43 +67,4 @@ func (p *Pipeline) ExportDefaults(dst, command string) error {
 		prov.Accuracy[b] = sum.Overall.Accuracy
 	}
 	return writeJSON(filepath.Join(dst, ProvenanceFile), prov)
-}
-
-// copyTree copies a folder of regular files recursively.
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrData, err)
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return fmt.Errorf("pipeline: %w", err)
-		}
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		return copyFile(path, target)
-	})
-}
-
-func copyFile(src, dst string) (err error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("pipeline: %w", err)
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("pipeline: %w", err)
-	}
-	defer func() {
-		if cerr := out.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("pipeline: %w", cerr)
-		}
-	}()
-	if _, err := io.Copy(out, in); err != nil {
-		return fmt.Errorf("pipeline: copy %s: %w", src, err)
-	}
-	return nil
 }

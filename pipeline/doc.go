@@ -63,12 +63,15 @@
 //
 // # Resuming
 //
-// Each stage has a hash over its name, the config it reads and the hashes
-// of the stages it depends on. A stage runs in a ".partial" folder that is
-// renamed into place when it succeeds, then the state file (state.json,
-// written atomically) records it. A rerun skips every stage recorded with
-// the same hash, so an interrupted run resumes at the first unfinished
-// stage, and a config change reruns exactly the stages downstream of it.
+// Each stage has a hash over its name, the config it reads, the hashes of
+// the stages it depends on and the identity of the code it runs
+// (Options.Code: CodeBenchmark, CodeLoop, CodeBackend; by default the
+// binary's BuildIdentity, its git commit or the hash of its executable). A
+// stage runs in a ".partial" folder that is renamed into place when it
+// succeeds, then the state file (state.json, written atomically) records
+// it. A rerun skips every stage recorded with the same hash, so an
+// interrupted run resumes at the first unfinished stage, and a config or
+// code change reruns exactly the stages downstream of it.
 //
 // # Models
 //

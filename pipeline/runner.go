@@ -15,6 +15,7 @@ type stage struct {
 	name string   // unique, slash-separated ("s1/round-2"); also its folder under OutDir/stages
 	deps []string // stages whose outputs it reads (their hashes enter its hash)
 	conf any      // the config it depends on
+	code []string // the code units it runs (CodeLoop, …); their identities enter its hash
 	// run does the work, writing outputs into dir (a fresh temporary folder
 	// renamed into place when run succeeds), and returns a JSON-able
 	// summary kept in the state file.
@@ -27,6 +28,10 @@ type Options struct {
 	Progress io.Writer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Code identifies the code each stage runs (see CodeLoop): a stage
+	// whose code's identity changed reruns, and so does every stage that
+	// reads its outputs. Nil means SameCode(BuildIdentity()).
+	Code CodeFunc
 }
 
 // Pipeline runs the MedGR² loop described by a Config with a Backend.
@@ -57,6 +62,10 @@ func New(cfg *Config, be Backend, opts Options) (*Pipeline, error) {
 	if p.now == nil {
 		p.now = time.Now
 	}
+	code := opts.Code
+	if code == nil {
+		code = SameCode(BuildIdentity())
+	}
 	p.stages = p.plan()
 	p.hashes = map[string]string{}
 	for _, s := range p.stages {
@@ -68,7 +77,11 @@ func New(cfg *Config, be Backend, opts Options) (*Pipeline, error) {
 			}
 			deps[i] = h
 		}
-		p.hashes[s.name] = hashOf(s.name, s.conf, deps)
+		ids := make([]string, len(s.code))
+		for i, u := range s.code {
+			ids[i] = u + "=" + code(u)
+		}
+		p.hashes[s.name] = hashOf(s.name, s.conf, deps, ids)
 	}
 	return p, nil
 }
@@ -92,7 +105,9 @@ func (p *Pipeline) stageDir(name string) string {
 }
 
 // Run runs every stage in order, skipping those the state file records as
-// finished with the same hash (and whose folder exists). Each finished
+// finished with the same hash (and whose folder exists). A stage's hash
+// covers its name, its config, the hashes of the stages it reads and the
+// identity of the code it runs (Options.Code). Each finished
 // stage is recorded atomically, so an interrupted run resumes from the
 // last finished stage. It returns the final report's path.
 func (p *Pipeline) Run(ctx context.Context) (string, error) {

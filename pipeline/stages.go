@@ -53,13 +53,13 @@ func (p *Pipeline) plan() []stage {
 	dataConf := c.Data
 	dataConf.Real, dataConf.RealLimit, dataConf.TestLimit = "", 0, 0
 	stages := []stage{
-		{name: StageData, conf: dataConf, run: p.runData},
-		{name: StageTokenizer, deps: []string{StageData}, conf: c.Model, run: p.runTokenizer},
+		{name: StageData, conf: dataConf, code: []string{CodeBenchmark}, run: p.runData},
+		{name: StageTokenizer, deps: []string{StageData}, conf: c.Model, code: []string{CodeLoop, CodeBackend}, run: p.runTokenizer},
 	}
 	var reportDeps []string
 	if p.pretrainEnabled() {
 		stages = append(stages, stage{name: StagePretrain, deps: []string{StageData, StageTokenizer},
-			conf: []any{c.Pretrain, p.evalConf()}, run: p.runPretrain})
+			conf: []any{c.Pretrain, p.evalConf()}, code: []string{CodeLoop, CodeBackend, CodeBenchmark}, run: p.runPretrain})
 		reportDeps = append(reportDeps, StagePretrain)
 	}
 	for _, s := range c.Seeds {
@@ -73,7 +73,7 @@ func (p *Pipeline) plan() []stage {
 			reportDeps = append(reportDeps, roundStage(s, k))
 		}
 	}
-	stages = append(stages, stage{name: StageReport, deps: reportDeps, conf: p.evalConf(), run: p.runReport})
+	stages = append(stages, stage{name: StageReport, deps: reportDeps, conf: p.evalConf(), code: []string{CodeLoop}, run: p.runReport})
 	return stages
 }
 
@@ -89,16 +89,16 @@ func (p *Pipeline) seedStages(s uint64) []stage {
 		base = append(base, StagePretrain)
 	}
 	out := []stage{
-		{name: name("seed"), deps: []string{StageData}, conf: []any{c.SeedFraction, s},
+		{name: name("seed"), deps: []string{StageData}, conf: []any{c.SeedFraction, s}, code: []string{CodeLoop},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runSeed(ctx, dir, s) }},
 		{name: roundStage(s, 0), deps: append(slices.Clone(base), name("seed")),
-			conf: []any{c.GeneratorSFT, c.RewardTrain, s},
-			run:  func(ctx context.Context, dir string) (any, error) { return p.runBootstrap(ctx, dir, s) }},
+			conf: []any{c.GeneratorSFT, c.RewardTrain, s}, code: []string{CodeLoop, CodeBackend},
+			run: func(ctx context.Context, dir string) (any, error) { return p.runBootstrap(ctx, dir, s) }},
 	}
 	for k := 1; k <= c.Rounds; k++ {
 		out = append(out, stage{name: roundStage(s, k), deps: []string{name("seed"), roundStage(s, k-1)},
-			conf: []any{c.Generate, c.Filter, c.Verify, c.RoundGeneratorSFT, c.RoundRewardTrain, s, k},
-			run:  func(ctx context.Context, dir string) (any, error) { return p.runRound(ctx, dir, s, k) }})
+			conf: []any{c.Generate, c.Filter, c.Verify, c.RoundGeneratorSFT, c.RoundRewardTrain, s, k}, code: []string{CodeLoop, CodeBackend},
+			run: func(ctx context.Context, dir string) (any, error) { return p.runRound(ctx, dir, s, k) }})
 	}
 	last := roundStage(s, c.Rounds)
 	dataDeps := append(slices.Clone(base), name("seed"))
@@ -107,22 +107,22 @@ func (p *Pipeline) seedStages(s uint64) []stage {
 	}
 	if c.Synthesis.PerImage > 0 {
 		out = append(out, stage{name: name(StageSynthesis), deps: []string{name("seed"), last},
-			conf: []any{c.Synthesis, c.Generate, c.Filter, c.Verify, s},
-			run:  func(ctx context.Context, dir string) (any, error) { return p.runSynthesis(ctx, dir, s) }})
+			conf: []any{c.Synthesis, c.Generate, c.Filter, c.Verify, s}, code: []string{CodeLoop, CodeBackend},
+			run: func(ctx context.Context, dir string) (any, error) { return p.runSynthesis(ctx, dir, s) }})
 		dataDeps = append(dataDeps, name(StageSynthesis))
 	}
 	out = append(out,
-		stage{name: name("baselines"), deps: []string{StageData}, conf: []any{evalConf, s},
+		stage{name: name("baselines"), deps: []string{StageData}, conf: []any{evalConf, s}, code: []string{CodeLoop, CodeBenchmark},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runBaselines(ctx, dir, s) }},
-		stage{name: name(PolicySeed), deps: append(slices.Clone(base), name("seed")), conf: []any{c.PolicySFT, c.PolicyGrounding, evalConf, s},
+		stage{name: name(PolicySeed), deps: append(slices.Clone(base), name("seed")), conf: []any{c.PolicySFT, c.PolicyGrounding, evalConf, s}, code: []string{CodeLoop, CodeBackend, CodeBenchmark},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runPolicySFT(ctx, dir, s, PolicySeed) }},
-		stage{name: name(PolicyUnfiltered), deps: dataDeps, conf: []any{c.PolicySFT, c.PolicyGrounding, evalConf, s},
+		stage{name: name(PolicyUnfiltered), deps: dataDeps, conf: []any{c.PolicySFT, c.PolicyGrounding, evalConf, s}, code: []string{CodeLoop, CodeBackend, CodeBenchmark},
 			run: func(ctx context.Context, dir string) (any, error) {
 				return p.runPolicySFT(ctx, dir, s, PolicyUnfiltered)
 			}},
-		stage{name: name(PolicyFiltered), deps: dataDeps, conf: []any{c.PolicySFT, c.PolicyGrounding, c.Verify, evalConf, s},
+		stage{name: name(PolicyFiltered), deps: dataDeps, conf: []any{c.PolicySFT, c.PolicyGrounding, c.Verify, evalConf, s}, code: []string{CodeLoop, CodeBackend, CodeBenchmark},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runPolicySFT(ctx, dir, s, PolicyFiltered) }},
-		stage{name: name(PolicyGRPO), deps: []string{name(PolicyFiltered), last}, conf: []any{c.GRPO, evalConf, s},
+		stage{name: name(PolicyGRPO), deps: []string{name(PolicyFiltered), last}, conf: []any{c.GRPO, evalConf, s}, code: []string{CodeLoop, CodeBackend, CodeBenchmark},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runGRPO(ctx, dir, s) }},
 	)
 	return out
@@ -292,15 +292,6 @@ func (p *Pipeline) loadSeed(s uint64) ([]data.Item, []GenRequest, error) {
 		return nil, nil, err
 	}
 	return items, pool, nil
-}
-
-// mkdir creates a folder inside a stage folder.
-func mkdir(dir, name string) (string, error) {
-	d := filepath.Join(dir, name)
-	if err := os.MkdirAll(d, 0o755); err != nil {
-		return "", fmt.Errorf("pipeline: %w", err)
-	}
-	return d, nil
 }
 
 // removeAll removes a scratch folder.

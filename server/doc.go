@@ -10,6 +10,7 @@
 //	POST /v1/generate          synthetic items (generator role)
 //	POST /v1/score             reward scores for a batch of samples
 //	POST /v1/chat/completions  OpenAI-compatible, image_url data URIs, SSE streaming
+//	GET  /v1/models            loaded models, OpenAI list format
 //	POST /v1/jobs, GET /v1/jobs/{id}, GET /v1/jobs/{id}/results, DELETE /v1/jobs/{id}
 //	GET  /healthz, /readyz, /metrics
 //
@@ -25,17 +26,31 @@
 //
 // # Shared state
 //
-// Config.Cache and Config.Jobs default to in-process implementations; pass
-// cache.NewRedis and queue.NewRedis on one Redis to share responses and
-// distribute jobs across replicas.
+// Config.Cache defaults to an in-process LRU. Config.Jobs defaults to a
+// queue.Bolt in a temporary folder (jobs do not outlive the process);
+// `medgr2 serve` opens a durable queue.Bolt in its --out folder, or, with
+// --redis, cache.NewRedis and queue.NewRedis on one Redis to share
+// responses and distribute jobs across replicas.
 //
 // # Errors
 //
 // Every error goes through one mapper: RequestError → 400, ImageError →
 // 400, ErrImageTooLarge / ErrBodyTooLarge → 413, ErrUnauthorized → 401,
-// ErrRateLimited and batch.ErrQueueFull → 429 with Retry-After,
-// ErrModelUnavailable → 404, deadline → 504, client gone → 499,
-// shutting down → 503. The body is an api.ErrorResponse.
+// ErrRateLimited and batch.ErrQueueFull → 429, ErrModelUnavailable,
+// ErrNoRoute and a job of another key → 404, queue.ErrLost → 410,
+// deadline → 504, client gone → 499, shutting down or the job store
+// unreachable (queue.ErrUnavailable) → 503. 429 and 503 carry a
+// Retry-After estimated from the waiting requests and job items and the
+// models' throughput over the last 10 s. The body is an api.ErrorResponse
+// with the request id; a 5xx body has a fixed message, and the error
+// itself (which may name addresses, paths or model nodes) goes to the log
+// under that id. /readyz answers 503 while the job store is unreachable.
+//
+// # Tenants
+//
+// A job belongs to the API key that submitted it; any other key gets 404
+// for it. /readyz tells a caller without a key only up or down. Logs show
+// an image as an HMAC of its hash under Config.LogKey.
 //
 // # Usage
 //

@@ -28,6 +28,8 @@ var (
 	ErrBodyTooLarge = errors.New("server: request body too large")
 	// ErrShuttingDown reports a request refused during shutdown.
 	ErrShuttingDown = errors.New("server: shutting down")
+	// ErrNoRoute reports a method and path the server has no endpoint for.
+	ErrNoRoute = errors.New("server: no such endpoint")
 )
 
 // RequestError is a client mistake in a request field (400).
@@ -64,8 +66,33 @@ func badField(field, format string, args ...any) error {
 const statusClientClosed = 499
 
 // mapError turns any error into an HTTP status and a JSON error body. It is
-// the only place where errors become statuses.
+// the only place where errors become statuses. A 5xx body never carries
+// err's text (it may hold internal addresses, file paths or model node
+// names): it gets a fixed message for its code, and fail logs err under
+// the request id that the body carries.
 func mapError(err error) (int, api.ErrorBody) {
+	status, body := classify(err)
+	if status >= 500 {
+		body.Message = publicMessage(err, body.Code)
+	}
+	return status, body
+}
+
+// publicMessage is the body message of a 5xx answer with code.
+func publicMessage(err error, code string) string {
+	switch {
+	case errors.Is(err, queue.ErrUnavailable):
+		return "server: the job store cannot be reached; retry after the time in Retry-After"
+	case errors.Is(err, ErrShuttingDown), errors.Is(err, batch.ErrClosed):
+		return "server: shutting down; retry after the time in Retry-After"
+	case code == api.CodeTimeout:
+		return "server: the model did not answer within the request timeout"
+	}
+	return "server: internal error; the server log has the details under this request id"
+}
+
+// classify maps err to a status and a body holding err's text.
+func classify(err error) (int, api.ErrorBody) {
 	var re *RequestError
 	var ie *ImageError
 	body := api.ErrorBody{Message: err.Error()}
@@ -87,11 +114,13 @@ func mapError(err error) (int, api.ErrorBody) {
 		status, body.Code = http.StatusTooManyRequests, api.CodeQueueFull
 	case errors.Is(err, ErrModelUnavailable):
 		status, body.Code = http.StatusNotFound, api.CodeModelUnavailable
-	case errors.Is(err, queue.ErrNotFound):
+	case errors.Is(err, queue.ErrNotFound), errors.Is(err, ErrNoRoute):
 		status, body.Code = http.StatusNotFound, api.CodeNotFound
+	case errors.Is(err, queue.ErrLost):
+		status, body.Code = http.StatusGone, api.CodeJobLost
 	case errors.Is(err, queue.ErrEmptyJob):
 		status, body.Code = http.StatusBadRequest, api.CodeInvalidRequest
-	case errors.Is(err, batch.ErrClosed), errors.Is(err, ErrShuttingDown):
+	case errors.Is(err, batch.ErrClosed), errors.Is(err, ErrShuttingDown), errors.Is(err, queue.ErrUnavailable):
 		status, body.Code = http.StatusServiceUnavailable, api.CodeUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		status, body.Code = http.StatusGatewayTimeout, api.CodeTimeout
@@ -104,17 +133,17 @@ func mapError(err error) (int, api.ErrorBody) {
 	return status, body
 }
 
-// fail writes err through mapError and aborts the gin chain.
+// fail writes err through mapError and aborts the gin chain. 429 and 503
+// answers carry a Retry-After estimate; 5xx errors are logged with the
+// request id, which every error body carries.
 func (s *Server) fail(c *gin.Context, err error) {
 	status, body := mapError(err)
+	body.RequestID = c.GetString(ctxRequestID)
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-		c.Header("Retry-After", strconv.Itoa(s.retryAfter()))
+		c.Header("Retry-After", strconv.Itoa(s.retryAfter(c.Request.Context(), err)))
 	}
 	if status >= 500 {
-		s.log.Error("request failed", "request_id", c.GetString(ctxRequestID), "status", status, "err", err)
+		s.log.Error("request failed", "request_id", body.RequestID, "status", status, "err", err)
 	}
 	c.AbortWithStatusJSON(status, api.ErrorResponse{Error: body})
 }
-
-// retryAfter estimates seconds until a queue slot frees: at least 1.
-func (s *Server) retryAfter() int { return 1 }

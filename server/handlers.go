@@ -25,6 +25,8 @@ const (
 	maxItems    = 256  // items per /v1/score request
 	maxGenItems = 16   // items per /v1/generate request
 	maxTextLen  = 8192 // bytes per question, option or reasoning
+	maxMetaKeys = 16   // metadata entries per /v1/generate request
+	maxMetaLen  = 256  // bytes per metadata key or value (they go into the prompt)
 )
 
 // decodeJSON reads the body into v, mapping size and syntax problems to
@@ -89,6 +91,32 @@ func checkQuestion(prefix, question string, options []string) error {
 		}
 	}
 	return nil
+}
+
+// checkMetadata bounds /v1/generate's metadata, which goes into the
+// generator's prompt: at most maxMetaKeys entries of maxMetaLen bytes,
+// without chat control tokens.
+func checkMetadata(md map[string]string) error {
+	if len(md) > maxMetaKeys {
+		return badField("metadata", "at most %d entries, got %d", maxMetaKeys, len(md))
+	}
+	for k, v := range md {
+		if len(k) > maxMetaLen || len(v) > maxMetaLen {
+			return badField("metadata", "keys and values are at most %d bytes (%q is %d+%d)", maxMetaLen, trimKey(k), len(k), len(v))
+		}
+		if err := checkControl("metadata."+trimKey(k), k+v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// trimKey shortens a metadata key for an error message.
+func trimKey(k string) string {
+	if len(k) > 32 {
+		return k[:32] + "…"
+	}
+	return k
 }
 
 // letterIndex maps "A"… to an option index.
@@ -245,7 +273,7 @@ func (s *Server) answer(c *gin.Context, req api.VQARequest, raw []byte, start ti
 		return api.VQAResponse{}, fmt.Errorf("vqa: %w", ErrModelUnavailable)
 	}
 	hash := imageHash(raw)
-	c.Set("image_sha256", hash)
+	c.Set(ctxImageHash, hash)
 	ctx, cancel := s.requestCtx(c)
 	defer cancel()
 	return s.rawVQA(ctx, req, raw, hash, start)
@@ -328,6 +356,9 @@ func (s *Server) generate(c *gin.Context, req api.GenerateRequest, start time.Ti
 	if req.NumItems < 1 || req.NumItems > maxGenItems {
 		return api.GenerateResponse{}, badField("num_items", "must be 1 to %d, got %d", maxGenItems, req.NumItems)
 	}
+	if err := checkMetadata(req.Metadata); err != nil {
+		return api.GenerateResponse{}, err
+	}
 	if s.gen == nil {
 		return api.GenerateResponse{}, fmt.Errorf("generator: %w", ErrModelUnavailable)
 	}
@@ -335,7 +366,7 @@ func (s *Server) generate(c *gin.Context, req api.GenerateRequest, start time.Ti
 	if err != nil {
 		return api.GenerateResponse{}, err
 	}
-	c.Set("image_sha256", img.hash)
+	c.Set(ctxImageHash, img.hash)
 	ctx, cancel := s.requestCtx(c)
 	defer cancel()
 	in := model.GenerateInput{Image: img.img, ImageHash: img.hash, Metadata: req.Metadata, NumItems: req.NumItems}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,7 +30,7 @@ func (s *Server) handleJobSubmit(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	id, err := s.cfg.Jobs.Submit(c.Request.Context(), kind, lines)
+	id, err := s.cfg.Jobs.Submit(c.Request.Context(), kind, c.GetString(ctxOwner), lines)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -40,7 +41,7 @@ func (s *Server) handleJobSubmit(c *gin.Context) {
 		return
 	}
 	c.Header("Location", "/v1/jobs/"+id)
-	c.JSON(http.StatusAccepted, st)
+	c.JSON(http.StatusAccepted, st.JobStatus)
 }
 
 // readJob reads a JSONL body (?kind=) or a JobRequest naming a file under
@@ -116,6 +117,9 @@ func (s *Server) readJobLines(kind string, r io.Reader) ([][]byte, error) {
 		if errors.As(err, &mbe) {
 			return nil, fmt.Errorf("%w: limit %d bytes", ErrBodyTooLarge, mbe.Limit)
 		}
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("%w: a JSONL line is longer than the %d-byte body limit", ErrBodyTooLarge, s.cfg.MaxBody)
+		}
 		return nil, badField("", "reading JSONL: %v", err)
 	}
 	if len(lines) == 0 {
@@ -152,16 +156,34 @@ func checkJobLine(kind string, line []byte) error {
 	}
 }
 
+// ownJob returns job id's status when the caller's key owns it. A job of
+// another key is ErrNotFound, exactly as an id never issued, so a tenant
+// learns nothing about another's jobs.
+func (s *Server) ownJob(c *gin.Context, id string) (queue.Job, error) {
+	st, err := s.cfg.Jobs.Status(c.Request.Context(), id)
+	if err != nil {
+		return st, err
+	}
+	if subtle.ConstantTimeCompare([]byte(st.Owner), []byte(c.GetString(ctxOwner))) != 1 {
+		return queue.Job{}, fmt.Errorf("%w: %s", queue.ErrNotFound, id)
+	}
+	return st, nil
+}
+
 func (s *Server) handleJobStatus(c *gin.Context) {
-	st, err := s.cfg.Jobs.Status(c.Request.Context(), c.Param("id"))
+	st, err := s.ownJob(c, c.Param("id"))
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, st)
+	c.JSON(http.StatusOK, st.JobStatus)
 }
 
 func (s *Server) handleJobCancel(c *gin.Context) {
+	if _, err := s.ownJob(c, c.Param("id")); err != nil {
+		s.fail(c, err)
+		return
+	}
 	if err := s.cfg.Jobs.Cancel(c.Request.Context(), c.Param("id")); err != nil {
 		s.fail(c, err)
 		return
@@ -172,7 +194,7 @@ func (s *Server) handleJobCancel(c *gin.Context) {
 // handleJobResults streams finished items as JSONL in index order.
 func (s *Server) handleJobResults(c *gin.Context) {
 	id := c.Param("id")
-	if _, err := s.cfg.Jobs.Status(c.Request.Context(), id); err != nil {
+	if _, err := s.ownJob(c, id); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -212,7 +234,7 @@ func (s *Server) startWorker() {
 		}}
 	go func() {
 		defer close(s.workerDone)
-		_ = w.Run(ctx)
+		w.Run(ctx)
 	}()
 }
 
@@ -241,7 +263,11 @@ func (s *Server) processJobItem(ctx context.Context, kind string, line []byte) (
 		if errors.Is(err, batch.ErrQueueFull) {
 			time.Sleep(50 * time.Millisecond) // back off before the retry
 		}
-		return nil, err
+		// The item's result is readable by the client: it names the log
+		// entry, not the error (which may hold paths or node names).
+		ref := newRequestID()
+		s.log.Error("job item failed", "error_id", ref, "kind", kind, "err", err)
+		return nil, &itemError{ref: ref, err: err}
 	}
 	b, err := json.Marshal(res)
 	return b, err
@@ -285,3 +311,17 @@ func (s *Server) jobScore(ctx context.Context, line []byte) (any, error) {
 	}
 	return api.ScoreResult{Score: sc, Model: modelRef(s.models.Reward.Info())}, nil
 }
+
+// itemError is a job item's transient failure as its result shows it: a
+// reference to the log entry that holds err.
+type itemError struct {
+	ref string // error id in the server log
+	err error  // the cause, for errors.Is/As
+}
+
+func (e *itemError) Error() string {
+	return "server: processing failed; the server log has the details under error_id " + e.ref
+}
+
+// Unwrap returns the cause.
+func (e *itemError) Unwrap() error { return e.err }

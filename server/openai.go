@@ -25,11 +25,22 @@ const (
 // chatInput validates an OpenAI request and decodes its images.
 func (s *Server) chatInput(req api.ChatCompletionRequest) (model.ChatInput, error) {
 	in := model.ChatInput{MaxTokens: req.MaxTokens}
+	field := "max_tokens"
+	if req.MaxCompletionTokens != 0 {
+		if req.MaxTokens != 0 && req.MaxTokens != req.MaxCompletionTokens {
+			return in, badField("max_completion_tokens", "differs from max_tokens (%d vs %d); give one of them",
+				req.MaxCompletionTokens, req.MaxTokens)
+		}
+		in.MaxTokens, field = req.MaxCompletionTokens, "max_completion_tokens"
+	}
 	if in.MaxTokens == 0 {
 		in.MaxTokens = defaultMaxTokens
 	}
 	if in.MaxTokens < 0 || in.MaxTokens > maxMaxTokens {
-		return in, badField("max_tokens", "must be 1 to %d, got %d", maxMaxTokens, req.MaxTokens)
+		return in, badField(field, "must be 1 to %d, got %d", maxMaxTokens, in.MaxTokens)
+	}
+	if req.StreamOptions != nil && !req.Stream {
+		return in, badField("stream_options", "only allowed with stream: true")
 	}
 	if req.Temperature != nil {
 		if *req.Temperature < 0 || *req.Temperature > 2 {
@@ -139,7 +150,7 @@ func (s *Server) handleChat(c *gin.Context) {
 		name = s.models.Chat.Info().Name
 	}
 	if req.Stream {
-		s.streamChat(c, in, name)
+		s.streamChat(c, in, name, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
 		return
 	}
 	ctx, cancel := s.requestCtx(c)
@@ -171,9 +182,9 @@ type chatDone struct {
 }
 
 // streamChat answers with server-sent events: a role chunk, one chunk per
-// emitted piece, a finish chunk, then [DONE]. Errors after the first byte
-// are sent as an error event.
-func (s *Server) streamChat(c *gin.Context, in model.ChatInput, name string) {
+// emitted piece, a finish chunk, with usage a chunk of token counts, then
+// [DONE]. Errors after the first byte are sent as an error event.
+func (s *Server) streamChat(c *gin.Context, in model.ChatInput, name string, usage bool) {
 	ctx, cancel := s.requestCtx(c)
 	defer cancel()
 	deltas := make(chan string, in.MaxTokens+16)
@@ -214,6 +225,17 @@ func (s *Server) streamChat(c *gin.Context, in model.ChatInput, name string) {
 			send(chunk(&api.ReplyMessage{Content: d}, nil))
 		case r := <-done:
 			s.finishStream(c, r, deltas, send, chunk, started)
+			if r.err == nil && usage {
+				u := chunk(nil, nil)
+				u.Choices = []api.ChatChoice{}
+				u.Usage = &api.Usage{PromptTokens: r.out.PromptTokens, CompletionTokens: r.out.CompletionTokens,
+					TotalTokens: r.out.PromptTokens + r.out.CompletionTokens}
+				send(u)
+			}
+			if r.err == nil {
+				fmt.Fprint(c.Writer, "data: [DONE]\n\n")
+				c.Writer.Flush()
+			}
 			return
 		}
 	}
@@ -227,7 +249,11 @@ func (s *Server) finishStream(c *gin.Context, r chatDone, deltas chan string, se
 		return
 	}
 	if r.err != nil {
-		_, body := mapError(r.err)
+		status, body := mapError(r.err)
+		body.RequestID = c.GetString(ctxRequestID)
+		if status >= 500 {
+			s.log.Error("stream failed", "request_id", body.RequestID, "status", status, "err", r.err)
+		}
 		send(api.ErrorResponse{Error: body})
 		return
 	}
@@ -240,6 +266,20 @@ func (s *Server) finishStream(c *gin.Context, r chatDone, deltas chan string, se
 	s.met.tokens.Add(float64(r.out.CompletionTokens))
 	finish := r.out.FinishReason
 	send(chunk(&api.ReplyMessage{}, &finish))
-	fmt.Fprint(c.Writer, "data: [DONE]\n\n")
-	c.Writer.Flush()
+}
+
+// handleModels answers GET /v1/models: each loaded model once, by name.
+func (s *Server) handleModels(c *gin.Context) {
+	list := api.ModelList{Object: "list", Data: []api.ModelCard{}}
+	seen := map[string]bool{}
+	for _, m := range []interface{ Info() model.Info }{s.models.Chat, s.models.VQA, s.models.Generator, s.models.Reward} {
+		if m == nil {
+			continue
+		}
+		if name := m.Info().Name; !seen[name] {
+			seen[name] = true
+			list.Data = append(list.Data, api.ModelCard{ID: name, Object: "model", Created: s.started.Unix(), OwnedBy: "medgr2"})
+		}
+	}
+	c.JSON(http.StatusOK, list)
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,15 +41,26 @@ func TestOpenAIClientsEndToEnd(t *testing.T) {
 	var got struct {
 		Text, Streamed, Finish string
 		Chunks, BadKey         int
-		Usage                  struct {
+		Usage, StreamUsage     struct {
 			CompletionTokens int `json:"completion_tokens"`
 		}
+		Short struct {
+			Tokens int
+			Finish string
+		}
+		Models []string
 	}
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("node output %q: %v", out, err)
 	}
 	if got.Text == "" || got.Text != got.Streamed || got.Chunks < 3 || got.Finish != "stop" || got.BadKey != 401 || got.Usage.CompletionTokens == 0 {
 		t.Fatalf("openai client results %+v", got)
+	}
+	if got.StreamUsage != got.Usage || got.Short.Tokens != 3 || got.Short.Finish != "length" {
+		t.Fatalf("stream usage %+v (want %+v), max_completion_tokens 3 gave %+v", got.StreamUsage, got.Usage, got.Short)
+	}
+	if len(got.Models) != 4 || !slices.Contains(got.Models, "fake-chat") {
+		t.Fatalf("models.list(): %v", got.Models)
 	}
 	if !strings.Contains(got.Text, "1 image") {
 		t.Fatalf("model did not see the image: %q", got.Text)

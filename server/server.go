@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"image"
@@ -62,7 +63,9 @@ type Config struct {
 	Cache cache.Cache
 	// CacheTTL is how long cached responses live; default 1h.
 	CacheTTL time.Duration
-	// Jobs is the job store; default an in-process queue.Memory.
+	// Jobs is the job store. Default: a queue.Bolt in a temporary folder
+	// that Close removes, so jobs do not outlive the process; `medgr2
+	// serve` passes a durable one (its --out folder, or Redis).
 	Jobs queue.Store
 	// JobsDir is where server-side job files may be read from; empty
 	// disables path jobs.
@@ -74,6 +77,11 @@ type Config struct {
 	Consumer string
 	// Logger receives structured logs; default slog.Default().
 	Logger *slog.Logger
+	// LogKey keys the HMAC-SHA256 that logs show in place of an image's
+	// SHA-256, so log lines cannot be joined to images elsewhere; default
+	// a random key per process (`medgr2 serve` keeps one in its --out
+	// folder, so hashes compare across restarts).
+	LogKey []byte
 }
 
 func (c *Config) defaults() {
@@ -98,9 +106,6 @@ func (c *Config) defaults() {
 	if c.CacheTTL <= 0 {
 		c.CacheTTL = time.Hour
 	}
-	if c.Jobs == nil {
-		c.Jobs = queue.NewMemory(3, time.Second)
-	}
 	if c.Batch.MaxBatch <= 0 {
 		c.Batch.MaxBatch = 8
 	}
@@ -116,6 +121,10 @@ func (c *Config) defaults() {
 	}
 	if c.RateBurst <= 0 {
 		c.RateBurst = max(1, int(2*c.RateLimit))
+	}
+	if len(c.LogKey) == 0 {
+		c.LogKey = make([]byte, 32)
+		_, _ = rand.Read(c.LogKey) // crypto/rand does not fail on supported platforms
 	}
 }
 
@@ -138,6 +147,9 @@ type Server struct {
 	draining   atomic.Bool        // shutdown started
 	workerStop context.CancelFunc // stops the job worker
 	workerDone chan struct{}      // closed when the job worker exits
+	ownJobs    func() error       // closes and removes a job store New opened; nil if given
+	done       *throughput        // items the models finished recently (for Retry-After)
+	started    time.Time          // when New ran (the models' "created" in /v1/models)
 }
 
 // New builds a server for models; call Run (or use Handler with your own
@@ -149,8 +161,13 @@ func New(cfg Config, models Models) (*Server, error) {
 			return nil, fmt.Errorf("server: jobs dir %q is not a directory: %v", cfg.JobsDir, err)
 		}
 	}
-	s := &Server{cfg: cfg, models: models, keys: cfg.APIKeys, met: newMetrics(), log: cfg.Logger,
+	s := &Server{cfg: cfg, models: models, keys: cfg.APIKeys, met: newMetrics(), log: cfg.Logger, done: &throughput{now: time.Now}, started: time.Now(),
 		limits: &limiters{rps: rate.Limit(cfg.RateLimit), burst: cfg.RateBurst, byKey: map[string]*rate.Limiter{}}}
+	if s.cfg.Jobs == nil {
+		if err := s.tempJobs(); err != nil {
+			return nil, err
+		}
+	}
 	if len(s.keys) == 0 {
 		s.log.Warn("server: no API keys configured; authentication is OFF")
 	}
@@ -160,11 +177,31 @@ func New(cfg Config, models Models) (*Server, error) {
 	return s, nil
 }
 
+// tempJobs opens the default job store in a temporary folder.
+func (s *Server) tempJobs() error {
+	dir, err := os.MkdirTemp("", "medgr2-jobs-")
+	if err != nil {
+		return fmt.Errorf("server: job store: %w", err)
+	}
+	st, err := queue.OpenBolt(dir, queue.BoltConfig{})
+	if err != nil {
+		os.RemoveAll(dir)
+		return fmt.Errorf("server: job store: %w", err)
+	}
+	s.cfg.Jobs = st
+	s.ownJobs = func() error { return errors.Join(st.Close(), os.RemoveAll(dir)) }
+	return nil
+}
+
 // newBatcher builds a batcher for role with metrics hooks.
 func newBatcher[In, Out any](s *Server, role string, run batch.RunFunc[In, Out]) *batch.Batcher[In, Out] {
 	bc := s.cfg.Batch
 	bc.Name = role
-	bc.OnBatch = s.met.onBatch(role)
+	observe := s.met.onBatch(role)
+	bc.OnBatch = func(n int, d time.Duration, err error) {
+		observe(n, d, err)
+		s.done.add(n)
+	}
 	b := batch.New(bc, run)
 	s.met.registerDepth(role, b.Depth)
 	return b
@@ -197,7 +234,7 @@ func (s *Server) routes() {
 	}))
 	e.Use(s.observe)
 	e.NoRoute(func(c *gin.Context) {
-		s.fail(c, fmt.Errorf("%w: %s %s", queue.ErrNotFound, c.Request.Method, c.Request.URL.Path))
+		s.fail(c, fmt.Errorf("%w: %s %s", ErrNoRoute, c.Request.Method, c.Request.URL.Path))
 	})
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", s.handleReady)
@@ -207,6 +244,7 @@ func (s *Server) routes() {
 	v1.POST("/generate", s.handleGenerate)
 	v1.POST("/score", s.handleScore)
 	v1.POST("/chat/completions", s.handleChat)
+	v1.GET("/models", s.handleModels)
 	v1.POST("/jobs", s.handleJobSubmit)
 	v1.GET("/jobs/:id", s.handleJobStatus)
 	v1.GET("/jobs/:id/results", s.handleJobResults)
@@ -226,7 +264,20 @@ func (s *Server) handleReady(c *gin.Context) {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "warming up"})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready", "models": s.modelNames()})
+	ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
+	defer cancel()
+	if err := s.cfg.Jobs.Ping(ctx); err != nil {
+		s.log.Error("readyz: job store unavailable", "request_id", c.GetString(ctxRequestID), "err", err)
+		c.Header("Retry-After", strconv.Itoa(s.retryAfter(ctx, err)))
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable"})
+		return
+	}
+	// The model list goes only to a caller with a key (or with auth off).
+	if _, ok := s.callerKey(c); ok || len(s.keys) == 0 {
+		c.JSON(http.StatusOK, gin.H{"status": "ready", "models": s.modelNames()})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
 }
 
 func (s *Server) modelNames() map[string]string {
@@ -317,9 +368,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, drain time.Duration)
 	return errors.Join(err, s.Close(dctx))
 }
 
-// Close drains the batchers and the job worker; unfinished job items are
-// re-queued.
-func (s *Server) Close(ctx context.Context) error {
+// Close stops the job worker (items in flight finish within its drain
+// time or are re-queued; queued items stay in the store for the next
+// start) and drains the batchers. A job store New opened itself is closed.
+func (s *Server) Close(ctx context.Context) (err error) {
 	s.draining.Store(true)
 	if s.workerStop != nil {
 		s.workerStop()
@@ -327,6 +379,9 @@ func (s *Server) Close(ctx context.Context) error {
 		case <-s.workerDone:
 		case <-ctx.Done():
 		}
+	}
+	if s.ownJobs != nil {
+		defer func() { err = errors.Join(err, s.ownJobs()); s.ownJobs = nil }()
 	}
 	var errs []error
 	if s.vqa != nil {

@@ -61,7 +61,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if strings.Contains(logs.String(), secret) || strings.Contains(logs.String(), "iVBOR") {
 		t.Fatal("logs contain question text or image bytes")
 	}
-	if !strings.Contains(logs.String(), `"image_sha256":"`) || !strings.Contains(logs.String(), `"request_id":"`) {
+	if !strings.Contains(logs.String(), `"image_hmac":"`) || !strings.Contains(logs.String(), `"request_id":"`) {
 		t.Fatalf("logs lack request id or image hash:\n%s", logs.String())
 	}
 }

@@ -100,10 +100,7 @@ func (p VQAPrompt) Render() (RenderedPrompt, error) {
 		}
 		b.WriteString(VisionEnd)
 	}
-	b.WriteString(p.Question)
-	for i, o := range p.Options {
-		fmt.Fprintf(&b, "\n%c. %s", 'A'+i, o)
-	}
+	b.WriteString(p.UserText())
 	b.WriteString(ImEnd + "\n" + ImStart + "assistant\n")
 	r := RenderedPrompt{AnswerStart: b.Len()}
 	if p.Answer != "" {
@@ -116,6 +113,38 @@ func (p VQAPrompt) Render() (RenderedPrompt, error) {
 	r.Text = b.String()
 	return r, nil
 }
+
+// UserText returns the text of the user turn after the image: the
+// question and the lettered options, one per line ("Q?\nA. x\nB. y").
+func (p VQAPrompt) UserText() string {
+	var b strings.Builder
+	b.WriteString(p.Question)
+	for i, o := range p.Options {
+		fmt.Fprintf(&b, "\n%c. %s", 'A'+i, o)
+	}
+	return b.String()
+}
+
+// Messages returns the prompt as chat messages for a chat template
+// (Answer is not included): the system message when System is set, then
+// the user turn of an image part (when ImageTokens > 0) and UserText.
+func (p VQAPrompt) Messages() []ChatMessage {
+	var msgs []ChatMessage
+	if p.System != "" {
+		msgs = append(msgs, ChatMessage{Role: "system", Text: p.System})
+	}
+	var parts []ChatPart
+	if p.ImageTokens > 0 {
+		parts = append(parts, ChatPart{Type: ChatImage})
+	}
+	parts = append(parts, ChatPart{Type: ChatText, Text: p.UserText()})
+	return append(msgs, ChatMessage{Role: "user", Parts: parts})
+}
+
+// Validate reports a prompt Render would refuse (an empty question, a
+// control token in a field, too many image tokens or options); errors wrap
+// ErrBadPrompt.
+func (p VQAPrompt) Validate() error { return p.validate() }
 
 func (p VQAPrompt) validate() error {
 	if strings.TrimSpace(p.Question) == "" {

@@ -1,7 +1,8 @@
 // Package tokenizer loads Hugging Face tokenizer.json files and encodes and
 // decodes text exactly as the Hugging Face tokenizers (Rust) and
-// transformers.js do, renders the Qwen2-VL chat prompt for visual question
-// answering, and trains small byte-level BPE tokenizers.
+// transformers.js do, renders a model folder's own chat template and the
+// Qwen2-VL chat prompt for visual question answering, and trains small
+// byte-level BPE tokenizers.
 //
 // # Loading and encoding
 //
@@ -58,6 +59,43 @@
 //	})
 //	// loss on e.IDs[e.AnswerStart:e.AnswerEnd]
 //
+// # Chat templates
+//
+// ChatTemplate renders the Jinja chat_template of a Hugging Face
+// tokenizer_config.json (a string, or a list of {name, template} whose
+// "default" is used) exactly as transformers.js's apply_chat_template does.
+// Messages are ChatMessage values, whose JSON form is Hugging Face's
+// ({"role", "content"} with content a string or a list of {"type": "text"
+// | "image", "text"}). The template sees messages, add_generation_prompt,
+// tools and documents (none) and the config's bos_token, eos_token …
+// (pad_token, unk_token, sep_token, cls_token, mask_token) when set.
+// Qwen2-VL templates write one <|image_pad|> per image; ExpandImagePads
+// widens each to the image's token count as Qwen2VLProcessor does, and
+// EncodeChat does all of it and encodes, rejecting message text that
+// contains a special token:
+//
+//	ct, err := tokenizer.LoadChatTemplate("model/tokenizer_config.json")
+//	msgs := []tokenizer.ChatMessage{
+//		{Role: "system", Text: "You are a radiologist."},
+//		{Role: "user", Parts: []tokenizer.ChatPart{
+//			{Type: tokenizer.ChatImage},
+//			{Type: tokenizer.ChatText, Text: "Which grade is shown?"},
+//		}},
+//	}
+//	text, ids, err := tok.EncodeChat(ct, msgs, true, []int{gridT * gridH * gridW / (2 * 2)})
+//
+// Templates run on github.com/ardanlabs/jinja v1.8.0, a pure-Go Jinja
+// engine written for Hugging Face chat templates (trim_blocks and
+// lstrip_blocks as Hugging Face sets them). A construct it lacks
+// ({% include %}, {% with %}, an unknown filter or method) is an error
+// wrapping ErrUnsupported that names the config file, never a guess.
+// Known divergences from @huggingface/jinja, none of which the Qwen
+// templates use: a value printed with {{ … }} renders Python-style for
+// booleans ("True", not "true"), lists and dicts (['a', None], not
+// ["a", null]), and whole floats print without ".0" ("1", not "1.0");
+// Python's string formatting ('%s' % x) is not supported and evaluates to
+// 0 instead of failing. tojson, joins and string methods agree.
+//
 // # Training
 //
 // TrainBPE learns a byte-level BPE tokenizer (NFC, QwenPattern, ByteLevel)
@@ -76,5 +114,11 @@
 // whitespace runs, every special token, chat prompts) with this package and
 // with @huggingface/transformers under Node (scripts/tokenizer-parity,
 // installed by `make fixtures`), for the real Qwen3 tokenizer and for a
-// trained one, and require identical ids and decodes.
+// trained one, and require identical ids and decodes. They also render the
+// conversations in testdata/chat_corpus.json (system or none, one or two
+// images, text before images, multiple turns, with and without the
+// generation prompt) with the Qwen2-VL, Qwen2.5-VL and Qwen3 templates, a
+// named-list config and an engine edge-case template, and require the text
+// and ids of transformers.js's apply_chat_template
+// (scripts/tokenizer-parity/chat.cjs).
 package tokenizer

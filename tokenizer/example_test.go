@@ -54,3 +54,31 @@ func ExampleTokenizer_Decode() {
 	// <|im_start|>pneumonia<|im_end|>
 	// pneumonia
 }
+
+// Render a conversation with a folder's own chat template, expanding the
+// image placeholder to the image's token count.
+func ExampleChatTemplate() {
+	ct, err := tokenizer.LoadChatTemplate("testdata/qwen2_vl_tokenizer_config.json")
+	if err != nil {
+		log.Fatal(err)
+	}
+	msgs := []tokenizer.ChatMessage{{Role: "user", Parts: []tokenizer.ChatPart{
+		{Type: tokenizer.ChatImage},
+		{Type: tokenizer.ChatText, Text: "What modality is this?"},
+	}}}
+	text, err := ct.Render(msgs, true)
+	if err != nil {
+		log.Fatal(err)
+	}
+	text, err = tokenizer.ExpandImagePads(text, []int{2})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(text)
+	// Output:
+	// <|im_start|>system
+	// You are a helpful assistant.<|im_end|>
+	// <|im_start|>user
+	// <|vision_start|><|image_pad|><|image_pad|><|vision_end|>What modality is this?<|im_end|>
+	// <|im_start|>assistant
+}

@@ -3,7 +3,6 @@ package train
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -20,57 +19,23 @@ func BundleWeights(b *models.Bundle) (map[string]*graph.Tensor, error) {
 	return ws, nil
 }
 
-// WriteBundle copies the bundle src to dir and rewrites its safetensors
-// file with the trained weights (any weight not in trained keeps src's
-// value), in the same layout, so the copied graphs read the new values
-// without being rebuilt. The result is loaded back (models.Load).
+// WriteBundle writes the bundle src again at dir with the trained weights
+// (any weight not in trained keeps src's value): a complete folder
+// (models.Rewrite), so its graphs, their .onnx_data and the safetensors
+// checkpoint all hold the new values. The result is loaded back.
 func WriteBundle(ctx context.Context, src *models.Bundle, dir string, trained map[string]*graph.Tensor) (*models.Bundle, error) {
-	if err := copyTree(src.Dir, dir); err != nil {
-		return nil, fmt.Errorf("train: copy bundle: %w", err)
-	}
-	old, err := BundleWeights(src)
+	ws, err := BundleWeights(src)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("train: read weights of %s: %w", src.Dir, err)
 	}
-	specs := models.WeightSpecs(src.Manifest.Architecture, src.Manifest.HasRole(models.RoleReward))
-	out := make([]graph.NamedTensor, len(specs))
-	for i, s := range specs {
-		t, ok := trained[s.Name]
-		if !ok {
-			t = old[s.Name]
-		}
-		if t == nil || !graph.Dims(t.Dims...).Equal(graph.Dims(s.Dims...)) {
-			return nil, fmt.Errorf("%w: weight %q missing or of the wrong shape", ErrCheckpoint, s.Name)
-		}
-		out[i] = graph.NamedTensor{Name: s.Name, Tensor: t}
+	for name, t := range trained {
+		ws[name] = t
 	}
-	dst := &models.Bundle{Dir: dir, Manifest: src.Manifest}
-	if _, err := graph.WriteWeights(dst.WeightsPath(), out); err != nil {
-		return nil, fmt.Errorf("train: write weights: %w", err)
+	b, err := models.Rewrite(ctx, src, dir, ws)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCheckpoint, err)
 	}
-	return models.Load(ctx, dir)
-}
-
-// copyTree copies the regular files under src into dst.
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, raw, 0o644)
-	})
+	return b, nil
 }
 
 // RewardBundle exports a reward-role bundle in dir from a VQA bundle: the

@@ -28,6 +28,11 @@
 //
 // # Loop
 //
+// NewTrainer is the one way to set training up: it reads a bundle's
+// weights into a State that trains TrainedParams (the decoder less what
+// EngineConfig.Freeze names) and builds the Engine over it; NewEngine
+// refuses a State whose parameters disagree with its config.
+//
 // An Engine owns one ONNX Runtime session per bucket (built lazily) and a
 // State holding parameters and moments double-buffered as ORT tensors: a
 // step reads one copy and writes the other, then they swap, so nothing is
@@ -73,11 +78,11 @@
 //
 //	prep := train.NewPrep(vlm)
 //	rows, err := prep.SFTRows(ctx, items)
-//	ws, err := train.BundleWeights(bundle)
-//	st, err := train.NewState(ws, train.DecoderParams(arch, false))
-//	eng, err := train.NewEngine(env, train.EngineConfig{Objective: train.SFT, Arch: arch}, st)
-//	rec, err := train.Supervised(ctx, eng, prep.Tokens(), rows, train.RunConfig{
+//	t, err := train.NewTrainer(env, bundle, train.EngineConfig{Objective: train.SFT,
+//		Freeze: []string{"model.embed_tokens."}})
+//	defer t.Close()
+//	rec, err := train.Supervised(ctx, t.Engine, prep.Tokens(), rows, train.RunConfig{
 //		Steps: 200, Schedule: train.Schedule{LR: 1e-3, Warmup: 10, Decay: "cosine"},
 //		Buckets: train.Buckets{Batch: 8, Lengths: []int{128, 192}}, OutDir: "out"})
-//	_, err = train.WriteBundle(ctx, bundle, "out/bundle", st.Weights())
+//	_, err = t.WriteBundle(ctx, "out/bundle")
 package train

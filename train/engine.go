@@ -67,7 +67,8 @@ type stepSession struct {
 	ts   *graph.TrainStep
 }
 
-// NewEngine returns an engine training state with cfg. The engine does not
+// NewEngine returns an engine training state with cfg; state must train
+// exactly TrainedParams(cfg) (NewTrainer builds both). The engine does not
 // own env or state.
 func NewEngine(env *runtime.Env, cfg EngineConfig, state *State) (*Engine, error) {
 	if env == nil || state == nil {
@@ -81,6 +82,10 @@ func NewEngine(env *runtime.Env, cfg EngineConfig, state *State) (*Engine, error
 	}
 	if err := cfg.Arch.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if want := TrainedParams(cfg); !slices.Equal(state.Params, want) {
+		return nil, fmt.Errorf("%w: the state trains %d parameters, the config %d (freeze settings differ? build both with NewTrainer)",
+			ErrConfig, len(state.Params), len(want))
 	}
 	cfg.Session = withoutSpinning(cfg.Session)
 	return &Engine{env: env, cfg: cfg, state: state, steps: map[Bucket]*stepSession{}, fwd: map[Bucket]*runtime.Session{}}, nil

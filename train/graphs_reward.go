@@ -14,17 +14,10 @@ const (
 )
 
 // DefaultRewardRankWeight is the LossConfig.RankWeight to train reward
-// models with (LossConfig's zero value keeps pure MSE). On the test
-// benchmark (smallArch, 800 steps, data-order seeds 1–6) held-out Spearman
-// ρ was, as mean [min, max]:
-//
-//	MSE, rows batched independently      0.37 [0.16, 0.78]
-//	MSE, item-grouped batches            0.24 [0.13, 0.73]
-//	RankWeight 5, independent batches    0.53 [0.21, 0.80]
-//	RankWeight 5, item-grouped batches   0.71 [0.50, 0.83]
-//
-// RankWeight 3 and 7 were bimodal (0.08–0.73); 10 gave 0.10 (seed 1).
-// Use it with item-grouped batches (RewardRows sets Row.Group).
+// models with (LossConfig's zero value keeps pure MSE). Use it with
+// item-grouped batches (RewardRows sets Row.Group).
+// docs/2026-11-25-reward-rank-weight.md records the measurement that chose
+// it; TestRewardModelRanksLevels holds the held-out ranking it gives.
 const DefaultRewardRankWeight = 5
 
 // validateRank checks the reward objective's ranking settings.

@@ -6,7 +6,7 @@ import (
 )
 
 // BenchmarkGRPOPolicySync is the cost of giving a rollout the current
-// weights: rewrite the scratch bundle's safetensors and reopen it (the
+// weights: rewrite the scratch bundle (models.Rewrite) and reopen it (the
 // small test model).
 func BenchmarkGRPOPolicySync(b *testing.B) {
 	ctx := context.Background()

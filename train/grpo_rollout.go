@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -60,7 +59,6 @@ type grpoRun struct {
 	rng     *rand.Rand
 	cur     *rollout
 	prompts map[int]Row // prompt rows by item index (cached)
-	scratch bool        // the rollout bundle folder has been copied
 	ref     *logpModel  // the frozen reference (β > 0)
 }
 
@@ -132,28 +130,18 @@ func (r *grpoRun) prompt(ctx context.Context, i int) (Row, error) {
 // it: rollouts always sample from the weights being trained.
 func (r *grpoRun) openPolicy(ctx context.Context) (*models.VLM, error) {
 	dir := filepath.Join(r.cfg.OutDir, DirRolloutBundle)
-	if !r.scratch {
-		if err := os.RemoveAll(dir); err != nil {
-			return nil, fmt.Errorf("train: rollout bundle: %w", err)
-		}
-		if err := copyTree(r.src.Dir, dir); err != nil {
-			return nil, fmt.Errorf("train: rollout bundle: %w", err)
-		}
-		r.scratch = true
-	}
 	st := r.eng.State()
 	specs := models.WeightSpecs(r.src.Manifest.Architecture, false)
-	ws := make([]graph.NamedTensor, len(specs))
-	for i, s := range specs {
+	ws := make(map[string]*graph.Tensor, len(specs))
+	for _, s := range specs {
 		d, shape, ok := st.Tensor(s.Name)
 		if !ok {
 			return nil, fmt.Errorf("%w: the state has no weight %q", ErrConfig, s.Name)
 		}
-		ws[i] = graph.NamedTensor{Name: s.Name, Tensor: &graph.Tensor{DType: graph.Float32, Dims: shape, F32: d}}
+		ws[s.Name] = &graph.Tensor{DType: graph.Float32, Dims: shape, F32: d}
 	}
-	dst := &models.Bundle{Dir: dir, Manifest: r.src.Manifest}
-	if _, err := graph.WriteWeights(dst.WeightsPath(), ws); err != nil {
-		return nil, fmt.Errorf("train: rollout weights: %w", err)
+	if _, err := models.Rewrite(ctx, r.src, dir, ws); err != nil {
+		return nil, fmt.Errorf("train: rollout bundle: %w", err)
 	}
 	so := r.eng.cfg.Session
 	v, err := models.Open(ctx, dir, models.VLMOptions{Env: r.eng.env, Device: so.Device, IntraOpThreads: so.IntraOpThreads})

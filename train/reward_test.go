@@ -19,8 +19,8 @@ func TestRewardModelRanksLevels(t *testing.T) {
 	// pairwise ranking term (RankWeight 5) over item-grouped batches
 	// (RewardRows sets Row.Group) also separates "irrelevant": ρ 0.83 here
 	// (seed 1, twice), 0.50–0.83 over data-order seeds 1–6, where MSE alone
-	// reached > 0.4 for 2 of 6 (reward_experiment_test.go, variants rank5
-	// and mse; DefaultRewardRankWeight lists the four combinations).
+	// reached > 0.4 for 2 of 6 (docs/2026-11-25-reward-rank-weight.md lists
+	// the four combinations).
 	steps := 800
 	loss := LossConfig{RankWeight: DefaultRewardRankWeight}
 	arch := smallArch()

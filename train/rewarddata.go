@@ -175,3 +175,24 @@ func ranks(v []float64) []float64 {
 	}
 	return r
 }
+
+// AUC returns the probability that a score of pos exceeds one of neg,
+// ties counting one half (the area under the ROC curve); NaN when either
+// is empty.
+func AUC(pos, neg []float64) float64 {
+	if len(pos) == 0 || len(neg) == 0 {
+		return math.NaN()
+	}
+	var w float64
+	for _, x := range pos {
+		for _, y := range neg {
+			switch {
+			case x > y:
+				w++
+			case x == y:
+				w += 0.5
+			}
+		}
+	}
+	return w / float64(len(pos)*len(neg))
+}

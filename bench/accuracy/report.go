@@ -21,8 +21,9 @@ type Row struct {
 // Report collects rows and renders them as a text table, JSON and a PNG
 // bar chart.
 type Report struct {
-	Title string `json:"title"`
-	Rows  []Row  `json:"rows"`
+	Title string   `json:"title"`
+	Notes []string `json:"notes,omitempty"` // how the rows were made (item selection, baselines' sources), printed under the title
+	Rows  []Row    `json:"rows"`
 }
 
 // Add appends a row.
@@ -44,6 +45,12 @@ func (r Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if r.Title != "" {
 		fmt.Fprintf(tw, "%s\n\n", r.Title)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(tw, "note: %s\n", n)
+	}
+	if len(r.Notes) > 0 {
+		fmt.Fprintln(tw)
 	}
 	fmt.Fprintln(tw, "system\tbenchmark\taccuracy\t95% CI\tn\tunparsed")
 	for _, row := range r.Rows {

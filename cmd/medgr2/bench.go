@@ -74,60 +74,60 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchFlags, error) {
 	return f, nil
 }
 
-// benchSummary compares the suite's runs against the goals.
-type benchSummary struct {
-	SaturationRatio float64 `json:"saturation_vs_raw"` // server items/s ÷ direct max-batch items/s (goal ≥ 0.95)
-	AddedP50MS      float64 `json:"added_p50_ms"`      // 1-client server p50 − direct batch-1 p50 (goal ≤ 1)
-	BatchingGain    float64 `json:"batching_gain_32"`  // 32-client server items/s ÷ direct batch-1 items/s (goal ≥ 4)
-}
-
+// runBench implements `medgr2 bench`: one load run against --url, or
+// bench.RunSuite on the model of --model and an in-process server.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f, err := parseBenchFlags(args, stderr)
 	if err != nil {
 		return err
 	}
-	body, raw, err := benchBody(f.image)
+	req, raw, err := benchRequest(f.image)
 	if err != nil {
 		return err
 	}
-	var reports []bench.Report
-	var sum *benchSummary
+	body, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
 	if f.url != "" {
 		rep, err := bench.Run(ctx, bench.Config{Name: "server", URL: f.url, Path: f.path, Body: body, APIKey: f.key,
 			Clients: f.clients, Rate: f.rate, Requests: f.requests, Duration: f.duration})
 		if err != nil {
 			return err
 		}
-		reports = []bench.Report{rep}
-	} else {
-		reports, sum, err = benchSuite(ctx, f, body, raw)
-		if err != nil {
-			return err
+		if f.asJSON {
+			return writeJSON(stdout, rep)
 		}
+		return bench.WriteTable(stdout, []bench.Report{rep})
 	}
-	if f.asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"reports": reports, "summary": sum})
-	}
-	if err := bench.WriteTable(stdout, reports); err != nil {
+	res, err := benchSuite(ctx, f, req, body, raw)
+	if err != nil {
 		return err
 	}
-	if sum != nil {
-		fmt.Fprintf(stdout, "\nserver/raw throughput at saturation: %.3f (goal >= 0.95)\n", sum.SaturationRatio)
-		fmt.Fprintf(stdout, "added p50 latency at low load:       %.3f ms (goal <= 1)\n", sum.AddedP50MS)
-		fmt.Fprintf(stdout, "batching gain, 32 clients vs b1:     %.2fx (goal >= 4)\n", sum.BatchingGain)
+	if f.asJSON {
+		return writeJSON(stdout, res)
 	}
-	return nil
+	if err := bench.WriteTable(stdout, res.Reports()); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	return res.Ratios.WriteSummary(stdout)
 }
 
-// benchBody builds the VQA request body and returns the raw image bytes.
-func benchBody(path string) ([]byte, []byte, error) {
+// writeJSON writes v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// benchRequest builds the VQA request and returns the raw image bytes.
+func benchRequest(path string) (api.VQARequest, []byte, error) {
 	var raw []byte
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, nil, fmt.Errorf("bench: --image: %w", err)
+			return api.VQARequest{}, nil, fmt.Errorf("bench: --image: %w", err)
 		}
 		raw = b
 	} else {
@@ -139,13 +139,12 @@ func benchBody(path string) ([]byte, []byte, error) {
 		}
 		var buf bytes.Buffer
 		if err := png.Encode(&buf, img); err != nil {
-			return nil, nil, err
+			return api.VQARequest{}, nil, err
 		}
 		raw = buf.Bytes()
 	}
-	body, err := json.Marshal(api.VQARequest{Image: base64.StdEncoding.EncodeToString(raw),
-		Question: "Which imaging modality is shown?", Options: []string{"CT", "MRI", "X-ray", "Ultrasound"}})
-	return body, raw, err
+	return api.VQARequest{Image: base64.StdEncoding.EncodeToString(raw),
+		Question: "Which imaging modality is shown?", Options: []string{"CT", "MRI", "X-ray", "Ultrasound"}}, raw, nil
 }
 
 // benchModel returns the VQA model the suite measures, the image decoder
@@ -176,15 +175,14 @@ func benchModel(ctx context.Context, f benchFlags) (model.VQA, server.DecodeFunc
 	return m.VQA, m.DecodeImage(nil), func() error { return errors.Join(m.Close(), cleanup()) }, nil
 }
 
-// benchSuite measures the raw model and an in-process server on loopback.
-// The raw baseline runs the same model on batches of the same request:
-// it decodes (and prepares) the image bytes per item, as the server does,
-// then calls AnswerBatch directly, without HTTP, JSON or the batcher. The
+// benchSuite runs bench.RunSuite on the model of f and an in-process
+// server on loopback. The raw baseline decodes (and prepares) the image
+// bytes per item, as the server does, then calls AnswerBatch directly. The
 // server runs with the cache off, so every request reaches the model.
-func benchSuite(ctx context.Context, f benchFlags, body, raw []byte) (_ []bench.Report, _ *benchSummary, err error) {
+func benchSuite(ctx context.Context, f benchFlags, req api.VQARequest, body, raw []byte) (_ bench.SuiteResult, err error) {
 	m, decode, release, err := benchModel(ctx, f)
 	if err != nil {
-		return nil, nil, err
+		return bench.SuiteResult{}, err
 	}
 	defer func() { err = errors.Join(err, release()) }()
 	direct := func(ctx context.Context, n int) error {
@@ -194,41 +192,18 @@ func benchSuite(ctx context.Context, f benchFlags, body, raw []byte) (_ []bench.
 			if err != nil {
 				return err
 			}
-			inputs[i] = model.VQAInput{Image: img, ImageHash: fmt.Sprint(i), Question: "Which imaging modality is shown?",
-				Options: []string{"CT", "MRI", "X-ray", "Ultrasound"}}
+			inputs[i] = model.VQAInput{Image: img, ImageHash: fmt.Sprint(i), Question: req.Question, Options: req.Options}
 		}
 		_, err := m.AnswerBatch(ctx, inputs)
 		return err
 	}
-	if err := direct(ctx, 1); err != nil { // warm-up
-		return nil, nil, fmt.Errorf("bench: baseline: %w", err)
-	}
-	rawN := bench.Direct(ctx, "raw", f.maxBatch, f.requests, f.duration, direct)
-	raw1 := bench.Direct(ctx, "raw serial", 1, min(f.requests, 200), f.duration, direct)
 	url, stop, err := benchServer(ctx, m, decode, f.maxBatch)
 	if err != nil {
-		return nil, nil, err
+		return bench.SuiteResult{}, err
 	}
 	defer stop()
-	reports := []bench.Report{rawN, raw1}
-	for _, c := range []struct {
-		name    string
-		clients int
-		n       int
-	}{{"server low load", 1, min(f.requests, 200)}, {"server 32 clients", 32, f.requests}, {"server saturation", 2 * f.maxBatch, f.requests}} {
-		rep, err := bench.Run(ctx, bench.Config{Name: c.name, URL: url, Path: "/v1/vqa", Body: body, Clients: c.clients,
-			Requests: c.n, Duration: f.duration})
-		if err != nil {
-			return nil, nil, err
-		}
-		reports = append(reports, rep)
-	}
-	sum := &benchSummary{
-		SaturationRatio: reports[4].Throughput / rawN.Throughput,
-		AddedP50MS:      reports[2].P50MS - raw1.P50MS,
-		BatchingGain:    reports[3].Throughput / raw1.Throughput,
-	}
-	return reports, sum, nil
+	return bench.RunSuite(ctx, bench.SuiteConfig{Direct: direct, URL: url, Path: "/v1/vqa", Body: body,
+		MaxBatch: f.maxBatch, Requests: f.requests, Duration: f.duration})
 }
 
 // benchServer serves m on a loopback port with the cache off (every

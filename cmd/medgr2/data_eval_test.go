@@ -62,7 +62,7 @@ func TestEvalUsageErrors(t *testing.T) {
 			t.Errorf("%v: %v, want usage error", args, err)
 		}
 	}
-	err := run(ctx, []string{"eval", "--data", filepath.Join("..", "..", "..", "shared", "data", "omnimedvqa-real", "omnimedvqa_real.json"), "--model", "dir", "--real", "none"}, &bytes.Buffer{}, &bytes.Buffer{})
+	err := run(ctx, []string{"eval", "--data", filepath.Join("..", "..", "..", "shared", "data", "omnimedvqa-real", "omnimedvqa_real.json"), "--model", "dir"}, &bytes.Buffer{}, &bytes.Buffer{})
 	if !errors.Is(err, models.ErrMissingFile) { // "dir" is not a bundle
 		t.Fatalf("--model: %v", err)
 	}

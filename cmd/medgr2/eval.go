@@ -45,6 +45,7 @@ func newModelAnswerer(ctx context.Context, f *evalFlags) (eval.Answerer, func() 
 // evalFlags are the flags of `medgr2 eval`.
 type evalFlags struct {
 	model, answers, answerer, data, split, real, train, out string
+	splitSet                                                bool   // --split was given on the command line
 	mode                                                    string // --model: fast or reason
 	device                                                  runtime.Device
 	maxNewTokens                                            int
@@ -65,9 +66,9 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, error) {
 	fs.StringVar(&f.answers, "answers", "", "JSONL of recorded outputs: {\"question_id\", \"output\"|\"probs\"}")
 	fs.StringVar(&f.answerer, "answerer", "", "scripted answerer: random, majority or constant:X")
 	fs.StringVar(&f.data, "data", "", "benchmark file (JSON or JSONL, OmniMedVQA format)")
-	fs.StringVar(&f.split, "split", data.SplitTest, "evaluate only items of this split when the file has splits (\"\" for all)")
-	fs.StringVar(&f.real, "real", filepath.Join(defaultDataRoot, "omnimedvqa-real", "omnimedvqa_real.json"), "real OmniMedVQA items evaluated as they are (\"none\" to skip)")
-	fs.StringVar(&f.train, "train", "", "items the majority baseline counts answers in (default: train.jsonl beside --data, else the evaluated items)")
+	fs.StringVar(&f.split, "split", data.SplitTest, "evaluate only items of this split when the file has splits (\"\" for all); the report says how many items it kept")
+	fs.StringVar(&f.real, "real", "", "also evaluate these real OmniMedVQA items as they are, e.g. "+filepath.Join(defaultDataRoot, "omnimedvqa-real", "omnimedvqa_real.json")+" (empty: no real row)")
+	fs.StringVar(&f.train, "train", "", "items the majority baseline counts answers in, e.g. the benchmark's train.jsonl (empty: the evaluated items themselves); the report names it")
 	fs.StringVar(&f.out, "out", "out/eval", "report folder: accuracy.txt, accuracy.json, accuracy.png, predictions.jsonl")
 	fs.IntVar(&f.batch, "batch", 16, "items per answerer call")
 	fs.Uint64Var(&f.seed, "seed", 1, "seed of the random baseline")
@@ -79,6 +80,7 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, error) {
 	if f.data == "" {
 		return nil, usageError("eval: --data FILE is required")
 	}
+	fs.Visit(func(fl *flag.Flag) { f.splitSet = f.splitSet || fl.Name == "split" })
 	n := 0
 	for _, s := range []string{f.model, f.answers, f.answerer} {
 		if s != "" {
@@ -107,14 +109,16 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return data.Load(path, opts...)
 	}
-	items, err := load(f.data)
+	all, err := load(f.data)
 	if err != nil {
 		return err
 	}
-	items = filterSplit(items, f.split)
-	if len(items) == 0 {
-		return fmt.Errorf("eval: no items in %s (split %q)", f.data, f.split)
+	items, split, splitNote, err := selectSplit(all, f.split, f.splitSet)
+	if err != nil {
+		return fmt.Errorf("eval: %s: %w", f.data, err)
 	}
+	notes := []string{fmt.Sprintf("%s: %s", filepath.Base(f.data), splitNote)}
+	fmt.Fprintf(stderr, "eval: %s\n", notes[0])
 	subject, name, closeFn, err := f.subject(ctx, items, load)
 	if err != nil {
 		return err
@@ -122,20 +126,22 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if closeFn != nil {
 		defer closeFn()
 	}
-	benches := []benchSet{{fmt.Sprintf("%s (%s)", filepath.Base(f.data), orAll(f.split)), items}}
-	if real, ok, err := f.realItems(load, stderr); err != nil {
+	benches := []benchSet{{fmt.Sprintf("%s (%s)", filepath.Base(f.data), orAll(split)), items}}
+	if real, ok, err := f.realItems(load); err != nil {
 		return err
 	} else if ok {
 		benches = append(benches, benchSet{"OmniMedVQA real", real})
 	}
-	majority, err := f.majority(items, load, stderr)
+	majority, majorityNote, err := f.majority(items, load)
 	if err != nil {
 		return err
 	}
+	notes = append(notes, majorityNote)
 	rep, preds, err := evaluateAll(ctx, f, benches, []system{{name, subject}, {"random", eval.Random{Seed: f.seed}}, {"majority", majority}}, stderr)
 	if err != nil {
 		return err
 	}
+	rep.Notes = notes
 	if err := rep.Save(f.out); err != nil {
 		return err
 	}
@@ -218,7 +224,7 @@ func (f *evalFlags) subject(ctx context.Context, items []data.Item, load func(st
 	case "random":
 		return eval.Random{Seed: f.seed + 1}, "random (subject)", nil, nil
 	case "majority":
-		m, err := f.majority(items, load, io.Discard)
+		m, _, err := f.majority(items, load)
 		return m, "majority (subject)", nil, err
 	case "constant":
 		c, err := eval.NewConstant(arg)
@@ -228,48 +234,51 @@ func (f *evalFlags) subject(ctx context.Context, items []data.Item, load func(st
 	}
 }
 
-func (f *evalFlags) realItems(load func(string) ([]data.Item, error), stderr io.Writer) ([]data.Item, bool, error) {
-	if f.real == "" || f.real == "none" {
+// realItems loads --real when it is given; a missing file is an error.
+func (f *evalFlags) realItems(load func(string) ([]data.Item, error)) ([]data.Item, bool, error) {
+	if f.real == "" {
 		return nil, false, nil
 	}
 	if _, err := os.Stat(f.real); err != nil {
-		fmt.Fprintf(stderr, "note: real OmniMedVQA items not found at %s; that row is left out\n", f.real)
-		return nil, false, nil
+		return nil, false, fmt.Errorf("eval: --real: %w", err)
 	}
 	items, err := load(f.real)
 	return items, err == nil, err
 }
 
-func (f *evalFlags) majority(items []data.Item, load func(string) ([]data.Item, error), stderr io.Writer) (*eval.Majority, error) {
-	train := f.train
-	if train == "" {
-		if p := filepath.Join(filepath.Dir(f.data), "train.jsonl"); p != f.data {
-			if _, err := os.Stat(p); err == nil {
-				train = p
-			}
-		}
+// majority returns the majority baseline and a note naming what it
+// counted: the --train file, or else the evaluated items themselves (an
+// optimistic baseline, since it sees the evaluated answers).
+func (f *evalFlags) majority(items []data.Item, load func(string) ([]data.Item, error)) (*eval.Majority, string, error) {
+	if f.train == "" {
+		return eval.NewMajority(items), fmt.Sprintf("majority baseline counts answers in the %d evaluated items (no --train)", len(items)), nil
 	}
-	if train == "" {
-		fmt.Fprintln(stderr, "note: majority baseline counts answers in the evaluated items (no --train)")
-		return eval.NewMajority(items), nil
-	}
-	ref, err := load(train)
+	ref, err := load(f.train)
 	if err != nil {
-		return nil, err
+		return nil, "", fmt.Errorf("eval: --train: %w", err)
 	}
-	return eval.NewMajority(ref), nil
+	return eval.NewMajority(ref), fmt.Sprintf("majority baseline counts answers in %s (%d items)", f.train, len(ref)), nil
 }
 
-func filterSplit(items []data.Item, split string) []data.Item {
-	if split == "" {
-		return items
-	}
+// selectSplit keeps the items of split and returns them, the split it
+// applied ("" when it kept every item) and a note on what it kept. A file
+// without split fields is kept whole, unless the split was asked for
+// explicitly (explicit), which is then an error; a split that matches
+// nothing is an error.
+func selectSplit(items []data.Item, split string, explicit bool) (_ []data.Item, applied, note string, _ error) {
 	hasSplits := false
 	for _, it := range items {
 		hasSplits = hasSplits || it.Split != ""
 	}
-	if !hasSplits {
-		return items
+	switch {
+	case len(items) == 0:
+		return nil, "", "", errors.New("no items")
+	case split == "":
+		return items, "", fmt.Sprintf("all %d items (--split \"\")", len(items)), nil
+	case !hasSplits && explicit:
+		return nil, "", "", usageError(fmt.Sprintf("--split %s: the items have no split field (give --split \"\")", split))
+	case !hasSplits:
+		return items, "", fmt.Sprintf("all %d items (they have no split field)", len(items)), nil
 	}
 	var out []data.Item
 	for _, it := range items {
@@ -277,7 +286,10 @@ func filterSplit(items []data.Item, split string) []data.Item {
 			out = append(out, it)
 		}
 	}
-	return out
+	if len(out) == 0 {
+		return nil, "", "", fmt.Errorf("no items of split %q (--split \"\" for all %d)", split, len(items))
+	}
+	return out, split, fmt.Sprintf("%d of %d items, split %q (--split; \"\" for all)", len(out), len(items), split), nil
 }
 
 func orAll(s string) string {

@@ -29,6 +29,8 @@ func commands() []command {
 		{name: "version", summary: "print the medgr2 version", run: runVersion},
 		{name: "export", summary: "build a model bundle (random or given weights)", run: runExport},
 		{name: "vqa", summary: "answer a multiple-choice question about an image with a model bundle (--mode fast|reason)", run: runVQA},
+		{name: "generate", summary: "write --n multiple-choice items with reasoning about an image with a generator bundle (JSON lines)", run: runGenerate},
+		{name: "score", summary: "score a sample (--question, --option…, --answer, --reasoning) or --items FILE with a reward bundle", run: runScore},
 		{name: "doctor", summary: "check ONNX Runtime: library, version, providers, device (--device)", run: runDoctor},
 		{name: "tokenize", summary: "encode/decode JSON text arrays with a tokenizer.json; train a BPE tokenizer", run: runTokenize},
 		{name: "data", summary: "build OmniMedVQA-style benchmarks from labelled collections; dataset cards", run: runData},
@@ -37,6 +39,7 @@ func commands() []command {
 		{name: "serve", summary: "run the REST server (VQA, generate, score, OpenAI chat, jobs, metrics)", run: runServe},
 		{name: "bench", summary: "load-test a server on loopback (--url), or run the suite: server vs raw baseline on --model DIR|random or fake models", run: runBench},
 		{name: "train", summary: "train sft|reward|grpo --config FILE (checkpoints, --resume, metrics.jsonl, curves.png, trained bundle)", run: runTrain},
+		{name: "diag", summary: "diagnostics of a pipeline run's models (oracle, reward, generator, letter) on explicit paths", run: runDiag},
 		{name: "preprocess", summary: "decode images/DICOM (limits, windowing, frames) and report Qwen2-VL patches; --out renders PNGs", run: runPreprocess},
 	}
 }

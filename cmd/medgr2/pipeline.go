@@ -101,7 +101,10 @@ func runPipeline(ctx context.Context, args []string, stdout, stderr io.Writer) (
 		if err := p.ExportDefaults(f.defaults, cmdline); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "pipeline: default bundles written to %s\n", f.defaults)
+		if err := updateDefaultsReadme(f.defaults); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "pipeline: default bundles and the numbers of their %s written to %s\n", readmeFile, f.defaults)
 	}
 	abs, _ := filepath.Abs(report)
 	_, err = fmt.Fprintf(stdout, "pipeline: report %s (%d stages run, %d skipped, %.1fs)\n", abs, len(p.Ran()),

@@ -2,16 +2,21 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	goruntime "runtime"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/medgr2/medgr2/models"
 	"github.com/medgr2/medgr2/runtime"
 	"github.com/medgr2/medgr2/server"
 	"github.com/medgr2/medgr2/server/backend"
@@ -23,13 +28,14 @@ import (
 
 // serveFlags are the flags of `medgr2 serve`.
 type serveFlags struct {
-	addr, model, generator, reward, device, redisURL, keysFile, jobsDir string
-	maxBatch, queueSize, maxImage, jobWorkers, threads, reasonTokens    int
-	workers                                                             int
-	maxBody, pixelCache                                                 int64
-	maxDelay, timeout, drain, fakeBatch, fakeItem                       time.Duration
-	rateLimit                                                           float64
-	fakeModels                                                          bool
+	addr, model, generator, reward, device, redisURL, keysFile, jobsDir, out    string
+	maxBatch, queueSize, maxImage, jobWorkers, threads, reasonTokens, maxPrompt int
+	maxBody                                                                     int64
+	maxDelay, timeout, drain, fakeBatch, fakeItem, claimIdle, jobTTL            time.Duration
+	rateLimit                                                                   float64
+	fakeModels, redisVolatile                                                   bool
+	workers                                                                     int
+	pixelCache                                                                  int64
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
@@ -44,7 +50,12 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.IntVar(&f.workers, "workers", 0, "batches run at once per model role on the shared sessions (0: one per core, GOMAXPROCS)")
 	fs.IntVar(&f.threads, "threads", 0, "ONNX Runtime intra-op threads per session (0: one per physical core with one worker, else cores/workers)")
 	fs.IntVar(&f.reasonTokens, "reason-max-tokens", 256, "token budget of VQA reason mode")
-	fs.StringVar(&f.redisURL, "redis", "", "Redis URL (redis://host:port/db) for the shared cache and job queue; empty: in-process")
+	fs.IntVar(&f.maxPrompt, "max-prompt-tokens", models.DefaultMaxPromptTokens, "longest prompt a model runs, text and image tokens (longer: 400)")
+	fs.StringVar(&f.out, "out", "out/serve", "state folder: the job database ("+queue.BoltFile+", when not on Redis) and the server key ("+serverKeyFile+")")
+	fs.StringVar(&f.redisURL, "redis", "", "Redis URL (redis://host:port/db) for the shared cache and job queue; empty: the job database in --out")
+	fs.BoolVar(&f.redisVolatile, "redis-allow-volatile", false, "accept a Redis without appendonly persistence (a Redis crash then loses queued jobs and results)")
+	fs.DurationVar(&f.claimIdle, "claim-idle", queue.DefaultClaimIdle, "Redis: a job item running this long on a replica that stopped answering is taken over by another")
+	fs.DurationVar(&f.jobTTL, "job-ttl", queue.DefaultResultTTL, "how long a finished or cancelled job's status and results are kept")
 	fs.StringVar(&f.keysFile, "api-keys-file", "", "file with one API key per line (also env MEDGR2_API_KEYS); none: auth off")
 	fs.StringVar(&f.jobsDir, "jobs-dir", "", "directory server-side job files may be read from; empty: disabled")
 	fs.IntVar(&f.maxBatch, "max-batch", 16, "largest model batch")
@@ -62,6 +73,9 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.DurationVar(&f.fakeItem, "fake-item-cost", 500*time.Microsecond, "fake model cost per item")
 	if err := fs.Parse(args); err != nil {
 		return f, err
+	}
+	if f.claimIdle <= 0 || f.jobTTL <= 0 {
+		return f, usageError("serve: --claim-idle and --job-ttl must be positive")
 	}
 	if fs.NArg() > 0 {
 		return f, usageError(fmt.Sprintf("serve: unexpected arguments %q", fs.Args()))
@@ -100,16 +114,11 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) (err erro
 		MaxBody: f.maxBody, MaxImageBytes: f.maxImage, APIKeys: keys, RateLimit: f.rateLimit,
 		RequestTimeout: f.timeout, JobsDir: f.jobsDir, JobWorkers: f.jobWorkers, Logger: log, DecodeImage: decode,
 	}
-	if f.redisURL != "" {
-		client, err := openRedis(ctx, f.redisURL)
-		if err != nil {
-			return err
-		}
-		defer client.Close()
-		cfg.Cache = cache.NewRedis(client, "")
-		cfg.Jobs = queue.NewRedis(client, queue.RedisConfig{})
-		log.Info("serve: using Redis for cache and jobs", "addr", client.Options().Addr)
+	closeJobs, err := serveJobs(ctx, f, &cfg, log)
+	if err != nil {
+		return err
 	}
+	defer func() { err = errors.Join(err, closeJobs()) }()
 	s, err := server.New(cfg, models)
 	if err != nil {
 		return err
@@ -136,7 +145,7 @@ func serveModels(ctx context.Context, f serveFlags, log *slog.Logger) (server.Mo
 		return server.Models{}, nil, none, usageError(fmt.Sprintf("serve: --device: %v", err))
 	}
 	o := backend.Options{VQA: f.model, Generator: f.generator, Reward: f.reward, Device: dev, Threads: f.threads, Workers: f.workers, PixelCacheBytes: f.pixelCache,
-		ReasonMaxTokens: f.reasonTokens, Logger: log}
+		ReasonMaxTokens: f.reasonTokens, MaxPromptTokens: f.maxPrompt, Logger: log}
 	if !given {
 		o.VQA, o.Generator, o.Reward = defaultBundle("vqa"), defaultBundle("generator"), defaultBundle("reward")
 		if o.VQA == "" && o.Generator == "" && o.Reward == "" {
@@ -150,6 +159,79 @@ func serveModels(ctx context.Context, f serveFlags, log *slog.Logger) (server.Mo
 		return server.Models{}, nil, none, fmt.Errorf("serve: %w", err)
 	}
 	return m.Server(), m.DecodeImage(server.PreprocessingDecoder(f.maxImage, 0)), m.Close, nil
+}
+
+// serverKeyFile holds the server's secret in the state folder: it tags
+// job ids (so a job Redis lost is reported lost, not unknown) and keys the
+// image hashes written to logs.
+const serverKeyFile = "server.key"
+
+// serveJobs sets cfg's job store (and, with Redis, its cache): the
+// embedded database in f.out, or Redis after checking that it persists
+// with appendonly. It returns the function that closes them.
+func serveJobs(ctx context.Context, f serveFlags, cfg *server.Config, log *slog.Logger) (func() error, error) {
+	none := func() error { return nil }
+	if err := os.MkdirAll(f.out, 0o700); err != nil {
+		return none, fmt.Errorf("serve: --out: %w", err)
+	}
+	key, err := loadServerKey(filepath.Join(f.out, serverKeyFile))
+	if err != nil {
+		return none, err
+	}
+	cfg.LogKey = key
+	if f.redisURL == "" {
+		st, err := queue.OpenBolt(f.out, queue.BoltConfig{ResultTTL: f.jobTTL})
+		if err != nil {
+			return none, fmt.Errorf("serve: %w", err)
+		}
+		cfg.Jobs = st
+		log.Info("serve: jobs in the embedded database", "path", filepath.Join(f.out, queue.BoltFile), "job_ttl", f.jobTTL.String())
+		return st.Close, nil
+	}
+	client, err := openRedis(ctx, f.redisURL)
+	if err != nil {
+		return none, err
+	}
+	if err := queue.CheckDurable(ctx, client); err != nil {
+		if !f.redisVolatile {
+			client.Close()
+			return none, fmt.Errorf("serve: %w; or pass --redis-allow-volatile to accept losing jobs", err)
+		}
+		log.Warn("serve: Redis is not durable; --redis-allow-volatile accepts losing jobs on a Redis crash", "err", err)
+	}
+	cfg.Cache = cache.NewRedis(client, "")
+	cfg.Jobs = queue.NewRedis(client, queue.RedisConfig{ClaimIdle: f.claimIdle, ResultTTL: f.jobTTL, IDKey: key})
+	log.Info("serve: using Redis for cache and jobs", "addr", client.Options().Addr, "claim_idle", f.claimIdle.String(), "job_ttl", f.jobTTL.String())
+	return client.Close, nil
+}
+
+// loadServerKey reads the hex key at path, creating it (mode 0600) on
+// first use.
+func loadServerKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		k, err := hex.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || len(k) < 16 {
+			return nil, fmt.Errorf("serve: %s is not a hex key of at least 16 bytes (delete it to make a new one)", path)
+		}
+		return k, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("serve: server key: %w", err)
+	}
+	k, err := queue.NewIDKey()
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("serve: server key: %w", err)
+	}
+	_, err = fmt.Fprintln(f, hex.EncodeToString(k))
+	if err = errors.Join(err, f.Close()); err != nil {
+		return nil, fmt.Errorf("serve: server key: %w", err)
+	}
+	return k, nil
 }
 
 func openRedis(ctx context.Context, u string) (*redis.Client, error) {

@@ -3,14 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	goruntime "runtime"
 	"testing"
 	"time"
 
-	"github.com/medgr2/medgr2/bench"
 	"github.com/medgr2/medgr2/models"
 )
 
@@ -28,12 +26,14 @@ func TestServeBadFlags(t *testing.T) {
 		{"bad device", []string{"--model", "/tmp/bundle", "--device", "tpu"}, true, nil},
 		{"bad redis url", []string{"--fake-models", "--redis", "ftp://x"}, true, nil},
 		{"unknown flag", []string{"--nope"}, false, nil},
+		{"zero job ttl", []string{"--fake-models", "--job-ttl", "0s"}, true, nil},
+		{"negative claim idle", []string{"--fake-models", "--claim-idle", "-1s"}, true, nil},
 		{"negative workers", []string{"--fake-models", "--workers", "-1"}, true, nil},
 		{"negative threads", []string{"--fake-models", "--threads", "-2"}, true, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := runServe(context.Background(), tc.args, io.Discard, io.Discard)
+			err := runServe(context.Background(), append(tc.args, "--out", t.TempDir()), io.Discard, io.Discard)
 			var u usageError
 			if err == nil || (tc.usage && !errors.As(err, &u)) || (tc.want != nil && !errors.Is(err, tc.want)) {
 				t.Fatalf("err = %v", err)
@@ -46,7 +46,7 @@ func TestServeRunsAndStops(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	var logs bytes.Buffer
-	err := runServe(ctx, []string{"--fake-models", "--addr", "127.0.0.1:0", "--drain", "1s"}, io.Discard, &logs)
+	err := runServe(ctx, []string{"--fake-models", "--addr", "127.0.0.1:0", "--drain", "1s", "--out", t.TempDir()}, io.Discard, &logs)
 	if err != nil {
 		t.Fatalf("serve: %v\n%s", err, logs.String())
 	}
@@ -62,7 +62,7 @@ func TestServeRealBundle(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var logs bytes.Buffer
-	err := runServe(ctx, []string{"--model", dir, "--device", "cpu", "--threads", "1", "--addr", "127.0.0.1:0", "--drain", "1s"}, io.Discard, &logs)
+	err := runServe(ctx, []string{"--model", dir, "--device", "cpu", "--threads", "1", "--addr", "127.0.0.1:0", "--drain", "1s", "--out", t.TempDir()}, io.Discard, &logs)
 	if err != nil {
 		t.Fatalf("serve: %v\n%s", err, logs.String())
 	}
@@ -73,67 +73,6 @@ func TestServeRealBundle(t *testing.T) {
 	}
 	if bytes.Contains(logs.Bytes(), []byte("warm-up failed")) {
 		t.Fatalf("warm-up failed:\n%s", logs.String())
-	}
-}
-
-func TestBenchSuite(t *testing.T) {
-	var out bytes.Buffer
-	err := runBench(context.Background(), []string{"--json", "--requests", "64", "--max-batch", "4",
-		"--fake-batch-cost", "2ms", "--fake-item-cost", "100us", "--duration", "10s"}, &out, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got struct {
-		Reports []bench.Report
-		Summary benchSummary
-	}
-	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
-		t.Fatalf("%v: %s", err, out.String())
-	}
-	if len(got.Reports) != 5 || got.Summary.SaturationRatio <= 0 || got.Summary.BatchingGain <= 0 {
-		t.Fatalf("suite output %+v", got)
-	}
-	for _, r := range got.Reports {
-		if r.Errors != 0 || r.Items == 0 {
-			t.Fatalf("run %q: %+v", r.Name, r)
-		}
-	}
-}
-
-// TestBenchSuiteRealModel runs the suite on a random default-size bundle:
-// the raw baseline and the server run the same backend.
-func TestBenchSuiteRealModel(t *testing.T) {
-	var out bytes.Buffer
-	err := runBench(context.Background(), []string{"--json", "--model", "random", "--device", "cpu", "--threads", "1",
-		"--tokenizer", "../../models/testdata/vqa_tokenizer.json", "--requests", "16", "--max-batch", "4", "--duration", "20s"}, &out, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got struct {
-		Reports []bench.Report
-		Summary benchSummary
-	}
-	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
-		t.Fatalf("%v: %s", err, out.String())
-	}
-	if len(got.Reports) != 5 || got.Summary.SaturationRatio <= 0 || got.Summary.BatchingGain <= 0 {
-		t.Fatalf("suite output %+v", got)
-	}
-	for _, r := range got.Reports {
-		if r.Errors != 0 || r.Items == 0 {
-			t.Fatalf("run %q: %+v", r.Name, r)
-		}
-	}
-	err = runBench(context.Background(), []string{"--model", "random", "--tokenizer", "nope.json"}, io.Discard, io.Discard)
-	if err == nil {
-		t.Fatal("missing tokenizer: no error")
-	}
-}
-
-func TestBenchRefusesRemoteTargets(t *testing.T) {
-	err := runBench(context.Background(), []string{"--url", "http://192.0.2.1:8080"}, io.Discard, io.Discard)
-	if !errors.Is(err, bench.ErrNotLoopback) {
-		t.Fatalf("err = %v", err)
 	}
 }
 

@@ -50,19 +50,65 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) == 0 {
 		return usageError("train: want `medgr2 train sft|reward|grpo --config FILE [flags]`")
 	}
+	if isHelp(args[0]) {
+		_, err := fmt.Fprint(stdout, trainUsage)
+		return err
+	}
 	obj := train.Objective(args[0])
+	var err error
 	switch obj {
 	case train.SFT, train.Reward:
+		var cfg trainConfig
+		var resume bool
+		if cfg, resume, err = parseTrainFlags(args[0], args[1:], stderr); err == nil {
+			err = trainSupervised(ctx, obj, cfg, resume, stdout, stderr)
+		}
 	case train.GRPO:
-		return trainGRPO(ctx, args[1:], stdout, stderr)
+		err = trainGRPO(ctx, args[1:], stdout, stderr)
 	default:
 		return usageError(fmt.Sprintf("train: unknown objective %q (want sft, reward or grpo)", args[0]))
 	}
-	cfg, resume, err := parseTrainFlags(args[0], args[1:], stderr)
-	if err != nil {
-		return err
+	if errors.Is(err, errHelpShown) {
+		return nil
 	}
-	return trainSupervised(ctx, obj, cfg, resume, stdout, stderr)
+	return err
+}
+
+// trainUsage is what `medgr2 train -h` prints.
+const trainUsage = `usage: medgr2 train sft|reward|grpo [--config FILE] [flags]
+
+objectives:
+  sft     supervised fine-tuning on the answer text
+  reward  train a reward model on graded samples
+  grpo    group-relative policy optimisation with the hybrid reward
+
+Run ` + "`medgr2 train OBJECTIVE -h`" + ` for an objective's flags.
+`
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
+}
+
+// errHelpShown reports that a flag set printed its help on -h: the command
+// stops there and succeeds.
+var errHelpShown = errors.New("medgr2: help shown")
+
+// parseFlags parses args into fs: -h (help printed by fs) is errHelpShown,
+// and a bad flag is a usageError.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return errHelpShown
+	case err != nil:
+		return usageError(fmt.Sprintf("%s: %v", fs.Name(), err))
+	}
+	return nil
 }
 
 // parseTrainFlags reads --config, then lets every other flag override it.
@@ -75,7 +121,7 @@ func parseTrainFlags(name string, args []string, stderr io.Writer) (trainConfig,
 	fs.SetOutput(stderr)
 	finish := addTrainFlags(fs, &cfg)
 	resume := fs.Bool("resume", false, "continue from the newest checkpoint in OUT/checkpoints")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return cfg, false, err
 	}
 	finish()
@@ -212,54 +258,28 @@ func trainSupervised(ctx context.Context, obj train.Objective, cfg trainConfig, 
 
 func runLoop(ctx context.Context, obj train.Objective, cfg trainConfig, resume bool, src *models.Bundle, env *runtime.Env,
 	tok train.Tokens, rows []train.Row, stdout, stderr io.Writer) (err error) {
-	arch := src.Manifest.Architecture
-	ws, err := train.BundleWeights(src)
-	if err != nil {
-		return err
-	}
-	params := train.DecoderParams(arch, obj == train.Reward)
-	var trained []string
-	for _, p := range params {
-		if !hasPrefix(p, cfg.Freeze) {
-			trained = append(trained, p)
-		}
-	}
-	st, err := train.NewState(ws, trained)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, st.Close()) }()
 	var loss train.LossConfig
 	if obj == train.Reward {
 		loss.RankWeight = cfg.RankWeight
 	}
-	eng, err := train.NewEngine(env, train.EngineConfig{Objective: obj, Arch: arch, Freeze: cfg.Freeze, Loss: loss,
-		Session: runtime.SessionOptions{IntraOpThreads: cfg.Threads}}, st)
+	t, err := train.NewTrainer(env, src, train.EngineConfig{Objective: obj, Freeze: cfg.Freeze, Loss: loss,
+		Session: runtime.SessionOptions{IntraOpThreads: cfg.Threads}})
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, eng.Close()) }()
-	_, err = train.Supervised(ctx, eng, tok, rows, train.RunConfig{Steps: cfg.Steps,
+	defer func() { err = errors.Join(err, t.Close()) }()
+	_, err = train.Supervised(ctx, t.Engine, tok, rows, train.RunConfig{Steps: cfg.Steps,
 		Schedule: train.Schedule{LR: cfg.LR, Warmup: cfg.Warmup, Decay: cfg.Decay},
 		Buckets:  train.Buckets{Batch: cfg.Batch, Lengths: cfg.Lengths}, Seed: cfg.Seed, OutDir: cfg.Out,
 		CheckpointEvery: cfg.CheckpointEvery, Resume: resume, Progress: stderr})
 	if err != nil {
 		return err
 	}
-	b, err := train.WriteBundle(ctx, src, filepath.Join(cfg.Out, train.DirBundle), st.Weights())
+	b, err := t.WriteBundle(ctx, filepath.Join(cfg.Out, train.DirBundle))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "trained %s for %d steps; bundle %s, metrics %s, curves %s\n", obj, st.Step, b.Dir,
+	fmt.Fprintf(stdout, "trained %s for %d steps; bundle %s, metrics %s, curves %s\n", obj, t.State.Step, b.Dir,
 		filepath.Join(cfg.Out, train.FileMetrics), filepath.Join(cfg.Out, train.FileCurves))
 	return nil
-}
-
-func hasPrefix(name string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if p != "" && strings.HasPrefix(name, p) {
-			return true
-		}
-	}
-	return false
 }

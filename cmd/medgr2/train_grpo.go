@@ -66,7 +66,7 @@ func parseGRPOFlags(args []string, stderr io.Writer) (grpoConfig, bool, error) {
 	fs.Float64Var(&cfg.MatchWeight, "match_weight", cfg.MatchWeight, "weight of the exact match of the answer letter")
 	fs.Float64Var(&cfg.FormatWeight, "format_weight", cfg.FormatWeight, "weight of the think/answer format term")
 	resume := fs.Bool("resume", false, "continue from the newest checkpoint in OUT/checkpoints")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return cfg, false, err
 	}
 	finish()
@@ -141,40 +141,24 @@ func trainGRPO(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 // runGRPOLoop builds the state and engine, trains, and writes the bundle.
 func runGRPOLoop(ctx context.Context, cfg grpoConfig, gc train.GRPOConfig, src *models.Bundle, env *runtime.Env,
 	prep *train.Prep, items []data.Item, stdout io.Writer) (err error) {
-	arch := src.Manifest.Architecture
-	ws, err := train.BundleWeights(src)
+	t, err := train.NewTrainer(env, src, train.EngineConfig{Objective: train.GRPO, Loss: gc.Loss(), Freeze: cfg.Freeze,
+		Session: runtime.SessionOptions{IntraOpThreads: cfg.Threads}})
 	if err != nil {
 		return err
 	}
-	var trained []string
-	for _, p := range train.DecoderParams(arch, false) {
-		if !hasPrefix(p, cfg.Freeze) {
-			trained = append(trained, p)
-		}
-	}
-	st, err := train.NewState(ws, trained)
+	defer func() { err = errors.Join(err, t.Close()) }()
+	rec, err := train.RunGRPO(ctx, t.Engine, src, prep, items, gc)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, st.Close()) }()
-	eng, err := train.NewEngine(env, train.EngineConfig{Objective: train.GRPO, Arch: arch, Loss: gc.Loss(), Freeze: cfg.Freeze,
-		Session: runtime.SessionOptions{IntraOpThreads: cfg.Threads}}, st)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, eng.Close()) }()
-	rec, err := train.RunGRPO(ctx, eng, src, prep, items, gc)
-	if err != nil {
-		return err
-	}
-	b, err := train.WriteBundle(ctx, src, filepath.Join(cfg.Out, train.DirBundle), st.Weights())
+	b, err := t.WriteBundle(ctx, filepath.Join(cfg.Out, train.DirBundle))
 	if err != nil {
 		return err
 	}
 	n := len(rec.History)
 	k := max(1, n/5)
 	fmt.Fprintf(stdout, "trained grpo for %d steps; mean reward first %d updates %.4f, last %d %.4f; bundle %s, metrics %s, curves %s\n",
-		st.Step, k, meanRecord(rec, "reward", 0, k), k, meanRecord(rec, "reward", n-k, n), b.Dir,
+		t.State.Step, k, meanRecord(rec, "reward", 0, k), k, meanRecord(rec, "reward", n-k, n), b.Dir,
 		filepath.Join(cfg.Out, train.FileMetrics), filepath.Join(cfg.Out, train.FileCurves))
 	return nil
 }

@@ -134,7 +134,7 @@ func TestEvalModel(t *testing.T) {
 	dir := testBundle(t)
 	for _, mode := range []string{"fast", "reason"} {
 		var out, errw bytes.Buffer
-		args := []string{"eval", "--data", path, "--real", "none", "--model", dir, "--mode", mode,
+		args := []string{"eval", "--data", path, "--model", dir, "--mode", mode,
 			"--max-new-tokens", "4", "--out", t.TempDir()}
 		if err := run(context.Background(), args, &out, &errw); err != nil {
 			t.Fatalf("%s: %v\n%s", mode, err, errw.String())
@@ -171,7 +171,7 @@ func TestEvalImageSwap(t *testing.T) {
 		t.Fatal(err)
 	}
 	var so bytes.Buffer
-	args := []string{"eval", "--model", dir, "--device", "cpu", "--data", file, "--split", "", "--real", "none",
+	args := []string{"eval", "--model", dir, "--device", "cpu", "--data", file, "--split", "",
 		"--image-swap", "--out", out}
 	if err := run(context.Background(), args, &so, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)

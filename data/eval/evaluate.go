@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/schollz/progressbar/v2"
-
 	"github.com/medgr2/medgr2/data"
 )
 
@@ -14,9 +12,11 @@ import (
 type Options struct {
 	// BatchSize is the number of items per Answer call; 0 means 16.
 	BatchSize int
-	// Progress, if not nil, receives a progress bar.
+	// Progress, if not nil, receives the progress: a bar redrawn in place
+	// when it is a terminal, else a plain line every 10% of the items and
+	// at least every 10 s, and one when done.
 	Progress io.Writer
-	// Description labels the progress bar.
+	// Description labels the progress.
 	Description string
 }
 
@@ -53,12 +53,7 @@ func Evaluate(ctx context.Context, a Answerer, items []data.Item, opt Options) (
 	if bs <= 0 {
 		bs = 16
 	}
-	var bar *progressbar.ProgressBar
-	if opt.Progress != nil {
-		bar = progressbar.NewOptions(len(items), progressbar.OptionSetWriter(opt.Progress),
-			progressbar.OptionSetDescription(opt.Description), progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(), progressbar.OptionSetPredictTime(true))
-	}
+	bar := newProgress(opt.Progress, len(items), opt.Description)
 	res := &Result{Predictions: make([]Prediction, 0, len(items))}
 	for start := 0; start < len(items); start += bs {
 		if err := ctx.Err(); err != nil {
@@ -79,14 +74,9 @@ func Evaluate(ctx context.Context, a Answerer, items []data.Item, opt Options) (
 			}
 			res.Predictions = append(res.Predictions, p)
 		}
-		if bar != nil {
-			_ = bar.Add(len(batch))
-		}
+		bar.add(len(batch))
 	}
-	if bar != nil {
-		_ = bar.Finish()
-		fmt.Fprintln(opt.Progress)
-	}
+	bar.finish()
 	res.Summary = Summarize(res.Predictions)
 	return res, nil
 }

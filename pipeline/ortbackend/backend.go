@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/medgr2/medgr2/data"
 	"github.com/medgr2/medgr2/data/eval"
 	"github.com/medgr2/medgr2/models"
 	"github.com/medgr2/medgr2/pipeline"
@@ -169,10 +168,10 @@ func (b *Backend) Generate(ctx context.Context, dir string, reqs []pipeline.GenR
 				return nil, err
 			}
 			mreqs[i] = models.GeneratorRequest{Pixels: px, Modality: r.Modality, Dataset: r.Dataset,
-				ImagePath: r.Image, QuestionID: r.QuestionID}
+				ImagePath: r.Image, QuestionID: r.QuestionID, Seed: uint64(lo + i)}
 		}
 		ro := models.ReasonOptions{MaxNewTokens: o.MaxNewTokens, Temperature: float32(o.Temperature), TopK: o.TopK,
-			Seed: o.Seed + uint64(lo)}
+			Seed: o.Seed}
 		if o.AnswerTemperature != nil {
 			t := float32(*o.AnswerTemperature)
 			ro.AnswerTemperature = &t
@@ -251,13 +250,4 @@ func pixels(v *models.VLM, path string) (*preprocessing.Pixels, error) {
 		return nil, fmt.Errorf("%w: image %s: %w", pipeline.ErrData, path, err)
 	}
 	return px, nil
-}
-
-// itemsOf returns the items of examples.
-func itemsOf(ex []pipeline.Example) []data.Item {
-	out := make([]data.Item, len(ex))
-	for i, e := range ex {
-		out[i] = e.Item
-	}
-	return out
 }

@@ -4,14 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 
-	"github.com/medgr2/medgr2/graph"
 	"github.com/medgr2/medgr2/models"
 	"github.com/medgr2/medgr2/pipeline"
 	"github.com/medgr2/medgr2/runtime"
@@ -67,7 +63,7 @@ func (b *Backend) supervised(ctx context.Context, base, out string, obj train.Ob
 			rows[i].Group = groups[i]
 		}
 	}
-	t, err := b.newTrainer(ctx, base, obj, loss)
+	t, err := b.newTrainer(ctx, base, obj, loss, o.Freeze)
 	if err != nil {
 		return pipeline.TrainStats{}, err
 	}
@@ -95,7 +91,7 @@ func (b *Backend) supervised(ctx context.Context, base, out string, obj train.Ob
 	}
 	fmt.Fprintln(b.opts.Progress)
 	stats.Metrics = map[string]float64{"loss": tail(stats.Curve), "examples": float64(len(rows))}
-	return stats, t.save(base, out)
+	return stats, t.save(ctx, out)
 }
 
 // schedule is the learning rate of update step (0-based) of total: a
@@ -171,38 +167,27 @@ func bucketed(rows []train.Row, size int, rng *rand.Rand) [][]train.Row {
 	return out
 }
 
-// trainer is an engine over a bundle's weights.
+// trainer is a train.Trainer with the pipeline's batching state.
 type trainer struct {
-	eng     *train.Engine
-	state   *train.State
+	*train.Trainer
 	tok     train.Tokens
-	layout  *graph.WeightsLayout
-	bundle  *models.Bundle
 	batch   int // rows per step (the bucket's batch)
 	skipped int // steps dropped for a non-finite loss
 }
 
-// newTrainer loads a bundle's weights into a train state and engine.
-func (b *Backend) newTrainer(ctx context.Context, dir string, obj train.Objective, loss train.LossConfig) (*trainer, error) {
+// newTrainer loads the bundle at dir into a train.Trainer that keeps the
+// parameters freeze names fixed.
+func (b *Backend) newTrainer(ctx context.Context, dir string, obj train.Objective, loss train.LossConfig, freeze []string) (*trainer, error) {
 	bundle, err := models.Load(ctx, dir)
 	if err != nil {
 		return nil, fmt.Errorf("ortbackend: %w", err)
 	}
-	weights, layout, err := graph.ReadWeights(bundle.WeightsPath())
-	if err != nil {
-		return nil, fmt.Errorf("ortbackend: weights: %w", err)
-	}
-	cfg := bundle.Manifest.Architecture
-	st, err := train.NewState(weights, train.DecoderParams(cfg, obj == train.Reward))
+	t, err := train.NewTrainer(b.env, bundle, train.EngineConfig{Objective: obj, Loss: loss, Freeze: freeze,
+		Session: runtime.SessionOptions{Device: b.opts.Device, IntraOpThreads: b.opts.Threads}})
 	if err != nil {
 		return nil, fmt.Errorf("ortbackend: %w", err)
 	}
-	eng, err := train.NewEngine(b.env, train.EngineConfig{Objective: obj, Arch: cfg, Loss: loss,
-		Session: runtime.SessionOptions{Device: b.opts.Device, IntraOpThreads: b.opts.Threads}}, st)
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("ortbackend: %w", err), st.Close())
-	}
-	return &trainer{eng: eng, state: st, tok: train.TokensOf(bundle.Manifest), layout: layout, bundle: bundle}, nil
+	return &trainer{Trainer: t, tok: train.TokensOf(bundle.Manifest)}, nil
 }
 
 // Close releases the engine and state; it is nil-safe.
@@ -210,7 +195,7 @@ func (t *trainer) Close() error {
 	if t == nil {
 		return nil
 	}
-	return errors.Join(t.eng.Close(), t.state.Close())
+	return t.Trainer.Close()
 }
 
 // step runs one update on rows (a batch padded to the bucket). A
@@ -225,7 +210,7 @@ func (t *trainer) step(ctx context.Context, obj train.Objective, rows []train.Ro
 	if err != nil {
 		return train.StepResult{}, fmt.Errorf("ortbackend: %w", err)
 	}
-	res, err := t.eng.Step(ctx, bk, batch.Tensors, lr)
+	res, err := t.Engine.Step(ctx, bk, batch.Tensors, lr)
 	err = errors.Join(err, batch.Close())
 	if errors.Is(err, train.ErrNonFinite) && t.skipped < 8 {
 		t.skipped++
@@ -245,63 +230,11 @@ func maxLen(rows []train.Row) int {
 	return n
 }
 
-// save writes the trained weights into a copy of the base bundle at out,
-// in the base file's layout, so every graph's external data stays valid.
-func (t *trainer) save(base, out string) error {
-	if err := copyDir(base, out); err != nil {
-		return err
-	}
-	ws := t.state.Weights()
-	named := make([]graph.NamedTensor, len(t.layout.Specs))
-	for i, s := range t.layout.Specs {
-		w, ok := ws[s.Name]
-		if !ok {
-			return fmt.Errorf("%w: state lacks weight %s", ErrBackend, s.Name)
-		}
-		named[i] = graph.NamedTensor{Name: s.Name, Tensor: w}
-	}
-	rel, err := filepath.Rel(t.bundle.Dir, t.bundle.WeightsPath())
-	if err != nil {
+// save writes the source bundle again at out with the trained weights
+// (train.WriteBundle: graphs, .onnx_data and checkpoint agree).
+func (t *trainer) save(ctx context.Context, out string) error {
+	if _, err := t.WriteBundle(ctx, out); err != nil {
 		return fmt.Errorf("ortbackend: %w", err)
-	}
-	layout, err := graph.WriteWeights(filepath.Join(out, rel), named)
-	if err != nil {
-		return fmt.Errorf("ortbackend: write weights: %w", err)
-	}
-	if string(layout.Header) != string(t.layout.Header) {
-		return fmt.Errorf("%w: rewritten weights changed layout", ErrBackend)
-	}
-	return nil
-}
-
-// copyDir copies a bundle folder (regular files, recursively).
-func copyDir(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		return copyFile(path, target)
-	})
-}
-
-func copyFile(src, dst string) (err error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("ortbackend: %w", err)
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return fmt.Errorf("ortbackend: %w", err)
-	}
-	defer func() { err = errors.Join(err, out.Close()) }()
-	if _, err := io.Copy(out, in); err != nil {
-		return fmt.Errorf("ortbackend: copy %s: %w", src, err)
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func (b *Backend) GRPO(ctx context.Context, base, out, reward string, items []da
 	if temp <= 0 {
 		temp = 1
 	}
-	t, err := b.newTrainer(ctx, base, train.GRPO, train.LossConfig{Temperature: temp, EpsLow: 0.2, EpsHigh: 0.28, Beta: o.KLBeta})
+	t, err := b.newTrainer(ctx, base, train.GRPO, train.LossConfig{Temperature: temp, EpsLow: 0.2, EpsHigh: 0.28, Beta: o.KLBeta}, o.Freeze)
 	if err != nil {
 		return pipeline.TrainStats{}, err
 	}
@@ -56,7 +56,7 @@ func (b *Backend) GRPO(ctx context.Context, base, out, reward string, items []da
 	t.batch = max(o.BatchSize, o.Group)
 	snap := out + ".snapshot"
 	defer os.RemoveAll(snap)
-	g := &grpoRun{b: b, t: t, rm: rm, o: o, temp: temp, base: base, rng: rand.New(rand.NewPCG(o.Seed, 0x6790))}
+	g := &grpoRun{b: b, t: t, rm: rm, o: o, temp: temp, rng: rand.New(rand.NewPCG(o.Seed, 0x6790))}
 	g.stats.Series = map[string][]float64{"reward": nil, "reward_std": nil, "accuracy": nil}
 	order := make([]int, len(items))
 	for epoch := range o.Epochs {
@@ -74,7 +74,7 @@ func (b *Backend) GRPO(ctx context.Context, base, out, reward string, items []da
 	fmt.Fprintln(b.opts.Progress)
 	g.stats.Metrics = map[string]float64{"loss": tail(g.stats.Curve), "reward": tail(g.stats.Series["reward"]),
 		"accuracy": tail(g.stats.Series["accuracy"])}
-	return g.stats, t.save(base, out)
+	return g.stats, t.save(ctx, out)
 }
 
 // grpoRun is one GRPO call's state.
@@ -84,7 +84,6 @@ type grpoRun struct {
 	rm    *models.VLM
 	o     pipeline.GRPOOptions
 	temp  float64
-	base  string
 	rng   *rand.Rand
 	stats pipeline.TrainStats
 }
@@ -95,7 +94,7 @@ func (g *grpoRun) iteration(ctx context.Context, chunk []data.Item, snap string)
 	if err := os.RemoveAll(snap); err != nil {
 		return fmt.Errorf("ortbackend: %w", err)
 	}
-	if err := g.t.save(g.base, snap); err != nil {
+	if err := g.t.save(ctx, snap); err != nil {
 		return err
 	}
 	pol, err := g.b.open(ctx, snap)

@@ -164,24 +164,24 @@ func Run(ctx context.Context, sess Session, first Logits, opts []Options) ([]Res
 func (o Options) validate() error {
 	switch {
 	case o.MaxNewTokens < 0:
-		return fmt.Errorf("MaxNewTokens %d < 0", o.MaxNewTokens)
+		return fmt.Errorf("option MaxNewTokens %d < 0", o.MaxNewTokens)
 	case o.Temperature < 0 || math.IsNaN(float64(o.Temperature)):
-		return fmt.Errorf("Temperature %v < 0", o.Temperature)
+		return fmt.Errorf("option Temperature %v < 0", o.Temperature)
 	case o.TopK < 0:
-		return fmt.Errorf("TopK %d < 0", o.TopK)
+		return fmt.Errorf("option TopK %d < 0", o.TopK)
 	case o.TopP < 0 || o.TopP > 1:
-		return fmt.Errorf("TopP %v outside [0, 1]", o.TopP)
+		return fmt.Errorf("option TopP %v outside [0, 1]", o.TopP)
 	case len(o.StopStrings) > 0 && o.Detokenize == nil:
-		return errors.New("StopStrings need Detokenize")
+		return errors.New("option StopStrings needs Detokenize")
 	}
 	for _, t := range o.SuppressTokens {
 		if t < 0 {
-			return fmt.Errorf("SuppressTokens holds %d < 0", t)
+			return fmt.Errorf("option SuppressTokens holds %d < 0", t)
 		}
 	}
 	for tok, t := range o.TemperatureAfter {
 		if t < 0 || math.IsNaN(float64(t)) {
-			return fmt.Errorf("TemperatureAfter[%d] %v < 0", tok, t)
+			return fmt.Errorf("option TemperatureAfter[%d] %v < 0", tok, t)
 		}
 	}
 	return nil

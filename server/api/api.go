@@ -171,6 +171,9 @@ type ErrorBody struct {
 	Field   string `json:"field,omitempty"` // offending field, when there is one
 	// Type mirrors Code for OpenAI clients, which read error.type.
 	Type string `json:"type,omitempty"`
+	// RequestID names the request in the server log (also the
+	// X-Request-Id header); a 5xx body's details are logged under it.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Error codes used in ErrorBody.Code.
@@ -184,6 +187,7 @@ const (
 	CodeQueueFull        = "queue_full"
 	CodeModelUnavailable = "model_unavailable"
 	CodeNotFound         = "not_found"
+	CodeJobLost          = "job_lost" // 410: the job store no longer holds a job it accepted
 	CodeTimeout          = "timeout"
 	CodeCanceled         = "canceled"
 	CodeUnavailable      = "unavailable"

@@ -8,14 +8,26 @@ import (
 // ChatCompletionRequest is the OpenAI chat completions request subset the
 // server understands.
 type ChatCompletionRequest struct {
-	Model       string        `json:"model"`
-	Messages    []ChatMessage `json:"messages"`
-	Stream      bool          `json:"stream,omitempty"`
-	MaxTokens   int           `json:"max_tokens,omitempty"` // default 256
-	Temperature *float64      `json:"temperature,omitempty"`
-	TopP        *float64      `json:"top_p,omitempty"` // 0 < top_p ≤ 1
-	Stop        StopList      `json:"stop,omitempty"`  // a string or up to 4 strings
-	Seed        *int64        `json:"seed,omitempty"`  // sampling seed
+	Model     string        `json:"model"`
+	Messages  []ChatMessage `json:"messages"`
+	Stream    bool          `json:"stream,omitempty"`
+	MaxTokens int           `json:"max_tokens,omitempty"` // default 256
+	// MaxCompletionTokens is OpenAI's newer name for MaxTokens; give one
+	// of them, or both with the same value.
+	MaxCompletionTokens int `json:"max_completion_tokens,omitempty"`
+	// StreamOptions tunes a streaming response (only with Stream).
+	StreamOptions *StreamOptions `json:"stream_options,omitempty"`
+	Temperature   *float64       `json:"temperature,omitempty"`
+	TopP          *float64       `json:"top_p,omitempty"` // 0 < top_p ≤ 1
+	Stop          StopList       `json:"stop,omitempty"`  // a string or up to 4 strings
+	Seed          *int64         `json:"seed,omitempty"`  // sampling seed
+}
+
+// StreamOptions is OpenAI's "stream_options".
+type StreamOptions struct {
+	// IncludeUsage adds a last chunk, before [DONE], whose choices are
+	// empty and whose usage counts the tokens.
+	IncludeUsage bool `json:"include_usage,omitempty"`
 }
 
 // StopList is OpenAI's "stop": a single string or an array of strings.
@@ -121,4 +133,21 @@ type ChatCompletionChunk struct {
 	Created int64        `json:"created"`
 	Model   string       `json:"model"`
 	Choices []ChatChoice `json:"choices"`
+	// Usage is set only on the last chunk of a stream asked for with
+	// stream_options.include_usage (whose Choices are empty).
+	Usage *Usage `json:"usage,omitempty"`
+}
+
+// ModelList is the body of GET /v1/models, in OpenAI's list format.
+type ModelList struct {
+	Object string      `json:"object"` // "list"
+	Data   []ModelCard `json:"data"`
+}
+
+// ModelCard describes one served model in a ModelList.
+type ModelCard struct {
+	ID      string `json:"id"`       // the name to pass as "model"
+	Object  string `json:"object"`   // "model"
+	Created int64  `json:"created"`  // Unix seconds the server loaded it
+	OwnedBy string `json:"owned_by"` // "medgr2"
 }

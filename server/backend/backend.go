@@ -41,6 +41,9 @@ type Options struct {
 	LibraryPath string
 	// Logger receives load and fallback lines; nil discards them.
 	Logger *slog.Logger
+	// MaxPromptTokens bounds each prompt (text and image tokens); a longer
+	// one is a 400 naming the budget. 0 means models.DefaultMaxPromptTokens.
+	MaxPromptTokens int
 	// ReasonMaxTokens bounds generation in VQA reason mode; default 256.
 	ReasonMaxTokens int
 	// GenerateMaxTokens bounds each generated sample; default 256.
@@ -159,7 +162,8 @@ func (m *Models) open(ctx context.Context, opened map[string]*models.VLM, dir st
 	if v, ok := opened[abs]; ok {
 		return v, nil
 	}
-	v, err := models.Open(ctx, dir, models.VLMOptions{Device: o.Device, Env: m.env, IntraOpThreads: o.Threads, Logger: o.Logger})
+	v, err := models.Open(ctx, dir, models.VLMOptions{Device: o.Device, Env: m.env, IntraOpThreads: o.Threads, Logger: o.Logger,
+		MaxPromptTokens: o.MaxPromptTokens})
 	if err != nil {
 		return nil, fmt.Errorf("backend: %s: %w", dir, err)
 	}

@@ -187,3 +187,21 @@ func pngBytes(t testing.TB, img image.Image) []byte {
 	}
 	return b.Bytes()
 }
+
+// TestPromptBudget checks a question whose prompt is over the model's
+// token budget is a 400 naming the budget, answered before any model work,
+// while a prompt within it is answered.
+func TestPromptBudget(t *testing.T) {
+	url := serve(t, open(t, backend.Options{VQA: bundles.vqa, MaxPromptTokens: 160}), serverConfig())
+	img := dataURI("image/png", readFile(t, xrayPNG))
+	long := strings.Repeat("Is there an opacity in the lower lobe? ", 120) // about 4.8 KB, legal for the API
+	var bad api.ErrorResponse
+	if st := post(t, url+"/v1/vqa", api.VQARequest{Image: img, Question: long, Options: []string{"yes", "no"}}, &bad); st != http.StatusBadRequest ||
+		bad.Error.Code != api.CodeInvalidRequest || !strings.Contains(bad.Error.Message, "over the budget of 160") {
+		t.Fatalf("long prompt: status %d %+v, want 400 naming the budget", st, bad.Error)
+	}
+	var ok api.VQAResponse
+	if st := post(t, url+"/v1/vqa", api.VQARequest{Image: img, Question: "Is there an opacity?", Options: []string{"yes", "no"}}, &ok); st != http.StatusOK {
+		t.Fatalf("short prompt: status %d", st)
+	}
+}

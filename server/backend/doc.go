@@ -9,7 +9,7 @@
 //     "<think>…</think><answer>X</answer>" and then scores the letters
 //     after the reasoning, so both modes return probabilities summing to 1.
 //   - Generator (model.Generator): one generated row per requested item
-//     (models.GenerateSamples); completions that do not parse are dropped.
+//     (models.GenerateSamples, the path the pipeline uses); completions that do not parse are dropped.
 //   - Reward (model.Reward): one batched forward pass (models.Score).
 //   - Chat (model.Chat): OpenAI chat on the VQA bundle, rendered in the
 //     Qwen2-VL chat template, with temperature, top_p, seed, stop strings

@@ -159,11 +159,10 @@ func (b *Batcher[In, Out]) Submit(ctx context.Context, in In, key int) (Out, Sta
 	case res := <-r.done:
 		return res.out, res.stats, res.err
 	case <-ctx.Done():
-		if b.remove(r) {
-			return zero, Stats{}, ctx.Err()
-		}
-		// Already running: the model call is not interrupted for one
-		// member of a batch; the result is dropped.
+		// Still queued, it leaves the queue; already running, the model
+		// call is not interrupted for one member of a batch and the result
+		// is dropped. Either way the caller gets ctx's error.
+		b.remove(r)
 		return zero, Stats{}, ctx.Err()
 	}
 }
@@ -177,17 +176,16 @@ func (b *Batcher[In, Out]) nudge() {
 }
 
 // remove takes r out of the queue if it is still there and frees its slot.
-func (b *Batcher[In, Out]) remove(r *request[In, Out]) bool {
+func (b *Batcher[In, Out]) remove(r *request[In, Out]) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for i, p := range b.pending {
 		if p == r {
 			b.pending = append(b.pending[:i], b.pending[i+1:]...)
 			<-b.slots
-			return true
+			return
 		}
 	}
-	return false
 }
 
 // Close stops admitting requests, runs every queued request, and returns

@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv(workerEnv); addr != "" {
 		os.Exit(workerMain(addr))
 	}
+	if dir := os.Getenv(boltWorkerEnv); dir != "" {
+		os.Exit(boltWorkerMain(dir))
+	}
 	os.Exit(m.Run())
 }
 
@@ -39,7 +42,7 @@ func workerMain(addr string) int {
 			time.Sleep(2 * time.Millisecond)
 			return json.RawMessage(fmt.Sprintf(`{"pid":%d,"item":%s}`, os.Getpid(), p)), nil
 		}}
-	_ = w.Run(context.Background())
+	w.Run(context.Background())
 	return 0
 }
 
@@ -62,7 +65,7 @@ func TestJobSurvivesWorkerKillAndRedisRestart(t *testing.T) {
 	st := NewRedis(rs.Client(), crashConfig)
 	ctx := context.Background()
 	const total = 2000
-	id, err := st.Submit(ctx, api.JobKindScore, items(total))
+	id, err := st.Submit(ctx, api.JobKindScore, "", items(total))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +118,7 @@ func TestJobSurvivesWorkerKillAndRedisRestart(t *testing.T) {
 
 // waitDone polls until at least n items are done, tolerating Redis being
 // briefly unavailable.
-func waitDone(t *testing.T, st *Redis, id string, n int) api.JobStatus {
+func waitDone(t *testing.T, st Store, id string, n int) Job {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {

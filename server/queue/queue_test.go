@@ -17,8 +17,8 @@ import (
 func stores(t *testing.T) map[string]Store {
 	rs := redistest.Start(t)
 	return map[string]Store{
-		"memory": NewMemory(2, 100*time.Millisecond),
-		"redis":  NewRedis(rs.Client(), RedisConfig{MaxAttempts: 2, Block: 100 * time.Millisecond, ClaimIdle: time.Second}),
+		"bolt":  openBolt(t, t.TempDir(), BoltConfig{MaxAttempts: 2, Block: 100 * time.Millisecond}),
+		"redis": NewRedis(rs.Client(), RedisConfig{MaxAttempts: 2, Block: 100 * time.Millisecond, ClaimIdle: time.Second}),
 	}
 }
 
@@ -31,17 +31,17 @@ func items(n int) [][]byte {
 }
 
 // runWorker processes tasks with fn until the job is finished.
-func runJob(t *testing.T, st Store, n int, fn ProcessFunc) api.JobStatus {
+func runJob(t *testing.T, st Store, n int, fn ProcessFunc) Job {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	id, err := st.Submit(ctx, api.JobKindScore, items(n))
+	id, err := st.Submit(ctx, api.JobKindScore, "owner", items(n))
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := &Worker{Store: st, Consumer: "t", Concurrency: 4, Process: fn, Drain: time.Second}
 	done := make(chan struct{})
-	go func() { _ = w.Run(ctx); close(done) }()
+	go func() { w.Run(ctx); close(done) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		s, err := st.Status(ctx, id)
@@ -120,7 +120,7 @@ func TestStoresBadInput(t *testing.T) {
 	for name, st := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			if _, err := st.Submit(ctx, api.JobKindVQA, nil); !errors.Is(err, ErrEmptyJob) {
+			if _, err := st.Submit(ctx, api.JobKindVQA, "", nil); !errors.Is(err, ErrEmptyJob) {
 				t.Errorf("empty job: %v", err)
 			}
 			if _, err := st.Status(ctx, "nope"); !errors.Is(err, ErrNotFound) {
@@ -140,7 +140,7 @@ func TestStoresCancel(t *testing.T) {
 	for name, st := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			id, err := st.Submit(ctx, api.JobKindScore, items(10))
+			id, err := st.Submit(ctx, api.JobKindScore, "owner", items(10))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -163,7 +163,7 @@ func TestRedisReclaimsAndDeadLetters(t *testing.T) {
 	rs := redistest.Start(t)
 	st := NewRedis(rs.Client(), RedisConfig{MaxAttempts: 2, ClaimIdle: 50 * time.Millisecond, Block: 20 * time.Millisecond})
 	ctx := context.Background()
-	id, err := st.Submit(ctx, api.JobKindScore, items(1))
+	id, err := st.Submit(ctx, api.JobKindScore, "owner", items(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,9 +189,9 @@ func TestRedisReclaimsAndDeadLetters(t *testing.T) {
 }
 
 func TestWorkerReleasesUnfinishedTasksOnStop(t *testing.T) {
-	st := NewMemory(3, 50*time.Millisecond)
+	st := openBolt(t, t.TempDir(), BoltConfig{Block: 50 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
-	id, err := st.Submit(ctx, api.JobKindScore, items(1))
+	id, err := st.Submit(ctx, api.JobKindScore, "owner", items(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,13 +202,11 @@ func TestWorkerReleasesUnfinishedTasksOnStop(t *testing.T) {
 			<-ctx.Done() // never finishes on its own
 			return nil, ctx.Err()
 		}}
-	done := make(chan error)
-	go func() { done <- w.Run(ctx) }()
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
 	<-started
 	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	<-done
 	tasks, err := st.Claim(context.Background(), "next", 5)
 	if err != nil || len(tasks) != 1 || tasks[0].Attempts != 0 {
 		t.Fatalf("released task not claimable: %v %+v", err, tasks)
@@ -216,4 +214,15 @@ func TestWorkerReleasesUnfinishedTasksOnStop(t *testing.T) {
 	if s, _ := st.Status(context.Background(), id); s.Done != 0 {
 		t.Fatalf("released task got a result: %+v", s)
 	}
+}
+
+// openBolt opens a Bolt store in dir, closed at test end.
+func openBolt(t testing.TB, dir string, cfg BoltConfig) *Bolt {
+	t.Helper()
+	b, err := OpenBolt(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
 }

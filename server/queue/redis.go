@@ -19,9 +19,21 @@ type RedisConfig struct {
 	Prefix      string        // key namespace; default "medgr2:"
 	Group       string        // consumer group; default "workers"
 	MaxAttempts int           // failed attempts or deliveries before dead-lettering; default 5
-	ClaimIdle   time.Duration // a task pending this long is taken from its (dead) consumer; default 30s
+	ClaimIdle   time.Duration // a task pending this long is taken from its (dead) consumer; default DefaultClaimIdle
 	Block       time.Duration // longest Claim wait; default 1s
+	// ResultTTL is how long a finished or cancelled job's keys live;
+	// default DefaultResultTTL.
+	ResultTTL time.Duration
+	// IDKey tags job ids so that an id whose keys Redis no longer holds is
+	// reported as lost (ErrLost), not unknown. Keep it outside Redis (serve
+	// keeps it in the state folder) and share it between replicas; default
+	// a random key per process.
+	IDKey []byte
 }
+
+// DefaultClaimIdle is how long a task may stay pending with a consumer
+// before another takes it over, when RedisConfig.ClaimIdle is 0.
+const DefaultClaimIdle = 30 * time.Second
 
 // Redis is a Store on Redis Streams with a consumer group: tasks are
 // XADDed to one stream, read with XREADGROUP, acknowledged with XACK, and
@@ -51,7 +63,14 @@ func NewRedis(client redis.UniversalClient, cfg RedisConfig) *Redis {
 		cfg.MaxAttempts = 5
 	}
 	if cfg.ClaimIdle <= 0 {
-		cfg.ClaimIdle = 30 * time.Second
+		cfg.ClaimIdle = DefaultClaimIdle
+	}
+	if cfg.ResultTTL <= 0 {
+		cfg.ResultTTL = DefaultResultTTL
+	}
+	if len(cfg.IDKey) == 0 {
+		// crypto/rand does not fail on supported platforms.
+		cfg.IDKey, _ = NewIDKey()
 	}
 	if cfg.Block <= 0 {
 		cfg.Block = time.Second
@@ -74,28 +93,29 @@ func (r *Redis) ensureGroup(ctx context.Context) error {
 	}
 	err := r.c.XGroupCreateMkStream(ctx, r.stream(), r.cfg.Group, "0").Err()
 	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
-		return fmt.Errorf("queue: create group: %w", err)
+		return redisErr("create group", err)
 	}
 	r.groupOK = true
 	return nil
 }
 
 // Submit implements Store.
-func (r *Redis) Submit(ctx context.Context, kind string, items [][]byte) (string, error) {
+func (r *Redis) Submit(ctx context.Context, kind, owner string, items [][]byte) (string, error) {
 	if len(items) == 0 {
 		return "", ErrEmptyJob
 	}
 	if err := r.ensureGroup(ctx); err != nil {
 		return "", err
 	}
-	id, err := newID()
+	now := time.Now().UTC()
+	id, err := newID(r.cfg.IDKey, now)
 	if err != nil {
 		return "", err
 	}
 	err = r.c.HSet(ctx, r.jobKey(id), "kind", kind, "total", len(items),
-		"created", time.Now().UTC().Format(time.RFC3339Nano), "failed", 0).Err()
+		"created", now.Format(time.RFC3339Nano), "failed", 0, "owner", owner).Err()
 	if err != nil {
-		return "", fmt.Errorf("queue: create job: %w", err)
+		return "", redisErr("create job", err)
 	}
 	for start := 0; start < len(items); start += 500 {
 		end := min(start+500, len(items))
@@ -106,7 +126,7 @@ func (r *Redis) Submit(ctx context.Context, kind string, items [][]byte) (string
 			return nil
 		})
 		if err != nil {
-			return "", fmt.Errorf("queue: enqueue items %d-%d: %w", start, end, err)
+			return "", redisErr(fmt.Sprintf("enqueue items %d-%d", start, end), err)
 		}
 	}
 	return id, nil
@@ -130,7 +150,7 @@ func parseTask(m redis.XMessage) (Task, bool) {
 }
 
 // Status implements Store.
-func (r *Redis) Status(ctx context.Context, id string) (api.JobStatus, error) {
+func (r *Redis) Status(ctx context.Context, id string) (Job, error) {
 	var h *redis.MapStringStringCmd
 	var n *redis.IntCmd
 	var errs *redis.StringSliceCmd
@@ -141,11 +161,12 @@ func (r *Redis) Status(ctx context.Context, id string) (api.JobStatus, error) {
 		return nil
 	})
 	if err != nil {
-		return api.JobStatus{}, fmt.Errorf("queue: status %s: %w", id, err)
+		return Job{}, redisErr("status "+id, err)
 	}
 	f := h.Val()
 	if len(f) == 0 {
-		return api.JobStatus{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return Job{}, missing(r.cfg.IDKey, id, fmt.Sprintf(
+			"its results expired (they are kept %s after the job finishes) or Redis lost its data (run Redis with appendonly yes)", r.cfg.ResultTTL))
 	}
 	total, _ := strconv.Atoi(f["total"])
 	failed, _ := strconv.Atoi(f["failed"])
@@ -157,7 +178,7 @@ func (r *Redis) Status(ctx context.Context, id string) (api.JobStatus, error) {
 		idx, _ := strconv.Atoi(i)
 		s.Errors = append(s.Errors, api.JobError{Index: idx, Error: msg})
 	}
-	return s, nil
+	return Job{JobStatus: s, Owner: f["owner"]}, nil
 }
 
 // Results implements Store.
@@ -174,7 +195,7 @@ func (r *Redis) Results(ctx context.Context, id string, fn func([]byte) error) e
 		}
 		vals, err := r.c.HMGet(ctx, r.resultsKey(id), fields...).Result()
 		if err != nil {
-			return fmt.Errorf("queue: results %s: %w", id, err)
+			return redisErr("results "+id, err)
 		}
 		for _, v := range vals {
 			if s, ok := v.(string); ok {
@@ -187,30 +208,42 @@ func (r *Redis) Results(ctx context.Context, id string, fn func([]byte) error) e
 	return nil
 }
 
-// Cancel implements Store. Tasks already queued are dropped when claimed.
+// Cancel implements Store. Tasks already queued are dropped when claimed;
+// the job's keys expire after ResultTTL.
 func (r *Redis) Cancel(ctx context.Context, id string) error {
-	n, err := r.c.Exists(ctx, r.jobKey(id)).Result()
+	if _, err := r.Status(ctx, id); err != nil {
+		return err
+	}
+	ttl := r.cfg.ResultTTL
+	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, r.jobKey(id), "canceled", 1)
+		p.Expire(ctx, r.jobKey(id), ttl)
+		p.Expire(ctx, r.resultsKey(id), ttl)
+		p.Expire(ctx, r.errorsKey(id), ttl)
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("queue: cancel %s: %w", id, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("%w: %s", ErrNotFound, id)
-	}
-	if err := r.c.HSet(ctx, r.jobKey(id), "canceled", 1).Err(); err != nil {
-		return fmt.Errorf("queue: cancel %s: %w", id, err)
+		return redisErr("cancel "+id, err)
 	}
 	return nil
 }
 
 // completeScript records the first outcome per item and acknowledges the
-// entry atomically. KEYS: results, job, errors, stream. ARGV: index, line,
-// error text ("" on success), group, entry id.
+// entry atomically; when the last item is recorded the job's keys get
+// their TTL. KEYS: results, job, errors, stream. ARGV: index, line, error
+// text ("" on success), group, entry id, TTL in seconds.
 var completeScript = redis.NewScript(`
 local set = redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
 if set == 1 and ARGV[3] ~= '' then
   redis.call('HINCRBY', KEYS[2], 'failed', 1)
   redis.call('RPUSH', KEYS[3], ARGV[1] .. '\t' .. ARGV[3])
   redis.call('LTRIM', KEYS[3], 0, 99)
+end
+if set == 1 then
+  local total = tonumber(redis.call('HGET', KEYS[2], 'total') or '0')
+  if total > 0 and redis.call('HLEN', KEYS[1]) >= total then
+    for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[6]) end
+  end
 end
 if ARGV[5] ~= '' then
   redis.call('XACK', KEYS[4], ARGV[4], ARGV[5])
@@ -221,9 +254,10 @@ return set`)
 // Complete implements Store.
 func (r *Redis) Complete(ctx context.Context, t Task, o Outcome) error {
 	keys := []string{r.resultsKey(t.JobID), r.jobKey(t.JobID), r.errorsKey(t.JobID), r.stream()}
-	err := completeScript.Run(ctx, r.c, keys, t.Index, resultLine(t.Index, o), o.Err, r.cfg.Group, t.ref).Err()
+	ttl := max(1, int64(r.cfg.ResultTTL/time.Second))
+	err := completeScript.Run(ctx, r.c, keys, t.Index, resultLine(t.Index, o), o.Err, r.cfg.Group, t.ref, ttl).Err()
 	if err != nil {
-		return fmt.Errorf("queue: complete %s/%d: %w", t.JobID, t.Index, err)
+		return redisErr(fmt.Sprintf("complete %s/%d", t.JobID, t.Index), err)
 	}
 	return nil
 }
@@ -250,7 +284,7 @@ func (r *Redis) requeue(ctx context.Context, t Task) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("queue: requeue %s/%d: %w", t.JobID, t.Index, err)
+		return redisErr(fmt.Sprintf("requeue %s/%d", t.JobID, t.Index), err)
 	}
 	return nil
 }
@@ -259,7 +293,7 @@ func (r *Redis) requeue(ctx context.Context, t Task) error {
 func (r *Redis) deadLetter(ctx context.Context, t Task, msg string) error {
 	vals := append(taskValues(t), "error", msg)
 	if err := r.c.XAdd(ctx, &redis.XAddArgs{Stream: r.deadStream(), Values: vals}).Err(); err != nil {
-		return fmt.Errorf("queue: dead-letter %s/%d: %w", t.JobID, t.Index, err)
+		return redisErr(fmt.Sprintf("dead-letter %s/%d", t.JobID, t.Index), err)
 	}
 	return r.Complete(ctx, t, Outcome{Err: msg})
 }
@@ -268,7 +302,7 @@ func (r *Redis) deadLetter(ctx context.Context, t Task, msg string) error {
 func (r *Redis) DeadLetters(ctx context.Context) (int64, error) {
 	n, err := r.c.XLen(ctx, r.deadStream()).Result()
 	if err != nil {
-		return 0, fmt.Errorf("queue: dead letters: %w", err)
+		return 0, redisErr("dead letters", err)
 	}
 	return n, nil
 }
@@ -296,7 +330,7 @@ func (r *Redis) Claim(ctx context.Context, consumer string, max int) ([]Task, er
 				r.groupOK = false
 				r.groupOnce.Unlock()
 			}
-			return nil, fmt.Errorf("queue: read group: %w", err)
+			return nil, redisErr("read group", err)
 		}
 		for _, s := range res {
 			for _, m := range s.Messages {
@@ -326,7 +360,7 @@ func (r *Redis) reclaim(ctx context.Context, consumer string, max int) ([]Task, 
 		MinIdle: r.cfg.ClaimIdle, Start: "0-0", Count: int64(max),
 	}).Result()
 	if err != nil {
-		return nil, fmt.Errorf("queue: autoclaim: %w", err)
+		return nil, redisErr("autoclaim", err)
 	}
 	var tasks []Task
 	for _, m := range msgs {
@@ -365,7 +399,7 @@ func (r *Redis) dropCanceled(ctx context.Context, tasks []Task) ([]Task, error) 
 		if _, seen := canceled[t.JobID]; !seen {
 			v, err := r.c.HGet(ctx, r.jobKey(t.JobID), "canceled").Result()
 			if err != nil && !errors.Is(err, redis.Nil) {
-				return nil, fmt.Errorf("queue: job state: %w", err)
+				return nil, redisErr("job state", err)
 			}
 			canceled[t.JobID] = v == "1"
 		}
@@ -380,4 +414,63 @@ func (r *Redis) dropCanceled(ctx context.Context, tasks []Task) ([]Task, error) 
 		keep = append(keep, t)
 	}
 	return keep, nil
+}
+
+// Pending implements Store: entries in the task stream (acknowledged
+// entries are deleted, so these are queued or running).
+func (r *Redis) Pending(ctx context.Context) (int64, error) {
+	n, err := r.c.XLen(ctx, r.stream()).Result()
+	if err != nil {
+		return 0, redisErr("pending", err)
+	}
+	return n, nil
+}
+
+// Ping implements Store.
+func (r *Redis) Ping(ctx context.Context) error {
+	if err := r.c.Ping(ctx).Err(); err != nil {
+		return redisErr("ping", err)
+	}
+	return nil
+}
+
+// ErrNotDurable reports a Redis server configured so that a crash or
+// restart loses queued jobs and results.
+var ErrNotDurable = errors.New("queue: Redis is not durable")
+
+// CheckDurable returns ErrNotDurable unless the server has append-only
+// persistence on (CONFIG GET appendonly is "yes"). The error says what to
+// set. A server that refuses CONFIG (a managed service may rename it)
+// gives an error too, since durability cannot be checked.
+func CheckDurable(ctx context.Context, c redis.UniversalClient) error {
+	v, err := c.ConfigGet(ctx, "appendonly").Result()
+	if err != nil {
+		return fmt.Errorf("%w: cannot check persistence (CONFIG GET appendonly: %v); "+
+			"make sure appendonly is yes on the server", ErrNotDurable, err)
+	}
+	if v["appendonly"] != "yes" {
+		return fmt.Errorf("%w: appendonly is %q, so a Redis crash or restart loses queued jobs and their results; "+
+			"set `appendonly yes` in redis.conf (or run `redis-cli CONFIG SET appendonly yes` and `CONFIG REWRITE`)",
+			ErrNotDurable, v["appendonly"])
+	}
+	return nil
+}
+
+// redisErr wraps err from Redis with op. Errors other than a reply from a
+// working server (connection refused, timeouts, LOADING, READONLY,
+// MASTERDOWN) also match ErrUnavailable.
+func redisErr(op string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("queue: %s: %w", op, err)
+	}
+	var re redis.Error
+	if errors.As(err, &re) && !errors.Is(err, redis.ErrClosed) {
+		msg := re.Error()
+		transient := strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "READONLY") ||
+			strings.HasPrefix(msg, "MASTERDOWN") || strings.HasPrefix(msg, "CLUSTERDOWN") || strings.HasPrefix(msg, "TRYAGAIN")
+		if !transient {
+			return fmt.Errorf("queue: %s: %w", op, err)
+		}
+	}
+	return fmt.Errorf("queue: %s: %w: %w", op, ErrUnavailable, err)
 }

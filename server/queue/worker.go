@@ -28,9 +28,9 @@ type Worker struct {
 
 // Run claims and processes tasks until ctx ends. Then it stops claiming,
 // lets in-flight tasks finish for up to Drain, and releases (re-queues)
-// those that did not. Store errors are logged and retried with backoff, so
-// a Redis restart does not stop the worker.
-func (w *Worker) Run(ctx context.Context) error {
+// those that did not. It has no error to return: store errors are logged
+// and retried with backoff, so a Redis restart does not stop the worker.
+func (w *Worker) Run(ctx context.Context) {
 	conc := w.Concurrency
 	if conc <= 0 {
 		conc = 16
@@ -81,7 +81,6 @@ func (w *Worker) Run(ctx context.Context) error {
 		cancelWork()
 		<-done
 	}
-	return nil
 }
 
 // handle processes one task and records its outcome.

@@ -1,0 +1,142 @@
+package models_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"testing"
+
+	"github.com/medgr2/medgr2/models"
+	"github.com/medgr2/medgr2/preprocessing"
+	"github.com/medgr2/medgr2/runtime/generate"
+	"github.com/medgr2/medgr2/tokenizer"
+)
+
+// The transformers.js reference (scripts/fetch-fixtures.sh installs it).
+const (
+	vlmScript       = "../scripts/tokenizer-parity/vlm.cjs"
+	transformersPkg = "../third_party/tokenizer-parity/node_modules/@huggingface/transformers/package.json"
+	defaultVQA      = "default/vqa"
+	smearJPEG       = "../../shared/data/bccd/images/BloodImage_00000.jpg"
+	chestDICOM      = "../preprocessing/testdata/cr_chest_monochrome1.dcm"
+	parityTokens    = 16
+)
+
+// jsRequest and jsResult are vlm.cjs's wire format.
+type jsRequest struct {
+	System       string    `json:"system"`
+	Question     string    `json:"question"`
+	ImageTokens  int       `json:"image_tokens"`
+	PixelValues  []float32 `json:"pixel_values,omitempty"`
+	Patches      int       `json:"patches"`
+	ImageGridTHW []int64   `json:"image_grid_thw,omitempty"`
+	MaxNewTokens int       `json:"max_new_tokens"`
+}
+
+type jsResult struct {
+	PromptIDs   []int     `json:"prompt_ids"`
+	FirstLogits []float32 `json:"first_logits"`
+	Tokens      []int     `json:"tokens"`
+}
+
+// TestTransformersJSParity loads bundles exactly as medgr2 writes them in
+// Hugging Face transformers.js (Qwen2VLForConditionalGeneration, no added
+// file) and checks, on real images (PNG, JPEG, DICOM) with identical
+// pixel_values: the folder's chat template gives medgr2's prompt ids, the
+// first-step logits agree within 1e-4, and greedy decoding gives the same
+// 16 tokens. It runs on the committed default VQA bundle and on a freshly
+// exported one.
+func TestTransformersJSParity(t *testing.T) {
+	for _, path := range []string{vlmScript, transformersPkg} {
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("fixture %s missing (run `make fixtures`): %v", path, err)
+		}
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatalf("node is required for the transformers.js parity test: %v", err)
+	}
+	cases := []struct{ name, dir string }{{"default vqa", defaultVQA}, {"fresh export", exportVLM(t, nil, 21)}}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := openVLM(t, c.dir)
+			images := []string{chestImage, smearJPEG, chestDICOM}
+			var reqs []jsRequest
+			var prompts []models.Prompt
+			for _, img := range images {
+				px := pixels(t, v, img)
+				p := tokenizer.VQAPrompt{System: v.Manifest().Prompt.System, Question: "Which imaging modality is shown?",
+					Options: []string{"CT", "X-ray", "Microscopy", "MRI"}, ImageTokens: px.ImageTokens()}
+				enc, err := v.Tokenizer().EncodePrompt(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				prompts = append(prompts, models.Prompt{IDs: enc.IDs, Images: []*preprocessing.Pixels{px}})
+				reqs = append(reqs, jsRequest{System: p.System, Question: questionText(p), ImageTokens: p.ImageTokens,
+					PixelValues: px.Values, Patches: px.NumPatches, ImageGridTHW: px.GridTHW[:], MaxNewTokens: parityTokens})
+			}
+			ref := runVLMReference(t, c.dir, reqs)
+			ctx := context.Background()
+			for i, p := range prompts {
+				r := ref[i]
+				if !slices.Equal(r.PromptIDs, p.IDs) {
+					t.Errorf("%s: chat template ids differ:\n  transformers.js %v\n  medgr2          %v", images[i], r.PromptIDs, p.IDs)
+					continue
+				}
+				logits, err := v.LastLogits(ctx, []models.Prompt{p})
+				if err != nil {
+					t.Fatal(err)
+				}
+				d := maxDiff(logits.Row(0), r.FirstLogits)
+				if d > 1e-4 || len(r.FirstLogits) != len(logits.Row(0)) {
+					t.Errorf("%s: first-step logits differ by %g (%d vs %d values)", images[i], d, len(r.FirstLogits), len(logits.Row(0)))
+				}
+				res, err := v.Generate(ctx, []models.Prompt{p}, []generate.Options{{MaxNewTokens: parityTokens,
+					StopTokens: v.Manifest().SpecialTokens.EOS}}, models.GenerateOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(res[0].Tokens, r.Tokens) {
+					t.Errorf("%s: greedy tokens differ:\n  transformers.js %v\n  medgr2          %v", images[i], r.Tokens, res[0].Tokens)
+				}
+				t.Logf("%s: %d prompt ids (%d image tokens), first-step logits within %.2g, %d greedy tokens equal",
+					images[i], len(p.IDs), p.Images[0].ImageTokens(), d, len(r.Tokens))
+			}
+		})
+	}
+}
+
+// questionText is the user text of p after its image: the question and
+// the lettered options, as tokenizer.VQAPrompt renders them.
+func questionText(p tokenizer.VQAPrompt) string {
+	var b bytes.Buffer
+	b.WriteString(p.Question)
+	for i, o := range p.Options {
+		fmt.Fprintf(&b, "\n%c. %s", 'A'+i, o)
+	}
+	return b.String()
+}
+
+// runVLMReference runs reqs through vlm.cjs on the bundle in dir.
+func runVLMReference(t *testing.T, dir string, reqs []jsRequest) []jsResult {
+	t.Helper()
+	in, err := json.Marshal(reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("node", vlmScript, dir)
+	cmd.Stdin = bytes.NewReader(in)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("transformers.js on %s: %v\n%s", dir, err, stderr.String())
+	}
+	var out []jsResult
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || len(out) != len(reqs) {
+		t.Fatalf("transformers.js output: %v (%d results for %d requests)", err, len(out), len(reqs))
+	}
+	return out
+}

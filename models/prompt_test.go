@@ -1,0 +1,91 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/medgr2/medgr2/runtime"
+	"github.com/medgr2/medgr2/tokenizer"
+)
+
+// exportTemplated exports a small bundle and replaces the chat template of
+// its tokenizer_config.json with tmpl ("" removes the field).
+func exportTemplated(t *testing.T, tmpl string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := Export(context.Background(), dir, DefaultConfig(0), ExportOptions{Tokenizer: "testdata/vqa_tokenizer.json", Seed: 2}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := hfTokenizerConfig{TokenizerClass: "Qwen2Tokenizer", ChatTemplate: tmpl, EOSToken: "<|im_end|>", PADToken: "<|endoftext|>"}
+	if err := writeJSON(filepath.Join(dir, HFTokenizerConfig), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if tmpl == "" {
+		if err := os.WriteFile(filepath.Join(dir, HFTokenizerConfig), []byte(`{"tokenizer_class": "Qwen2Tokenizer"}`), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestPromptsFollowTheFoldersTemplate checks VQA prompts come from the
+// folder's own chat_template: the shipped Qwen2-VL template gives exactly
+// tokenizer.VQAPrompt's ids, a folder without a template falls back to
+// them, and a different template changes the prompt.
+func TestPromptsFollowTheFoldersTemplate(t *testing.T) {
+	ctx := context.Background()
+	req := VQARequest{Question: "Which modality?", Options: []string{"CT", "MRI"}}
+	custom := strings.Replace(qwen2VLChatTemplate, "<|im_start|>{{ message['role'] }}\n", "<|im_start|>{{ message['role'] }}\nNote: ", 1)
+	cases := []struct {
+		name, tmpl string
+		same       bool // ids equal tokenizer.VQAPrompt's
+		has        string
+	}{
+		{"qwen2-vl template", qwen2VLChatTemplate, true, ""},
+		{"no template", "", true, ""},
+		{"another template", custom, false, "Note: Which modality?"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v, err := Open(ctx, exportTemplated(t, c.tmpl), VLMOptions{Device: runtime.CPU})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Close()
+			if (v.chat == nil) != (c.tmpl == "") {
+				t.Fatalf("chat template loaded: %v, want %v", v.chat != nil, c.tmpl != "")
+			}
+			p, err := v.vqaPrompt(req, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := v.tok.EncodePrompt(tokenizer.VQAPrompt{System: v.Manifest().Prompt.System, Question: req.Question, Options: req.Options})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if slices.Equal(p.IDs, want.IDs) != c.same {
+				t.Fatalf("ids equal to VQAPrompt's: %v, want %v", !c.same, c.same)
+			}
+			text, err := v.tok.Decode(p.IDs, false)
+			if err != nil || !strings.Contains(text, c.has) {
+				t.Fatalf("prompt %q (%v) lacks %q", text, err, c.has)
+			}
+		})
+	}
+}
+
+// TestUnsupportedChatTemplate checks a template the engine cannot run is
+// one error naming tokenizer_config.json, at Open.
+func TestUnsupportedChatTemplate(t *testing.T) {
+	dir := exportTemplated(t, "{% include 'other.jinja' %}")
+	_, err := Open(context.Background(), dir, VLMOptions{Device: runtime.CPU})
+	var be *BundleError
+	if !errors.As(err, &be) || be.File != HFTokenizerConfig || !errors.Is(err, ErrBadTokenizer) {
+		t.Fatalf("Open = %v, want a *BundleError on %s wrapping ErrBadTokenizer", err, HFTokenizerConfig)
+	}
+}
