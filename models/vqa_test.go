@@ -379,4 +379,16 @@ func TestPromptLength(t *testing.T) {
 	if _, err := v.PromptLength(models.VQARequest{Question: "q", Options: []string{"only one"}}, 0); !errors.Is(err, models.ErrBadRequest) {
 		t.Errorf("one option: err %v, want ErrBadRequest", err)
 	}
+	small, err := models.Open(context.Background(), exportVLM(t, nil, 11), models.VLMOptions{Device: runtime.CPU, MaxPromptTokens: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	req := models.VQARequest{Question: "Which joint is shown?", Options: []string{"knee", "hip"}}
+	if n, err := small.PromptLength(req, 0); err != nil || n > 80 {
+		t.Fatalf("text prompt: %d tokens, %v; want within the budget of 80", n, err)
+	}
+	if _, err := small.PromptLength(req, 64); !errors.Is(err, models.ErrBadRequest) || !strings.Contains(err.Error(), "budget of 80") {
+		t.Errorf("over budget: err %v, want ErrBadRequest naming the budget", err)
+	}
 }
