@@ -49,6 +49,34 @@ func (v *VLM) VQAPrompt(req VQARequest, imageTokens int) tokenizer.VQAPrompt {
 		Options: req.Options, ImageTokens: imageTokens}
 }
 
+// PromptLength returns the number of tokens Answer's first forward pass
+// reads for req with an image of imageTokens pad tokens (its
+// Pixels.ImageTokens(), or ImageConfig().ImageTokens(h, w) before
+// processing; 0 for text only): the chat prompt plus FastAnswerPrefix on
+// the fast path, the chat prompt alone on the reasoning path (which then
+// grows by the tokens it generates). req.Pixels is not read. Batchers use
+// it to group requests of similar length, and to refuse a request before
+// it reaches a batch: errors wrap ErrBadRequest, a prompt over
+// VLMOptions.MaxPromptTokens included.
+func (v *VLM) PromptLength(req VQARequest, imageTokens int) (int, error) {
+	if err := checkOptions(len(req.Options)); err != nil {
+		return 0, err
+	}
+	suffix := FastAnswerPrefix
+	if req.Mode == ModeReason {
+		suffix = ""
+	}
+	p, err := v.encodeChat(v.VQAPrompt(req, imageTokens), nil, suffix)
+	if err != nil {
+		return 0, err
+	}
+	if v.maxPrompt > 0 && len(p.IDs) > v.maxPrompt {
+		return 0, fmt.Errorf("%w: a prompt of %d tokens (text and image) is over the budget of %d (VLMOptions.MaxPromptTokens; serve --max-prompt-tokens)",
+			ErrBadRequest, len(p.IDs), v.maxPrompt)
+	}
+	return len(p.IDs), nil
+}
+
 // vqaPrompt encodes a request, with suffix appended after the assistant
 // header.
 func (v *VLM) vqaPrompt(req VQARequest, suffix string) (Prompt, error) {

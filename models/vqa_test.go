@@ -347,3 +347,48 @@ func TestGenerateSamples(t *testing.T) {
 		t.Error("instruction does not name modality and dataset")
 	}
 }
+
+// TestPromptLength checks PromptLength counts the tokens of the prompt
+// Answer runs: the chat prompt (system, image pads, question, options)
+// encoded by the bundle's tokenizer, plus FastAnswerPrefix on the fast
+// path; and that bad requests are ErrBadRequest.
+func TestPromptLength(t *testing.T) {
+	v := openVLM(t, exportVLM(t, nil, 11))
+	for i, r := range vqaRequests(t, v) {
+		images := r.Pixels.ImageTokens()
+		enc, err := v.Tokenizer().EncodePrompt(v.VQAPrompt(r, images))
+		if err != nil {
+			t.Fatal(err)
+		}
+		withPrefix, err := v.Tokenizer().AppendEncode(enc.IDs, models.FastAnswerPrefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Pixels = nil // not read: the image is counted by images
+		for _, tt := range []struct {
+			mode models.Mode
+			want int
+		}{{models.ModeFast, len(withPrefix)}, {models.ModeReason, len(enc.IDs)}} {
+			r.Mode = tt.mode
+			got, err := v.PromptLength(r, images)
+			if err != nil || got != tt.want {
+				t.Errorf("request %d %s: PromptLength = %d, %v; want %d", i, tt.mode, got, err, tt.want)
+			}
+		}
+	}
+	if _, err := v.PromptLength(models.VQARequest{Question: "q", Options: []string{"only one"}}, 0); !errors.Is(err, models.ErrBadRequest) {
+		t.Errorf("one option: err %v, want ErrBadRequest", err)
+	}
+	small, err := models.Open(context.Background(), exportVLM(t, nil, 11), models.VLMOptions{Device: runtime.CPU, MaxPromptTokens: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	req := models.VQARequest{Question: "Which joint is shown?", Options: []string{"knee", "hip"}}
+	if n, err := small.PromptLength(req, 0); err != nil || n > 80 {
+		t.Fatalf("text prompt: %d tokens, %v; want within the budget of 80", n, err)
+	}
+	if _, err := small.PromptLength(req, 64); !errors.Is(err, models.ErrBadRequest) || !strings.Contains(err.Error(), "budget of 80") {
+		t.Errorf("over budget: err %v, want ErrBadRequest naming the budget", err)
+	}
+}

@@ -62,7 +62,7 @@ func rawFrameB(b *testing.B, path string) []int {
 func BenchmarkDecodeProcess(b *testing.B) {
 	inputs := benchInputs(b)
 	for _, name := range []string{"png512", "jpeg2048", "dicom512x16bit"} {
-		for _, rs := range []string{ResizerCatmullRom, ResizerNfntBicubic} {
+		for _, rs := range []string{ResizerPillow, ResizerCatmullRom, ResizerNfntBicubic} {
 			cfg := DefaultConfig()
 			cfg.Resizer = rs
 			data := inputs[name]
@@ -82,16 +82,36 @@ func BenchmarkDecodeProcess(b *testing.B) {
 	}
 }
 
-// BenchmarkResize measures the resizers alone on a 2048×2048 RGB image
-// scaled to Qwen2-VL's default size for it (980×980).
+// BenchmarkResize measures the resizers alone on real-sized inputs at
+// Qwen2-VL's default target for each: a 2048×2048 RGB image to 980×980,
+// a BCCD 640×480 RGB photograph to 644×476 (the serving mix's largest
+// image) and a 28×28 greyscale X-ray to 56×56.
 func BenchmarkResize(b *testing.B) {
-	src := toRGB(upscaled(b, sharedData(b, "bccd/images/BloodImage_00000.jpg"), 2048, 2048))
-	for _, rs := range []string{ResizerCatmullRom, ResizerNfntBicubic} {
-		b.Run(rs, func(b *testing.B) {
-			for b.Loop() {
-				resizeTo(src, 980, 980, rs)
-			}
-		})
+	bccd, _, err := DecodeFile(sharedData(b, "bccd/images/BloodImage_00000.jpg"), Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mnist, _, err := DecodeFile(sharedData(b, "pneumoniamnist/train/pneumoniamnist_train_00000.png"), Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	inputs := []struct {
+		name string
+		src  image.Image
+		w, h int
+	}{
+		{"2048to980", toRGB(upscaled(b, sharedData(b, "bccd/images/BloodImage_00000.jpg"), 2048, 2048)), 980, 980},
+		{"640x480to644x476", toRGB(bccd), 644, 476},
+		{"gray28to56", toRGB(mnist), 56, 56},
+	}
+	for _, in := range inputs {
+		for _, rs := range []string{ResizerPillow, ResizerCatmullRom, ResizerNfntBicubic} {
+			b.Run(in.name+"/"+rs, func(b *testing.B) {
+				for b.Loop() {
+					resizeTo(in.src, in.w, in.h, rs)
+				}
+			})
+		}
 	}
 }
 

@@ -35,7 +35,9 @@
 // Config.Process converts to RGB (grey replicated, alpha over white),
 // resizes to Config.SmartResize's size (Hugging Face's smart_resize:
 // multiples of PatchSize×MergeSize = 28, area within [MinPixels,
-// MaxPixels]) with a bicubic resizer, rescales by 1/255, normalises with the
+// MaxPixels]) with a bicubic resizer (by default a port of Pillow's, what
+// Hugging Face runs: within one grey level of it), rescales by 1/255,
+// normalises with the
 // CLIP mean and std, and lays the patches out exactly as
 // Qwen2VLImageProcessor does: pixel_values [num_patches, 3·2·14·14 = 1176]
 // with each 2×2 merge group contiguous, and grid_thw (1, h/14, w/14). The

@@ -73,6 +73,9 @@ func resizeTo(src image.Image, w, h int, resizer string) image.Image {
 	if b.Dx() == w && b.Dy() == h {
 		return src
 	}
+	if resizer == ResizerPillow {
+		return pilResize(src, w, h)
+	}
 	if resizer == ResizerNfntBicubic {
 		out := resize.Resize(uint(w), uint(h), src, resize.Bicubic)
 		switch out.(type) {

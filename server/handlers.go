@@ -128,7 +128,32 @@ func letterIndex(field, letter string, n int) (int, error) {
 	return int(l[0] - 'A'), nil
 }
 
-// paddingKey buckets requests by prompt length so a batch pads little.
+// vqaKey returns in's padding key: the bucket of its prompt length in
+// tokens (batch.LengthKey) when the model is a model.PromptCounter, which
+// also sets in.PromptTokens, else paddingKey of its text. Reasoning
+// requests get keys of their own. A prompt the model cannot count (too
+// many options, a control token) is the request's error, before it
+// reaches a batch.
+func (s *Server) vqaKey(in *model.VQAInput) (int, error) {
+	var key int
+	if pc, ok := s.models.VQA.(model.PromptCounter); ok {
+		n, err := pc.PromptTokens(*in)
+		if err != nil {
+			return 0, err
+		}
+		in.PromptTokens = n
+		key = batch.LengthKey(n, 0)
+	} else {
+		key = 1<<10 + paddingKey(append([]string{in.Question}, in.Options...)...)
+	}
+	if in.Reason {
+		key += 1 << 20 // reasoning decodes; never batch it with the fast path
+	}
+	return key, nil
+}
+
+// paddingKey buckets requests by the bytes of their text, a proxy for
+// prompt length where the model cannot count tokens.
 func paddingKey(texts ...string) int {
 	n := 0
 	for _, t := range texts {
@@ -284,9 +309,9 @@ func (s *Server) cachedVQA(ctx context.Context, req api.VQARequest, hash string,
 	}
 	s.met.cacheHits.WithLabelValues("miss").Inc()
 	in := model.VQAInput{Image: img.img, ImageHash: img.hash, Question: req.Question, Options: req.Options, Reason: req.Mode == api.ModeReason}
-	key2 := paddingKey(append([]string{req.Question}, req.Options...)...)
-	if in.Reason {
-		key2 += 1 << 20 // reasoning decodes; never batch it with the fast path
+	key2, err := s.vqaKey(&in)
+	if err != nil {
+		return resp, err
 	}
 	out, st, err := s.vqa.Submit(ctx, in, key2)
 	if err != nil {

@@ -209,7 +209,11 @@ func newBatcher[In, Out any](s *Server, role string, run batch.RunFunc[In, Out])
 
 func (s *Server) startBatchers() {
 	if m := s.models.VQA; m != nil {
-		s.vqa = newBatcher(s, "vqa", m.AnswerBatch)
+		run := m.AnswerBatch
+		if _, ok := m.(model.PromptCounter); ok {
+			run = meterPadding(s.met, "vqa", run)
+		}
+		s.vqa = newBatcher(s, "vqa", run)
 	}
 	if m := s.models.Generator; m != nil {
 		s.gen = newBatcher(s, "generator", m.GenerateBatch)
@@ -302,7 +306,11 @@ func (s *Server) Warmup(ctx context.Context) error {
 	img := model.Image{Decoded: gray}
 	var errs []error
 	if s.vqa != nil {
-		_, _, err := s.vqa.Submit(ctx, model.VQAInput{Image: img, ImageHash: "warmup", Question: "warm-up", Options: []string{"a", "b"}}, 0)
+		in := model.VQAInput{Image: img, ImageHash: "warmup", Question: "warm-up", Options: []string{"a", "b"}}
+		key, err := s.vqaKey(&in)
+		if err == nil {
+			_, _, err = s.vqa.Submit(ctx, in, key)
+		}
 		errs = append(errs, err)
 	}
 	if s.gen != nil {

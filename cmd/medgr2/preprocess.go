@@ -38,7 +38,7 @@ func runPreprocess(ctx context.Context, args []string, stdout, stderr io.Writer)
 	maxBytes := fs.Int64("max-bytes", preprocessing.DefaultMaxBytes, "largest encoded image accepted, bytes")
 	maxPixels := fs.Int64("max-pixels", preprocessing.DefaultMaxPixels, "largest pixel count accepted (DICOM: rows×columns×frames)")
 	cfgPath := fs.String("config", "", "Hugging Face preprocessor_config.json (default: Qwen2-VL defaults)")
-	resizer := fs.String("resizer", "", "xdraw-catmullrom (default) or nfnt-bicubic")
+	resizer := fs.String("resizer", "", "pillow-bicubic (default), xdraw-catmullrom or nfnt-bicubic")
 	outDir := fs.String("out", "", "folder to write each decoded 8-bit image as PNG")
 	if err := fs.Parse(args); err != nil {
 		return err

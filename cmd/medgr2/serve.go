@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"time"
 
@@ -33,6 +34,8 @@ type serveFlags struct {
 	maxDelay, timeout, drain, fakeBatch, fakeItem, claimIdle, jobTTL            time.Duration
 	rateLimit                                                                   float64
 	fakeModels, redisVolatile                                                   bool
+	workers                                                                     int
+	pixelCache                                                                  int64
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
@@ -44,7 +47,8 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.generator, "generator", "", "generator model bundle directory; default "+defaultBundles+"/generator if present")
 	fs.StringVar(&f.reward, "reward", "", "reward model bundle directory; default "+defaultBundles+"/reward if present")
 	fs.StringVar(&f.device, "device", "auto", "execution device: auto, cpu, cuda or cuda:N")
-	fs.IntVar(&f.threads, "threads", 0, "ONNX Runtime intra-op threads per session (0: one per physical core)")
+	fs.IntVar(&f.workers, "workers", 0, "batches run at once per model role on the shared sessions (0: one per core, GOMAXPROCS)")
+	fs.IntVar(&f.threads, "threads", 0, "ONNX Runtime intra-op threads per session (0: one per physical core with one worker, else cores/workers)")
 	fs.IntVar(&f.reasonTokens, "reason-max-tokens", 256, "token budget of VQA reason mode")
 	fs.IntVar(&f.maxPrompt, "max-prompt-tokens", models.DefaultMaxPromptTokens, "longest prompt a model runs, text and image tokens (longer: 400)")
 	fs.StringVar(&f.out, "out", "out/serve", "state folder: the job database ("+queue.BoltFile+", when not on Redis) and the server key ("+serverKeyFile+")")
@@ -58,6 +62,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.DurationVar(&f.maxDelay, "max-delay", 0, "longest wait for a batch to fill while the model is idle (0: dispatch when free)")
 	fs.IntVar(&f.queueSize, "queue-size", 512, "requests waiting per model before 429")
 	fs.Int64Var(&f.maxBody, "max-body", 32<<20, "request body limit in bytes")
+	fs.Int64Var(&f.pixelCache, "pixel-cache-bytes", 0, "bound of the cache of processed images, keyed by image hash (0: 256 MiB, -1: off)")
 	fs.IntVar(&f.maxImage, "max-image-bytes", 16<<20, "per-image limit in bytes")
 	fs.Float64Var(&f.rateLimit, "rate-limit", 0, "requests per second per API key (0: unlimited)")
 	fs.DurationVar(&f.timeout, "request-timeout", 60*time.Second, "per-request model deadline")
@@ -74,6 +79,17 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	}
 	if fs.NArg() > 0 {
 		return f, usageError(fmt.Sprintf("serve: unexpected arguments %q", fs.Args()))
+	}
+	if f.workers < 0 {
+		return f, usageError(fmt.Sprintf("serve: --workers %d: want 0 (one per core) or more", f.workers))
+	}
+	if f.workers == 0 {
+		// One worker per core with one intra-op thread each measured best
+		// on the real mix (server/backend BenchmarkServe).
+		f.workers = goruntime.GOMAXPROCS(0)
+	}
+	if f.threads < 0 {
+		return f, usageError(fmt.Sprintf("serve: --threads %d: want 0 (automatic) or more", f.threads))
 	}
 	return f, nil
 }
@@ -94,7 +110,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) (err erro
 		return err
 	}
 	cfg := server.Config{
-		Batch:   batch.Config{MaxBatch: f.maxBatch, MaxDelay: f.maxDelay, QueueSize: f.queueSize},
+		Batch:   batch.Config{MaxBatch: f.maxBatch, MaxDelay: f.maxDelay, QueueSize: f.queueSize, Workers: f.workers},
 		MaxBody: f.maxBody, MaxImageBytes: f.maxImage, APIKeys: keys, RateLimit: f.rateLimit,
 		RequestTimeout: f.timeout, JobsDir: f.jobsDir, JobWorkers: f.jobWorkers, Logger: log, DecodeImage: decode,
 	}
@@ -128,7 +144,7 @@ func serveModels(ctx context.Context, f serveFlags, log *slog.Logger) (server.Mo
 	if err != nil {
 		return server.Models{}, nil, none, usageError(fmt.Sprintf("serve: --device: %v", err))
 	}
-	o := backend.Options{VQA: f.model, Generator: f.generator, Reward: f.reward, Device: dev, Threads: f.threads,
+	o := backend.Options{VQA: f.model, Generator: f.generator, Reward: f.reward, Device: dev, Threads: f.threads, Workers: f.workers, PixelCacheBytes: f.pixelCache,
 		ReasonMaxTokens: f.reasonTokens, MaxPromptTokens: f.maxPrompt, Logger: log}
 	if !given {
 		o.VQA, o.Generator, o.Reward = defaultBundle("vqa"), defaultBundle("generator"), defaultBundle("reward")

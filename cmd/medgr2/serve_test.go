@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	goruntime "runtime"
 	"testing"
 	"time"
 
@@ -27,6 +28,8 @@ func TestServeBadFlags(t *testing.T) {
 		{"unknown flag", []string{"--nope"}, false, nil},
 		{"zero job ttl", []string{"--fake-models", "--job-ttl", "0s"}, true, nil},
 		{"negative claim idle", []string{"--fake-models", "--claim-idle", "-1s"}, true, nil},
+		{"negative workers", []string{"--fake-models", "--workers", "-1"}, true, nil},
+		{"negative threads", []string{"--fake-models", "--threads", "-2"}, true, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,5 +73,22 @@ func TestServeRealBundle(t *testing.T) {
 	}
 	if bytes.Contains(logs.Bytes(), []byte("warm-up failed")) {
 		t.Fatalf("warm-up failed:\n%s", logs.String())
+	}
+}
+
+// TestServeWorkersDefault checks --workers defaults to one per core and
+// keeps an explicit count.
+func TestServeWorkersDefault(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--fake-models"}, goruntime.GOMAXPROCS(0)},
+		{[]string{"--fake-models", "--workers", "3"}, 3},
+	} {
+		f, err := parseServeFlags(tt.args, io.Discard)
+		if err != nil || f.workers != tt.want {
+			t.Errorf("%v: workers %d, %v; want %d", tt.args, f.workers, err, tt.want)
+		}
 	}
 }

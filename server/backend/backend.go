@@ -28,8 +28,15 @@ type Options struct {
 	VQA, Generator, Reward string
 	// Device selects the execution provider (auto, cpu, cuda, cuda:N).
 	Device runtime.Device
-	// Threads is each session's intra-op thread count; 0 lets ORT choose.
+	// Threads is each session's intra-op thread count. 0 sizes it from
+	// Workers: max(1, GOMAXPROCS/Workers) threads when Workers > 1, so
+	// that workers × threads ≈ cores; with Workers ≤ 1, ORT chooses (one
+	// per physical core).
 	Threads int
+	// Workers is how many batches the server runs at once on each session
+	// (batch.Config.Workers); sessions are safe for concurrent Run. It
+	// only sizes Threads; default 1.
+	Workers int
 	// LibraryPath names libonnxruntime; "" searches as runtime.Open does.
 	LibraryPath string
 	// Logger receives load and fallback lines; nil discards them.
@@ -41,6 +48,12 @@ type Options struct {
 	ReasonMaxTokens int
 	// GenerateMaxTokens bounds each generated sample; default 256.
 	GenerateMaxTokens int
+	// PixelCacheBytes bounds the cache of processed images that each
+	// DecodeImage decoder keeps, keyed by the SHA-256 of the image bytes,
+	// so an image sent again (another question about it) is neither
+	// decoded nor resized again; the server only decodes on a response
+	// cache miss. 0 takes DefaultPixelCacheBytes; negative disables it.
+	PixelCacheBytes int64
 	// GenerateTemperature samples generator items, with top-p 0.95;
 	// default (and any value ≤ 0) 0.7: greedy decoding would make the
 	// items of one image identical.
@@ -48,6 +61,9 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
+	if o.Threads == 0 && o.Workers > 1 {
+		o.Threads = max(1, goruntime.GOMAXPROCS(0)/o.Workers)
+	}
 	if o.ReasonMaxTokens <= 0 {
 		o.ReasonMaxTokens = 256
 	}
@@ -59,6 +75,9 @@ func (o *Options) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.PixelCacheBytes == 0 {
+		o.PixelCacheBytes = DefaultPixelCacheBytes
 	}
 }
 
@@ -79,6 +98,9 @@ type Models struct {
 	// agree; DecodeImage then processes each image once, in the request's
 	// goroutine, instead of in the model's batch.
 	shared *preprocessing.Config
+	// pixelCacheBytes bounds each DecodeImage decoder's cache of
+	// processed images (≤ 0: none).
+	pixelCacheBytes int64
 }
 
 // Open opens ONNX Runtime once and the bundles o names, checks each
@@ -126,6 +148,7 @@ func Open(ctx context.Context, o Options) (_ *Models, err error) {
 		return nil, err
 	}
 	m.shared = sharedConfig(m.vlms)
+	m.pixelCacheBytes = o.PixelCacheBytes
 	m.wire(vqa, gen, rew, o)
 	return m, nil
 }
@@ -147,7 +170,8 @@ func (m *Models) open(ctx context.Context, opened map[string]*models.VLM, dir st
 	opened[abs] = v
 	m.vlms = append(m.vlms, v)
 	o.Logger.Info("backend: bundle loaded", "dir", dir, "name", v.Manifest().Name,
-		"version", v.Manifest().Version, "roles", v.Manifest().Roles, "device", v.Device().String())
+		"version", v.Manifest().Version, "roles", v.Manifest().Roles, "device", v.Device().String(),
+		"intra_op_threads", o.Threads)
 	return v, nil
 }
 
@@ -229,18 +253,35 @@ func (m *Models) Close() (err error) {
 // in the request's goroutine and sets model.Image.Pixels, so an image the
 // model cannot take (an aspect ratio over 200) is a 400 for that request
 // alone, and the batch goroutine only runs the model. When the loaded
-// bundles disagree on the image processor it only decodes.
+// bundles disagree on the image processor it only decodes. The decoder
+// keeps an LRU cache of the pixels it made (Options.PixelCacheBytes),
+// keyed by the SHA-256 of the bytes: on a hit it returns the cached
+// Pixels without decoding (model.Image.Decoded is then nil).
 func (m *Models) DecodeImage(next server.DecodeFunc) server.DecodeFunc {
 	if next == nil {
 		next = server.PreprocessingDecoder(0, 0)
 	}
+	var cache *pixelCache
+	if m.shared != nil && m.pixelCacheBytes > 0 {
+		cache = newPixelCache(m.pixelCacheBytes)
+	}
 	return func(b []byte) (model.Image, error) {
+		var key [32]byte
+		if cache != nil {
+			key = pixelKey(b)
+			if px, ok := cache.get(key); ok {
+				return model.Image{Pixels: px}, nil
+			}
+		}
 		img, err := next(b)
 		if err != nil || m.shared == nil || img.Decoded == nil {
 			return img, err
 		}
 		if img.Pixels, err = m.shared.Process(img.Decoded); err != nil {
 			return model.Image{}, fmt.Errorf("backend: image processor: %w", err)
+		}
+		if cache != nil {
+			cache.put(key, img.Pixels)
 		}
 		return img, nil
 	}

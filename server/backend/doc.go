@@ -24,7 +24,18 @@
 // BMP, TIFF, WebP, DICOM). Models.DecodeImage wraps that decoder to also
 // run the bundles' image processor in the request's goroutine, so the
 // batch goroutine only runs the model and an image the processor refuses
-// fails its own request only.
+// fails its own request only. It keeps an LRU of the processed pixels,
+// keyed by the SHA-256 of the image bytes and bounded in bytes
+// (Options.PixelCacheBytes), so an image asked about again is neither
+// decoded nor resized again.
+//
+// # Concurrency
+//
+// Every adapter is safe for concurrent use: the server may run
+// Options.Workers batches at once on one session per bundle, each session
+// with Options.Threads intra-op threads (by default cores/Workers). The
+// VQA adapter counts each request's prompt tokens (VQA.PromptTokens) so
+// the server batches prompts of similar length together.
 //
 // # Errors
 //

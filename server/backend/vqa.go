@@ -25,6 +25,32 @@ func (q *VQA) Info() model.Info { return info(q.v, "vqa") }
 // VLM returns the bundle behind the adapter (for benchmarks and tools).
 func (q *VQA) VLM() *models.VLM { return q.v }
 
+// PromptTokens implements model.PromptCounter: the length of the prompt
+// models.VLM.Answer runs for in, image tokens included (from in's Pixels,
+// or from the decoded size when the image is not processed yet).
+func (q *VQA) PromptTokens(in model.VQAInput) (int, error) {
+	req := models.VQARequest{Question: in.Question, Options: in.Options, Mode: models.ModeFast}
+	if in.Reason {
+		req.Mode = models.ModeReason
+	}
+	images := 0
+	switch {
+	case in.Image.Pixels != nil:
+		images = in.Image.Pixels.ImageTokens()
+	case in.Image.Decoded != nil:
+		b := in.Image.Decoded.Bounds()
+		var err error
+		if images, err = q.v.ImageConfig().ImageTokens(b.Dy(), b.Dx()); err != nil {
+			return 0, mapErr("vqa", err)
+		}
+	}
+	n, err := q.v.PromptLength(req, images)
+	if err != nil {
+		return 0, mapErr("vqa", err)
+	}
+	return n, nil
+}
+
 // AnswerBatch implements model.VQA: the inputs run as one models.Answer
 // batch; outputs are in input order.
 func (q *VQA) AnswerBatch(ctx context.Context, in []model.VQAInput) ([]model.VQAOutput, error) {
@@ -59,8 +85,9 @@ func (q *VQA) AnswerBatch(ctx context.Context, in []model.VQAInput) ([]model.VQA
 
 // Compile-time checks.
 var (
-	_ model.VQA       = (*VQA)(nil)
-	_ model.Generator = (*Generator)(nil)
-	_ model.Reward    = (*Reward)(nil)
-	_ model.Chat      = (*Chat)(nil)
+	_ model.VQA           = (*VQA)(nil)
+	_ model.PromptCounter = (*VQA)(nil)
+	_ model.Generator     = (*Generator)(nil)
+	_ model.Reward        = (*Reward)(nil)
+	_ model.Chat          = (*Chat)(nil)
 )

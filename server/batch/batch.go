@@ -17,8 +17,9 @@ var ErrQueueFull = errors.New("batch: queue full")
 var ErrClosed = errors.New("batch: closed")
 
 // RunFunc executes one batch on the model and returns one output per input,
-// in order. It is only ever called from the batcher's own goroutine, so the
-// model session behind it is never used concurrently.
+// in order. It is called from the batcher's worker goroutines only: with
+// Config.Workers = 1 never concurrently, with Workers = N by up to N
+// goroutines at once, so it must then be safe for concurrent use.
 type RunFunc[In, Out any] func(ctx context.Context, in []In) ([]Out, error)
 
 // Config sets the batching policy. Zero fields take the documented defaults.
@@ -35,6 +36,10 @@ type Config struct {
 	// QueueSize bounds the requests waiting (not yet running); default 256.
 	// A full queue rejects new requests with ErrQueueFull.
 	QueueSize int
+	// Workers is how many batches may run at once, each on its own
+	// goroutine; default 1. A worker takes the next batch as soon as it is
+	// free, so requests are batched together once every worker is busy.
+	Workers int
 	// OnBatch, if set, is called after every batch with its size, the
 	// model execution time and the error it returned.
 	OnBatch func(size int, run time.Duration, err error)
@@ -63,8 +68,9 @@ type result[Out any] struct {
 	err   error // model or context error
 }
 
-// Batcher groups concurrent requests into batches for one model. One
-// goroutine owns the model: it is the only caller of RunFunc.
+// Batcher groups concurrent requests into batches for one model.
+// Config.Workers goroutines take batches from one queue; they are the only
+// callers of RunFunc.
 type Batcher[In, Out any] struct {
 	cfg Config           // policy, defaults applied
 	run RunFunc[In, Out] // the model call
@@ -79,11 +85,11 @@ type Batcher[In, Out any] struct {
 
 	runCtx    context.Context    // context for model calls; cancelled by Abort
 	runCancel context.CancelFunc // cancels runCtx
-	stopped   chan struct{}      // closed when the loop goroutine exits
+	stopped   chan struct{}      // closed when every worker goroutine has exited
 }
 
 // New starts a batcher that calls run with batches built under cfg. Call
-// Close to drain it and stop its goroutine.
+// Close to drain it and stop its goroutines.
 func New[In, Out any](cfg Config, run RunFunc[In, Out]) *Batcher[In, Out] {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 8
@@ -93,6 +99,9 @@ func New[In, Out any](cfg Config, run RunFunc[In, Out]) *Batcher[In, Out] {
 	}
 	if cfg.MaxDelay < 0 {
 		cfg.MaxDelay = 0
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Batcher[In, Out]{
@@ -104,7 +113,15 @@ func New[In, Out any](cfg Config, run RunFunc[In, Out]) *Batcher[In, Out] {
 		runCancel: cancel,
 		stopped:   make(chan struct{}),
 	}
-	go b.loop()
+	var wg sync.WaitGroup
+	for range cfg.Workers {
+		wg.Go(b.loop)
+	}
+	go func() {
+		wg.Wait()
+		b.runCancel()
+		close(b.stopped)
+	}()
 	return b
 }
 
@@ -189,10 +206,11 @@ func (b *Batcher[In, Out]) Close(ctx context.Context) error {
 	}
 }
 
-// loop is the goroutine that owns the model.
+// loop is one worker: it takes batches and runs them until the batcher
+// is closed and drained. On its way out it wakes the next worker, since one
+// nudge wakes only one waiting worker.
 func (b *Batcher[In, Out]) loop() {
-	defer close(b.stopped)
-	defer b.runCancel()
+	defer b.nudge()
 	for {
 		batch, ok := b.next()
 		if !ok {

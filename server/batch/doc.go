@@ -3,17 +3,20 @@
 //
 // # Policy
 //
-// A [Batcher] owns one model: a single goroutine is the only caller of its
-// [RunFunc], so an ONNX Runtime session is never used concurrently.
-// Requests enter through [Batcher.Submit]:
+// A [Batcher] feeds one model from Config.Workers goroutines (default 1),
+// the only callers of its [RunFunc]: with one worker the model is never
+// called concurrently; with N, up to N batches run at once (ONNX Runtime
+// sessions are safe for concurrent Run), and a worker takes the next batch
+// as soon as it is free. Requests enter through [Batcher.Submit]:
 //
 //   - admission is by semaphore: at most Config.QueueSize requests wait;
 //     the next one gets [ErrQueueFull] at once (the server answers 429);
 //   - the loop wakes by channel when work arrives, builds a batch of up to
 //     Config.MaxBatch requests and runs it;
-//   - requests carry a padding key (a sequence-length bucket): only equal
-//     keys share a batch, and a round-robin cursor over the keys present
-//     means no bucket starves;
+//   - requests carry a padding key (a sequence-length bucket, such as
+//     [LengthKey] of the prompt's tokens): only equal keys share a batch,
+//     and a round-robin cursor over the keys present means no bucket
+//     starves; [PaddingMeter] measures the padding share that is left;
 //   - a request whose context ends before its batch starts is removed from
 //     the queue and never reaches the model;
 //   - Config.MaxDelay lets the oldest request wait for the batch to fill

@@ -18,7 +18,9 @@ type Info struct {
 // and processed for the model when the server's decoder could do that in
 // the request's goroutine (see backend.Models.DecodeImage).
 type Image struct {
-	// Decoded is the decoded image.
+	// Decoded is the decoded image; nil when Pixels is set and came from
+	// the decoder's cache of processed images (the bytes were not decoded
+	// again).
 	Decoded image.Image
 	// Pixels is the model input made from Decoded (resized, normalised,
 	// patched), or nil when the decoder left that to the model's batch.
@@ -32,6 +34,10 @@ type VQAInput struct {
 	Question  string   // question text
 	Options   []string // choices, labelled A, B, … in order
 	Reason    bool     // generate reasoning before answering
+	// PromptTokens is the length of the request's prompt in tokens, set
+	// by the server when the model is a PromptCounter (0: unknown); the
+	// server batches requests of similar length and meters padding by it.
+	PromptTokens int
 }
 
 // VQAOutput is the model's answer to one VQAInput.
@@ -39,6 +45,15 @@ type VQAOutput struct {
 	Answer    int       // index into Options
 	Probs     []float64 // one probability per option, summing to 1
 	Reasoning string    // set when Reason was asked
+}
+
+// PromptCounter is implemented by a VQA model that can tell, before
+// running, how many tokens a request's prompt takes (image tokens
+// included); the server then batches requests of similar length together
+// so a batch pads little.
+type PromptCounter interface {
+	// PromptTokens returns the prompt length of in, in tokens.
+	PromptTokens(in VQAInput) (int, error)
 }
 
 // VQA answers batches of multiple-choice questions.
