@@ -54,6 +54,11 @@ type VLMOptions struct {
 	// Logger receives the CUDA → CPU fallback line and session debug lines;
 	// nil discards them.
 	Logger *slog.Logger
+	// DisableCPUArena turns off ONNX Runtime's CPU memory arena for the
+	// bundle's sessions: memory a large request took goes back to the
+	// system instead of staying reserved for the process's life (the
+	// server's choice; see runtime.SessionOptions).
+	DisableCPUArena bool
 	// MaxPromptTokens bounds every prompt row (text and image tokens): a
 	// longer one is refused with ErrBadRequest before any model work, as
 	// its attention costs memory with the square of its length. 0 means
@@ -124,7 +129,7 @@ func Open(ctx context.Context, dir string, opts VLMOptions) (_ *VLM, err error) 
 			err = errors.Join(err, v.Close())
 		}
 	}()
-	so := runtime.SessionOptions{Device: opts.Device, IntraOpThreads: opts.IntraOpThreads}
+	so := runtime.SessionOptions{Device: opts.Device, IntraOpThreads: opts.IntraOpThreads, DisableCPUArena: opts.DisableCPUArena}
 	if v.vision, err = v.openSession(ctx, m.Files.VisionEncoder, so); err != nil {
 		return nil, err
 	}

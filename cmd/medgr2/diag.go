@@ -23,7 +23,7 @@ import (
 )
 
 // diagUsage is what `medgr2 diag -h` prints.
-const diagUsage = `usage: medgr2 diag oracle|reward|generator|letter [flags]
+const diagUsage = `usage: medgr2 diag oracle|reward|generator|letter|memory [flags]
 
 Diagnostics of a pipeline run's models; each reads the paths its flags name
 and prints what it measured. docs/ holds dated records of their results.
@@ -37,23 +37,25 @@ and prints what it measured. docs/ holds dated records of their results.
              sampled and greedy
   letter     how often a generator's most likely answer letter is the one of
              the option its reasoning names (ortbackend.Backend.LetterLookup)
+  memory     this process's resident memory before, right after and after a
+             spike of large VQA batches, with ONNX Runtime's CPU arena on or off
 
 Run ` + "`medgr2 diag NAME -h`" + ` for a diagnostic's flags.
 `
 
 func runDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError("diag: want `medgr2 diag oracle|reward|generator|letter [flags]`")
+		return usageError("diag: want `medgr2 diag oracle|reward|generator|letter|memory [flags]`")
 	}
 	if isHelp(args[0]) {
 		_, err := fmt.Fprint(stdout, diagUsage)
 		return err
 	}
 	run := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"oracle": diagOracle, "reward": diagReward, "generator": diagGenerator, "letter": diagLetter,
+		"oracle": diagOracle, "reward": diagReward, "generator": diagGenerator, "letter": diagLetter, "memory": diagMemory,
 	}[args[0]]
 	if run == nil {
-		return usageError(fmt.Sprintf("diag: unknown diagnostic %q (want oracle, reward, generator or letter)", args[0]))
+		return usageError(fmt.Sprintf("diag: unknown diagnostic %q (want oracle, reward, generator, letter or memory)", args[0]))
 	}
 	err := run(ctx, args[1:], stdout, stderr)
 	if errors.Is(err, errHelpShown) {
