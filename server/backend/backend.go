@@ -44,6 +44,11 @@ type Options struct {
 	// MaxPromptTokens bounds each prompt (text and image tokens); a longer
 	// one is a 400 naming the budget. 0 means models.DefaultMaxPromptTokens.
 	MaxPromptTokens int
+	// DisableCPUArena turns ONNX Runtime's CPU arena off: memory a large
+	// batch took goes back after it, at a large cost in speed (measured
+	// with `medgr2 diag memory`: about 5× slower batches, a third of the
+	// retained memory). Off by default.
+	DisableCPUArena bool
 	// ReasonMaxTokens bounds generation in VQA reason mode; default 256.
 	ReasonMaxTokens int
 	// GenerateMaxTokens bounds each generated sample; default 256.
@@ -163,7 +168,7 @@ func (m *Models) open(ctx context.Context, opened map[string]*models.VLM, dir st
 		return v, nil
 	}
 	v, err := models.Open(ctx, dir, models.VLMOptions{Device: o.Device, Env: m.env, IntraOpThreads: o.Threads, Logger: o.Logger,
-		MaxPromptTokens: o.MaxPromptTokens})
+		MaxPromptTokens: o.MaxPromptTokens, DisableCPUArena: o.DisableCPUArena})
 	if err != nil {
 		return nil, fmt.Errorf("backend: %s: %w", dir, err)
 	}
