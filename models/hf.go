@@ -258,7 +258,8 @@ func ManifestFromHF(dir string) (*Manifest, error) {
 	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(m.Files.Weights))); err != nil {
 		m.Files.Weights = "" // no training checkpoint: inference only
 	}
-	if outputsScores(filepath.Join(dir, filepath.FromSlash(m.Files.Decoder))) {
+	probe, _ := withVariant(dir, m.Files, DTypeAuto) // the graphs Load will check
+	if outputsScores(filepath.Join(dir, filepath.FromSlash(probe.Decoder))) {
 		m.Roles = []Role{RoleReward}
 	}
 	if err := m.Validate(); err != nil {

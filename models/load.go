@@ -52,12 +52,22 @@ func (b *Bundle) TokenizerPath() string { return b.Path(b.Manifest.Files.Tokeniz
 // Errors are *BundleError wrapping ErrBadManifest, ErrBadConfig,
 // ErrMissingFile, ErrBadONNX, ErrSignature or ErrBadWeights.
 func Load(ctx context.Context, dir string) (*Bundle, error) {
+	return LoadDType(ctx, dir, DTypeAuto)
+}
+
+// LoadDType is Load with the graphs' dtype variant chosen (see DType):
+// DTypeAuto takes the fp32 graphs, or, when a folder ships none, the first
+// weight-quantized variant present with float32 inputs and outputs.
+func LoadDType(ctx context.Context, dir string, dtype DType) (*Bundle, error) {
 	fail := func(file string, err error) (*Bundle, error) {
 		return nil, &BundleError{Dir: dir, File: file, Err: err}
 	}
 	m, file, err := readManifest(dir)
 	if err != nil {
 		return fail(file, err)
+	}
+	if m.Files, err = withVariant(dir, m.Files, dtype); err != nil {
+		return fail(m.Files.Decoder, err)
 	}
 	b := &Bundle{Dir: dir, Manifest: m}
 	need := []string{m.Files.Tokenizer}

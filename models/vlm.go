@@ -54,6 +54,9 @@ type VLMOptions struct {
 	// Logger receives the CUDA → CPU fallback line and session debug lines;
 	// nil discards them.
 	Logger *slog.Logger
+	// DType picks the graphs' dtype variant (see LoadDType); "" is
+	// DTypeAuto.
+	DType DType
 	// DisableCPUArena turns off ONNX Runtime's CPU memory arena for the
 	// bundle's sessions: memory a large request took goes back to the
 	// system instead of staying reserved for the process's life (the
@@ -103,7 +106,7 @@ type VLM struct {
 // signature mismatch, bad tokenizer) or a *runtime.LibraryError when ONNX
 // Runtime cannot be found (its message says to run `make ort`).
 func Open(ctx context.Context, dir string, opts VLMOptions) (_ *VLM, err error) {
-	b, err := Load(ctx, dir)
+	b, err := LoadDType(ctx, dir, opts.DType)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/medgr2/medgr2/models"
 	"github.com/medgr2/medgr2/runtime"
 )
 
@@ -22,6 +23,8 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var dev runtime.Device
 	fs.Var(&dev, "device", "execution device: auto, cpu, cuda or cuda:N")
 	model := fs.String("model", "", "also check this model bundle: manifest, files, ONNX signatures, sessions and one forward pass")
+	var dtype models.DType
+	fs.Var(&dtype, "dtype", "with --model: "+models.DTypeUsage)
 	lib := fs.String("ort-lib", "", "ONNX Runtime library path (default: $MEDGR2_ORT_LIB, third_party/ort, system paths)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -51,5 +54,5 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *model == "" {
 		return nil
 	}
-	return doctorBundle(ctx, env, got, *model, stdout)
+	return doctorBundle(ctx, env, got, *model, dtype, stdout)
 }

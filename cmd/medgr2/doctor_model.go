@@ -14,8 +14,8 @@ import (
 // doctorBundle opens the bundle in dir on dev, prints what it holds and
 // runs one small forward pass through it (option scoring for VQA and
 // generator bundles, a score for reward bundles).
-func doctorBundle(ctx context.Context, env *runtime.Env, dev runtime.Device, dir string, stdout io.Writer) (err error) {
-	v, err := models.Open(ctx, dir, models.VLMOptions{Env: env, Device: dev})
+func doctorBundle(ctx context.Context, env *runtime.Env, dev runtime.Device, dir string, dtype models.DType, stdout io.Writer) (err error) {
+	v, err := models.Open(ctx, dir, models.VLMOptions{Env: env, Device: dev, DType: dtype})
 	if err != nil {
 		fmt.Fprintf(stdout, "bundle %s: FAIL\n", dir)
 		return fmt.Errorf("doctor: %w", err)
@@ -27,7 +27,7 @@ func doctorBundle(ctx context.Context, env *runtime.Env, dev runtime.Device, dir
 		roles[i] = string(r)
 	}
 	a := m.Architecture
-	fmt.Fprintf(stdout, "bundle: %s %s (%s), roles %s\n", m.Name, m.Version, dir, strings.Join(roles, ", "))
+	fmt.Fprintf(stdout, "bundle: %s %s (%s), roles %s, graphs %s\n", m.Name, m.Version, dir, strings.Join(roles, ", "), m.Files.Decoder)
 	fmt.Fprintf(stdout, "architecture: vocab %d, hidden %d, layers %d, heads %d/%d kv, vision depth %d\n",
 		a.VocabSize, a.HiddenSize, a.NumLayers, a.NumHeads, a.NumKVHeads, a.Vision.Depth)
 	vis, emb, dec := v.Sessions()

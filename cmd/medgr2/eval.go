@@ -30,7 +30,7 @@ func newModelAnswerer(ctx context.Context, f *evalFlags) (eval.Answerer, func() 
 	if err != nil {
 		return nil, nil, usageError("eval: --mode must be fast or reason")
 	}
-	v, err := models.Open(ctx, f.model, models.VLMOptions{Device: f.device})
+	v, err := models.Open(ctx, f.model, models.VLMOptions{Device: f.device, DType: f.dtype})
 	if err != nil {
 		return nil, nil, fmt.Errorf("eval: %w", err)
 	}
@@ -48,6 +48,7 @@ type evalFlags struct {
 	splitSet                                                bool   // --split was given on the command line
 	mode                                                    string // --model: fast or reason
 	device                                                  runtime.Device
+	dtype                                                   models.DType
 	maxNewTokens                                            int
 	batch                                                   int
 	seed                                                    uint64
@@ -62,6 +63,7 @@ func parseEvalFlags(args []string, stderr io.Writer) (*evalFlags, error) {
 	fs.StringVar(&f.model, "model", "", "model bundle folder (VQA role)")
 	fs.StringVar(&f.mode, "mode", string(models.ModeFast), "with --model: fast (option probabilities) or reason (generated answers)")
 	fs.Var(&f.device, "device", "with --model: execution device auto, cpu, cuda or cuda:N")
+	fs.Var(&f.dtype, "dtype", "with --model: "+models.DTypeUsage)
 	fs.IntVar(&f.maxNewTokens, "max-new-tokens", 256, "with --model --mode reason: generation budget per item")
 	fs.StringVar(&f.answers, "answers", "", "JSONL of recorded outputs: {\"question_id\", \"output\"|\"probs\"}")
 	fs.StringVar(&f.answerer, "answerer", "", "scripted answerer: random, majority or constant:X")

@@ -30,6 +30,7 @@ type vqaFlags struct {
 	model, image, question, mode string
 	options                      optionList
 	device                       runtime.Device
+	dtype                        models.DType
 	reason                       models.ReasonOptions
 }
 
@@ -43,6 +44,7 @@ func parseVQAFlags(args []string, stderr io.Writer) (*vqaFlags, error) {
 	fs.Var(&f.options, "option", "an answer option; repeat 2–4 times, lettered A, B, … in order")
 	fs.StringVar(&f.mode, "mode", string(models.ModeFast), "fast (option probabilities, one forward pass) or reason (generate <think>…</think><answer>X</answer>)")
 	fs.Var(&f.device, "device", "execution device: auto, cpu, cuda or cuda:N")
+	fs.Var(&f.dtype, "dtype", models.DTypeUsage)
 	fs.IntVar(&f.reason.MaxNewTokens, "max-new-tokens", 256, "reason mode: generation budget")
 	var temp, topP float64
 	fs.Float64Var(&temp, "temperature", 0, "reason mode: sampling temperature (0 = greedy)")
@@ -87,7 +89,7 @@ func runVQA(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	v, err := models.Open(ctx, f.model, models.VLMOptions{Device: f.device, Logger: log})
+	v, err := models.Open(ctx, f.model, models.VLMOptions{Device: f.device, DType: f.dtype, Logger: log})
 	if err != nil {
 		return fmt.Errorf("vqa: %w", err)
 	}

@@ -75,6 +75,8 @@ func TestVQACommandErrors(t *testing.T) {
 		{"one option", []string{"vqa", "--model", dir, "--question", "q?", "--option", "a"}, true, nil},
 		{"bad mode", append([]string{"vqa", "--model", dir, "--mode", "slow"}, q...), true, nil},
 		{"bad device", append([]string{"vqa", "--model", dir, "--device", "tpu"}, q...), true, nil},
+		{"bad dtype", append([]string{"vqa", "--model", dir, "--dtype", "fp64"}, q...), true, nil},
+		{"absent dtype variant", append([]string{"vqa", "--model", dir, "--dtype", "q4"}, q...), false, models.ErrDType},
 		{"missing bundle", append([]string{"vqa", "--model", t.TempDir()}, q...), false, models.ErrMissingFile},
 		{"missing image", append([]string{"vqa", "--model", dir, "--image", "nope.png"}, q...), false, os.ErrNotExist},
 	}

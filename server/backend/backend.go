@@ -44,6 +44,9 @@ type Options struct {
 	// MaxPromptTokens bounds each prompt (text and image tokens); a longer
 	// one is a 400 naming the budget. 0 means models.DefaultMaxPromptTokens.
 	MaxPromptTokens int
+	// DType picks every bundle's graph dtype variant (models.LoadDType);
+	// "" is models.DTypeAuto.
+	DType models.DType
 	// DisableCPUArena turns ONNX Runtime's CPU arena off: memory a large
 	// batch took goes back after it, at a large cost in speed (measured
 	// with `medgr2 diag memory`: about 5× slower batches, a third of the
@@ -168,7 +171,7 @@ func (m *Models) open(ctx context.Context, opened map[string]*models.VLM, dir st
 		return v, nil
 	}
 	v, err := models.Open(ctx, dir, models.VLMOptions{Device: o.Device, Env: m.env, IntraOpThreads: o.Threads, Logger: o.Logger,
-		MaxPromptTokens: o.MaxPromptTokens, DisableCPUArena: o.DisableCPUArena})
+		MaxPromptTokens: o.MaxPromptTokens, DisableCPUArena: o.DisableCPUArena, DType: o.DType})
 	if err != nil {
 		return nil, fmt.Errorf("backend: %s: %w", dir, err)
 	}
