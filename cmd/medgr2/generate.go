@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"path/filepath"
 	"strings"
 
@@ -23,6 +22,7 @@ type generateFlags struct {
 	n            int
 	meta         metadata
 	device       runtime.Device
+	dtype        models.DType
 	reason       models.ReasonOptions
 }
 
@@ -64,6 +64,7 @@ func parseGenerateFlags(args []string, stderr io.Writer) (*generateFlags, error)
 	fs.IntVar(&f.n, "n", 4, "samples to write (one batched generation)")
 	fs.Var(&f.meta, "metadata", "key=value copied into every item: modality (modality_type, also named in the instruction), dataset, id (question_id prefix; default gen); repeatable")
 	fs.Var(&f.device, "device", "execution device: auto, cpu, cuda or cuda:N")
+	fs.Var(&f.dtype, "dtype", models.DTypeUsage)
 	fs.IntVar(&f.reason.MaxNewTokens, "max-new-tokens", 256, "generation budget per sample")
 	var temp, topP float64
 	fs.Float64Var(&temp, "temperature", 1, "sampling temperature (0 = greedy: every sample the same)")
@@ -108,8 +109,7 @@ func runGenerate(ctx context.Context, args []string, stdout, stderr io.Writer) (
 	if err != nil {
 		return fmt.Errorf("generate: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	v, err := models.Open(ctx, f.model, models.VLMOptions{Device: f.device, Logger: log})
+	v, err := openBundle(ctx, f.model, f.device, f.dtype, stderr)
 	if err != nil {
 		return fmt.Errorf("generate: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 
 	"github.com/medgr2/medgr2/data"
@@ -23,6 +22,7 @@ type scoreFlags struct {
 	items                                     string
 	batch                                     int
 	device                                    runtime.Device
+	dtype                                     models.DType
 }
 
 func parseScoreFlags(args []string, stderr io.Writer) (*scoreFlags, error) {
@@ -38,6 +38,7 @@ func parseScoreFlags(args []string, stderr io.Writer) (*scoreFlags, error) {
 	fs.StringVar(&f.items, "items", "", "score every item of this JSON/JSONL file instead (its \""+reasoningField+"\" field, as `medgr2 generate` writes, is the reasoning); prints one JSON line per item")
 	fs.IntVar(&f.batch, "batch", 8, "with --items: items per forward pass")
 	fs.Var(&f.device, "device", "execution device: auto, cpu, cuda or cuda:N")
+	fs.Var(&f.dtype, "dtype", models.DTypeUsage)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -90,8 +91,7 @@ func runScore(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 			return fmt.Errorf("score: %w", err)
 		}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	v, err := models.Open(ctx, f.model, models.VLMOptions{Device: f.device, Logger: log})
+	v, err := openBundle(ctx, f.model, f.device, f.dtype, stderr)
 	if err != nil {
 		return fmt.Errorf("score: %w", err)
 	}

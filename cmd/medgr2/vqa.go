@@ -88,8 +88,7 @@ func runVQA(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 			return fmt.Errorf("vqa: %w", err)
 		}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	v, err := models.Open(ctx, f.model, models.VLMOptions{Device: f.device, DType: f.dtype, Logger: log})
+	v, err := openBundle(ctx, f.model, f.device, f.dtype, stderr)
 	if err != nil {
 		return fmt.Errorf("vqa: %w", err)
 	}
@@ -124,4 +123,12 @@ func printVQA(w io.Writer, req models.VQARequest, a models.VQAAnswer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// openBundle opens a model bundle for a one-shot command (vqa, generate,
+// score) on dev with the dtype variant asked for, logging warnings (the
+// CUDA → CPU fallback) to stderr.
+func openBundle(ctx context.Context, dir string, dev runtime.Device, dtype models.DType, stderr io.Writer) (*models.VLM, error) {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return models.Open(ctx, dir, models.VLMOptions{Device: dev, DType: dtype, Logger: log})
 }
