@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -188,4 +189,78 @@ func StripControl(text string) string {
 		text = strings.ReplaceAll(text, ctl, "")
 	}
 	return text
+}
+
+// ChatTurn is one message of a conversation for ChatPrompt: its role
+// ("system", "user", "assistant"), its text, and its images (processed,
+// shown before the text, in order).
+type ChatTurn struct {
+	Role   string
+	Text   string
+	Images []*preprocessing.Pixels
+}
+
+// ChatPrompt encodes a conversation up to the assistant's next turn with
+// the folder's own chat template (tokenizer.Tokenizer.EncodeChat, image pads
+// expanded to each image's tokens), or, for a folder without one, in
+// Qwen2-VL's ChatML. The manifest's system message opens it when the first
+// turn is not a system turn. Text holding a chat control token is refused
+// (ErrBadRequest), so a message cannot forge turns or image slots.
+func (v *VLM) ChatPrompt(turns []ChatTurn) (Prompt, error) {
+	if len(turns) == 0 || turns[0].Role != "system" {
+		if sys := v.Manifest().Prompt.System; sys != "" || v.chat == nil {
+			turns = append([]ChatTurn{{Role: "system", Text: cmp.Or(sys, tokenizer.DefaultSystemPrompt)}}, turns...)
+		}
+	}
+	var out Prompt
+	var pads []int
+	msgs := make([]tokenizer.ChatMessage, len(turns))
+	for i, t := range turns {
+		if StripControl(t.Text) != t.Text {
+			return Prompt{}, fmt.Errorf("%w: message %d contains a chat control token", ErrBadRequest, i)
+		}
+		msgs[i] = tokenizer.ChatMessage{Role: t.Role, Text: t.Text}
+		if len(t.Images) == 0 {
+			continue
+		}
+		msgs[i].Text = ""
+		for _, px := range t.Images {
+			msgs[i].Parts = append(msgs[i].Parts, tokenizer.ChatPart{Type: tokenizer.ChatImage})
+			pads = append(pads, px.ImageTokens())
+			out.Images = append(out.Images, px)
+		}
+		msgs[i].Parts = append(msgs[i].Parts, tokenizer.ChatPart{Type: tokenizer.ChatText, Text: t.Text})
+	}
+	var err error
+	if v.chat != nil {
+		_, out.IDs, err = v.tok.EncodeChat(v.chat, msgs, true, pads)
+	} else {
+		out.IDs, err = v.tok.Encode(chatML(msgs, pads))
+	}
+	if err != nil {
+		return Prompt{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	return out, nil
+}
+
+// chatML renders msgs in Qwen2-VL's ChatML (what its chat template
+// renders), each image part as a vision block of pads[k] pads, ending with
+// the assistant header.
+func chatML(msgs []tokenizer.ChatMessage, pads []int) string {
+	var b strings.Builder
+	k := 0
+	for _, m := range msgs {
+		b.WriteString(tokenizer.ImStart + m.Role + "\n" + m.Text)
+		for _, p := range m.Parts {
+			if p.Type == tokenizer.ChatImage {
+				b.WriteString(tokenizer.VisionStart + strings.Repeat(tokenizer.ImagePad, pads[k]) + tokenizer.VisionEnd)
+				k++
+				continue
+			}
+			b.WriteString(p.Text)
+		}
+		b.WriteString(tokenizer.ImEnd + "\n")
+	}
+	b.WriteString(tokenizer.ImStart + "assistant\n")
+	return b.String()
 }

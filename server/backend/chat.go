@@ -9,7 +9,6 @@ import (
 	"github.com/medgr2/medgr2/models"
 	"github.com/medgr2/medgr2/runtime/generate"
 	"github.com/medgr2/medgr2/server/model"
-	"github.com/medgr2/medgr2/tokenizer"
 )
 
 // Chat adapts a logits bundle to model.Chat: conversations are rendered
@@ -63,15 +62,8 @@ func (c *Chat) detok(ids []int) string {
 	return s
 }
 
-// prompt renders messages in the Qwen2-VL chat template and encodes them:
-//
-//	<|im_start|>system\n{system}<|im_end|>\n
-//	<|im_start|>user\n<|vision_start|>{pads}<|vision_end|>…{text}<|im_end|>\n
-//	…
-//	<|im_start|>assistant\n
-//
-// The bundle's system prompt is used when the first message is not a
-// system message; each image's pads number its Pixels.ImageTokens.
+// prompt encodes messages with the bundle's chat template
+// (models.VLM.ChatPrompt), after processing their images.
 func (c *Chat) prompt(ctx context.Context, msgs []model.ChatMessage) (models.Prompt, error) {
 	var imgs []model.Image
 	for _, m := range msgs {
@@ -81,36 +73,13 @@ func (c *Chat) prompt(ctx context.Context, msgs []model.ChatMessage) (models.Pro
 	if err != nil {
 		return models.Prompt{}, err
 	}
-	var b strings.Builder
-	if len(msgs) == 0 || msgs[0].Role != "system" {
-		sys := c.v.Manifest().Prompt.System
-		if sys == "" {
-			sys = tokenizer.DefaultSystemPrompt
-		}
-		b.WriteString(tokenizer.ImStart + "system\n" + sys + tokenizer.ImEnd + "\n")
-	}
+	turns := make([]models.ChatTurn, len(msgs))
 	k := 0
 	for i, m := range msgs {
-		if models.StripControl(m.Text) != m.Text {
-			return models.Prompt{}, fmt.Errorf("%w: message %d contains a chat control token", models.ErrBadRequest, i)
-		}
-		b.WriteString(tokenizer.ImStart + m.Role + "\n")
-		for range m.Images {
-			b.WriteString(tokenizer.VisionStart + strings.Repeat(tokenizer.ImagePad, px[k].ImageTokens()) + tokenizer.VisionEnd)
-			k++
-		}
-		b.WriteString(m.Text + tokenizer.ImEnd + "\n")
+		turns[i] = models.ChatTurn{Role: m.Role, Text: m.Text, Images: px[k : k+len(m.Images)]}
+		k += len(m.Images)
 	}
-	b.WriteString(tokenizer.ImStart + "assistant\n")
-	ids, err := c.v.Tokenizer().Encode(b.String())
-	if err != nil {
-		return models.Prompt{}, fmt.Errorf("%w: %w", models.ErrBadRequest, err)
-	}
-	p := models.Prompt{IDs: ids}
-	if len(px) > 0 {
-		p.Images = px
-	}
-	return p, nil
+	return c.v.ChatPrompt(turns)
 }
 
 // textStream turns one row's tokens into text deltas. It emits only text
