@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/medgr2/medgr2/server/batch"
 )
 
 // PaddingMetric is the server's counter of the prompt token slots of its
@@ -100,4 +102,22 @@ func ReadPadding(ctx context.Context, baseURL, role string) (Padding, error) {
 		return Padding{}, fmt.Errorf("%w: %s/metrics answered %s", ErrMetrics, baseURL, resp.Status)
 	}
 	return ParsePadding(resp.Body, role)
+}
+
+// BatchesPadding returns the token slots of one pass over batches (index
+// lists into lengths, each request's prompt tokens), each batch padded to
+// its longest prompt as the model pads it: the padding of a direct run on
+// those batches.
+func BatchesPadding(lengths []int, batches [][]int) Padding {
+	var prompt, padding int
+	for _, b := range batches {
+		ls := make([]int, len(b))
+		for k, i := range b {
+			ls[k] = lengths[i]
+		}
+		pad, total := batch.Padding(ls)
+		prompt += total - pad
+		padding += pad
+	}
+	return paddingOf(float64(prompt), float64(padding))
 }

@@ -62,3 +62,21 @@ func TestReadPadding(t *testing.T) {
 		t.Errorf("remote: err %v", err)
 	}
 }
+
+func TestBatchesPadding(t *testing.T) {
+	lengths := []int{10, 8, 5, 5, 7}
+	tests := []struct {
+		batches [][]int
+		want    Padding
+	}{
+		{[][]int{{0, 1}, {2, 3}, {4}}, Padding{PromptTokens: 35, PaddingTokens: 2, Share: 2.0 / 37}},
+		{[][]int{{0, 1, 2, 3, 4}}, Padding{PromptTokens: 35, PaddingTokens: 15, Share: 0.3}},
+		{Singles(5), Padding{PromptTokens: 35}},
+		{nil, Padding{}},
+	}
+	for _, tc := range tests {
+		if got := BatchesPadding(lengths, tc.batches); got != tc.want {
+			t.Errorf("BatchesPadding(%v) = %+v, want %+v", tc.batches, got, tc.want)
+		}
+	}
+}

@@ -57,8 +57,14 @@ func benchSuite(ctx context.Context, f benchFlags, mix []bench.Item, bodies [][]
 		return rec, err
 	}
 	defer stop()
-	rec.Suite, err = bench.RunSuite(ctx, bench.SuiteConfig{Direct: t.raw, Bodies: bodies, Batches: rawBatches(t.lengths, len(mix), f.maxBatch),
+	batches := rawBatches(t.lengths, len(mix), f.maxBatch)
+	rec.Suite, err = bench.RunSuite(ctx, bench.SuiteConfig{Direct: t.raw, Bodies: bodies, Batches: batches,
 		URL: url, Path: "/v1/vqa", MaxBatch: f.maxBatch, Workers: f.workers, Requests: f.maxRequests, Duration: f.duration})
+	if err == nil && t.lengths != nil {
+		// The raw runs' padding, from one pass over their batches.
+		rec.Suite.Raw.Padding = bench.BatchesPadding(t.lengths, batches)
+		rec.Suite.RawSerial.Padding = bench.BatchesPadding(t.lengths, bench.Singles(len(mix)))
+	}
 	return rec, err
 }
 

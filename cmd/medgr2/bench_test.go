@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image/png"
 	"io"
 	"io/fs"
@@ -84,6 +85,9 @@ func TestBenchSuiteDefaultBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := checkRecord(t, out.Bytes())
+	if p := got.Suite.Raw.Padding; p.PromptTokens <= 0 || got.Suite.RawSerial.Padding.PaddingTokens != 0 {
+		t.Errorf("raw padding %+v, serial %+v", p, got.Suite.RawSerial.Padding)
+	}
 	for _, r := range []bench.Report{got.Suite.LowLoad, got.Suite.Clients32, got.Suite.Saturation} {
 		if r.Padding.PromptTokens <= 0 || r.Stages.Responses != r.Items || r.Stages.ModelMS <= 0 {
 			t.Errorf("run %q: padding %+v stages %+v", r.Name, r.Padding, r.Stages)
@@ -151,5 +155,27 @@ func TestBenchErrors(t *testing.T) {
 				t.Fatalf("err %v, want %v mentioning %q", err, tc.want, tc.substr)
 			}
 		})
+	}
+}
+
+// TestRawBatches checks that the raw baseline's batches group the mix by
+// the server's length buckets, in order of first appearance, at most
+// maxBatch at a time, and take the mix in order without lengths.
+func TestRawBatches(t *testing.T) {
+	// 100, 101 and 105 share a bucket (batch.LengthKey); 300 and 60 do not.
+	lengths := []int{100, 300, 101, 60, 100, 300, 105}
+	tests := []struct {
+		lengths  []int
+		n, batch int
+		want     string
+	}{
+		{lengths, 7, 2, "[[0 2] [4 6] [1 5] [3]]"},
+		{lengths, 7, 16, "[[0 2 4 6] [1 5] [3]]"},
+		{nil, 5, 2, "[[0 1] [2 3] [4]]"},
+	}
+	for _, tc := range tests {
+		if got := fmt.Sprint(rawBatches(tc.lengths, tc.n, tc.batch)); got != tc.want {
+			t.Errorf("rawBatches(%v, %d, %d) = %s, want %s", tc.lengths, tc.n, tc.batch, got, tc.want)
+		}
 	}
 }
