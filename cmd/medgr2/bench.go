@@ -152,7 +152,11 @@ type benchRecord struct {
 	Date    time.Time `json:"date"`    // when the run started (UTC)
 	// LoadAvg is /proc/loadavg when the run started: other work on the
 	// machine skews every number.
-	LoadAvg  string            `json:"loadavg,omitempty"`
+	LoadAvg string `json:"loadavg,omitempty"`
+	// OtherCPU is the share of the machine's CPU time (0–1) that other
+	// processes used during the suite (/proc/stat less this process);
+	// -1 when unknown. Above a few percent the numbers are skewed.
+	OtherCPU float64           `json:"other_cpu"`
 	Cores    int               `json:"cores"` // runtime.NumCPU
 	Model    string            `json:"model"` // --model
 	Workers  int               `json:"workers"`

@@ -44,8 +44,12 @@ func benchSection(rec benchRecord) string {
 	if rec.Threads > 0 {
 		threads = fmt.Sprint(rec.Threads)
 	}
-	fmt.Fprintf(&b, "Measured %s on %d cores (load average before the run: %s) by\n\n    %s\n\n",
-		rec.Date.Format("2006-01-02"), rec.Cores, cmpStr(rec.LoadAvg, "unknown"), rec.Command)
+	other := "unknown"
+	if rec.OtherCPU >= 0 {
+		other = fmt.Sprintf("%.0f%%", 100*rec.OtherCPU)
+	}
+	fmt.Fprintf(&b, "Measured %s on %d cores (load average before the run: %s; other processes' share of the CPU during it: %s) by\n\n    %s\n\n",
+		rec.Date.Format("2006-01-02"), rec.Cores, cmpStr(rec.LoadAvg, "unknown"), other, rec.Command)
 	fmt.Fprintf(&b, "on `%s`, %s, served with %d workers, %s intra-op threads and batches of up to %d, "+
 		"response and pixel caches off. The raw baseline does the same work (decode, preprocess, `models.VLM.Answer`) "+
 		"in the same process: %d callers on the server's length-bucketed batches, or one request at a time.\n\n",

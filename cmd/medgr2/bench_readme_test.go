@@ -46,7 +46,7 @@ func TestBenchReadmeIsGenerated(t *testing.T) {
 
 func TestBenchSection(t *testing.T) {
 	rec := benchRecord{Command: "medgr2 bench --out docs/bench", Date: time.Date(2026, 12, 7, 14, 0, 0, 0, time.UTC), LoadAvg: "0.10 0.20 0.30 1/100 7",
-		Cores: 2, Model: "models/default/vqa", Workers: 2, MaxBatch: 16, Mix: "default mix of 64 requests from ../shared/data"}
+		OtherCPU: 0.031, Cores: 2, Model: "models/default/vqa", Workers: 2, MaxBatch: 16, Mix: "default mix of 64 requests from ../shared/data"}
 	rec.Suite = bench.SuiteResult{
 		Raw:        bench.Report{Name: "raw", Mode: "direct", Clients: 2, BatchSize: 16, Throughput: 100, P50MS: 150, CPU: bench.CPU{Util: 0.97}},
 		RawSerial:  bench.Report{Name: "raw serial", Mode: "direct", Clients: 1, BatchSize: 1, Throughput: 50, P50MS: 6.5},
@@ -57,7 +57,7 @@ func TestBenchSection(t *testing.T) {
 	}
 	got := benchSection(rec)
 	for _, want := range []string{
-		"Measured 2026-12-07 on 2 cores (load average before the run: 0.10 0.20 0.30 1/100 7) by\n\n    medgr2 bench --out docs/bench\n",
+		"Measured 2026-12-07 on 2 cores (load average before the run: 0.10 0.20 0.30 1/100 7; other processes' share of the CPU during it: 3%) by\n\n    medgr2 bench --out docs/bench\n",
 		"| raw | 2 × batch ≤ 16 | 100.0 | 150.00 |",
 		"| 97% | – | – | – | – |",
 		"| server 1 client | 1 | 48.0 | 7.25 |",

@@ -58,8 +58,10 @@ func benchSuite(ctx context.Context, f benchFlags, mix []bench.Item, bodies [][]
 	}
 	defer stop()
 	batches := rawBatches(t.lengths, len(mix), f.maxBatch)
+	load := startLoad()
 	rec.Suite, err = bench.RunSuite(ctx, bench.SuiteConfig{Direct: t.raw, Bodies: bodies, Batches: batches,
 		URL: url, Path: "/v1/vqa", MaxBatch: f.maxBatch, Workers: f.workers, Requests: f.maxRequests, Duration: f.duration})
+	rec.OtherCPU = load.otherShare(rec.Cores)
 	if err == nil && t.lengths != nil {
 		// The raw runs' padding, from one pass over their batches.
 		rec.Suite.Raw.Padding = bench.BatchesPadding(t.lengths, batches)

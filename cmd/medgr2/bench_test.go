@@ -179,3 +179,26 @@ func TestRawBatches(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMachineCPU(t *testing.T) {
+	tests := []struct {
+		line        string
+		busy, total uint64
+		err         bool
+	}{
+		{"cpu  501195 0 207934 116828 1413 0 2328 0 0 0\n", 501195 + 207934 + 2328, 501195 + 207934 + 116828 + 1413 + 2328, false},
+		{"cpu 1 2 3 4 5", 6, 15, false},
+		{"cpu0 1 2 3 4 5", 0, 0, true},
+		{"cpu 1 2 x 4 5", 0, 0, true},
+		{"cpu 1 2", 0, 0, true},
+	}
+	for _, tc := range tests {
+		m, err := parseMachineCPU(tc.line)
+		if (err != nil) != tc.err || m.busy != tc.busy || m.total != tc.total {
+			t.Errorf("parseMachineCPU(%q) = %+v, %v", tc.line, m, err)
+		}
+	}
+	if _, err := readMachineCPU(); err != nil {
+		t.Fatal(err) // Linux: the machine's own /proc/stat parses
+	}
+}
