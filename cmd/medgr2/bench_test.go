@@ -5,89 +5,200 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"image/png"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/medgr2/medgr2/bench"
 )
 
-// checkSuite decodes `bench --json` suite output and checks every run.
-func checkSuite(t *testing.T, out []byte) bench.SuiteResult {
+// benchData is the shared data folder from this package's directory.
+var benchData = filepath.Join("..", "..", "..", "shared", "data")
+
+// checkRecord decodes `bench --json` suite output and checks every run.
+func checkRecord(t *testing.T, out []byte) benchRecord {
 	t.Helper()
-	var got bench.SuiteResult
+	var got benchRecord
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	if got.Ratios.SaturationVsRaw <= 0 || got.Ratios.BatchingGain <= 0 {
-		t.Fatalf("suite ratios %+v", got.Ratios)
+	if got.Suite.Ratios.SaturationVsRaw <= 0 || got.Suite.Ratios.BatchingGain <= 0 {
+		t.Fatalf("suite ratios %+v", got.Suite.Ratios)
 	}
-	for _, r := range got.Reports() {
-		if r.Errors != 0 || r.Items == 0 {
+	for _, r := range got.Suite.Reports() {
+		if r.Errors != 0 || r.Items == 0 || r.CPU.Cores < 1 {
 			t.Fatalf("run %q: %+v", r.Name, r)
 		}
+	}
+	if !strings.HasPrefix(got.Command, "medgr2 bench ") || got.Date.IsZero() || got.Cores < 1 || got.Workers < 1 {
+		t.Fatalf("record %+v", got)
 	}
 	return got
 }
 
-func TestBenchSuite(t *testing.T) {
+func TestBenchSuiteFake(t *testing.T) {
 	var out bytes.Buffer
-	err := runBench(context.Background(), []string{"--json", "--requests", "64", "--max-batch", "4",
-		"--fake-batch-cost", "2ms", "--fake-item-cost", "100us", "--duration", "10s"}, &out, io.Discard)
+	err := runBench(context.Background(), []string{"--json", "--model", "fake", "--data", benchData, "--mix", "10", "--max-requests", "40",
+		"--max-batch", "4", "--workers", "2", "--fake-batch-cost", "2ms", "--fake-item-cost", "100us", "--duration", "10s"}, &out, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := checkSuite(t, out.Bytes())
-	if got.Raw.BatchSize != 4 || got.Saturation.Clients != 8 || got.Clients32.Clients != 32 {
-		t.Fatalf("suite %+v", got)
+	got := checkRecord(t, out.Bytes())
+	s := got.Suite
+	if s.Raw.BatchSize != 4 || s.Raw.Clients != 2 || s.Saturation.Clients != 16 || s.Clients32.Clients != 32 || s.LowLoad.Clients != 1 {
+		t.Fatalf("suite %+v", s)
+	}
+	if got.Sources["knee"] != 2 || got.Sources["bccd"] != 2 || len(got.Sources) != 5 {
+		t.Fatalf("mix sources %v", got.Sources)
 	}
 	out.Reset()
-	err = runBench(context.Background(), []string{"--requests", "8", "--max-batch", "2",
+	err = runBench(context.Background(), []string{"--model", "fake", "--data", benchData, "--mix", "5", "--max-requests", "8", "--max-batch", "2",
 		"--fake-batch-cost", "1ms", "--fake-item-cost", "10us"}, &out, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"raw serial", "server saturation", "batching gain"} {
+	for _, want := range []string{"raw serial", "server saturation", "batching gain, 32 clients vs 1", "p95 ms", "padding"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("table lacks %q:\n%s", want, out.String())
 		}
 	}
 }
 
-// TestBenchSuiteRealModel runs the suite on a random default-size bundle:
-// the raw baseline and the server run the same backend.
-func TestBenchSuiteRealModel(t *testing.T) {
+// TestBenchSuiteDefaultBundle runs the suite on the default VQA bundle
+// and a small real mix, briefly, and checks the record it writes: every
+// run answered, the server's padding counters and per-request timing
+// read, and a chart.
+func TestBenchSuiteDefaultBundle(t *testing.T) {
+	dir := t.TempDir()
 	var out bytes.Buffer
-	err := runBench(context.Background(), []string{"--json", "--model", "random", "--device", "cpu", "--threads", "1",
-		"--tokenizer", "../../models/testdata/vqa_tokenizer.json", "--requests", "16", "--max-batch", "4", "--duration", "20s"}, &out, io.Discard)
+	err := runBench(context.Background(), []string{"--json", "--model", filepath.Join(defaultModels, "vqa"), "--device", "cpu",
+		"--data", benchData, "--mix", "5", "--max-requests", "10", "--max-batch", "4", "--duration", "3s", "--out", dir}, &out, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkSuite(t, out.Bytes())
-	err = runBench(context.Background(), []string{"--model", "random", "--tokenizer", "nope.json"}, io.Discard, io.Discard)
-	if err == nil {
-		t.Fatal("missing tokenizer: no error")
+	got := checkRecord(t, out.Bytes())
+	if p := got.Suite.Raw.Padding; p.PromptTokens <= 0 || got.Suite.RawSerial.Padding.PaddingTokens != 0 {
+		t.Errorf("raw padding %+v, serial %+v", p, got.Suite.RawSerial.Padding)
+	}
+	for _, r := range []bench.Report{got.Suite.LowLoad, got.Suite.Clients32, got.Suite.Saturation} {
+		if r.Padding.PromptTokens <= 0 || r.Stages.Responses != r.Items || r.Stages.ModelMS <= 0 {
+			t.Errorf("run %q: padding %+v stages %+v", r.Name, r.Padding, r.Stages)
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, benchJSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved := checkRecord(t, raw); saved.Suite.Ratios != got.Suite.Ratios {
+		t.Errorf("%s ratios %+v, printed %+v", benchJSONFile, saved.Suite.Ratios, got.Suite.Ratios)
+	}
+	f, err := os.Open(filepath.Join(dir, benchPNGFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := png.Decode(f); err != nil {
+		t.Fatalf("%s: %v", benchPNGFile, err)
 	}
 }
 
 func TestBenchURL(t *testing.T) {
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	var mu sync.Mutex
+	var bodies []string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+	}))
 	defer ts.Close()
 	var out bytes.Buffer
-	if err := runBench(context.Background(), []string{"--json", "--url", ts.URL, "--requests", "10", "--clients", "2"}, &out, io.Discard); err != nil {
+	if err := runBench(context.Background(), []string{"--json", "--url", ts.URL, "--data", benchData, "--mix", "3",
+		"--max-requests", "6", "--clients", "1"}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	var rep bench.Report
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || rep.Requests != 10 || rep.Name != "server" {
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil || rep.Requests != 6 || rep.Name != "server" {
 		t.Fatalf("%v: %s", err, out.String())
+	}
+	if len(bodies) != 6 || bodies[0] == bodies[1] || bodies[0] != bodies[3] || !strings.Contains(bodies[2], "Is there pneumonia?") {
+		t.Fatalf("bodies sent: %d, want the 3 of the mix twice in order", len(bodies))
 	}
 }
 
-func TestBenchRefusesRemoteTargets(t *testing.T) {
-	err := runBench(context.Background(), []string{"--url", "http://192.0.2.1:8080"}, io.Discard, io.Discard)
-	if !errors.Is(err, bench.ErrNotLoopback) {
-		t.Fatalf("err = %v", err)
+func TestBenchErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		want   error
+		substr string
+	}{
+		{"remote target", []string{"--url", "http://192.0.2.1:8080", "--data", benchData, "--mix", "1"}, bench.ErrNotLoopback, ""},
+		{"count given as --requests", []string{"--requests", "64"}, nil, "--max-requests"},
+		{"missing mix file", []string{"--requests", "nope.jsonl"}, fs.ErrNotExist, "nope.jsonl"},
+		{"no data", []string{"--data", "nowhere", "--model", "fake"}, fs.ErrNotExist, "nowhere"},
+		{"bad workers", []string{"--workers", "-1"}, nil, "--workers"},
+		{"random without tokenizer", []string{"--model", "random", "--tokenizer", "nope.json", "--data", benchData, "--mix", "1"}, nil, "nope.json"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := runBench(context.Background(), tc.args, io.Discard, io.Discard)
+			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) || !strings.Contains(err.Error(), tc.substr) {
+				t.Fatalf("err %v, want %v mentioning %q", err, tc.want, tc.substr)
+			}
+		})
+	}
+}
+
+// TestRawBatches checks that the raw baseline's batches group the mix by
+// the server's length buckets, in order of first appearance, at most
+// maxBatch at a time, and take the mix in order without lengths.
+func TestRawBatches(t *testing.T) {
+	// 100, 101 and 105 share a bucket (batch.LengthKey); 300 and 60 do not.
+	lengths := []int{100, 300, 101, 60, 100, 300, 105}
+	tests := []struct {
+		lengths  []int
+		n, batch int
+		want     string
+	}{
+		{lengths, 7, 2, "[[0 2] [4 6] [1 5] [3]]"},
+		{lengths, 7, 16, "[[0 2 4 6] [1 5] [3]]"},
+		{nil, 5, 2, "[[0 1] [2 3] [4]]"},
+	}
+	for _, tc := range tests {
+		if got := fmt.Sprint(rawBatches(tc.lengths, tc.n, tc.batch)); got != tc.want {
+			t.Errorf("rawBatches(%v, %d, %d) = %s, want %s", tc.lengths, tc.n, tc.batch, got, tc.want)
+		}
+	}
+}
+
+func TestParseMachineCPU(t *testing.T) {
+	tests := []struct {
+		line        string
+		busy, total uint64
+		err         bool
+	}{
+		{"cpu  501195 0 207934 116828 1413 0 2328 0 0 0\n", 501195 + 207934 + 2328, 501195 + 207934 + 116828 + 1413 + 2328, false},
+		{"cpu 1 2 3 4 5", 6, 15, false},
+		{"cpu0 1 2 3 4 5", 0, 0, true},
+		{"cpu 1 2 x 4 5", 0, 0, true},
+		{"cpu 1 2", 0, 0, true},
+	}
+	for _, tc := range tests {
+		m, err := parseMachineCPU(tc.line)
+		if (err != nil) != tc.err || m.busy != tc.busy || m.total != tc.total {
+			t.Errorf("parseMachineCPU(%q) = %+v, %v", tc.line, m, err)
+		}
+	}
+	if _, err := readMachineCPU(); err != nil {
+		t.Fatal(err) // Linux: the machine's own /proc/stat parses
 	}
 }

@@ -24,9 +24,9 @@ const (
 // readmeFile is the README beside the default bundles.
 const readmeFile = "README.md"
 
-// errReadmeMarkers reports a README without the generated section's
-// begin and end lines.
-var errReadmeMarkers = errors.New("defaults README: no generated section (" + readmeBegin + " … " + readmeEnd + ")")
+// errReadmeMarkers reports a README without a generated section's begin
+// and end lines.
+var errReadmeMarkers = errors.New("README: no generated section")
 
 // roleDesc says what a default bundle is, in the README's table.
 func roleDesc(r pipeline.Role) string {
@@ -96,19 +96,25 @@ func defaultsSection(dir string) (string, error) {
 // replaceSection returns readme with the text between readmeBegin and
 // readmeEnd replaced by section.
 func replaceSection(readme []byte, section string) ([]byte, error) {
-	before, rest, ok := bytes.Cut(readme, []byte(readmeBegin+"\n"))
+	return replaceBetween(readme, readmeBegin, readmeEnd, section)
+}
+
+// replaceBetween returns readme with the text between the lines begin
+// and end replaced by section; errReadmeMarkers when either is missing.
+func replaceBetween(readme []byte, begin, end, section string) ([]byte, error) {
+	before, rest, ok := bytes.Cut(readme, []byte(begin+"\n"))
 	if !ok {
-		return nil, errReadmeMarkers
+		return nil, fmt.Errorf("%w (%s … %s)", errReadmeMarkers, begin, end)
 	}
-	_, after, ok := bytes.Cut(rest, []byte(readmeEnd))
+	_, after, ok := bytes.Cut(rest, []byte(end))
 	if !ok {
-		return nil, errReadmeMarkers
+		return nil, fmt.Errorf("%w (%s … %s)", errReadmeMarkers, begin, end)
 	}
 	var out bytes.Buffer
 	out.Write(before)
-	out.WriteString(readmeBegin + "\n")
+	out.WriteString(begin + "\n")
 	out.WriteString(section)
-	out.WriteString(readmeEnd)
+	out.WriteString(end)
 	out.Write(after)
 	return out.Bytes(), nil
 }
