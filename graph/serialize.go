@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/medgr2/medgr2/graph/onnxpb"
+	"github.com/medgr2/medgr2/internal/atomicfile"
 )
 
 // Opset and IR version of every model the builder writes: the default
@@ -72,7 +73,7 @@ func (g *Graph) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, b)
+	return atomicfile.Write(path, b)
 }
 
 func valueInfo(v *Value) *onnxpb.ValueInfoProto {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/medgr2/medgr2/graph"
+	"github.com/medgr2/medgr2/internal/atomicfile"
 )
 
 // ExportOptions say what Export writes besides the architecture.
@@ -195,7 +196,7 @@ func saveGraphs(ctx context.Context, m *Manifest, tensors []graph.NamedTensor, p
 		if err != nil {
 			return fmt.Errorf("models: export %s: %w", b.file, err)
 		}
-		if err := writeFileAtomic(filepath.Join(filepath.Dir(path(b.file)), data), blob); err != nil {
+		if err := atomicfile.Write(filepath.Join(filepath.Dir(path(b.file)), data), blob); err != nil {
 			return err
 		}
 		g, err := b.build(m.Architecture, BuildOptions{Weights: layout, Reward: reward})
@@ -242,5 +243,5 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrMissingFile, err)
 	}
-	return writeFileAtomic(dst, data)
+	return atomicfile.Write(dst, data)
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/medgr2/medgr2/graph/onnxpb"
+	"github.com/medgr2/medgr2/internal/atomicfile"
 )
 
 // The Hugging Face files of a bundle, in the layout onnx-community publishes
@@ -187,28 +188,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("models: export %s: %w", filepath.Base(path), err)
 	}
-	return writeFileAtomic(path, append(js, '\n'))
-}
-
-// writeFileAtomic writes data to path through a temporary file renamed
-// into place, so a session that still maps the old file keeps its bytes
-// and a crash never leaves half a file.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("models: write %s: %w", path, err)
-	}
-	_, werr := tmp.Write(data)
-	if werr == nil {
-		werr = tmp.Chmod(0o644)
-	}
-	if err := errors.Join(werr, tmp.Close()); err != nil {
-		return errors.Join(fmt.Errorf("models: write %s: %w", path, err), os.Remove(tmp.Name()))
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return errors.Join(fmt.Errorf("models: write %s: %w", path, err), os.Remove(tmp.Name()))
-	}
-	return nil
+	return atomicfile.Write(path, append(js, '\n'))
 }
 
 // ModelTypeQwen25VL is config.json's model_type for Qwen2.5-VL, whose

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"slices"
@@ -75,7 +74,7 @@ func TestTransformersJSParity(t *testing.T) {
 					t.Fatal(err)
 				}
 				prompts = append(prompts, models.Prompt{IDs: enc.IDs, Images: []*preprocessing.Pixels{px}})
-				reqs = append(reqs, jsRequest{System: p.System, Question: questionText(p), ImageTokens: p.ImageTokens,
+				reqs = append(reqs, jsRequest{System: p.System, Question: p.UserText(), ImageTokens: p.ImageTokens,
 					PixelValues: px.Values, Patches: px.NumPatches, ImageGridTHW: px.GridTHW[:], MaxNewTokens: parityTokens})
 			}
 			ref := runVLMReference(t, c.dir, reqs)
@@ -107,17 +106,6 @@ func TestTransformersJSParity(t *testing.T) {
 			}
 		})
 	}
-}
-
-// questionText is the user text of p after its image: the question and
-// the lettered options, as tokenizer.VQAPrompt renders them.
-func questionText(p tokenizer.VQAPrompt) string {
-	var b bytes.Buffer
-	b.WriteString(p.Question)
-	for i, o := range p.Options {
-		fmt.Fprintf(&b, "\n%c. %s", 'A'+i, o)
-	}
-	return b.String()
 }
 
 // runVLMReference runs reqs through vlm.cjs on the bundle in dir.

@@ -40,9 +40,8 @@ func (v *VLM) newBatch(prompts []Prompt) (*batch, error) {
 		if len(p.IDs) == 0 {
 			return nil, fmt.Errorf("%w: row %d has no tokens", ErrBadRequest, i)
 		}
-		if v.maxPrompt > 0 && len(p.IDs) > v.maxPrompt {
-			return nil, fmt.Errorf("%w: row %d: a prompt of %d tokens (text and image) is over the budget of %d (VLMOptions.MaxPromptTokens; serve --max-prompt-tokens)",
-				ErrBadRequest, i, len(p.IDs), v.maxPrompt)
+		if err := v.checkBudget(len(p.IDs)); err != nil {
+			return nil, fmt.Errorf("row %d: %w", i, err)
 		}
 		T = max(T, len(p.IDs))
 	}
@@ -80,6 +79,16 @@ func (v *VLM) newBatch(prompts []Prompt) (*batch, error) {
 		b.next[r] = next
 	}
 	return b, nil
+}
+
+// checkBudget reports a prompt of n tokens (text and image) over
+// VLMOptions.MaxPromptTokens, wrapping ErrBadRequest and naming the limit.
+func (v *VLM) checkBudget(n int) error {
+	if v.maxPrompt > 0 && n > v.maxPrompt {
+		return fmt.Errorf("%w: a prompt of %d tokens (text and image) is over the budget of %d (VLMOptions.MaxPromptTokens; serve --max-prompt-tokens)",
+			ErrBadRequest, n, v.maxPrompt)
+	}
+	return nil
 }
 
 // embedBatch runs embed_tokens over the padded ids and splices the image

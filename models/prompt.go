@@ -71,9 +71,8 @@ func (v *VLM) PromptLength(req VQARequest, imageTokens int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if v.maxPrompt > 0 && len(p.IDs) > v.maxPrompt {
-		return 0, fmt.Errorf("%w: a prompt of %d tokens (text and image) is over the budget of %d (VLMOptions.MaxPromptTokens; serve --max-prompt-tokens)",
-			ErrBadRequest, len(p.IDs), v.maxPrompt)
+	if err := v.checkBudget(len(p.IDs)); err != nil {
+		return 0, err
 	}
 	return len(p.IDs), nil
 }

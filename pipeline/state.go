@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/medgr2/medgr2/internal/atomicfile"
 )
 
 // StateFile is the name of the stage state file inside Config.OutDir.
@@ -58,29 +60,11 @@ func (s *State) save(path string) error {
 	return writeAtomic(path, append(raw, '\n'))
 }
 
-// writeAtomic writes data to path through a synced temporary file renamed
-// into place, so a reader never sees a partial file.
-func writeAtomic(path string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
+// writeAtomic writes data to path atomically (atomicfile.Write); errors
+// wrap ErrState.
+func writeAtomic(path string, data []byte) error {
+	if err := atomicfile.Write(path, data); err != nil {
 		return fmt.Errorf("%w: %w", ErrState, err)
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("%w: write %s: %w", ErrState, path, err)
 	}
 	return nil
 }
