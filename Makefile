@@ -55,9 +55,9 @@ bench: setup ## run the micro-benchmarks
 
 DEMO_OUT ?= out/demo
 demo: $(ORT_DEP) build ## main job on the embedded default (default bundles, CPU, no Redis): benchmark, evaluation, one answer
-	$(BIN) data build --out $(DEMO_OUT)/benchmark --max-per-collection 150 --holdout X-Ray
-	$(BIN) eval --model models/default/vqa --device cpu --data $(DEMO_OUT)/benchmark/test.jsonl --out $(DEMO_OUT)/eval \
-		--train $(DEMO_OUT)/benchmark/train.jsonl --real ../shared/data/omnimedvqa-real/omnimedvqa_real.json
+	$(BIN) data build --config configs/pipeline.json --out $(DEMO_OUT)/benchmark
+	$(BIN) eval --model models/default/vqa --device cpu --data $(DEMO_OUT)/benchmark/eval-test-split.jsonl --out $(DEMO_OUT)/eval \
+		--train $(DEMO_OUT)/benchmark/xmod_train.jsonl --real $(DEMO_OUT)/benchmark/eval-real-OmniMedVQA.jsonl
 	$(BIN) vqa --device cpu --image ../shared/data/pneumoniamnist/test/pneumoniamnist_test_00001.png \
 		--question "What does this chest X-ray show?" --option "Normal lungs" --option "Pneumonia"
 	@echo "report: $(DEMO_OUT)/eval/accuracy.txt, $(DEMO_OUT)/eval/accuracy.png"

@@ -33,7 +33,13 @@ type PolicySummary struct {
 // evalSets returns the benchmarks to evaluate, each capped at TestLimit
 // items (a sample fixed by the build seed, the same for every run seed).
 func (p *Pipeline) evalSets() (map[string][]data.Item, error) {
-	b, err := p.loadBenchmark()
+	return evalSetsFrom(p.stageDir(StageData), p.cfg.Data)
+}
+
+// evalSetsFrom returns the benchmarks to evaluate from a built benchmark
+// in dir (the data stage's output) under the data config d.
+func evalSetsFrom(dir string, d DataConfig) (map[string][]data.Item, error) {
+	b, err := loadBenchmark(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -41,16 +47,16 @@ func (p *Pipeline) evalSets() (map[string][]data.Item, error) {
 	if len(b.heldOut) > 0 {
 		sets[BenchHeldOut] = b.heldOut
 	}
-	if p.cfg.Data.Real != "" {
-		real, err := data.Load(p.cfg.Data.Real)
+	if d.Real != "" {
+		real, err := data.Load(d.Real)
 		if err != nil {
 			return nil, fmt.Errorf("%w: real items: %w", ErrData, err)
 		}
-		sets[BenchReal] = sample(real, p.cfg.Data.RealLimit, p.cfg.Data.BuildSeed)
+		sets[BenchReal] = sample(real, d.RealLimit, d.BuildSeed)
 	}
 	for k, v := range sets {
 		if k != BenchReal {
-			sets[k] = sample(v, p.cfg.Data.TestLimit, p.cfg.Data.BuildSeed)
+			sets[k] = sample(v, d.TestLimit, d.BuildSeed)
 		}
 	}
 	return sets, nil

@@ -55,9 +55,12 @@ type Results struct {
 	ImageUse map[string]eval.Sensitivity `json:"image_use,omitempty"`
 	// Synthesis holds each seed's synthesis pass, when on.
 	Synthesis map[uint64]RoundSummary `json:"synthesis,omitempty"`
-	Stages    map[string]float64      `json:"stage_seconds"`
-	Total     float64                 `json:"total_seconds"`
-	Holdout   []string                `json:"holdout_modalities"`
+	// ByModality breaks each row's accuracy down by the items' modality:
+	// row → benchmark → modality → cell over seeds.
+	ByModality map[string]map[string]map[string]Cell `json:"by_modality,omitempty"`
+	Stages     map[string]float64                    `json:"stage_seconds"`
+	Total      float64                               `json:"total_seconds"`
+	Holdout    []string                              `json:"holdout_modalities"`
 }
 
 // runReport aggregates every stage's summary into results.json,
@@ -115,6 +118,8 @@ func (p *Pipeline) collect() (*Results, []MetricRecord, error) {
 	res.Holdout = ds.Holdout
 	perRow := map[string]map[string][]float64{}
 	nItems := map[string]map[string]int{}
+	perMod := map[string]map[string]map[string][]float64{} // row → bench → modality
+	nMod := map[string]map[string]map[string]int{}
 	use := map[string][]eval.Sensitivity{}
 	add := func(ps PolicySummary, row string) {
 		if perRow[row] == nil {
@@ -126,6 +131,16 @@ func (p *Pipeline) collect() (*Results, []MetricRecord, error) {
 		for b, s := range ps.Eval {
 			perRow[row][b] = append(perRow[row][b], s.Overall.Accuracy)
 			nItems[row][b] = s.Overall.N
+			if perMod[row] == nil {
+				perMod[row], nMod[row] = map[string]map[string][]float64{}, map[string]map[string]int{}
+			}
+			if perMod[row][b] == nil {
+				perMod[row][b], nMod[row][b] = map[string][]float64{}, map[string]int{}
+			}
+			for _, m := range s.ByModality {
+				perMod[row][b][m.Group] = append(perMod[row][b][m.Group], m.Accuracy)
+				nMod[row][b][m.Group] = m.N
+			}
 		}
 	}
 	var metrics []MetricRecord
@@ -150,6 +165,23 @@ func (p *Pipeline) collect() (*Results, []MetricRecord, error) {
 		for b, v := range byBench {
 			mean, sd := train.MeanStd(v)
 			res.Table[row][b] = Cell{Mean: mean, Spread: sd, PerRun: v, N: nItems[row][b]}
+		}
+	}
+	for row, byBench := range perMod {
+		for b, byMod := range byBench {
+			for m, v := range byMod {
+				if res.ByModality == nil {
+					res.ByModality = map[string]map[string]map[string]Cell{}
+				}
+				if res.ByModality[row] == nil {
+					res.ByModality[row] = map[string]map[string]Cell{}
+				}
+				if res.ByModality[row][b] == nil {
+					res.ByModality[row][b] = map[string]Cell{}
+				}
+				mean, sd := train.MeanStd(v)
+				res.ByModality[row][b][m] = Cell{Mean: mean, Spread: sd, PerRun: v, N: nMod[row][b][m]}
+			}
 		}
 	}
 	for row, ss := range use {
@@ -308,6 +340,11 @@ func (p *Pipeline) markdown(res *Results) string {
 					100*u.Accuracy, 100*u.SwappedAccuracy)
 			}
 		}
+	}
+	b.WriteString(modalityTables(res))
+	b.WriteString("\n## Targets\n\n")
+	for _, line := range targets(res) {
+		b.WriteString("- " + line + "\n")
 	}
 	b.WriteString("\n## Co-development rounds\n\n| seed | round | generated | parsed | accepted | acceptance | true acc. (accepted) | true acc. (all parsed) | verified | true acc. (verified) | coherent (accepted) | coherent (all parsed) | mean score | templates |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range res.Seeds {

@@ -145,13 +145,21 @@ type DataSummary struct {
 
 // runData builds the benchmark with data/builder.
 func (p *Pipeline) runData(ctx context.Context, dir string) (any, error) {
-	d := p.cfg.Data
+	m, err := buildBenchmarkData(ctx, p.cfg.Data, dir)
+	if err != nil {
+		return nil, err
+	}
+	return DataSummary{Files: m.Files, Holdout: m.Holdout}, nil
+}
+
+// buildBenchmarkData builds the benchmark of d into dir.
+func buildBenchmarkData(ctx context.Context, d DataConfig, dir string) (*builder.Manifest, error) {
 	m, err := builder.Build(ctx, builder.Config{Collections: d.Collections, Reference: d.Reference, OutDir: dir,
 		ImageSize: d.ImageSize, Seed: d.BuildSeed, MaxPerCollection: d.MaxPerCollection, Holdout: d.Holdout})
 	if err != nil {
 		return nil, fmt.Errorf("build benchmark: %w", err)
 	}
-	return DataSummary{Files: m.Files, Holdout: m.Holdout}, nil
+	return m, nil
 }
 
 // benchmark is the built benchmark as the loop reads it.
@@ -164,8 +172,10 @@ type benchmark struct {
 }
 
 // loadBenchmark reads the data stage's outputs.
-func (p *Pipeline) loadBenchmark() (*benchmark, error) {
-	dir := p.stageDir(StageData)
+func (p *Pipeline) loadBenchmark() (*benchmark, error) { return loadBenchmark(p.stageDir(StageData)) }
+
+// loadBenchmark reads a built benchmark in dir.
+func loadBenchmark(dir string) (*benchmark, error) {
 	var b benchmark
 	var err error
 	if b.train, err = data.Load(filepath.Join(dir, builder.FileXTrain)); err != nil {

@@ -6,11 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/medgr2/medgr2/data"
 	"github.com/medgr2/medgr2/data/builder"
+	"github.com/medgr2/medgr2/pipeline"
 )
 
 // defaultDataRoot is the shared real-data folder, relative to the
@@ -43,12 +46,16 @@ func runDataBuild(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	capN := fs.Int("max-per-collection", 0, "cap on images per collection (0: all)")
 	hold := fs.String("holdout", "", "comma-separated modalities held out of training in the cross-modality split (default: one chosen by the seed)")
 	workers := fs.Int("workers", 2, "parallel image conversions")
+	conf := fs.String("config", "", "build the benchmark of this pipeline config's data section instead (the other build flags must be left unset), and write the item sets its report evaluates (eval-*.jsonl)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: medgr2 data build [flags] [COLLECTION_DIR ...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *conf != "" {
+		return buildPipelineBenchmark(ctx, fs, *conf, *out, stdout)
 	}
 	dirs := fs.Args()
 	if len(dirs) == 0 {
@@ -114,4 +121,31 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// buildPipelineBenchmark builds the benchmark a pipeline config names, as
+// its data stage does, with the evaluated sets beside it.
+func buildPipelineBenchmark(ctx context.Context, fs *flag.FlagSet, config, out string, stdout io.Writer) error {
+	var clash []string
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name != "config" && f.Name != "out" {
+			clash = append(clash, "--"+f.Name)
+		}
+	})
+	if len(clash) > 0 || fs.NArg() > 0 {
+		return usageError(fmt.Sprintf("data build --config takes the collections and settings from the config; drop %s",
+			strings.Join(append(clash, fs.Args()...), " ")))
+	}
+	cfg, err := pipeline.LoadConfig(config)
+	if err != nil {
+		return err
+	}
+	files, err := pipeline.BuildBenchmark(ctx, cfg, out)
+	if err != nil {
+		return err
+	}
+	for _, bench := range slices.Sorted(maps.Keys(files)) {
+		fmt.Fprintf(stdout, "%s: %s\n", bench, files[bench])
+	}
+	return nil
 }

@@ -67,3 +67,33 @@ func TestEvalUsageErrors(t *testing.T) {
 		t.Fatalf("--model: %v", err)
 	}
 }
+
+// TestDataBuildConfig builds the benchmark of a pipeline config (what
+// `make demo` does) and refuses build flags the config would override.
+func TestDataBuildConfig(t *testing.T) {
+	shared, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(t.TempDir(), "pipeline.json")
+	body := `{"data": {"collections": ["` + shared + `/pneumoniamnist", "` + shared + `/busi"],
+		"reference": "` + shared + `/omnimedvqa-text/omnimedvqa_text_sample.json", "max_per_collection": 12,
+		"holdout": ["X-Ray"], "test_limit": 5}}`
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	out := t.TempDir()
+	var so, se bytes.Buffer
+	if err := run(ctx, []string{"data", "build", "--config", conf, "--out", out}, &so, &se); err != nil {
+		t.Fatalf("data build --config: %v\n%s", err, se.String())
+	}
+	if !strings.Contains(so.String(), "eval-test-split.jsonl") {
+		t.Errorf("output names no test split file:\n%s", so.String())
+	}
+	var u usageError
+	err = run(ctx, []string{"data", "build", "--config", conf, "--out", out, "--image-size", "32"}, &so, &se)
+	if !errors.As(err, &u) || !strings.Contains(err.Error(), "--image-size") {
+		t.Errorf("a clashing flag gave %v, want a usage error naming it", err)
+	}
+}
