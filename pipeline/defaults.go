@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/medgr2/medgr2/internal/atomicfile"
 	"github.com/medgr2/medgr2/internal/dircopy"
 )
 
@@ -15,6 +16,14 @@ var DefaultRoles = []Role{RoleVQA, RoleGenerator, RoleReward}
 // ProvenanceFile records, beside the exported default bundles, which run
 // and command produced them.
 const ProvenanceFile = "PROVENANCE.json"
+
+// Files ExportDefaults copies from the run beside the bundles: the run's
+// results (every row, benchmark and modality over all seeds) and its
+// report, so the numbers documented for the bundles come from them.
+const (
+	DefaultsResultsFile = "RESULTS.json"
+	DefaultsReportFile  = "REPORT.md"
+)
 
 // Provenance is the content of ProvenanceFile.
 type Provenance struct {
@@ -29,7 +38,8 @@ type Provenance struct {
 // ExportDefaults copies the first seed's final bundles of a finished run
 // into dst/vqa (the policy after GRPO), dst/generator and dst/reward (the
 // last round's models), replacing what was there, and writes
-// dst/PROVENANCE.json. The first seed is taken, not the best one, so the
+// dst/PROVENANCE.json, with the run's results.json and report.md as
+// dst/RESULTS.json and dst/REPORT.md (run the report stage first). The first seed is taken, not the best one, so the
 // choice does not look at test accuracy.
 func (p *Pipeline) ExportDefaults(dst, command string) error {
 	st, err := loadState(filepath.Join(p.cfg.OutDir, StateFile))
@@ -65,6 +75,15 @@ func (p *Pipeline) ExportDefaults(dst, command string) error {
 	}
 	for b, sum := range ps.Eval {
 		prov.Accuracy[b] = sum.Overall.Accuracy
+	}
+	for from, to := range map[string]string{ResultsFile: DefaultsResultsFile, ReportFile: DefaultsReportFile} {
+		body, err := os.ReadFile(filepath.Join(p.cfg.OutDir, from))
+		if err != nil {
+			return fmt.Errorf("%w: the run's %s (run the report stage first): %w", ErrData, from, err)
+		}
+		if err := atomicfile.Write(filepath.Join(dst, to), body); err != nil {
+			return fmt.Errorf("pipeline: export %s: %w", to, err)
+		}
 	}
 	return writeJSON(filepath.Join(dst, ProvenanceFile), prov)
 }

@@ -170,6 +170,13 @@ func TestResumeAfterFailure(t *testing.T) {
 	if err := readJSON(filepath.Join(dst, ProvenanceFile), &prov); err != nil || prov.Command != "test" || len(prov.Accuracy) != 3 {
 		t.Errorf("provenance %+v: %v", prov, err)
 	}
+	var res Results
+	if err := readJSON(filepath.Join(dst, DefaultsResultsFile), &res); err != nil || len(res.Table) == 0 || len(res.ByModality) == 0 {
+		t.Errorf("exported results %+v: %v", res, err)
+	}
+	if rep, err := os.ReadFile(filepath.Join(dst, DefaultsReportFile)); err != nil || !strings.Contains(string(rep), res.Markdown()) {
+		t.Errorf("exported report does not hold the results' text: %v", err)
+	}
 	// A third run has nothing to do.
 	p3, _ := New(cfg, be, Options{})
 	if _, err := p3.Run(context.Background()); err != nil {

@@ -313,6 +313,42 @@ func (p *Pipeline) markdown(res *Results) string {
 	fmt.Fprintf(&b, " The filtered policies train on the accepted samples that pass verification. GRPO reward: %g·RM + %g·match + %g·format.\n",
 		p.cfg.GRPO.RewardWeight, p.cfg.GRPO.MatchWeight, p.cfg.GRPO.FormatWeight)
 	fmt.Fprintf(&b, "Held-out modalities: %s. Stage wall time (sum): %.1f s.\n\n", strings.Join(res.Holdout, ", "), res.Total)
+	b.WriteString(res.Markdown())
+	b.WriteString("\n## Co-development rounds\n\n| seed | round | generated | parsed | accepted | acceptance | true acc. (accepted) | true acc. (all parsed) | verified | true acc. (verified) | coherent (accepted) | coherent (all parsed) | mean score | templates |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, s := range res.Seeds {
+		rows := res.Rounds[s]
+		if syn, ok := res.Synthesis[s]; ok {
+			rows = append(slices.Clone(rows), syn)
+		}
+		for _, r := range rows {
+			round := fmt.Sprint(r.Round)
+			if r.Round > p.cfg.Rounds {
+				round = "synthesis"
+			}
+			fmt.Fprintf(&b, "| %d | %s | %d | %d | %d | %.1f%% | %.1f%% | %.1f%% | %d | %.1f%% | %.1f%% | %.1f%% | %.2f | %d |\n", s, round,
+				r.Generated, r.Parsed, r.Accepted, 100*r.AcceptanceRate, 100*r.AcceptedTrue, 100*r.ParsedTrue,
+				r.Verified, 100*r.VerifiedTrue, 100*r.AcceptedCoherent, 100*r.ParsedCoherent, r.MeanScore, r.Templates)
+		}
+	}
+	if len(res.Synthesis) > 0 {
+		b.WriteString("\nThe synthesis rows are the final generator's pass over the pool, scored and filtered by the final reward model; the unfiltered and filtered policies train on it (with the seed items).\n")
+	}
+	fmt.Fprintf(&b, "\nCurves: `%s`, `%s`. Metrics: `%s`.\n\n## Stage wall times\n\n| stage | seconds |\n|---|---|\n",
+		CurveRounds, CurveLoss, MetricsFile)
+	for _, name := range p.Stages() {
+		if secs, ok := res.Stages[name]; ok {
+			fmt.Fprintf(&b, "| %s | %.1f |\n", name, secs)
+		}
+	}
+	return b.String()
+}
+
+// Markdown renders the results of a run: accuracy per benchmark, image
+// use, accuracy per modality, the targets and the paper's claims, each
+// with its numbers. The run's report.md and the README's results section
+// (from the exported RESULTS.json) both show this text.
+func (res *Results) Markdown() string {
+	var b strings.Builder
 	b.WriteString("## Results (accuracy %, mean ± sd over seeds)\n\n")
 	benches := []string{BenchTest, BenchHeldOut, BenchReal}
 	b.WriteString("| system | " + strings.Join(benches, " | ") + " |\n|---|" + strings.Repeat("---|", len(benches)) + "\n")
@@ -346,35 +382,9 @@ func (p *Pipeline) markdown(res *Results) string {
 	for _, line := range targets(res) {
 		b.WriteString("- " + line + "\n")
 	}
-	b.WriteString("\n## Co-development rounds\n\n| seed | round | generated | parsed | accepted | acceptance | true acc. (accepted) | true acc. (all parsed) | verified | true acc. (verified) | coherent (accepted) | coherent (all parsed) | mean score | templates |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, s := range res.Seeds {
-		rows := res.Rounds[s]
-		if syn, ok := res.Synthesis[s]; ok {
-			rows = append(slices.Clone(rows), syn)
-		}
-		for _, r := range rows {
-			round := fmt.Sprint(r.Round)
-			if r.Round > p.cfg.Rounds {
-				round = "synthesis"
-			}
-			fmt.Fprintf(&b, "| %d | %s | %d | %d | %d | %.1f%% | %.1f%% | %.1f%% | %d | %.1f%% | %.1f%% | %.1f%% | %.2f | %d |\n", s, round,
-				r.Generated, r.Parsed, r.Accepted, 100*r.AcceptanceRate, 100*r.AcceptedTrue, 100*r.ParsedTrue,
-				r.Verified, 100*r.VerifiedTrue, 100*r.AcceptedCoherent, 100*r.ParsedCoherent, r.MeanScore, r.Templates)
-		}
-	}
-	if len(res.Synthesis) > 0 {
-		b.WriteString("\nThe synthesis rows are the final generator's pass over the pool, scored and filtered by the final reward model; the unfiltered and filtered policies train on it (with the seed items).\n")
-	}
 	b.WriteString("\n## Claims\n\n")
 	for _, line := range claims(res) {
 		b.WriteString("- " + line + "\n")
-	}
-	fmt.Fprintf(&b, "\nCurves: `%s`, `%s`. Metrics: `%s`.\n\n## Stage wall times\n\n| stage | seconds |\n|---|---|\n",
-		CurveRounds, CurveLoss, MetricsFile)
-	for _, name := range p.Stages() {
-		if secs, ok := res.Stages[name]; ok {
-			fmt.Fprintf(&b, "| %s | %.1f |\n", name, secs)
-		}
 	}
 	return b.String()
 }

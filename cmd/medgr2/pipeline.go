@@ -25,6 +25,7 @@ type pipelineFlags struct {
 	device   runtime.Device
 	threads  int
 	defaults string
+	readme   string
 }
 
 func parsePipelineFlags(args []string, stderr io.Writer) (*pipelineFlags, error) {
@@ -37,6 +38,7 @@ func parsePipelineFlags(args []string, stderr io.Writer) (*pipelineFlags, error)
 	fs.BoolVar(&f.fresh, "fresh", false, "delete the output folder first instead of resuming")
 	fs.Var(&f.device, "device", "execution device: auto, cpu, cuda or cuda:N")
 	fs.IntVar(&f.threads, "threads", 0, "ONNX Runtime intra-op threads per session (0: ORT's default)")
+	fs.StringVar(&f.readme, "readme", "", "with --defaults: rewrite this README's results section from the exported RESULTS.json (e.g. README.md)")
 	fs.StringVar(&f.defaults, "defaults", "", "after the run, copy the first seed's vqa/generator/reward bundles into this folder (e.g. models/default)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -105,6 +107,14 @@ func runPipeline(ctx context.Context, args []string, stdout, stderr io.Writer) (
 			return err
 		}
 		fmt.Fprintf(stderr, "pipeline: default bundles and the numbers of their %s written to %s\n", readmeFile, f.defaults)
+		if f.readme != "" {
+			if err := updateResultsReadme(f.readme, f.defaults); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "pipeline: results section of %s rewritten\n", f.readme)
+		}
+	} else if f.readme != "" {
+		return usageError("pipeline: --readme needs --defaults (the section is rendered from the exported bundles)")
 	}
 	abs, _ := filepath.Abs(report)
 	_, err = fmt.Fprintf(stdout, "pipeline: report %s (%d stages run, %d skipped, %.1fs)\n", abs, len(p.Ran()),
