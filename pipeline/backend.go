@@ -181,4 +181,5 @@ type Backend interface {
 	Scorer
 	Trainer
 	Evaluator
+	VisionTrainer
 }

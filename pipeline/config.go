@@ -71,6 +71,11 @@ type Config struct {
 	// Pretrain, when Items is set, trains a shared text-only base for the
 	// VQA policy and the generator before the loop (see PretrainConfig).
 	Pretrain PretrainConfig `json:"pretrain"`
+	// Probe, when its Limit is above 0, measures how much label
+	// information the vision encoder's features carry (a linear probe per
+	// labelled collection): for the random encoder, after vision
+	// pretraining, for the pretrained base and for each policy after GRPO.
+	Probe ProbeConfig `json:"probe"`
 }
 
 // DataConfig selects the benchmark the pipeline builds and evaluates on.
@@ -323,6 +328,12 @@ func (c *Config) Validate() error {
 		return configError("verify %q is not %q or %q", c.Verify, VerifyCoherent, VerifyNone)
 	case c.Pretrain.Limit < 0:
 		return configError("pretrain.limit %d < 0", c.Pretrain.Limit)
+	case c.Pretrain.Vision.Steps < 0 || c.Pretrain.Vision.Pairs < 0 || c.Pretrain.Vision.LearningRate < 0 || c.Pretrain.Vision.Temperature < 0:
+		return configError("pretrain.vision: steps, pairs, learning_rate and temperature must be ≥ 0")
+	case c.Pretrain.Vision.Steps > 0 && c.Pretrain.Items == "":
+		return configError("pretrain.vision needs the pretrain stage (pretrain.items)")
+	case c.Probe.Limit < 0:
+		return configError("probe.limit %d < 0", c.Probe.Limit)
 	case c.GRPO.Group < 2:
 		return configError("grpo.group %d < 2 (advantages need a group)", c.GRPO.Group)
 	case c.GRPO.RewardWeight < 0 || c.GRPO.MatchWeight < 0 || c.GRPO.FormatWeight < 0 ||

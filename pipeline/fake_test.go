@@ -58,6 +58,10 @@ type marker struct {
 	Role    Role   `json:"role"`
 	Seed    uint64 `json:"seed"`
 	Trained int    `json:"trained"`
+	// Vision counts the vision pretraining runs behind the bundle's
+	// encoder; VisionImages is how many images the last one saw.
+	Vision       int      `json:"vision,omitempty"`
+	VisionImages []string `json:"vision_images,omitempty"`
 }
 
 func writeMarker(dir string, m marker) error {
@@ -140,6 +144,64 @@ func (f *fakeBackend) GRPO(_ context.Context, base, out, reward string, items []
 		return TrainStats{}, err
 	}
 	return f.train("GRPO", base, out, len(items))
+}
+
+func (f *fakeBackend) PretrainVision(_ context.Context, base, out string, images []string, _ VisionOptions) (TrainStats, error) {
+	if err := f.call("PretrainVision"); err != nil {
+		return TrainStats{}, err
+	}
+	m, err := readMarker(base)
+	if err != nil {
+		return TrainStats{}, err
+	}
+	if len(images) == 0 {
+		return TrainStats{}, errors.New("fake: no images")
+	}
+	m.Vision++
+	m.VisionImages = images
+	if err := writeMarker(out, m); err != nil {
+		return TrainStats{}, err
+	}
+	return TrainStats{Steps: 2, Curve: []float64{4, 3}, Metrics: map[string]float64{"loss": 3}}, nil
+}
+
+func (f *fakeBackend) WithVision(_ context.Context, base, vision, out string) error {
+	if err := f.call("WithVision"); err != nil {
+		return err
+	}
+	m, err := readMarker(base)
+	if err != nil {
+		return err
+	}
+	v, err := readMarker(vision)
+	if err != nil {
+		return err
+	}
+	m.Vision, m.VisionImages = v.Vision, v.VisionImages
+	return writeMarker(out, m)
+}
+
+// Probe scores 0.5 on a random encoder, 0.7 after vision pretraining and
+// 0.05 more per training call on top.
+func (f *fakeBackend) Probe(_ context.Context, bundle string, collections []string, limit int) ([]ProbeResult, error) {
+	if err := f.call("Probe"); err != nil {
+		return nil, err
+	}
+	m, err := readMarker(bundle)
+	if err != nil {
+		return nil, err
+	}
+	acc := 0.5
+	if m.Vision > 0 {
+		acc = 0.7
+	}
+	acc += 0.05 * float64(m.Trained)
+	var out []ProbeResult
+	for _, c := range collections {
+		out = append(out, ProbeResult{Collection: filepath.Base(c), Task: "label", Classes: 2, Train: limit, Val: limit,
+			Majority: 0.5, RawPixels: 0.6, Features: acc})
+	}
+	return out, nil
 }
 
 func (f *fakeBackend) loadTruth() error {

@@ -28,6 +28,9 @@ type PolicySummary struct {
 	// move when each image is swapped for one of another modality
 	// (eval.ImageSensitivity); nil for the baselines.
 	ImageUse *eval.Sensitivity `json:"image_use,omitempty"`
+	// Probe is the linear probe of the policy's encoder (the GRPO stage,
+	// when the probe is on).
+	Probe []ProbeResult `json:"probe,omitempty"`
 }
 
 // evalSets returns the benchmarks to evaluate, each capped at TestLimit
@@ -258,6 +261,9 @@ func (p *Pipeline) runGRPO(ctx context.Context, dir string, s uint64) (any, erro
 	}
 	sum := PolicySummary{Name: PolicyGRPO, TrainItems: len(items), Train: &st}
 	if sum.Eval, sum.ImageUse, err = p.evaluateBundle(ctx, out, seedStage(s, PolicyGRPO)); err != nil {
+		return nil, err
+	}
+	if sum.Probe, err = p.probe(ctx, out); err != nil {
 		return nil, err
 	}
 	return sum, nil

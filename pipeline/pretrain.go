@@ -54,6 +54,10 @@ type PretrainConfig struct {
 	// it names agree. With Epochs 0 the reward model starts from random
 	// weights.
 	Reward TrainOptions `json:"reward"`
+	// Vision, when its Steps is above 0, first pretrains the vision
+	// encoder without labels (VisionPretrainConfig); every role's bundle
+	// then starts from that encoder.
+	Vision VisionPretrainConfig `json:"vision"`
 }
 
 // PretrainSummary is the pretrain stage's summary.
@@ -66,6 +70,13 @@ type PretrainSummary struct {
 	Reward    *TrainStats             `json:"reward,omitempty"`    // nil when the reward base is not pretrained
 	Eval      map[string]eval.Summary `json:"eval"`                // the VQA base on each benchmark
 	ImageUse  *eval.Sensitivity       `json:"image_use,omitempty"` // the VQA base's image use (PolicySummary.ImageUse)
+	// Vision is the vision pretraining's training stats over VisionImages
+	// images; nil when it is off.
+	Vision       *TrainStats `json:"vision,omitempty"`
+	VisionImages int         `json:"vision_images,omitempty"`
+	// Probe holds the linear probe of the encoder at each point (the
+	// Probe* names); nil when the probe is off.
+	Probe map[string][]ProbeResult `json:"probe,omitempty"`
 }
 
 // pretrainEnabled reports whether the loop starts from a pretrained base.
@@ -210,6 +221,12 @@ func (p *Pipeline) runPretrain(ctx context.Context, dir string) (any, error) {
 		vqaEx = append(slices.Clone(ex), examplesOf(ground)...)
 	}
 	const seed = 0 // one base for every run seed, like a published model
+	var vision string
+	if p.visionEnabled() {
+		if vision, err = p.pretrainVision(ctx, dir, seed, &sum); err != nil {
+			return nil, err
+		}
+	}
 	type job struct {
 		role  Role
 		train func(from, out string) (TrainStats, error)
@@ -230,7 +247,7 @@ func (p *Pipeline) runPretrain(ctx context.Context, dir string) (any, error) {
 		}, sum.Reward})
 	}
 	for _, j := range jobs {
-		from, err := p.fresh(ctx, dir, j.role, seed)
+		from, err := p.freshWithVision(ctx, dir, j.role, seed, vision)
 		if err != nil {
 			return nil, err
 		}
@@ -243,6 +260,14 @@ func (p *Pipeline) runPretrain(ctx context.Context, dir string) (any, error) {
 	}
 	if sum.Eval, sum.ImageUse, err = p.evaluateBundle(ctx, filepath.Join(dir, string(RoleVQA)), StagePretrain); err != nil {
 		return nil, err
+	}
+	if r, err := p.probe(ctx, filepath.Join(dir, string(RoleVQA))); err != nil {
+		return nil, err
+	} else if r != nil {
+		if sum.Probe == nil {
+			sum.Probe = map[string][]ProbeResult{}
+		}
+		sum.Probe[ProbeBase] = r
 	}
 	return sum, nil
 }
@@ -259,7 +284,7 @@ func (p *Pipeline) start(ctx context.Context, dir string, role Role, seed uint64
 		}
 		return base, func() error { return nil }, nil
 	}
-	path, err = p.fresh(ctx, dir, role, seed)
+	path, err = p.freshWithVision(ctx, dir, role, seed, p.pretrainedVision())
 	if err != nil {
 		return "", nil, err
 	}

@@ -58,7 +58,10 @@ type Results struct {
 	// ByModality breaks each row's accuracy down by the items' modality:
 	// row → benchmark → modality → cell over seeds.
 	ByModality map[string]map[string]map[string]Cell `json:"by_modality,omitempty"`
-	Stages     map[string]float64                    `json:"stage_seconds"`
+	// Probe is the linear probe per labelled collection at each
+	// measurement point (nil when the probe is off).
+	Probe  []ProbeRow         `json:"probe,omitempty"`
+	Stages map[string]float64 `json:"stage_seconds"`
 	Total      float64                               `json:"total_seconds"`
 	Holdout    []string                              `json:"holdout_modalities"`
 }
@@ -144,17 +147,21 @@ func (p *Pipeline) collect() (*Results, []MetricRecord, error) {
 		}
 	}
 	var metrics []MetricRecord
+	probes := probeTable{}
 	if p.pretrainEnabled() {
 		var pre PretrainSummary
 		if err := readJSON(filepath.Join(p.stageDir(StagePretrain), SummaryFile), &pre); err != nil {
 			return nil, nil, err
 		}
 		add(PolicySummary{Name: PolicyBase, TrainItems: pre.Items, Eval: pre.Eval, ImageUse: pre.ImageUse}, PolicyBase)
+		for point, rs := range pre.Probe {
+			probes.add(point, rs)
+		}
 		metrics = append(metrics, trainRecord(StagePretrain, 0, nil, "vqa", pre.VQA),
 			trainRecord(StagePretrain, 0, nil, "generator", pre.Generator))
 	}
 	for _, s := range p.cfg.Seeds {
-		m, err := p.collectSeed(s, res, add)
+		m, err := p.collectSeed(s, res, add, probes)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -184,6 +191,7 @@ func (p *Pipeline) collect() (*Results, []MetricRecord, error) {
 			}
 		}
 	}
+	res.Probe = probes.rows()
 	for row, ss := range use {
 		if res.ImageUse == nil {
 			res.ImageUse = map[string]eval.Sensitivity{}
@@ -194,7 +202,7 @@ func (p *Pipeline) collect() (*Results, []MetricRecord, error) {
 }
 
 // collectSeed reads one seed's round and policy summaries.
-func (p *Pipeline) collectSeed(s uint64, res *Results, add func(PolicySummary, string)) ([]MetricRecord, error) {
+func (p *Pipeline) collectSeed(s uint64, res *Results, add func(PolicySummary, string), probes probeTable) ([]MetricRecord, error) {
 	var metrics []MetricRecord
 	var boot BootstrapSummary
 	if err := readJSON(filepath.Join(p.stageDir(roundStage(s, 0)), SummaryFile), &boot); err != nil {
@@ -247,6 +255,9 @@ func (p *Pipeline) collectSeed(s uint64, res *Results, add func(PolicySummary, s
 			return nil, err
 		}
 		add(ps, row)
+		if row == PolicyGRPO && ps.Probe != nil {
+			probes.add(ProbePolicyRow, ps.Probe)
+		}
 		if ps.Train != nil {
 			metrics = append(metrics, trainRecord(seedStage(s, row), s, nil, "train", *ps.Train))
 		}
@@ -378,6 +389,7 @@ func (res *Results) Markdown() string {
 		}
 	}
 	b.WriteString(modalityTables(res))
+	b.WriteString(probeMarkdown(res.Probe))
 	b.WriteString("\n## Targets\n\n")
 	for _, line := range targets(res) {
 		b.WriteString("- " + line + "\n")

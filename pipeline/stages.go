@@ -134,7 +134,8 @@ func (p *Pipeline) evalConf() any {
 	return struct {
 		Real                      string
 		RealLimit, TestLimit, Bat int
-	}{c.Data.Real, c.Data.RealLimit, c.Data.TestLimit, c.EvalBatch}
+		Probe                     ProbeConfig
+	}{c.Data.Real, c.Data.RealLimit, c.Data.TestLimit, c.EvalBatch, c.Probe}
 }
 
 // DataSummary is the data stage's summary.
