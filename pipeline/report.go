@@ -60,10 +60,10 @@ type Results struct {
 	ByModality map[string]map[string]map[string]Cell `json:"by_modality,omitempty"`
 	// Probe is the linear probe per labelled collection at each
 	// measurement point (nil when the probe is off).
-	Probe  []ProbeRow         `json:"probe,omitempty"`
-	Stages map[string]float64 `json:"stage_seconds"`
-	Total      float64                               `json:"total_seconds"`
-	Holdout    []string                              `json:"holdout_modalities"`
+	Probe   []ProbeRow         `json:"probe,omitempty"`
+	Stages  map[string]float64 `json:"stage_seconds"`
+	Total   float64            `json:"total_seconds"`
+	Holdout []string           `json:"holdout_modalities"`
 }
 
 // runReport aggregates every stage's summary into results.json,
