@@ -46,9 +46,11 @@ type jsResult struct {
 // Hugging Face transformers.js (Qwen2VLForConditionalGeneration, no added
 // file) and checks, on real images (PNG, JPEG, DICOM) with identical
 // pixel_values: the folder's chat template gives medgr2's prompt ids, the
-// first-step logits agree within 1e-4, and greedy decoding gives the same
-// 16 tokens. It runs on the committed default VQA bundle and on a freshly
-// exported one.
+// first-step logits agree within 1e-4 (fp32; 2e-2 for the fp16 and q4f16
+// variants, both sides running the same float16 graphs), and greedy
+// decoding gives the same 16 tokens. It runs on the committed default VQA
+// bundle and on a freshly exported one with its fp16 and q4f16 variants
+// (transformers.js's dtype option).
 func TestTransformersJSParity(t *testing.T) {
 	for _, path := range []string{vlmScript, transformersPkg} {
 		if _, err := os.Stat(path); err != nil {
@@ -58,10 +60,18 @@ func TestTransformersJSParity(t *testing.T) {
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Fatalf("node is required for the transformers.js parity test: %v", err)
 	}
-	cases := []struct{ name, dir string }{{"default vqa", defaultVQA}, {"fresh export", exportVLM(t, nil, 21)}}
+	fresh := exportVariants(t, 21, models.DTypeFP16, models.DTypeQ4F16)
+	cases := []struct {
+		name, dir string
+		dtype     models.DType
+		tol       float64
+	}{
+		{"default vqa", defaultVQA, models.DTypeFP32, 1e-4}, {"fresh export", fresh, models.DTypeFP32, 1e-4},
+		{"fresh export fp16", fresh, models.DTypeFP16, 2e-2}, {"fresh export q4f16", fresh, models.DTypeQ4F16, 2e-2},
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			v := openVLM(t, c.dir)
+			v := openDType(t, c.dir, c.dtype)
 			images := []string{chestImage, smearJPEG, chestDICOM}
 			var reqs []jsRequest
 			var prompts []models.Prompt
@@ -77,7 +87,7 @@ func TestTransformersJSParity(t *testing.T) {
 				reqs = append(reqs, jsRequest{System: p.System, Question: p.UserText(), ImageTokens: p.ImageTokens,
 					PixelValues: px.Values, Patches: px.NumPatches, ImageGridTHW: px.GridTHW[:], MaxNewTokens: parityTokens})
 			}
-			ref := runVLMReference(t, c.dir, reqs)
+			ref := runVLMReference(t, c.dir, c.dtype, reqs)
 			ctx := context.Background()
 			for i, p := range prompts {
 				r := ref[i]
@@ -90,7 +100,7 @@ func TestTransformersJSParity(t *testing.T) {
 					t.Fatal(err)
 				}
 				d := maxDiff(logits.Row(0), r.FirstLogits)
-				if d > 1e-4 || len(r.FirstLogits) != len(logits.Row(0)) {
+				if d > c.tol || len(r.FirstLogits) != len(logits.Row(0)) {
 					t.Errorf("%s: first-step logits differ by %g (%d vs %d values)", images[i], d, len(r.FirstLogits), len(logits.Row(0)))
 				}
 				res, err := v.Generate(ctx, []models.Prompt{p}, []generate.Options{{MaxNewTokens: parityTokens,
@@ -109,13 +119,13 @@ func TestTransformersJSParity(t *testing.T) {
 }
 
 // runVLMReference runs reqs through vlm.cjs on the bundle in dir.
-func runVLMReference(t *testing.T, dir string, reqs []jsRequest) []jsResult {
+func runVLMReference(t *testing.T, dir string, dtype models.DType, reqs []jsRequest) []jsResult {
 	t.Helper()
 	in, err := json.Marshal(reqs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("node", vlmScript, dir)
+	cmd := exec.Command("node", vlmScript, dir, string(dtype))
 	cmd.Stdin = bytes.NewReader(in)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

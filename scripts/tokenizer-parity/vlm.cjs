@@ -4,7 +4,9 @@
 // checked against (a bundle is a Hugging Face folder transformers.js loads
 // with no added file).
 //
-// Usage: node vlm.cjs BUNDLE_DIR < requests.json > out.json
+// Usage: node vlm.cjs BUNDLE_DIR [DTYPE] < requests.json > out.json
+//   DTYPE: the transformers.js dtype option (fp32, fp16, q4f16, …; default
+//          fp32), which picks onnx/<graph>_<suffix>.onnx
 //   stdin: a JSON array of requests, each
 //          {"system": "...", "question": "...",      // the chat, rendered by the
 //           "image_tokens": N,                       // folder's chat_template
@@ -23,7 +25,7 @@ const path = require('node:path');
 const { createRequire } = require('node:module');
 
 async function main() {
-  const [dir] = process.argv.slice(2);
+  const [dir, dtype = 'fp32'] = process.argv.slice(2);
   if (!dir) {
     process.stderr.write('usage: vlm.cjs BUNDLE_DIR < request.json\n');
     process.exit(2);
@@ -40,7 +42,7 @@ async function main() {
 
   const requests = JSON.parse(fs.readFileSync(0, 'utf8'));
   const tokenizer = await AutoTokenizer.from_pretrained(id);
-  const model = await Qwen2VLForConditionalGeneration.from_pretrained(id, { dtype: 'fp32', device: 'cpu' });
+  const model = await Qwen2VLForConditionalGeneration.from_pretrained(id, { dtype, device: 'cpu' });
   const results = [];
   for (const r of requests) {
     const content = [];
@@ -58,8 +60,9 @@ async function main() {
       inputs.image_grid_thw = new Tensor('int64', BigInt64Array.from(r.image_grid_thw.map(BigInt)), [1, 3]);
     }
     const out = await model(inputs);
-    const [, T, V] = out.logits.dims;
-    const first = Array.from(out.logits.data.slice((T - 1) * V, T * V));
+    const logits = out.logits.type === 'float32' ? out.logits : out.logits.to('float32'); // fp16 variants
+    const [, T, V] = logits.dims;
+    const first = Array.from(logits.data.slice((T - 1) * V, T * V));
     const gen = await model.generate({ ...inputs, max_new_tokens: r.max_new_tokens, do_sample: false });
     const all = Array.from(gen.data, Number);
     results.push({ prompt_ids: ids, first_logits: first, tokens: all.slice(ids.length) });
