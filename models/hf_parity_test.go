@@ -4,11 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"image"
+	"image/draw"
+	"image/png"
+	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/medgr2/medgr2/graph"
 	"github.com/medgr2/medgr2/models"
 	"github.com/medgr2/medgr2/preprocessing"
 	"github.com/medgr2/medgr2/runtime/generate"
@@ -27,6 +33,8 @@ const (
 
 // jsRequest and jsResult are vlm.cjs's wire format.
 type jsRequest struct {
+	ImagePath    string    `json:"image_path,omitempty"`
+	Suffix       string    `json:"assistant_suffix,omitempty"`
 	System       string    `json:"system"`
 	Question     string    `json:"question"`
 	ImageTokens  int       `json:"image_tokens"`
@@ -40,6 +48,7 @@ type jsResult struct {
 	PromptIDs   []int     `json:"prompt_ids"`
 	FirstLogits []float32 `json:"first_logits"`
 	Tokens      []int     `json:"tokens"`
+	ImageTokens int       `json:"image_tokens"`
 }
 
 // TestTransformersJSParity loads bundles exactly as medgr2 writes them in
@@ -137,4 +146,105 @@ func runVLMReference(t *testing.T, dir string, dtype models.DType, reqs []jsRequ
 		t.Fatalf("transformers.js output: %v (%d results for %d requests)", err, len(out), len(reqs))
 	}
 	return out
+}
+
+// renderPNG writes the DICOM at path as an 8-bit RGB PNG (medgr2's own
+// rendering) so transformers.js, which reads no DICOM, sees the same
+// picture (sharp and Go read 16-bit grey PNGs differently).
+func renderPNG(t *testing.T, path string) string {
+	t.Helper()
+	img, _, err := preprocessing.DecodeFile(path, preprocessing.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "dicom.png")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rgb := image.NewRGBA(img.Bounds())
+	draw.Draw(rgb, rgb.Bounds(), img, img.Bounds().Min, draw.Src)
+	if err := png.Encode(f, rgb); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// defaultWithVariants writes the committed default VQA bundle again into a
+// temporary folder with the given dtype variants (export --from … --dtype).
+func defaultWithVariants(t *testing.T, dtypes ...models.DType) string {
+	t.Helper()
+	ctx := context.Background()
+	src, err := models.Load(ctx, defaultVQA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, _, err := graph.ReadWeights(src.WeightsPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := models.Rewrite(ctx, src, t.TempDir(), ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := models.WriteVariants(ctx, b, dtypes); err != nil {
+		t.Fatal(err)
+	}
+	return b.Dir
+}
+
+// TestTransformersJSOwnPreprocessing: with each side preprocessing the
+// image itself (transformers.js resizes with sharp, medgr2 with its own
+// Pillow-like resize), the VQA fast path picks the same answer letter, for
+// fp32 and fp16, on a PNG, a JPEG and a DICOM rendered to PNG, with the
+// committed default VQA bundle (trained weights; a random-weight model
+// flips letters on resize differences). The option probabilities are
+// logged, not bounded: the pixels differ.
+func TestTransformersJSOwnPreprocessing(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Fatalf("node is required for the transformers.js parity test: %v", err)
+	}
+	dir := defaultWithVariants(t, models.DTypeFP16)
+	images := []string{chestImage, smearJPEG, renderPNG(t, chestDICOM)}
+	options := []string{"CT", "X-ray", "Microscopy", "MRI"}
+	for _, dtype := range []models.DType{models.DTypeFP32, models.DTypeFP16} {
+		t.Run(string(dtype), func(t *testing.T) {
+			v := openDType(t, dir, dtype)
+			letters, err := v.LetterTokens(len(options))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var reqs []jsRequest
+			var ours []models.VQARequest
+			for _, img := range images {
+				req := models.VQARequest{Pixels: pixels(t, v, img), Question: "Which imaging modality is shown?", Options: options}
+				p := v.VQAPrompt(req, req.Pixels.ImageTokens())
+				reqs = append(reqs, jsRequest{System: p.System, Question: p.UserText(), ImagePath: img,
+					Suffix: models.FastAnswerPrefix, MaxNewTokens: 1})
+				ours = append(ours, req)
+			}
+			ref := runVLMReference(t, dir, dtype, reqs)
+			got, err := v.Answer(context.Background(), ours, models.ReasonOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range ref {
+				probs := generate.OptionProbs(r.FirstLogits, letters)
+				best := 0
+				var gap float64
+				for j, p := range probs {
+					if p > probs[best] {
+						best = j
+					}
+					gap = max(gap, math.Abs(p-got[i].Probs[j]))
+				}
+				if best != got[i].Index {
+					t.Errorf("%s: transformers.js answers %c %v, medgr2 %s %v", images[i], 'A'+best, probs, got[i].Letter, got[i].Probs)
+				}
+				t.Logf("%s: both answer %s; image tokens transformers.js %d, medgr2 %d; max option-probability gap %.3g",
+					filepath.Base(images[i]), got[i].Letter, r.ImageTokens, ours[i].Pixels.ImageTokens(), gap)
+			}
+		})
+	}
 }
