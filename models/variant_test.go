@@ -23,11 +23,17 @@ import (
 // the given dtype variants beside its fp32 graphs.
 func exportVariants(t testing.TB, seed uint64, dtypes ...models.DType) string {
 	t.Helper()
+	return exportRoleVariants(t, nil, seed, dtypes...)
+}
+
+// exportRoleVariants is exportVariants for a bundle with roles.
+func exportRoleVariants(t testing.TB, roles []models.Role, seed uint64, dtypes ...models.DType) string {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := models.DefaultConfig(0)
 	cfg.InitStd = 0.2
 	if _, err := models.Export(context.Background(), dir, cfg,
-		models.ExportOptions{Tokenizer: vqaTokenizer, Seed: seed, DTypes: dtypes}); err != nil {
+		models.ExportOptions{Tokenizer: vqaTokenizer, Roles: roles, Seed: seed, DTypes: dtypes}); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -143,6 +149,26 @@ func answerLetters(t *testing.T, ref, v *models.VLM) {
 		}
 	}
 	t.Logf("%d real items: same letters; max option-probability difference fp16 vs fp32 %.2g", len(items), gap)
+}
+
+// TestFloat16Reward: the fp16 reward decoder's float16 scores are read
+// and widened; they agree with fp32 within fp16LogitsTol.
+func TestFloat16Reward(t *testing.T) {
+	dir := exportRoleVariants(t, []models.Role{models.RoleReward}, 54, models.DTypeFP16)
+	var scores [2][]float32
+	for i, d := range []models.DType{models.DTypeFP32, models.DTypeFP16} {
+		v := openDType(t, dir, d)
+		req := models.RewardRequest{Pixels: pixels(t, v, chestImage), Question: "Is this image normal?",
+			Options: []string{"normal", "pneumonia"}, Response: "<think>clear lungs</think><answer>A</answer>"}
+		var err error
+		if scores[i], err = v.Score(context.Background(), []models.RewardRequest{req, {Question: "Which modality?", Options: []string{"CT", "MRI"}, Response: "<answer>B</answer>"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := maxDiff(scores[0], scores[1]); d > fp16LogitsTol || math.IsNaN(d) {
+		t.Errorf("fp16 scores %v, fp32 %v", scores[1], scores[0])
+	}
+	t.Logf("reward scores fp32 %v, fp16 %v", scores[0], scores[1])
 }
 
 // TestFloat16VariantErrors: broken float16 and 4-bit variants give one
