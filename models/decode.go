@@ -27,10 +27,11 @@ type Decoder struct {
 	pos  []int64 // position_ids [3, B, 1] of the step
 
 	idsT, posT, embT, logitsT *runtime.Tensor
-	logits                    []float32 // [B, vocab], backs logitsT
+	logits                    []float32 // [B, vocab] as float32, what Next returns
+	stepLogits                floatBuf  // [B, vocab] in the graph's dtype, backs logitsT
 
 	past []*runtime.Tensor     // current cache: key, value per layer
-	pool [2][][]float32        // two buffer sets; pool[cur] backs past
+	pool [2][]floatBuf         // two buffer sets in the cache dtype; pool[cur] backs past
 	cur  int                   // which pool backs past
 	in   []runtime.NamedTensor // reused input list
 	out  []runtime.NamedTensor // reused output list
@@ -75,21 +76,28 @@ func (v *VLM) PrefillWith(ctx context.Context, prompts []Prompt, capacity int, f
 func (v *VLM) newDecoder(b *batch, capacity int) (*Decoder, error) {
 	B, V, H := b.rows, v.cfg.VocabSize, v.cfg.HiddenSize
 	c := b.length + max(capacity, 1)
+	half := v.bundle.Names.Half
 	d := &Decoder{v: v, rows: B, size: b.length, next: b.next,
-		mask: make([]int64, B*c), ids: make([]int64, B), pos: make([]int64, 3*B), logits: make([]float32, B*V)}
+		mask: make([]int64, B*c), ids: make([]int64, B), pos: make([]int64, 3*B), logits: make([]float32, B*V),
+		stepLogits: newFloatBuf(half.Logits, B*V, 0)}
+	if !half.Logits {
+		d.logits = d.stepLogits.f32 // ORT writes the returned logits directly
+	}
 	copy(d.mask, b.mask)
 	kv := B * v.cfg.NumKVHeads * c * v.cfg.HeadDim()
 	for p := range d.pool {
-		d.pool[p] = make([][]float32, 2*v.cfg.NumLayers)
+		d.pool[p] = make([]floatBuf, 2*v.cfg.NumLayers)
 		for j := range d.pool[p] {
-			d.pool[p][j] = make([]float32, 0, kv)
+			d.pool[p][j] = newFloatBuf(half.Cache, 0, kv)
 		}
 	}
 	var errs [4]error
 	d.idsT, errs[0] = runtime.NewTensor([]int64{int64(B), 1}, d.ids)
 	d.posT, errs[1] = runtime.NewTensor([]int64{3, int64(B), 1}, d.pos)
-	d.embT, errs[2] = runtime.NewEmptyTensor[float32]([]int64{int64(B), 1, int64(H)})
-	d.logitsT, errs[3] = runtime.NewTensor([]int64{int64(B), 1, int64(V)}, d.logits)
+	// The step's inputs_embeds goes from embed_tokens to the decoder in
+	// the graphs' dtype, never through Go.
+	d.embT, errs[2] = newFloatBuf(half.Embeds, B*H, 0).tensor([]int64{int64(B), 1, int64(H)})
+	d.logitsT, errs[3] = d.stepLogits.tensor([]int64{int64(B), 1, int64(V)})
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, errors.Join(fmt.Errorf("models: decoder buffers: %w", err), d.Close())
 	}
@@ -97,7 +105,7 @@ func (v *VLM) newDecoder(b *batch, capacity int) (*Decoder, error) {
 }
 
 // prefill runs the whole prompt batch with an empty cache.
-func (d *Decoder) prefill(ctx context.Context, b *batch, embeds []float32) (_ generate.Logits, err error) {
+func (d *Decoder) prefill(ctx context.Context, b *batch, embeds floatBuf) (_ generate.Logits, err error) {
 	v := d.v
 	ins, err := v.prefillInputs(b, embeds, d.mask[:b.rows*b.length])
 	if err != nil {
@@ -106,8 +114,8 @@ func (d *Decoder) prefill(ctx context.Context, b *batch, embeds []float32) (_ ge
 	defer func() { err = errors.Join(err, closeNamed(ins)) }()
 	B, T, V := b.rows, b.length, v.cfg.VocabSize
 	L := v.logitsLength(T)
-	full := make([]float32, B*L*V)
-	lt, err := runtime.NewTensor([]int64{int64(B), int64(L), int64(V)}, full)
+	full := newFloatBuf(v.bundle.Names.Half.Logits, B*L*V, 0)
+	lt, err := full.tensor([]int64{int64(B), int64(L), int64(V)})
 	if err != nil {
 		return generate.Logits{}, fmt.Errorf("models: logits: %w", err)
 	}
@@ -122,7 +130,7 @@ func (d *Decoder) prefill(ctx context.Context, b *batch, embeds []float32) (_ ge
 	}
 	d.past, d.cur = present, 0
 	for r := range B {
-		copy(d.logits[r*V:(r+1)*V], full[(r*L+L-1)*V:(r*L+L)*V])
+		full.read(d.logits[r*V:(r+1)*V], (r*L+L-1)*V)
 	}
 	return generate.Logits{Data: d.logits, Rows: B, Vocab: V}, nil
 }
@@ -135,11 +143,9 @@ func (d *Decoder) presentTensors(p, T int) ([]*runtime.Tensor, error) {
 	n := d.rows * cfg.NumKVHeads * T * cfg.HeadDim()
 	ts := make([]*runtime.Tensor, len(d.pool[p]))
 	for j, buf := range d.pool[p] {
-		if cap(buf) < n {
-			buf = make([]float32, 0, n+n/2)
-			d.pool[p][j] = buf
-		}
-		t, err := runtime.NewTensor(shape, buf[:n])
+		buf = buf.resized(n)
+		d.pool[p][j] = buf
+		t, err := buf.tensor(shape)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("models: present buffer: %w", err), runtime.CloseAll(ts...))
 		}
@@ -207,6 +213,9 @@ func (d *Decoder) Next(ctx context.Context, tokens []int) (_ generate.Logits, er
 	}
 	if err := runtime.CloseAll(old...); err != nil {
 		return generate.Logits{}, fmt.Errorf("models: release cache: %w", err)
+	}
+	if d.stepLogits.half {
+		d.stepLogits.read(d.logits, 0) // widened for sampling
 	}
 	return generate.Logits{Data: d.logits, Rows: d.rows, Vocab: v.cfg.VocabSize}, nil
 }

@@ -32,6 +32,17 @@
 //     [batch] for the reward role, read at each row's last real token) and
 //     present.{i}.key|value.
 //
+// # Dtype variants
+//
+// A folder may ship each graph again as <graph>_fp16.onnx, _q4.onnx,
+// _q4f16.onnx, … (transformers.js's names); LoadDevice picks one (DType).
+// Float ports may be float16 (fp16, q4f16): the runner then feeds and
+// reads float16, keeping inputs_embeds and the KV cache float16 between
+// decode steps and widening logits to float32 for sampling (Names.Half).
+// ExportVariants writes fp16 (norm reductions, softmax and RoPE tables in
+// float32), q4 and q4f16 (com.microsoft MatMulNBits, QuantizeQ4) from a
+// bundle's float32 graphs.
+//
 // # Running a bundle
 //
 // Open loads a bundle for inference: Load's checks, the tokenizer, ONNX

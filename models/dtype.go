@@ -13,9 +13,10 @@ import (
 type DType string
 
 // The variants. fp32, and the weight-quantized q8 (_quantized), int8,
-// uint8, q4 and bnb4, take and return float32 tensors and run here; fp16
-// and q4f16 declare float16 inputs, which this runner does not feed yet
-// (Load refuses them naming the input).
+// uint8, q4 and bnb4, take and return float32 tensors; fp16 and q4f16
+// declare float16 activations, which the runner feeds and reads in
+// float16 (the KV cache stays float16 between steps; logits are widened
+// to float32 for sampling).
 const (
 	DTypeAuto  DType = "auto"
 	DTypeFP32  DType = "fp32"
@@ -35,10 +36,15 @@ var dtypeSuffix = map[DType]string{
 	DTypeQ4: "_q4", DTypeQ4F16: "_q4f16", DTypeBNB4: "_bnb4",
 }
 
-// autoOrder is the order DTypeAuto tries the variants present: float32
-// graphs first, then the weight-quantized ones with float32 inputs and
-// outputs. fp16 variants are never picked by auto (they cannot run here).
-var autoOrder = []DType{DTypeFP32, DTypeQ8, DTypeInt8, DTypeUint8, DTypeQ4, DTypeBNB4}
+// autoOrder is the order DTypeAuto tries the variants present on the CPU:
+// float32 graphs first (ONNX Runtime's CPU kernels are float32; float16
+// ops there run through inserted Casts), then the weight-quantized ones,
+// then the float16 ones.
+var autoOrder = []DType{DTypeFP32, DTypeQ8, DTypeInt8, DTypeUint8, DTypeQ4, DTypeBNB4, DTypeFP16, DTypeQ4F16}
+
+// autoOrderCUDA is the order DTypeAuto tries on a CUDA device: float16
+// first, as transformers.js does on GPUs.
+var autoOrderCUDA = []DType{DTypeFP16, DTypeQ4F16, DTypeFP32, DTypeQ8, DTypeInt8, DTypeUint8, DTypeQ4, DTypeBNB4}
 
 // ErrDType reports an unknown or absent dtype variant.
 var ErrDType = errors.New("models: dtype variant")
@@ -57,10 +63,11 @@ func ParseDType(s string) (DType, error) {
 
 // withVariant returns files with the three graphs renamed to dtype's
 // variant, resolved against the folder dir: DTypeAuto picks the first of
-// autoOrder whose three graphs are all present (fp32 when none is, so the
-// missing-file error names the plain graphs). A requested variant that is
-// absent is an error wrapping ErrDType that lists the variants present.
-func withVariant(dir string, files Files, dtype DType) (Files, error) {
+// autoOrder (autoOrderCUDA when cuda) whose three graphs are all present
+// (fp32 when none is, so the missing-file error names the plain graphs).
+// A requested variant that is absent is an error wrapping ErrDType that
+// lists the variants present.
+func withVariant(dir string, files Files, dtype DType, cuda bool) (Files, error) {
 	variant := func(d DType) Files {
 		f := files
 		for _, p := range []*string{&f.VisionEncoder, &f.EmbedTokens, &f.Decoder} {
@@ -77,7 +84,11 @@ func withVariant(dir string, files Files, dtype DType) (Files, error) {
 		return true
 	}
 	if dtype == "" || dtype == DTypeAuto {
-		for _, d := range autoOrder {
+		order := autoOrder
+		if cuda {
+			order = autoOrderCUDA
+		}
+		for _, d := range order {
 			if f := variant(d); present(f) {
 				return f, nil
 			}
@@ -119,4 +130,4 @@ func (d *DType) Set(s string) error {
 }
 
 // DTypeUsage is the help text of a --dtype flag.
-const DTypeUsage = "graph dtype variant: auto, fp32, q8, int8, uint8, q4 or bnb4 (fp16 and q4f16 are refused: float16 inputs are not fed yet)"
+const DTypeUsage = "graph dtype variant: auto, fp32, fp16, q8, int8, uint8, q4, q4f16 or bnb4 (auto: fp16 with --device cuda, else fp32)"

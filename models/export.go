@@ -19,6 +19,9 @@ type ExportOptions struct {
 	Seed      uint64 // random-init seed when Weights is empty
 	Weights   string // optional safetensors file with every weight of the architecture
 	Files     Files  // file names; zero value means DefaultFiles()
+	// DTypes lists dtype variants written beside the float32 graphs
+	// (ExportVariants: fp16, q4, q4f16); nil writes none.
+	DTypes []DType
 }
 
 // Export writes a complete bundle to dir: a Hugging Face model folder
@@ -44,7 +47,26 @@ func Export(ctx context.Context, dir string, cfg ArchConfig, opts ExportOptions)
 	} else {
 		m.Seed = &opts.Seed
 	}
-	return writeBundle(ctx, dir, m, opts.Tokenizer, tensors)
+	b, err := writeBundle(ctx, dir, m, opts.Tokenizer, tensors)
+	if err != nil || len(opts.DTypes) == 0 {
+		return b, err
+	}
+	return b, WriteVariants(ctx, b, opts.DTypes)
+}
+
+// WriteVariants writes the dtype variants dtypes of bundle b's graphs
+// beside them (ExportVariants) and loads the bundle with each one, so a
+// variant that does not validate is an error here.
+func WriteVariants(ctx context.Context, b *Bundle, dtypes []DType) error {
+	if err := ExportVariants(ctx, b, dtypes); err != nil {
+		return err
+	}
+	for _, d := range dtypes {
+		if _, err := LoadDType(ctx, b.Dir, d); err != nil {
+			return fmt.Errorf("models: export %s: %w", d, err)
+		}
+	}
+	return nil
 }
 
 // Rewrite writes the bundle src again at dir with new weights (trained

@@ -129,7 +129,10 @@ func (v *VLM) encodeImages(ctx context.Context, imgs []*preprocessing.Pixels) (_
 	if patches == 0 {
 		return nil, nil
 	}
-	pxT, err := runtime.NewTensor([]int64{int64(patches), int64(v.cfg.Vision.PatchDim())}, px)
+	half := v.bundle.Names.Half
+	pxBuf := newFloatBuf(half.PixelValues, len(px), 0)
+	pxBuf.set(0, px)
+	pxT, err := pxBuf.tensor([]int64{int64(patches), int64(v.cfg.Vision.PatchDim())})
 	if err != nil {
 		return nil, fmt.Errorf("models: pixel_values: %w", err)
 	}
@@ -139,8 +142,8 @@ func (v *VLM) encodeImages(ctx context.Context, imgs []*preprocessing.Pixels) (_
 	}
 	defer func() { err = errors.Join(err, runtime.CloseAll(pxT, gridT)) }()
 	tokens := patches / v.cfg.Vision.MergeUnit()
-	feats := make([]float32, tokens*v.cfg.HiddenSize)
-	out, err := runtime.NewTensor([]int64{int64(tokens), int64(v.cfg.HiddenSize)}, feats)
+	featBuf := newFloatBuf(half.ImageFeatures, tokens*v.cfg.HiddenSize, 0)
+	out, err := featBuf.tensor([]int64{int64(tokens), int64(v.cfg.HiddenSize)})
 	if err != nil {
 		return nil, fmt.Errorf("models: image_features: %w", err)
 	}
@@ -151,5 +154,10 @@ func (v *VLM) encodeImages(ctx context.Context, imgs []*preprocessing.Pixels) (_
 	if err != nil {
 		return nil, fmt.Errorf("models: vision encoder: %w", err)
 	}
+	if !half.ImageFeatures {
+		return featBuf.f32, nil
+	}
+	feats := make([]float32, featBuf.len()) // widened; spliceImages rounds them back exactly
+	featBuf.read(feats, 0)
 	return feats, nil
 }

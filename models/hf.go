@@ -238,7 +238,7 @@ func ManifestFromHF(dir string) (*Manifest, error) {
 	if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(m.Files.Weights))); err != nil {
 		m.Files.Weights = "" // no training checkpoint: inference only
 	}
-	probe, _ := withVariant(dir, m.Files, DTypeAuto) // the graphs Load will check
+	probe, _ := withVariant(dir, m.Files, DTypeAuto, false) // the graphs Load will check
 	if outputsScores(filepath.Join(dir, filepath.FromSlash(probe.Decoder))) {
 		m.Roles = []Role{RoleReward}
 	}

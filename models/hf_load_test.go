@@ -164,7 +164,7 @@ func TestLoadHFFolderErrors(t *testing.T) {
 			editONNX(t, filepath.Join(dir, "onnx", "decoder_model_merged.onnx"), func(g *onnxpb.GraphProto) {
 				g.Input[0].GetType().GetTensorType().ElemType = proto.Int32(int32(onnxpb.TensorProto_FLOAT16))
 			})
-		}, models.ErrSignature, "onnx/decoder_model_merged.onnx", "only float32 graphs run here"},
+		}, models.ErrSignature, "onnx/decoder_model_merged.onnx", "embed_tokens outputs float32 inputs_embeds, the decoder takes float16"},
 		{"truncated onnx_data", func(t *testing.T, dir string) {
 			truncate(t, filepath.Join(dir, "onnx", "decoder_model_merged.onnx_data"), 1000)
 		}, models.ErrBadWeights, "onnx/decoder_model_merged.onnx", "truncated"},

@@ -13,7 +13,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/medgr2/medgr2/graph"
 	"github.com/medgr2/medgr2/graph/onnxpb"
+	"github.com/medgr2/medgr2/runtime"
 )
 
 // Bundle is a validated model bundle on disk.
@@ -55,10 +57,18 @@ func Load(ctx context.Context, dir string) (*Bundle, error) {
 	return LoadDType(ctx, dir, DTypeAuto)
 }
 
-// LoadDType is Load with the graphs' dtype variant chosen (see DType):
-// DTypeAuto takes the fp32 graphs, or, when a folder ships none, the first
-// weight-quantized variant present with float32 inputs and outputs.
+// LoadDType is Load with the graphs' dtype variant chosen (see DType) for
+// the CPU: DTypeAuto takes the fp32 graphs, or, when a folder ships none,
+// the first weight-quantized variant present, then fp16 and q4f16.
 func LoadDType(ctx context.Context, dir string, dtype DType) (*Bundle, error) {
+	return LoadDevice(ctx, dir, dtype, runtime.CPU)
+}
+
+// LoadDevice is LoadDType for a device: with DTypeAuto, an explicit CUDA
+// device (runtime.DeviceCUDA) prefers the fp16, then q4f16 graphs, as
+// transformers.js does; auto and CPU devices prefer fp32 (ONNX Runtime's
+// CPU kernels are float32, and auto may fall back to the CPU).
+func LoadDevice(ctx context.Context, dir string, dtype DType, dev runtime.Device) (*Bundle, error) {
 	fail := func(file string, err error) (*Bundle, error) {
 		return nil, &BundleError{Dir: dir, File: file, Err: err}
 	}
@@ -66,7 +76,7 @@ func LoadDType(ctx context.Context, dir string, dtype DType) (*Bundle, error) {
 	if err != nil {
 		return fail(file, err)
 	}
-	if m.Files, err = withVariant(dir, m.Files, dtype); err != nil {
+	if m.Files, err = withVariant(dir, m.Files, dtype, dev.Kind == runtime.DeviceCUDA); err != nil {
 		return fail(m.Files.Decoder, err)
 	}
 	b := &Bundle{Dir: dir, Manifest: m}
@@ -84,7 +94,8 @@ func LoadDType(ctx context.Context, dir string, dtype DType) (*Bundle, error) {
 			return fail(m.Files.Weights, err)
 		}
 	}
-	for _, c := range []struct {
+	var dtypes [3]map[string]graph.DType
+	for k, c := range []struct {
 		rel  string
 		want signature
 	}{
@@ -95,10 +106,10 @@ func LoadDType(ctx context.Context, dir string, dtype DType) (*Bundle, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		found, err := checkONNX(b.Path(c.rel), c.want)
+		found, dts, err := checkONNX(b.Path(c.rel), c.want)
 		if errors.Is(err, ErrMissingFile) {
 			if vs := variants(b.Path(c.rel)); len(vs) > 0 {
-				err = fmt.Errorf("%w: %s is absent; the folder has only the variants %v, and only float32 graphs run here", ErrMissingFile, filepath.Base(c.rel), vs)
+				err = fmt.Errorf("%w: %s is absent; the folder has the variants %v (pick one with --dtype)", ErrMissingFile, filepath.Base(c.rel), vs)
 			}
 		}
 		if err != nil {
@@ -110,6 +121,10 @@ func LoadDType(ctx context.Context, dir string, dtype DType) (*Bundle, error) {
 		if _, ok := found[NumLogitsToKeep]; ok {
 			b.Names.LogitsToKeep = true
 		}
+		dtypes[k] = dts
+	}
+	if b.Names.Half, err = halfPorts(dtypes[0], dtypes[1], dtypes[2], m.Architecture.NumLayers); err != nil {
+		return fail(m.Files.Decoder, err)
 	}
 	return b, nil
 }

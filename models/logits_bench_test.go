@@ -70,7 +70,7 @@ func benchKeep(b *testing.B, vocab int) {
 
 // runKeep runs the decoder once with num_logits_to_keep = keep, reading
 // logits for L positions.
-func runKeep(ctx context.Context, v *VLM, bt *batch, embeds []float32, keep int64, L int) (err error) {
+func runKeep(ctx context.Context, v *VLM, bt *batch, embeds floatBuf, keep int64, L int) (err error) {
 	ins, err := v.prefillInputs(bt, embeds, bt.mask)
 	if err != nil {
 		return err

@@ -93,26 +93,26 @@ func (v *VLM) checkBudget(n int) error {
 
 // embedBatch runs embed_tokens over the padded ids and splices the image
 // features in at the <|image_pad|> positions, in order. It returns
-// inputs_embeds [B, T, hidden] as Go memory.
-func (v *VLM) embedBatch(ctx context.Context, b *batch, feats []float32) ([]float32, error) {
+// inputs_embeds [B, T, hidden] as Go memory in the graphs' dtype.
+func (v *VLM) embedBatch(ctx context.Context, b *batch, feats []float32) (floatBuf, error) {
 	H := v.cfg.HiddenSize
-	embeds := make([]float32, b.rows*b.length*H)
+	embeds := newFloatBuf(v.bundle.Names.Half.Embeds, b.rows*b.length*H, 0)
 	if err := v.runEmbed(ctx, b.ids, []int64{int64(b.rows), int64(b.length)}, embeds); err != nil {
-		return nil, err
+		return floatBuf{}, err
 	}
 	if err := spliceImages(embeds, b.ids, b.mask, int64(v.st.ImagePad), feats, H); err != nil {
-		return nil, err
+		return floatBuf{}, err
 	}
 	return embeds, nil
 }
 
 // runEmbed writes embed_tokens(ids) into out.
-func (v *VLM) runEmbed(ctx context.Context, ids []int64, shape []int64, out []float32) (err error) {
+func (v *VLM) runEmbed(ctx context.Context, ids []int64, shape []int64, out floatBuf) (err error) {
 	idsT, err := runtime.NewTensor(shape, ids)
 	if err != nil {
 		return fmt.Errorf("models: input_ids: %w", err)
 	}
-	outT, err := runtime.NewTensor(append(shape[:2:2], int64(v.cfg.HiddenSize)), out)
+	outT, err := out.tensor(append(shape[:2:2], int64(v.cfg.HiddenSize)))
 	if err != nil {
 		return errors.Join(fmt.Errorf("models: inputs_embeds: %w", err), idsT.Close())
 	}
@@ -126,8 +126,9 @@ func (v *VLM) runEmbed(ctx context.Context, ids []int64, shape []int64, out []fl
 
 // spliceImages replaces the embedding of each real <|image_pad|> token, in
 // row-major order, with the next row of feats [tokens, h]. The number of
-// pads must equal the number of feature rows.
-func spliceImages(embeds []float32, ids, mask []int64, imagePad int64, feats []float32, h int) error {
+// pads must equal the number of feature rows. Features are rounded to
+// float16 when embeds is.
+func spliceImages(embeds floatBuf, ids, mask []int64, imagePad int64, feats []float32, h int) error {
 	n := 0
 	rows := len(feats) / h
 	for i, id := range ids {
@@ -137,7 +138,7 @@ func spliceImages(embeds []float32, ids, mask []int64, imagePad int64, feats []f
 		if n >= rows {
 			return fmt.Errorf("%w: more <|image_pad|> tokens than the %d image feature rows", ErrImageTokens, rows)
 		}
-		copy(embeds[i*h:(i+1)*h], feats[n*h:(n+1)*h])
+		embeds.set(i*h, feats[n*h:(n+1)*h])
 		n++
 	}
 	if n != rows {
@@ -149,7 +150,7 @@ func spliceImages(embeds []float32, ids, mask []int64, imagePad int64, feats []f
 // prefillInputs returns the decoder inputs of a batch with an empty cache:
 // inputs_embeds, attention_mask (over maskBuf), position_ids and
 // past_key_values.* of length 0. The caller closes them.
-func (v *VLM) prefillInputs(b *batch, embeds []float32, maskBuf []int64) (ts []runtime.NamedTensor, err error) {
+func (v *VLM) prefillInputs(b *batch, embeds floatBuf, maskBuf []int64) (ts []runtime.NamedTensor, err error) {
 	B, T := int64(b.rows), int64(b.length)
 	add := func(name string) func(*runtime.Tensor, error) error {
 		return func(t *runtime.Tensor, err error) error {
@@ -161,13 +162,13 @@ func (v *VLM) prefillInputs(b *batch, embeds []float32, maskBuf []int64) (ts []r
 		}
 	}
 	err = errors.Join(
-		add(InputsEmbeds)(runtime.NewTensor([]int64{B, T, int64(v.cfg.HiddenSize)}, embeds)),
+		add(InputsEmbeds)(embeds.tensor([]int64{B, T, int64(v.cfg.HiddenSize)})),
 		add(AttentionMask)(runtime.NewTensor([]int64{B, T}, maskBuf)),
 		add(PositionIDs)(runtime.NewTensor([]int64{3, B, T}, b.pos)))
 	kv := []int64{B, int64(v.cfg.NumKVHeads), 0, int64(v.cfg.HeadDim())}
+	empty := newFloatBuf(v.bundle.Names.Half.Cache, 0, 0)
 	for i := 0; i < v.cfg.NumLayers && err == nil; i++ {
-		err = errors.Join(add(PastKey(i))(runtime.NewTensor(kv, []float32{})),
-			add(PastValue(i))(runtime.NewTensor(kv, []float32{})))
+		err = errors.Join(add(PastKey(i))(empty.tensor(kv)), add(PastValue(i))(empty.tensor(kv)))
 	}
 	if err != nil {
 		return nil, errors.Join(err, closeNamed(ts))
@@ -193,6 +194,32 @@ func (v *VLM) withKeep(ins []runtime.NamedTensor) []runtime.NamedTensor {
 	return append(ins[:len(ins):len(ins)], runtime.NamedTensor{Name: NumLogitsToKeep, Tensor: v.keep})
 }
 
+// unusedPresent returns outs followed, for a float16 cache, by buffers
+// for the present.* outputs a one-pass call does not read: ONNX Runtime
+// allocates unrequested outputs itself, which onnxruntime_go cannot do
+// for 16-bit floats of symbolic shape. The caller closes the buffers
+// (every tensor after outs).
+func (v *VLM) unusedPresent(b *batch, outs []runtime.NamedTensor) ([]runtime.NamedTensor, error) {
+	if !v.bundle.Names.Half.Cache {
+		return outs, nil
+	}
+	shape := []int64{int64(b.rows), int64(v.cfg.NumKVHeads), int64(b.length), int64(v.cfg.HeadDim())}
+	n := b.rows * v.cfg.NumKVHeads * b.length * v.cfg.HeadDim()
+	all := outs
+	for i := range 2 * v.cfg.NumLayers {
+		name := PresentKey(i / 2)
+		if i%2 == 1 {
+			name = PresentValue(i / 2)
+		}
+		t, err := newFloatBuf(true, n, 0).tensor(shape)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("models: %s: %w", name, err), closeNamed(all[len(outs):]))
+		}
+		all = append(all, runtime.NamedTensor{Name: name, Tensor: t})
+	}
+	return all, nil
+}
+
 // closeNamed closes every tensor of ts.
 func closeNamed(ts []runtime.NamedTensor) error {
 	var err error
@@ -204,21 +231,21 @@ func closeNamed(ts []runtime.NamedTensor) error {
 
 // prepare builds the batch and its inputs_embeds, with the prompts'
 // image features f (from ImageFeatures) spliced in.
-func (v *VLM) prepare(ctx context.Context, prompts []Prompt, f Features) (*batch, []float32, error) {
+func (v *VLM) prepare(ctx context.Context, prompts []Prompt, f Features) (*batch, floatBuf, error) {
 	if err := v.checkOpen(); err != nil {
-		return nil, nil, err
+		return nil, floatBuf{}, err
 	}
 	b, err := v.newBatch(prompts)
 	if err != nil {
-		return nil, nil, err
+		return nil, floatBuf{}, err
 	}
 	feats, err := f.flat(len(prompts))
 	if err != nil {
-		return nil, nil, err
+		return nil, floatBuf{}, err
 	}
 	embeds, err := v.embedBatch(ctx, b, feats)
 	if err != nil {
-		return nil, nil, err
+		return nil, floatBuf{}, err
 	}
 	return b, embeds, nil
 }
@@ -251,18 +278,23 @@ func (v *VLM) LastLogitsWith(ctx context.Context, prompts []Prompt, f Features) 
 	}
 	defer func() { err = errors.Join(err, closeNamed(ins)) }()
 	B, T, V := b.rows, v.logitsLength(b.length), v.cfg.VocabSize
-	full := make([]float32, B*T*V)
-	lt, err := runtime.NewTensor([]int64{int64(B), int64(T), int64(V)}, full)
+	full := newFloatBuf(v.bundle.Names.Half.Logits, B*T*V, 0)
+	lt, err := full.tensor([]int64{int64(B), int64(T), int64(V)})
 	if err != nil {
 		return generate.Logits{}, fmt.Errorf("models: logits: %w", err)
 	}
 	defer func() { err = errors.Join(err, lt.Close()) }()
-	if err := v.decoder.RunInto(ctx, v.withKeep(ins), []runtime.NamedTensor{{Name: Logits, Tensor: lt}}); err != nil {
+	outs, err := v.unusedPresent(b, []runtime.NamedTensor{{Name: Logits, Tensor: lt}})
+	if err != nil {
+		return generate.Logits{}, err
+	}
+	defer func() { err = errors.Join(err, closeNamed(outs[1:])) }()
+	if err := v.decoder.RunInto(ctx, v.withKeep(ins), outs); err != nil {
 		return generate.Logits{}, fmt.Errorf("models: decoder: %w", err)
 	}
 	out := generate.Logits{Rows: B, Vocab: V, Data: make([]float32, B*V)}
 	for r := range B {
-		copy(out.Data[r*V:(r+1)*V], full[(r*T+T-1)*V:(r*T+T)*V])
+		full.read(out.Data[r*V:(r+1)*V], (r*T+T-1)*V)
 	}
 	return out, nil
 }
@@ -296,14 +328,21 @@ func (v *VLM) ScorePromptsWith(ctx context.Context, prompts []Prompt, f Features
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, closeNamed(ins)) }()
-	scores := make([]float32, b.rows)
-	st, err := runtime.NewTensor([]int64{int64(b.rows)}, scores)
+	scores := newFloatBuf(v.bundle.Names.Half.Logits, b.rows, 0)
+	st, err := scores.tensor([]int64{int64(b.rows)})
 	if err != nil {
 		return nil, fmt.Errorf("models: scores: %w", err)
 	}
 	defer func() { err = errors.Join(err, st.Close()) }()
-	if err := v.decoder.RunInto(ctx, v.withKeep(ins), []runtime.NamedTensor{{Name: Scores, Tensor: st}}); err != nil {
+	outs, err := v.unusedPresent(b, []runtime.NamedTensor{{Name: Scores, Tensor: st}})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, closeNamed(outs[1:])) }()
+	if err := v.decoder.RunInto(ctx, v.withKeep(ins), outs); err != nil {
 		return nil, fmt.Errorf("models: reward decoder: %w", err)
 	}
-	return scores, nil
+	out := make([]float32, b.rows)
+	scores.read(out, 0)
+	return out, nil
 }

@@ -97,15 +97,21 @@ func TestSpliceImages(t *testing.T) {
 	const h, pad = 2, 7
 	ids := []int64{pad, 1, pad, 2, pad, pad}
 	mask := []int64{0, 1, 1, 1, 1, 1} // the first pad is padding, not an image slot
-	embeds := []float32{-1, -1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5}
 	feats := []float32{10, 11, 20, 21, 30, 31}
-	if err := spliceImages(embeds, ids, mask, pad, feats, h); err != nil {
-		t.Fatal(err)
-	}
 	want := []float32{-1, -1, 1, 1, 10, 11, 3, 3, 20, 21, 30, 31}
-	if !slices.Equal(embeds, want) {
-		t.Errorf("embeds = %v, want %v", embeds, want)
+	for _, half := range []bool{false, true} {
+		embeds := newFloatBuf(half, 12, 0)
+		embeds.set(0, []float32{-1, -1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5})
+		if err := spliceImages(embeds, ids, mask, pad, feats, h); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]float32, 12)
+		embeds.read(got, 0)
+		if !slices.Equal(got, want) { // small integers are exact in float16
+			t.Errorf("half=%v: embeds = %v, want %v", half, got, want)
+		}
 	}
+	embeds := newFloatBuf(false, 12, 0)
 	if err := spliceImages(embeds, ids, mask, pad, feats[:4], h); !errors.Is(err, ErrImageTokens) {
 		t.Errorf("too few features: %v", err)
 	}

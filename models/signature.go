@@ -27,6 +27,9 @@ type port struct {
 	name  string
 	dtype graph.DType
 	dims  []int64
+	// half allows float16 in place of a float32 dtype (the fp16 and q4f16
+	// variants).
+	half bool
 }
 
 // signature is what a graph must declare to run as one of a bundle's three
@@ -49,10 +52,10 @@ type signature struct {
 func visionSignature(a ArchConfig) signature {
 	return signature{
 		inputs: []port{
-			{PixelValues, graph.Float32, []int64{free, int64(a.Vision.PatchDim())}},
-			{GridTHW, graph.Int64, []int64{free, 3}},
+			{PixelValues, graph.Float32, []int64{free, int64(a.Vision.PatchDim())}, true},
+			{GridTHW, graph.Int64, []int64{free, 3}, false},
 		},
-		outputs:      []port{{ImageFeatures, graph.Float32, []int64{free, int64(a.HiddenSize)}}},
+		outputs:      []port{{ImageFeatures, graph.Float32, []int64{free, int64(a.HiddenSize)}, true}},
 		alternatives: map[string][]string{GridTHW: {ImageGridTHW}},
 	}
 }
@@ -60,8 +63,8 @@ func visionSignature(a ArchConfig) signature {
 // embedSignature: input_ids [B, S] → inputs_embeds [B, S, hidden].
 func embedSignature(a ArchConfig) signature {
 	return signature{
-		inputs:  []port{{InputIDs, graph.Int64, []int64{free, free}}},
-		outputs: []port{{InputsEmbeds, graph.Float32, []int64{free, free, int64(a.HiddenSize)}}},
+		inputs:  []port{{InputIDs, graph.Int64, []int64{free, free}, false}},
+		outputs: []port{{InputsEmbeds, graph.Float32, []int64{free, free, int64(a.HiddenSize)}, true}},
 	}
 }
 
@@ -72,18 +75,18 @@ func embedSignature(a ArchConfig) signature {
 func decoderSignature(a ArchConfig, reward bool) signature {
 	kv := []int64{free, int64(a.NumKVHeads), free, int64(a.HeadDim())}
 	s := signature{inputs: []port{
-		{InputsEmbeds, graph.Float32, []int64{free, free, int64(a.HiddenSize)}},
-		{AttentionMask, graph.Int64, []int64{free, free}},
-		{PositionIDs, graph.Int64, []int64{3, free, free}},
-	}, optional: []port{{NumLogitsToKeep, graph.Int64, nil}}}
+		{InputsEmbeds, graph.Float32, []int64{free, free, int64(a.HiddenSize)}, true},
+		{AttentionMask, graph.Int64, []int64{free, free}, false},
+		{PositionIDs, graph.Int64, []int64{3, free, free}, false},
+	}, optional: []port{{NumLogitsToKeep, graph.Int64, nil, false}}}
 	if reward {
-		s.outputs = append(s.outputs, port{Scores, graph.Float32, []int64{free}})
+		s.outputs = append(s.outputs, port{Scores, graph.Float32, []int64{free}, true})
 	} else {
-		s.outputs = append(s.outputs, port{Logits, graph.Float32, []int64{free, free, int64(a.VocabSize)}})
+		s.outputs = append(s.outputs, port{Logits, graph.Float32, []int64{free, free, int64(a.VocabSize)}, true})
 	}
 	for i := range a.NumLayers {
-		s.inputs = append(s.inputs, port{PastKey(i), graph.Float32, kv}, port{PastValue(i), graph.Float32, kv})
-		s.outputs = append(s.outputs, port{PresentKey(i), graph.Float32, kv}, port{PresentValue(i), graph.Float32, kv})
+		s.inputs = append(s.inputs, port{PastKey(i), graph.Float32, kv, true}, port{PastValue(i), graph.Float32, kv, true})
+		s.outputs = append(s.outputs, port{PresentKey(i), graph.Float32, kv, true}, port{PresentValue(i), graph.Float32, kv, true})
 	}
 	return s
 }
@@ -97,6 +100,24 @@ type Names struct {
 	// LogitsToKeep reports whether the decoder takes num_logits_to_keep
 	// (then fed 1: logits for the last position only).
 	LogitsToKeep bool
+	// Half says which float ports the graphs declare float16 (fp16 and
+	// q4f16 variants); the zero value is all float32.
+	Half HalfPorts
+}
+
+// HalfPorts records which of a bundle's float inputs and outputs are
+// float16. The runner feeds and reads each in its declared dtype.
+type HalfPorts struct {
+	PixelValues   bool // vision encoder input (onnx-community keeps it float32)
+	ImageFeatures bool // vision encoder output, spliced into inputs_embeds
+	Embeds        bool // embed_tokens output and decoder input inputs_embeds
+	Cache         bool // past_key_values.* and present.*
+	Logits        bool // decoder logits (scores for the reward role), widened for sampling
+}
+
+// Any reports whether any port is float16.
+func (h HalfPorts) Any() bool {
+	return h.PixelValues || h.ImageFeatures || h.Embeds || h.Cache || h.Logits
 }
 
 // checkONNX parses the ONNX file at path and checks it declares want: every
@@ -105,18 +126,18 @@ type Names struct {
 // runner does not feed can be required. It returns the input names found
 // (alternatives resolved) and checks every external-data reference lies
 // inside its file.
-func checkONNX(path string, want signature) (map[string]string, error) {
+func checkONNX(path string, want signature) (map[string]string, map[string]graph.DType, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMissingFile, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrMissingFile, err)
 	}
 	var mp onnxpb.ModelProto
 	if err := proto.Unmarshal(data, &mp); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadONNX, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrBadONNX, err)
 	}
 	gp := mp.GetGraph()
 	if gp == nil || len(gp.GetNode()) == 0 || len(gp.GetOutput()) == 0 {
-		return nil, fmt.Errorf("%w: no graph, nodes or outputs (truncated?)", ErrBadONNX)
+		return nil, nil, fmt.Errorf("%w: no graph, nodes or outputs (truncated?)", ErrBadONNX)
 	}
 	inits := map[string]bool{}
 	for _, t := range gp.GetInitializer() {
@@ -128,7 +149,7 @@ func checkONNX(path string, want signature) (map[string]string, error) {
 			have[vi.GetName()] = vi
 		}
 	}
-	found := map[string]string{}
+	found, dtypes := map[string]string{}, map[string]graph.DType{}
 	for _, p := range want.inputs {
 		name := p.name
 		for _, alt := range want.alternatives[p.name] {
@@ -136,9 +157,11 @@ func checkONNX(path string, want signature) (map[string]string, error) {
 				name = alt
 			}
 		}
-		if err := matchPort("input", have[name], p, name); err != nil {
-			return nil, err
+		dt, err := matchPort("input", have[name], p, name)
+		if err != nil {
+			return nil, nil, err
 		}
+		dtypes[p.name] = dt
 		found[p.name] = name
 		delete(have, name)
 	}
@@ -148,7 +171,7 @@ func checkONNX(path string, want signature) (map[string]string, error) {
 			continue
 		}
 		if tt := vi.GetType().GetTensorType(); tt == nil || graph.DType(tt.GetElemType()) != p.dtype {
-			return nil, fmt.Errorf("%w: input %q must be %v", ErrSignature, p.name, p.dtype)
+			return nil, nil, fmt.Errorf("%w: input %q must be %v", ErrSignature, p.name, p.dtype)
 		}
 		found[p.name] = p.name
 		delete(have, p.name)
@@ -159,42 +182,82 @@ func checkONNX(path string, want signature) (map[string]string, error) {
 			extra = append(extra, n)
 		}
 		sort.Strings(extra)
-		return nil, fmt.Errorf("%w: inputs %s are not part of the Qwen2-VL contract (the runner cannot feed them)", ErrSignature, strings.Join(extra, ", "))
+		return nil, nil, fmt.Errorf("%w: inputs %s are not part of the Qwen2-VL contract (the runner cannot feed them)", ErrSignature, strings.Join(extra, ", "))
 	}
 	outs := map[string]*onnxpb.ValueInfoProto{}
 	for _, vi := range gp.GetOutput() {
 		outs[vi.GetName()] = vi
 	}
 	for _, p := range want.outputs {
-		if err := matchPort("output", outs[p.name], p, p.name); err != nil {
-			return nil, err
+		dt, err := matchPort("output", outs[p.name], p, p.name)
+		if err != nil {
+			return nil, nil, err
 		}
+		dtypes[p.name] = dt
 	}
-	return found, checkExternal(filepath.Dir(path), gp.GetInitializer())
+	if err := checkQuantized(gp); err != nil {
+		return nil, nil, err
+	}
+	return found, dtypes, checkExternal(filepath.Dir(path), gp.GetInitializer())
 }
 
-// matchPort compares one declared input or output with the expected port.
-func matchPort(kind string, vi *onnxpb.ValueInfoProto, want port, name string) error {
+// matchPort compares one declared input or output with the expected port
+// and returns its declared element type.
+func matchPort(kind string, vi *onnxpb.ValueInfoProto, want port, name string) (graph.DType, error) {
 	if vi == nil {
-		return fmt.Errorf("%w: missing %s %q", ErrSignature, kind, name)
+		return 0, fmt.Errorf("%w: missing %s %q", ErrSignature, kind, name)
 	}
 	tt := vi.GetType().GetTensorType()
-	if tt == nil || graph.DType(tt.GetElemType()) != want.dtype {
-		got := "no tensor type"
+	var got graph.DType
+	if tt != nil {
+		got = graph.DType(tt.GetElemType())
+	}
+	if got != want.dtype && (!want.half || got != graph.Float16) {
+		desc := "no tensor type"
 		if tt != nil {
-			got = graph.DType(tt.GetElemType()).String()
+			desc = got.String()
 		}
-		return fmt.Errorf("%w: %s %q is %s, want %v (only float32 graphs run here; pick an fp32 variant)", ErrSignature, kind, name, got, want.dtype)
+		alts := want.dtype.String()
+		if want.half {
+			alts += " or float16"
+		}
+		return 0, fmt.Errorf("%w: %s %q is %s, want %s", ErrSignature, kind, name, desc, alts)
 	}
 	dims := tt.GetShape().GetDim()
 	if len(dims) != len(want.dims) {
-		return fmt.Errorf("%w: %s %q has rank %d, want %d", ErrSignature, kind, name, len(dims), len(want.dims))
+		return 0, fmt.Errorf("%w: %s %q has rank %d, want %d", ErrSignature, kind, name, len(dims), len(want.dims))
 	}
 	for i, d := range dims {
 		dv, fixed := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue)
 		if fixed && want.dims[i] != free && dv.DimValue != want.dims[i] {
-			return fmt.Errorf("%w: %s %q dim %d is %d, config.json says %d", ErrSignature, kind, name, i, dv.DimValue, want.dims[i])
+			return 0, fmt.Errorf("%w: %s %v %q dim %d is %d, config.json says %d", ErrSignature, kind, got, name, i, dv.DimValue, want.dims[i])
 		}
 	}
-	return nil
+	return got, nil
+}
+
+// halfPorts reads which float ports the three graphs declare float16 from
+// their checked dtypes, and checks the runner can feed them: the embedding
+// output must have the decoder's inputs_embeds dtype (a decode step feeds
+// one to the other unchanged), and the cache one dtype throughout.
+func halfPorts(vision, embed, dec map[string]graph.DType, layers int) (HalfPorts, error) {
+	h := HalfPorts{
+		PixelValues:   vision[PixelValues] == graph.Float16,
+		ImageFeatures: vision[ImageFeatures] == graph.Float16,
+		Embeds:        dec[InputsEmbeds] == graph.Float16,
+		Cache:         layers > 0 && dec[PastKey(0)] == graph.Float16,
+		Logits:        dec[Logits] == graph.Float16 || dec[Scores] == graph.Float16,
+	}
+	if embed[InputsEmbeds] != dec[InputsEmbeds] {
+		return h, fmt.Errorf("%w: embed_tokens outputs %s inputs_embeds, the decoder takes %s (mixed dtype variants?)", ErrSignature, embed[InputsEmbeds], dec[InputsEmbeds])
+	}
+	want := dec[PastKey(0)]
+	for i := range layers {
+		for _, n := range []string{PastKey(i), PastValue(i), PresentKey(i), PresentValue(i)} {
+			if dec[n] != want {
+				return h, fmt.Errorf("%w: decoder %q is %s, %q is %s: the cache must have one dtype", ErrSignature, n, dec[n], PastKey(0), want)
+			}
+		}
+	}
+	return h, nil
 }

@@ -54,7 +54,7 @@ type VLMOptions struct {
 	// Logger receives the CUDA → CPU fallback line and session debug lines;
 	// nil discards them.
 	Logger *slog.Logger
-	// DType picks the graphs' dtype variant (see LoadDType); "" is
+	// DType picks the graphs' dtype variant (see LoadDevice); "" is
 	// DTypeAuto.
 	DType DType
 	// DisableCPUArena turns off ONNX Runtime's CPU memory arena for the
@@ -106,7 +106,7 @@ type VLM struct {
 // signature mismatch, bad tokenizer) or a *runtime.LibraryError when ONNX
 // Runtime cannot be found (its message says to run `make ort`).
 func Open(ctx context.Context, dir string, opts VLMOptions) (_ *VLM, err error) {
-	b, err := LoadDType(ctx, dir, opts.DType)
+	b, err := LoadDevice(ctx, dir, opts.DType, opts.Device)
 	if err != nil {
 		return nil, err
 	}
