@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -127,3 +128,96 @@ func TestVisionTrainStep(t *testing.T) {
 	}
 }
 
+// grpoVisionSetup is grpoSetup with the vision encoder trained.
+func grpoVisionSetup(t testing.TB, b *models.Bundle, cfg GRPOConfig) (*Engine, *Prep) {
+	t.Helper()
+	env := openEnv(t)
+	ws, err := BundleWeights(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec := EngineConfig{Objective: GRPO, Arch: b.Manifest.Architecture, Loss: cfg.Loss(), Session: oneThread, TrainVision: true}
+	st, err := NewState(ws, TrainedParams(ec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	eng, err := NewEngine(env, ec, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Close() })
+	return eng, NewPrepFor(openVLM(t, b.Dir), ec)
+}
+
+// TestGRPOVision runs GRPO with a trainable encoder on real images: the
+// train graph (encoder inlined, pixels batched) gives the rollout's
+// log-probs (the bundle's own encoder), the reference model runs the
+// encoder too (β > 0), and after the updates the rollout bundle on disk
+// holds vision weights that differ from the source's.
+func TestGRPOVision(t *testing.T) {
+	ctx := context.Background()
+	b := testBundle(t, smallArch(), 11)
+	out := t.TempDir()
+	cfg := grpoTiny(out, 2, 1, 0.05)
+	eng, prep := grpoVisionSetup(t, b, cfg)
+	items := modalityTask(t, 8)
+	r, err := newGRPORun(ctx, eng, b, prep, items, cfg.withDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	ro, err := r.rollout(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ro.Bucket.Grid == [3]int64{} {
+		t.Fatal("the rollout's bucket has no image grid")
+	}
+	rows, err := r.rows(ctx, ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows[0].Pixels == nil || rows[0].Features != nil {
+		t.Fatal("rows should carry pixels and no cached features")
+	}
+	lm, err := newLogpModel(eng, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lm.close()
+	got, err := lm.logp(ctx, r.tok, rows, ro.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var worst float64
+	for i := range got {
+		for j := range got[i] {
+			worst = max(worst, float64(got[i][j]-ro.OldLogp[i][j]), float64(ro.OldLogp[i][j]-got[i][j]))
+		}
+	}
+	t.Logf("max |train logp − rollout logp| = %.2g", worst)
+	if worst > 1e-4 {
+		t.Fatalf("train-graph log-probs (vision inlined) differ from the rollout's by %g", worst)
+	}
+	if _, err := RunGRPO(ctx, eng, b, prep, items, cfg); err != nil {
+		t.Fatal(err)
+	}
+	src, err := BundleWeights(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := models.Load(ctx, filepath.Join(out, DirRolloutBundle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk, err := BundleWeights(rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"visual.patch_embed.proj.weight", "visual.merger.mlp.2.weight"} {
+		if slices.Equal(src[n].F32, disk[n].F32) {
+			t.Errorf("%s in the rollout bundle is the source's: trained vision weights do not reach the rollouts", n)
+		}
+	}
+}
