@@ -2,9 +2,11 @@ package train
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/medgr2/medgr2/graph"
@@ -219,5 +221,204 @@ func TestGRPOVision(t *testing.T) {
 		if slices.Equal(src[n].F32, disk[n].F32) {
 			t.Errorf("%s in the rollout bundle is the source's: trained vision weights do not reach the rollouts", n)
 		}
+	}
+}
+
+// TestFreezeModules checks the module names of EngineConfig.Freeze, the
+// TrainVision switch and the tied-embedding rule.
+func TestFreezeModules(t *testing.T) {
+	tied := tinyArch(40) // DefaultConfig ties the LM head to the embeddings
+	untied := tied
+	untied.TieWordEmbeddings = false
+	vision, dec := len(VisionParams(tied)), len(DecoderParams(tied, false))
+	cases := []struct {
+		name     string
+		cfg      EngineConfig
+		want     int    // trained parameters
+		without  string // a prefix no trained name may start with ("" skips)
+		with     string // a name that must be trained ("" skips)
+		visionIn bool   // VisionTrained
+		err      string // validateFreeze error ("" none)
+	}{
+		{"default-vision-frozen", EngineConfig{Objective: SFT, Arch: tied}, dec, "visual.", "model.embed_tokens.weight", false, ""},
+		{"train-vision", EngineConfig{Objective: SFT, Arch: tied, TrainVision: true}, vision + dec, "", "visual.patch_embed.proj.weight", true, ""},
+		{"decoder-only", EngineConfig{Objective: SFT, Arch: tied, TrainVision: true, Freeze: []string{ModuleVision}}, dec, "visual.", "model.norm.weight", false, ""},
+		{"vision-only", EngineConfig{Objective: SFT, Arch: tied, TrainVision: true,
+			Freeze: []string{ModuleDecoder, ModuleEmbeddings, ModuleHead}}, vision, "model.", "visual.merger.mlp.2.weight", true, ""},
+		{"part-of-vision", EngineConfig{Objective: SFT, Arch: tied, TrainVision: true, Freeze: []string{"visual.blocks."}},
+			dec + vision - 12*tied.Vision.Depth, "visual.blocks.", "visual.merger.ln_q.weight", true, ""},
+		{"decoder", EngineConfig{Objective: SFT, Arch: tied, Freeze: []string{ModuleDecoder}}, 1, "model.layers.", "model.embed_tokens.weight", false, ""},
+		{"untied-head", EngineConfig{Objective: SFT, Arch: untied, Freeze: []string{ModuleHead}}, len(DecoderParams(untied, false)) - 1,
+			"lm_head.", "model.embed_tokens.weight", false, ""},
+		{"untied-embeddings", EngineConfig{Objective: SFT, Arch: untied, Freeze: []string{ModuleEmbeddings}}, len(DecoderParams(untied, false)) - 1,
+			"model.embed_tokens.", "lm_head.weight", false, ""},
+		{"tied-both", EngineConfig{Objective: SFT, Arch: tied, Freeze: []string{ModuleEmbeddings, ModuleHead}}, dec - 1,
+			"model.embed_tokens.", "model.norm.weight", false, ""},
+		{"tied-head-only", EngineConfig{Objective: SFT, Arch: tied, Freeze: []string{ModuleHead}}, dec - 1, "", "", false, "tie_word_embeddings"},
+		{"tied-embeddings-only", EngineConfig{Objective: GRPO, Arch: tied, Freeze: []string{ModuleEmbeddings}}, dec - 1, "", "", false, "tie_word_embeddings"},
+		{"reward-head", EngineConfig{Objective: Reward, Arch: tied, Freeze: []string{ModuleHead}}, len(DecoderParams(tied, true)) - 2,
+			"score.", "model.embed_tokens.weight", false, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := validateFreeze(tc.cfg)
+			if tc.err != "" {
+				if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want ErrConfig mentioning %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := TrainedParams(tc.cfg)
+			if len(got) != tc.want {
+				t.Fatalf("%d parameters, want %d", len(got), tc.want)
+			}
+			for _, p := range got {
+				if tc.without != "" && strings.HasPrefix(p, tc.without) {
+					t.Errorf("%s is trained", p)
+				}
+			}
+			if tc.with != "" && !slices.Contains(got, tc.with) {
+				t.Errorf("%s is not trained", tc.with)
+			}
+			if v := VisionTrained(tc.cfg); v != tc.visionIn {
+				t.Errorf("VisionTrained = %v, want %v", v, tc.visionIn)
+			}
+		})
+	}
+}
+
+// TestNewTrainerRejectsHalfTiedFreeze: NewTrainer refuses freezing only
+// the head of a tied model.
+func TestNewTrainerRejectsHalfTiedFreeze(t *testing.T) {
+	src := testBundle(t, tinyArch(0), 1)
+	tr, err := NewTrainer(openEnv(t), src, EngineConfig{Objective: SFT, Freeze: []string{ModuleHead}})
+	if !errors.Is(err, ErrConfig) {
+		_ = tr.Close()
+		t.Fatalf("err = %v, want ErrConfig", err)
+	}
+}
+
+// TestDecoderOnlyGraphHasNoVision: with the vision encoder frozen (the
+// default, or TrainVision with Freeze "vision") the train step is today's
+// graph: image_embeds in, no vision weight or pixel input. With
+// TrainVision a text-only bucket declares the vision weights (zero
+// gradient) and an image bucket inlines the encoder.
+func TestDecoderOnlyGraphHasNoVision(t *testing.T) {
+	arch := tinyArch(40)
+	text, img := Bucket{Batch: 2, Length: 16}, Bucket{Batch: 2, Length: 16, Grid: [3]int64{1, 4, 4}}
+	cases := []struct {
+		name   string
+		cfg    EngineConfig
+		b      Bucket
+		vision bool // vision weights are inputs
+		pixels bool // pixel_values is an input (else image_embeds)
+		err    bool
+	}{
+		{"default", EngineConfig{Objective: SFT, Arch: arch}, text, false, false, false},
+		{"freeze-vision", EngineConfig{Objective: SFT, Arch: arch, TrainVision: true, Freeze: []string{ModuleVision}}, text, false, false, false},
+		{"train-vision-text-bucket", EngineConfig{Objective: SFT, Arch: arch, TrainVision: true}, text, true, false, false},
+		{"train-vision-image-bucket", EngineConfig{Objective: Reward, Arch: arch, TrainVision: true}, img, true, true, false},
+		{"frozen-vision-image-bucket", EngineConfig{Objective: SFT, Arch: arch}, img, false, false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g, ts, err := BuildTrainStep(tc.cfg, graphParams(tc.cfg), tc.b)
+			if tc.err {
+				if !errors.Is(err, ErrConfig) {
+					t.Fatalf("err = %v, want ErrConfig", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var vis, px, embeds bool
+			for _, in := range g.Inputs() {
+				vis = vis || isVision(in.Name())
+				px = px || in.Name() == InPixelValues
+				embeds = embeds || in.Name() == InImageEmbeds
+			}
+			if vis != tc.vision || px != tc.pixels || embeds == tc.pixels {
+				t.Fatalf("vision weights %v, pixel_values %v, image_embeds %v; want %v, %v, %v", vis, px, embeds, tc.vision, tc.pixels, !tc.pixels)
+			}
+			var trained []string
+			for _, p := range ts.Params {
+				trained = append(trained, p.Name)
+			}
+			if !slices.Equal(trained, TrainedParams(tc.cfg)) {
+				t.Fatalf("the step trains %d parameters, TrainedParams %d", len(trained), len(TrainedParams(tc.cfg)))
+			}
+		})
+	}
+}
+
+// TestVisionBatchErrors checks the bad-input paths of batching pixels.
+func TestVisionBatchErrors(t *testing.T) {
+	arch := tinyArch(40)
+	tok := visionTokens(arch)
+	grid := [3]int64{1, 4, 4}
+	b := Bucket{Batch: 4, Length: 32, Grid: grid}
+	good := visionRows(2, arch.VocabSize, grid, 0, 1)
+	other := visionRows(1, arch.VocabSize, [3]int64{1, 8, 8}, 0, 2)
+	withFeatures := good[0]
+	withFeatures.Pixels, withFeatures.Features = nil, make([]float32, 4*arch.HiddenSize)
+	short := good[0]
+	short.Pixels = short.Pixels[:100]
+	cases := []struct {
+		name string
+		rows []Row
+		b    Bucket
+		want string
+	}{
+		{"pixels-without-grid", good, Bucket{Batch: 4, Length: 16}, "no image grid"},
+		{"features-with-grid", []Row{withFeatures}, b, "cached image features"},
+		{"other-grid", []Row{good[0], other[0]}, b, "one image size per run"},
+		{"short-pixels", []Row{short}, b, "pixel values"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			batch, err := MakeBatch(SFT, tok, tc.rows, tc.b, false)
+			if !errors.Is(err, ErrData) || !strings.Contains(err.Error(), tc.want) {
+				_ = batch.Close()
+				t.Fatalf("err = %v, want ErrData mentioning %q", err, tc.want)
+			}
+		})
+	}
+	// The loader names both sizes when a run mixes them.
+	_, err := NewLoader(append(slices.Clone(good), other...), Buckets{Batch: 4, Lengths: []int{16, 32}}, 1)
+	if !errors.Is(err, ErrData) || !strings.Contains(err.Error(), "[1 4 4]") || !strings.Contains(err.Error(), "[1 8 8]") {
+		t.Fatalf("loader err = %v, want ErrData naming both grids", err)
+	}
+}
+
+// TestPrepFor: a Prep for a vision-training config keeps pixels and runs
+// no encoder; the default Prep caches features as before.
+func TestPrepFor(t *testing.T) {
+	ctx := context.Background()
+	b := testBundle(t, smallArch(), 11)
+	v := openVLM(t, b.Dir)
+	it := modalityTask(t, 1)[0]
+	for _, tc := range []struct {
+		name   string
+		prep   *Prep
+		pixels bool
+	}{
+		{"frozen", NewPrep(v), false},
+		{"frozen-for", NewPrepFor(v, EngineConfig{Objective: SFT, TrainVision: true, Freeze: []string{ModuleVision}}), false},
+		{"trainable", NewPrepFor(v, EngineConfig{Objective: SFT, TrainVision: true}), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			row, im, err := tc.prep.Row(ctx, it.Question, it.Options(), it.ImageFile(), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (row.Pixels != nil) != tc.pixels || (row.Features != nil) == tc.pixels || (im.Features != nil) == tc.pixels {
+				t.Fatalf("pixels %v, features %v (image features %v); want pixels %v",
+					row.Pixels != nil, row.Features != nil, im.Features != nil, tc.pixels)
+			}
+		})
 	}
 }
