@@ -422,3 +422,57 @@ func TestPrepFor(t *testing.T) {
 		})
 	}
 }
+
+// TestNewTrainerVisionWriteBundle trains one SFT step with the encoder
+// trainable through NewTrainer and checks that the written bundle's vision
+// weights changed on disk and the frozen ones did not.
+func TestNewTrainerVisionWriteBundle(t *testing.T) {
+	ctx := context.Background()
+	src := testBundle(t, tinyArch(0), 3)
+	arch := src.Manifest.Architecture
+	tr, err := NewTrainer(openEnv(t), src, EngineConfig{Objective: SFT, TrainVision: true, Freeze: []string{ModuleDecoder}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	grid := [3]int64{1, 4, 4}
+	tok := TokensOf(src.Manifest)
+	rows := visionRows(4, arch.VocabSize, grid, 0, 1)
+	for i := range rows {
+		for j, id := range rows[i].IDs {
+			if id == 5 {
+				rows[i].IDs[j] = tok.ImagePad
+			}
+		}
+	}
+	if _, err := Supervised(ctx, tr.Engine, tok, rows, RunConfig{Steps: 1, Schedule: Schedule{LR: 1e-2, Decay: "constant"},
+		Buckets: Buckets{Batch: 4, Lengths: []int{16}}, Seed: 1, OutDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := tr.WriteBundle(ctx, filepath.Join(t.TempDir(), "bundle"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := BundleWeights(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := BundleWeights(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	visionChanged := 0
+	for name, w := range before {
+		same := slices.Equal(w.F32, after[name].F32)
+		switch {
+		case strings.HasPrefix(name, "model.layers.") && !same:
+			t.Errorf("frozen %s changed", name)
+		case isVision(name) && !same:
+			visionChanged++
+		}
+	}
+	if visionChanged == 0 {
+		t.Fatal("no vision weight changed on disk")
+	}
+	t.Logf("%d of %d vision weights changed", visionChanged, len(VisionParams(arch)))
+}
