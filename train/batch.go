@@ -105,8 +105,12 @@ type batchArrays struct {
 // b: right-padded ids, attention mask, mRoPE positions, spliced image
 // features, shifted labels and normalised loss weights (token mean over
 // the batch for SFT and GRPO, row mean for the reward model). withRef adds
-// ref_logp (GRPO with β > 0). Rows longer than b.Length, more rows than
-// b.Batch, or rows without loss tokens are errors wrapping ErrData.
+// ref_logp (GRPO with β > 0). With a bucket Grid the image part is
+// pixel_values, grid_thw and image_index from Row.Pixels instead of
+// image_embeds (rows without an image get a zero image, masked out). Rows
+// longer than b.Length, more rows than b.Batch, rows without loss tokens,
+// and rows whose image form or grid does not suit b are errors wrapping
+// ErrData.
 func MakeBatch(obj Objective, tok Tokens, rows []Row, b Bucket, withRef bool) (*Batch, error) {
 	if len(rows) == 0 || len(rows) > b.Batch {
 		return nil, fmt.Errorf("%w: %d rows for a batch of %d", ErrData, len(rows), b.Batch)

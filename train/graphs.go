@@ -69,9 +69,10 @@ type LossConfig struct {
 	RankScale float64
 }
 
-// DecoderParams returns the trained parameters of a decoder train graph:
-// the embedding table and every decoder weight (the vision encoder is
-// frozen and runs outside the graph), in file order.
+// DecoderParams returns the decoder parameters of a train graph: the
+// embedding table and every decoder weight (the reward head for reward),
+// in file order. VisionParams are the encoder's, which the graphs hold
+// only when the encoder trains (EngineConfig.TrainVision).
 func DecoderParams(cfg models.ArchConfig, reward bool) []string {
 	var names []string
 	for _, s := range models.WeightSpecs(cfg, reward) {
