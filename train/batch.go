@@ -219,7 +219,7 @@ func (a *batchArrays) checkImage(tok Tokens, row Row, r int, b Bucket) error {
 	P := b.patches()
 	switch {
 	case P == 0 && row.Pixels != nil:
-		return fmt.Errorf("%w: the row carries pixels but the bucket has no image grid (a frozen vision encoder needs Row.Features: NewPrep)", ErrData)
+		return fmt.Errorf("%w: the row carries pixels but the bucket has no image grid (set Bucket.Grid from ImageGrid; a frozen vision encoder needs Row.Features: NewPrep)", ErrData)
 	case P == 0:
 		return nil
 	case row.Features != nil:

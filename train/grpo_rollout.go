@@ -250,7 +250,7 @@ func (r *grpoRun) collect(ctx context.Context, pol *models.VLM, ro *rollout, res
 	for i, it := range ro.Items {
 		prompts[i], _ = r.prompt(ctx, it) // cached by rollout
 	}
-	if ro.Bucket.Grid, err = imageGrid(prompts); err != nil {
+	if ro.Bucket.Grid, err = ImageGrid(prompts); err != nil {
 		return err
 	}
 	st, err := scoreCompletions(ctx, r.cfg.Rewards, cs, r.cfg.Group, r.cfg.AdvantageEps)

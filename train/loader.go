@@ -40,7 +40,7 @@ type Loader struct {
 
 // NewLoader returns a loader over rows; every row must fit a bucket. When
 // rows carry Row.Pixels (a trainable vision encoder) every bucket gets
-// their image grid, which must be the same for all of them (imageGrid).
+// their image grid, which must be the same for all of them (ImageGrid).
 func NewLoader(rows []Row, bs Buckets, seed uint64) (*Loader, error) {
 	if err := bs.validate(); err != nil {
 		return nil, err
@@ -48,7 +48,7 @@ func NewLoader(rows []Row, bs Buckets, seed uint64) (*Loader, error) {
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("%w: no training rows", ErrData)
 	}
-	grid, err := imageGrid(rows)
+	grid, err := ImageGrid(rows)
 	if err != nil {
 		return nil, err
 	}
@@ -204,12 +204,13 @@ func (l *Loader) Restore(s LoaderState) error {
 	return nil
 }
 
-// imageGrid returns the one patch grid of the rows that carry Pixels (zero
-// when none does). A trainable encoder's graph has a static patch count,
+// ImageGrid returns the one patch grid of the rows that carry Pixels (zero
+// when none does): the Bucket.Grid of a batch of those rows, for callers
+// that build buckets without a Loader. A trainable encoder's graph has a static patch count,
 // so images of different sizes in one run are an error naming both grids
 // (resize the images to one size); so is a pixel row with other than one
 // image.
-func imageGrid(rows []Row) ([3]int64, error) {
+func ImageGrid(rows []Row) ([3]int64, error) {
 	var grid [3]int64
 	first := -1
 	for i, r := range rows {
