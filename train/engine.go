@@ -25,7 +25,7 @@ type Bucket struct {
 	// without an image gets a zero image whose features are masked out).
 	// The zero value means no vision part: rows carry cached features.
 	// The Loader sets it from the rows.
-	Grid [3]int64 `json:",omitempty"`
+	Grid [3]int64
 }
 
 // patches returns the patch count of one image of the bucket's grid (0:

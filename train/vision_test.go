@@ -476,3 +476,31 @@ func TestNewTrainerVisionWriteBundle(t *testing.T) {
 	}
 	t.Logf("%d of %d vision weights changed", visionChanged, len(VisionParams(arch)))
 }
+
+// TestVisionRewardEval trains the reward model with the encoder and
+// evaluates it (forward only) on rows with pixels: EvalReward gives each
+// batch its image grid.
+func TestVisionRewardEval(t *testing.T) {
+	ctx := context.Background()
+	arch := tinyArch(40)
+	cfg := EngineConfig{Objective: Reward, Arch: arch, TrainVision: true}
+	eng, err := NewEngine(openEnv(t), cfg, visionState(t, cfg, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	rows := visionRows(6, arch.VocabSize, [3]int64{1, 4, 4}, 3, 1)
+	for i := range rows {
+		rows[i].Target = float32(i % 2 * 10)
+	}
+	bs := Buckets{Batch: 4, Lengths: []int{16}}
+	if _, err := Supervised(ctx, eng, visionTokens(arch), rows, RunConfig{Steps: 2, Schedule: Schedule{LR: 1e-3},
+		Buckets: bs, Seed: 1, OutDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	rho, err := EvalReward(ctx, eng, visionTokens(arch), rows, bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("spearman %.3f", rho)
+}
