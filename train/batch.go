@@ -28,8 +28,13 @@ type Row struct {
 	// Features are the vision encoder's outputs for the row's
 	// <|image_pad|> tokens, in order: [pads, hidden] flattened.
 	Features []float32
+	// Pixels are the row's one processed image, [patches, 1176] flattened
+	// (preprocessing.Pixels.Values), fed instead of Features when the
+	// vision encoder trains (EngineConfig.TrainVision; NewPrepFor fills
+	// it). A row carries Features or Pixels, not both.
+	Pixels []float32
 	// Grids holds each image's (t, h, w) patch grid, for the mRoPE
-	// positions.
+	// positions (and, with Pixels, the encoder's grid_thw).
 	Grids [][3]int64
 	// Target is the reward-model regression target (the sample's level).
 	Target float32
@@ -49,12 +54,21 @@ type Tokens struct {
 	Pad, ImagePad int // padding and <|image_pad|> ids
 	Hidden        int // decoder width (feature row length)
 	Merge         int // spatial merge size (2)
+	PatchDim      int // values per image patch (1176); 0 means 1176
+}
+
+// patchDim returns PatchDim, 1176 when unset.
+func (t Tokens) patchDim() int {
+	if t.PatchDim == 0 {
+		return 3 * 2 * 14 * 14
+	}
+	return t.PatchDim
 }
 
 // TokensOf returns the batching settings of a bundle's manifest.
 func TokensOf(m *models.Manifest) Tokens {
 	return Tokens{Pad: m.SpecialTokens.PAD, ImagePad: m.SpecialTokens.ImagePad,
-		Hidden: m.Architecture.HiddenSize, Merge: m.Architecture.Vision.SpatialMergeSize}
+		Hidden: m.Architecture.HiddenSize, Merge: m.Architecture.Vision.SpatialMergeSize, PatchDim: m.Architecture.Vision.PatchDim()}
 }
 
 // Batch is one bucket's worth of input tensors. Close releases them.
@@ -81,6 +95,8 @@ func (b *Batch) Close() error {
 type batchArrays struct {
 	ids, mask, pos, labels []int64
 	img, imgMask, weights  []float32
+	px                     []float32 // pixel_values [B·P, PatchDim] (bucket Grid set)
+	grid, imgIdx           []int64   // grid_thw [B, 3] and image_index [B, S] (bucket Grid set)
 	targets, rowW, adv     []float32
 	old, ref               []float32
 }
@@ -89,8 +105,12 @@ type batchArrays struct {
 // b: right-padded ids, attention mask, mRoPE positions, spliced image
 // features, shifted labels and normalised loss weights (token mean over
 // the batch for SFT and GRPO, row mean for the reward model). withRef adds
-// ref_logp (GRPO with β > 0). Rows longer than b.Length, more rows than
-// b.Batch, or rows without loss tokens are errors wrapping ErrData.
+// ref_logp (GRPO with β > 0). With a bucket Grid the image part is
+// pixel_values, grid_thw and image_index from Row.Pixels instead of
+// image_embeds (rows without an image get a zero image, masked out). Rows
+// longer than b.Length, more rows than b.Batch, rows without loss tokens,
+// and rows whose image form or grid does not suit b are errors wrapping
+// ErrData.
 func MakeBatch(obj Objective, tok Tokens, rows []Row, b Bucket, withRef bool) (*Batch, error) {
 	if len(rows) == 0 || len(rows) > b.Batch {
 		return nil, fmt.Errorf("%w: %d rows for a batch of %d", ErrData, len(rows), b.Batch)
@@ -100,6 +120,13 @@ func MakeBatch(obj Objective, tok Tokens, rows []Row, b Bucket, withRef bool) (*
 		labels: make([]int64, B*S), img: make([]float32, B*S*H), imgMask: make([]float32, B*S),
 		weights: make([]float32, B*S), targets: make([]float32, B), rowW: make([]float32, B), adv: make([]float32, B),
 		old: make([]float32, B*S), ref: make([]float32, B*S)}
+	if P := b.patches(); P > 0 {
+		a.img = nil
+		a.px, a.grid, a.imgIdx = make([]float32, B*P*tok.patchDim()), make([]int64, 3*B), make([]int64, B*S)
+		for r := range B {
+			copy(a.grid[3*r:3*r+3], b.Grid[:])
+		}
+	}
 	var total float64
 	for r := range B {
 		if r >= len(rows) {
@@ -143,13 +170,20 @@ func (a *batchArrays) fillRow(obj Objective, tok Tokens, row Row, r int, b Bucke
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrData, err)
 	}
-	feat := 0
+	if err := a.checkImage(tok, row, r, b); err != nil {
+		return 0, err
+	}
+	feat, vision := 0, b.patches() > 0
 	for s, id := range row.IDs {
 		a.ids[r*S+s], a.mask[r*S+s] = int64(id), 1
 		for k := range 3 {
 			a.pos[k*B*S+r*S+s] = pos[k][s]
 		}
-		if id == tok.ImagePad {
+		if id == tok.ImagePad && vision {
+			a.imgIdx[r*S+s] = int64(r*b.patches()/max(tok.Merge*tok.Merge, 1) + feat)
+			a.imgMask[r*S+s] = 1
+			feat++
+		} else if id == tok.ImagePad {
 			if (feat+1)*H > len(row.Features) {
 				return 0, fmt.Errorf("%w: more <|image_pad|> tokens than feature rows (%d)", ErrData, len(row.Features)/max(H, 1))
 			}
@@ -158,7 +192,11 @@ func (a *batchArrays) fillRow(obj Objective, tok Tokens, row Row, r int, b Bucke
 			feat++
 		}
 	}
-	if feat*H != len(row.Features) {
+	if vision {
+		if want := len(row.Pixels) / tok.patchDim() / max(tok.Merge*tok.Merge, 1); feat != want {
+			return 0, fmt.Errorf("%w: %d <|image_pad|> tokens but the image has %d merged patches", ErrData, feat, want)
+		}
+	} else if feat*H != len(row.Features) {
 		return 0, fmt.Errorf("%w: %d <|image_pad|> tokens but %d feature rows", ErrData, feat, len(row.Features)/max(H, 1))
 	}
 	for s := L; s < S; s++ {
@@ -172,6 +210,32 @@ func (a *batchArrays) fillRow(obj Objective, tok Tokens, row Row, r int, b Bucke
 		return 1, nil
 	}
 	return a.fillLoss(obj, row, r, S)
+}
+
+// checkImage checks that row's image matches the bucket's form (cached
+// features without a Grid, pixels of the bucket's grid with one) and, with
+// a Grid, copies its pixels into row r of pixel_values.
+func (a *batchArrays) checkImage(tok Tokens, row Row, r int, b Bucket) error {
+	P := b.patches()
+	switch {
+	case P == 0 && row.Pixels != nil:
+		return fmt.Errorf("%w: the row carries pixels but the bucket has no image grid (set Bucket.Grid from ImageGrid; a frozen vision encoder needs Row.Features: NewPrep)", ErrData)
+	case P == 0:
+		return nil
+	case row.Features != nil:
+		return fmt.Errorf("%w: the row carries cached image features but the vision encoder trains (rows need Row.Pixels: NewPrepFor)", ErrData)
+	case row.Pixels == nil:
+		return nil // a text-only row: its zero image is masked out
+	case len(row.Grids) != 1:
+		return fmt.Errorf("%w: a row with pixels holds %d images; a trainable vision encoder takes one per row", ErrData, len(row.Grids))
+	case row.Grids[0] != b.Grid:
+		return fmt.Errorf("%w: image grid %v differs from the batch's %v: a trainable vision encoder needs one image size per run",
+			ErrData, row.Grids[0], b.Grid)
+	case len(row.Pixels) != P*tok.patchDim():
+		return fmt.Errorf("%w: %d pixel values for a %v grid of %d-value patches", ErrData, len(row.Pixels), b.Grid, tok.patchDim())
+	}
+	copy(a.px[r*P*tok.patchDim():], row.Pixels)
+	return nil
 }
 
 // fillLoss sets labels and weights: position s predicts IDs[s+1] and counts
@@ -242,7 +306,13 @@ func (a *batchArrays) tensors(obj Objective, b Bucket, H, rows int, withRef bool
 	addI(InInputIDs, []int64{B, S}, a.ids)
 	addI(InAttention, []int64{B, S}, a.mask)
 	addI(InPositions, []int64{3, B, S}, a.pos)
-	addF(InImageEmbeds, []int64{B, S, int64(H)}, a.img)
+	if P := int64(b.patches()); P > 0 {
+		addF(InPixelValues, []int64{B * P, int64(len(a.px)) / (B * P)}, a.px)
+		addI(InGridTHW, []int64{B, 3}, a.grid)
+		addI(InImageIndex, []int64{B, S}, a.imgIdx)
+	} else {
+		addF(InImageEmbeds, []int64{B, S, int64(H)}, a.img)
+	}
 	addF(InImageMask, []int64{B, S, 1}, a.imgMask)
 	switch obj {
 	case SFT:

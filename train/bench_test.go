@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -11,16 +12,33 @@ import (
 
 // benchEngine returns an SFT engine for the default architecture and one
 // batch of its bucket.
-func benchEngine(b *testing.B) (*Engine, *Batch) {
+func benchEngine(b *testing.B) (*Engine, *Batch) { return benchEngineGrid(b, [3]int64{}) }
+
+// benchEngineGrid is benchEngine with, for a non-zero grid, the vision
+// encoder trained and an image of that patch grid in every row (its
+// <|image_pad|> tokens replace prompt tokens after the first two).
+func benchEngineGrid(b *testing.B, grid [3]int64) (*Engine, *Batch) {
 	cfg := models.DefaultConfig(1014)
-	st := randomState(b, cfg, false, 1)
-	eng, err := NewEngine(openEnv(b), EngineConfig{Objective: SFT, Arch: cfg}, st)
+	ec := EngineConfig{Objective: SFT, Arch: cfg, TrainVision: grid != [3]int64{}}
+	st := visionState(b, ec, 1)
+	eng, err := NewEngine(openEnv(b), ec, st)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = eng.Close() })
-	bk := Bucket{Batch: 8, Length: 128}
-	batch, err := MakeBatch(SFT, Tokens{Pad: 0, ImagePad: 5, Hidden: cfg.HiddenSize, Merge: 2}, syntheticRows(8, 120, 1014, 1), bk, false)
+	rows := syntheticRows(8, 120, 1014, 1)
+	if ec.TrainVision {
+		img := visionRows(len(rows), cfg.VocabSize, grid, 0, 2)
+		for i := range rows {
+			P := len(img[i].Pixels) / cfg.Vision.PatchDim()
+			for j := range P / 4 {
+				rows[i].IDs[2+j] = 5
+			}
+			rows[i].Pixels, rows[i].Grids = img[i].Pixels, img[i].Grids
+		}
+	}
+	bk := Bucket{Batch: 8, Length: 128, Grid: grid}
+	batch, err := MakeBatch(SFT, Tokens{Pad: 0, ImagePad: 5, Hidden: cfg.HiddenSize, Merge: 2, PatchDim: cfg.Vision.PatchDim()}, rows, bk, false)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -65,8 +83,20 @@ func BenchmarkForward(b *testing.B) {
 // step-cost ratio ("x-step/fwd"); alternating keeps a shared machine's
 // changing load from favouring either side. Run it with -benchtime 20x
 // or more.
-func BenchmarkStepOverForward(b *testing.B) {
-	eng, batch := benchEngine(b)
+func BenchmarkStepOverForward(b *testing.B) { stepOverForward(b, [3]int64{}) }
+
+// BenchmarkStepOverForwardVision is BenchmarkStepOverForward of the whole
+// model: the vision encoder trains and every row holds an image, 56 px
+// (4×4 patches) or 112 px (8×8 patches). The forward pass runs the same
+// encoder, so the ratio is the whole model's step over its forward pass.
+func BenchmarkStepOverForwardVision(b *testing.B) {
+	for _, px := range []int64{56, 112} {
+		b.Run(fmt.Sprintf("%dpx", px), func(b *testing.B) { stepOverForward(b, [3]int64{1, px / 14, px / 14}) })
+	}
+}
+
+func stepOverForward(b *testing.B, grid [3]int64) {
+	eng, batch := benchEngineGrid(b, grid)
 	ctx := context.Background()
 	if _, err := eng.Step(ctx, batch.Bucket, batch.Tensors, 1e-4); err != nil {
 		b.Fatal(err)

@@ -6,9 +6,15 @@
 // # Graphs
 //
 // BuildGraph composes, for one static (batch, length) Bucket, the embedding
-// lookup, the splice of precomputed image features at <|image_pad|> rows
-// (image_embeds·mask + embed(ids)·(1−mask)) and the models package's
-// decoder (inlined node by node, weights as inputs), then the objective:
+// lookup, the splice of image features at <|image_pad|> rows
+// (features·mask + embed(ids)·(1−mask)) and the models package's decoder
+// (inlined node by node, weights as inputs), then the objective. The image
+// features are either precomputed (the image_embeds input, while the vision
+// encoder is frozen) or, for a bucket with an image Grid, the output of the
+// models package's vision encoder inlined the same way: pixel_values
+// [B·P, 1176] and grid_thw [B, 3] for P patches per row, its [B·P/4, H]
+// output gathered into [B, S, H] by the int64 image_index input. The
+// objectives:
 //
 //   - SFT: −Σ w·log p(label), w = answer tokens normalised to a token mean.
 //   - Reward: Σ w·(score − level)², the reward head's score at the last
@@ -23,14 +29,39 @@
 //     log-ratios clamped before Exp. With one update per rollout the ratio
 //     is exactly 1, so the loss is ≈ 0 while its gradient is not.
 //
-// The vision encoder is frozen: Prep runs it once per image and caches the
-// features.
+// # Vision encoder and freezing
+//
+// EngineConfig.TrainVision (false by default) decides whether the vision
+// encoder trains. Left false, it is frozen and outside the graphs, as it
+// always was: Prep (NewPrep) runs it once per image and caches the
+// features, which rows carry. Set, the encoder (patch embedding, 2-D
+// rotary attention blocks, QuickGELU MLPs, the 2×2 merger) is inlined into
+// every SFT, reward and GRPO graph and trained with the decoder: Prep
+// (NewPrepFor the engine's config) keeps the processed pixels instead, the
+// Loader sets each bucket's Grid from the rows, and MakeBatch feeds pixels.
+// The graph has a static patch count, so every image of a run must have
+// one size: images of two sizes are an error naming both grids (the
+// pipeline builds all images at one image_size). A row without an image
+// gets a zero image whose features are masked out; a batch with no image
+// at all runs the decoder-only graph with the vision weights as unused
+// inputs (zero gradient; AdamW's momentum and decay still move them, as
+// for any zero gradient). GRPO rollouts and WriteBundle write every
+// weight from the state, so a trained encoder reaches the rollout bundle
+// and the exported one.
+//
+// EngineConfig.Freeze names what stays fixed: the modules "vision",
+// "embeddings", "decoder" (layers and final norm) and "head" (LM head, or
+// the reward head), or raw parameter-name prefixes. TrainVision with
+// Freeze "vision" is the decoder-only mode (no vision part in the graph,
+// cached features). With tie_word_embeddings the embeddings and the LM
+// head are one tensor: freezing one module of the two without the other is
+// an error.
 //
 // # Loop
 //
 // NewTrainer is the one way to set training up: it reads a bundle's
-// weights into a State that trains TrainedParams (the decoder less what
-// EngineConfig.Freeze names) and builds the Engine over it; NewEngine
+// weights into a State that trains TrainedParams (the decoder, and the
+// vision encoder with TrainVision, less what EngineConfig.Freeze names) and builds the Engine over it; NewEngine
 // refuses a State whose parameters disagree with its config.
 //
 // An Engine owns one ONNX Runtime session per bucket (built lazily) and a
@@ -76,10 +107,11 @@
 //
 // # Usage
 //
-//	prep := train.NewPrep(vlm)
+//	cfg := train.EngineConfig{Objective: train.SFT, TrainVision: true,
+//		Freeze: []string{train.ModuleEmbeddings, train.ModuleHead}}
+//	prep := train.NewPrepFor(vlm, cfg)
 //	rows, err := prep.SFTRows(ctx, items)
-//	t, err := train.NewTrainer(env, bundle, train.EngineConfig{Objective: train.SFT,
-//		Freeze: []string{"model.embed_tokens."}})
+//	t, err := train.NewTrainer(env, bundle, cfg)
 //	defer t.Close()
 //	rec, err := train.Supervised(ctx, t.Engine, prep.Tokens(), rows, train.RunConfig{
 //		Steps: 200, Schedule: train.Schedule{LR: 1e-3, Warmup: 10, Decay: "cosine"},

@@ -20,7 +20,17 @@ import (
 type Bucket struct {
 	Batch  int // rows per step (short batches are padded with zero-weight rows)
 	Length int // tokens per row (rows are right-padded)
+	// Grid is the (t, h, w) patch grid of every row's image when the
+	// vision encoder runs inside the graph (rows carry Row.Pixels; a row
+	// without an image gets a zero image whose features are masked out).
+	// The zero value means no vision part: rows carry cached features.
+	// The Loader sets it from the rows.
+	Grid [3]int64
 }
+
+// patches returns the patch count of one image of the bucket's grid (0:
+// no vision part).
+func (b Bucket) patches() int { return int(b.Grid[0] * b.Grid[1] * b.Grid[2]) }
 
 // EngineConfig says what an Engine trains.
 type EngineConfig struct {
@@ -30,8 +40,19 @@ type EngineConfig struct {
 	// AdamW holds the optimizer constants; the zero value means
 	// graph.DefaultAdamW().
 	AdamW graph.AdamWConfig
-	// Freeze lists parameter-name prefixes kept fixed (e.g.
-	// "model.embed_tokens."); the vision encoder is always frozen.
+	// TrainVision puts the vision encoder (patch embedding, rotary
+	// attention blocks, MLPs, 2×2 merger) into the train graphs, so the
+	// objective updates it; rows must then carry Row.Pixels (NewPrepFor).
+	// false (the default) keeps the encoder frozen and outside the graphs:
+	// rows carry its cached features, as before.
+	TrainVision bool
+	// Freeze lists what stays fixed: the module names "vision",
+	// "embeddings", "decoder" and "head" (see the Module* constants), or
+	// raw parameter-name prefixes (e.g. "model.layers.0."). "vision" with
+	// TrainVision is the decoder-only mode (no vision part in the graphs).
+	// With tie_word_embeddings the embeddings and the LM head are one
+	// tensor: naming only one of the two modules is an error. nil freezes
+	// nothing beyond the vision rule of TrainVision.
 	Freeze []string
 	// Session configures the ONNX Runtime sessions (device, threads).
 	// Intra-op spinning is off unless Session.Config sets
@@ -83,6 +104,9 @@ func NewEngine(env *runtime.Env, cfg EngineConfig, state *State) (*Engine, error
 	if err := cfg.Arch.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	if err := validateFreeze(cfg); err != nil {
+		return nil, err
+	}
 	if want := TrainedParams(cfg); !slices.Equal(state.Params, want) {
 		return nil, fmt.Errorf("%w: the state trains %d parameters, the config %d (freeze settings differ? build both with NewTrainer)",
 			ErrConfig, len(state.Params), len(want))
@@ -132,13 +156,31 @@ func (e *Engine) Close() error {
 	return err
 }
 
-// BuildTrainStep returns the train-step graph of cfg for bucket b.
+// BuildTrainStep returns the train-step graph of cfg for bucket b; params
+// are the graph's weight inputs (graphParams: the decoder's, and the vision
+// encoder's when VisionTrained), of which the ones cfg.Freeze names stay
+// fixed. A bucket with an image Grid needs VisionTrained(cfg); a bucket
+// without one in a vision-training engine (a batch of text-only rows)
+// declares the vision weights as unused inputs, so they get a zero
+// gradient and the step still updates the same parameter set.
 func BuildTrainStep(cfg EngineConfig, params []string, b Bucket) (*graph.Graph, *graph.TrainStep, error) {
+	vis := VisionTrained(cfg)
+	if b.Grid != [3]int64{} && !vis {
+		return nil, nil, fmt.Errorf("%w: the batch feeds pixels (image grid %v) but the vision encoder is frozen "+
+			"(EngineConfig.TrainVision false or Freeze %q): build rows with NewPrepFor the same config", ErrConfig, b.Grid, ModuleVision)
+	}
 	g, err := BuildGraph(cfg.Objective, cfg.Arch, b, cfg.Loss)
 	if err != nil {
 		return nil, nil, err
 	}
-	ts, err := graph.BuildTrainStep(g, graph.TrainStepConfig{Loss: OutLoss, Params: params, Freeze: cfg.Freeze,
+	if vis && b.Grid == [3]int64{} {
+		for _, s := range models.WeightSpecs(cfg.Arch, false) {
+			if isVision(s.Name) {
+				g.Input(s.Name, s.DType, graph.Dims(s.Dims...))
+			}
+		}
+	}
+	ts, err := graph.BuildTrainStep(g, graph.TrainStepConfig{Loss: OutLoss, Params: params, Freeze: freezePrefixes(cfg),
 		AdamW: cfg.AdamW, Grad: graph.GradOptions{Embedding: cfg.Embedding}})
 	if err != nil {
 		return nil, nil, fmt.Errorf("train: %s train step %d×%d: %w", cfg.Objective, b.Batch, b.Length, err)
@@ -151,7 +193,7 @@ func (e *Engine) stepFor(ctx context.Context, b Bucket) (*stepSession, error) {
 	if s, ok := e.steps[b]; ok {
 		return s, nil
 	}
-	g, ts, err := BuildTrainStep(e.cfg, DecoderParams(e.cfg.Arch, e.cfg.Objective == Reward), b)
+	g, ts, err := BuildTrainStep(e.cfg, graphParams(e.cfg), b)
 	if err != nil {
 		return nil, err
 	}
@@ -276,6 +318,9 @@ func (e *Engine) Forward(ctx context.Context, b Bucket, batch []runtime.NamedTen
 	}
 	sess, ok := e.fwd[b]
 	if !ok {
+		if b.Grid != [3]int64{} && !VisionTrained(e.cfg) {
+			return StepResult{}, fmt.Errorf("%w: the batch feeds pixels (image grid %v) but the vision encoder is frozen", ErrConfig, b.Grid)
+		}
 		g, err := BuildGraph(e.cfg.Objective, e.cfg.Arch, b, e.cfg.Loss)
 		if err != nil {
 			return StepResult{}, err
@@ -285,13 +330,9 @@ func (e *Engine) Forward(ctx context.Context, b Bucket, batch []runtime.NamedTen
 		}
 		e.fwd[b] = sess
 	}
-	ins := slices.Clone(batch)
-	for _, p := range DecoderParams(e.cfg.Arch, e.cfg.Objective == Reward) {
-		t, ok := e.state.param(p)
-		if !ok {
-			return StepResult{}, fmt.Errorf("%w: state has no parameter %q", ErrConfig, p)
-		}
-		ins = append(ins, runtime.NamedTensor{Name: p, Tensor: t})
+	ins, err := withWeights(sess, batch, e.state.param)
+	if err != nil {
+		return StepResult{}, err
 	}
 	var names []string
 	for _, o := range sess.Outputs() {
@@ -306,4 +347,32 @@ func (e *Engine) Forward(ctx context.Context, b Bucket, batch []runtime.NamedTen
 		return StepResult{}, fmt.Errorf("train: forward %d×%d: %w", b.Batch, b.Length, err)
 	}
 	return readResults(outs)
+}
+
+// withWeights returns the batch tensors sess reads plus, for every other
+// input of sess, the weight param gives for its name.
+func withWeights(sess *runtime.Session, batch []runtime.NamedTensor, param func(string) (*runtime.Tensor, bool)) ([]runtime.NamedTensor, error) {
+	inBatch := map[string]bool{}
+	for _, t := range batch {
+		inBatch[t.Name] = true
+	}
+	want := map[string]bool{}
+	var ins []runtime.NamedTensor
+	for _, in := range sess.Inputs() {
+		want[in.Name] = true
+		if inBatch[in.Name] {
+			continue
+		}
+		t, ok := param(in.Name)
+		if !ok {
+			return nil, fmt.Errorf("%w: no batch tensor or weight for the graph input %q", ErrConfig, in.Name)
+		}
+		ins = append(ins, runtime.NamedTensor{Name: in.Name, Tensor: t})
+	}
+	for _, t := range batch {
+		if want[t.Name] {
+			ins = append(ins, t)
+		}
+	}
+	return ins, nil
 }

@@ -13,6 +13,9 @@ const (
 	InInputIDs     = models.InputIDs      // int64 [B, S]: prompt (and completion) tokens, right-padded
 	InImageEmbeds  = "image_embeds"       // float32 [B, S, H]: vision features at <|image_pad|> rows, 0 elsewhere
 	InImageMask    = "image_mask"         // float32 [B, S, 1]: 1 where image_embeds replaces the token embedding
+	InPixelValues  = models.PixelValues   // float32 [B·P, 1176]: each row's image patches (vision in the graph)
+	InGridTHW      = models.GridTHW       // int64 [B, 3]: each row's patch grid (vision in the graph)
+	InImageIndex   = "image_index"        // int64 [B, S]: row of the encoder's output each position reads (vision in the graph)
 	InAttention    = models.AttentionMask // int64 [B, S]: 1 for real tokens
 	InPositions    = models.PositionIDs   // int64 [3, B, S]: multimodal RoPE positions
 	InLabels       = "labels"             // int64 [B, S]: the token each position predicts (ids shifted left)
@@ -66,9 +69,10 @@ type LossConfig struct {
 	RankScale float64
 }
 
-// DecoderParams returns the trained parameters of a decoder train graph:
-// the embedding table and every decoder weight (the vision encoder is
-// frozen and runs outside the graph), in file order.
+// DecoderParams returns the decoder parameters of a train graph: the
+// embedding table and every decoder weight (the reward head for reward),
+// in file order. VisionParams are the encoder's, which the graphs hold
+// only when the encoder trains (EngineConfig.TrainVision).
 func DecoderParams(cfg models.ArchConfig, reward bool) []string {
 	var names []string
 	for _, s := range models.WeightSpecs(cfg, reward) {
@@ -90,7 +94,11 @@ type forward struct {
 }
 
 // buildForward declares the batch inputs and the parameters and inlines
-// models.BuildDecoder (fixed dims, weights as inputs).
+// models.BuildDecoder (fixed dims, weights as inputs). With a bucket Grid
+// it inlines models.BuildVision too: the encoder runs on the batch's
+// pixel_values [B·P, 1176] (P patches per row) and its output rows
+// [B·P/4, H] are gathered into [B, S, H] by image_index; image_mask keeps
+// the splice as without vision.
 func buildForward(name string, cfg models.ArchConfig, b Bucket, reward bool) (*forward, error) {
 	if b.Batch <= 0 || b.Length <= 1 {
 		return nil, fmt.Errorf("%w: bucket %d×%d (batch ≥ 1, length ≥ 2)", ErrConfig, b.Batch, b.Length)
@@ -105,7 +113,10 @@ func buildForward(name string, cfg models.ArchConfig, b Bucket, reward bool) (*f
 	B, S, H := int64(b.Batch), int64(b.Length), int64(cfg.HiddenSize)
 	embedW := g.Input(DecoderParams(cfg, reward)[0], graph.Float32, graph.Dims(int64(cfg.VocabSize), H))
 	ids := g.Input(InInputIDs, graph.Int64, graph.Dims(B, S))
-	img := g.Input(InImageEmbeds, graph.Float32, graph.Dims(B, S, H))
+	img, err := imageEmbeds(g, cfg, b)
+	if err != nil {
+		return nil, err
+	}
 	imgMask := g.Input(InImageMask, graph.Float32, graph.Dims(B, S, 1))
 	bind := map[string]*graph.Value{
 		models.InputsEmbeds: g.Add(g.Mul(g.Gather(embedW, ids, 0), g.Sub(g.ScalarFloat32(1), imgMask)), g.Mul(img, imgMask)),
@@ -126,6 +137,35 @@ func buildForward(name string, cfg models.ArchConfig, b Bucket, reward bool) (*f
 		f.head = outs[models.Scores]
 	}
 	return f, g.Err()
+}
+
+// imageEmbeds returns the image features [B, S, H] spliced at image rows:
+// the image_embeds input, or, with a bucket Grid, the inlined vision
+// encoder's output gathered by image_index.
+func imageEmbeds(g *graph.Graph, cfg models.ArchConfig, b Bucket) (*graph.Value, error) {
+	B, S, H := int64(b.Batch), int64(b.Length), int64(cfg.HiddenSize)
+	if b.Grid == [3]int64{} {
+		return g.Input(InImageEmbeds, graph.Float32, graph.Dims(B, S, H)), nil
+	}
+	P, unit := int64(b.patches()), int64(cfg.Vision.MergeUnit())
+	if b.Grid[0] <= 0 || b.Grid[1] <= 0 || b.Grid[2] <= 0 || P%unit != 0 {
+		return nil, fmt.Errorf("%w: bucket image grid %v (want positive t, h, w whose patch count is a multiple of %d)", ErrConfig, b.Grid, unit)
+	}
+	N := B * P
+	vis, err := models.BuildVision(cfg, models.BuildOptions{ParamsAsInputs: true, NumPatches: graph.D(N)})
+	if err != nil {
+		return nil, fmt.Errorf("train: build vision: %w", err)
+	}
+	bind := map[string]*graph.Value{
+		InPixelValues: g.Input(InPixelValues, graph.Float32, graph.Dims(N, int64(cfg.Vision.PatchDim()))),
+		InGridTHW:     g.Input(InGridTHW, graph.Int64, graph.Dims(B, 3)),
+	}
+	outs, err := inline(g, vis, bind, map[string]int64{"num_patches": N, "num_images": B, "num_image_tokens": N / unit})
+	if err != nil {
+		return nil, err
+	}
+	idx := g.Input(InImageIndex, graph.Int64, graph.Dims(B, S))
+	return g.Gather(outs[models.ImageFeatures], idx, 0), nil
 }
 
 // labelLogp returns log softmax(logits/T)[label] per position: [B, S].

@@ -18,7 +18,8 @@ type logpModel struct {
 	sess    map[Bucket]*runtime.Session
 }
 
-// newLogpModel keeps the decoder parameters of ws as the model's weights;
+// newLogpModel keeps the decoder parameters of ws (and the vision
+// encoder's when the engine trains it) as the model's weights;
 // ws == nil means the engine's current parameters.
 func newLogpModel(eng *Engine, ws map[string]*graph.Tensor) (_ *logpModel, err error) {
 	m := &logpModel{eng: eng, sess: map[Bucket]*runtime.Session{}}
@@ -31,7 +32,7 @@ func newLogpModel(eng *Engine, ws map[string]*graph.Tensor) (_ *logpModel, err e
 			err = errors.Join(err, m.close())
 		}
 	}()
-	for _, name := range DecoderParams(eng.cfg.Arch, false) {
+	for _, name := range graphParams(EngineConfig{Arch: eng.cfg.Arch, TrainVision: VisionTrained(eng.cfg)}) {
 		w, ok := ws[name]
 		if !ok || w.DType != graph.Float32 {
 			return nil, fmt.Errorf("%w: reference weights lack float32 %q", ErrConfig, name)
@@ -83,22 +84,9 @@ func (m *logpModel) logp(ctx context.Context, tok Tokens, rows []Row, b Bucket) 
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, batch.Close()) }()
-	want := map[string]bool{}
-	for _, in := range sess.Inputs() {
-		want[in.Name] = true
-	}
-	var ins []runtime.NamedTensor
-	for _, t := range batch.Tensors {
-		if want[t.Name] {
-			ins = append(ins, t)
-		}
-	}
-	for _, p := range DecoderParams(m.eng.cfg.Arch, false) {
-		t, ok := m.param(p)
-		if !ok {
-			return nil, fmt.Errorf("%w: no weight %q for the log-prob model", ErrConfig, p)
-		}
-		ins = append(ins, runtime.NamedTensor{Name: p, Tensor: t})
+	ins, err := withWeights(sess, batch.Tensors, m.param)
+	if err != nil {
+		return nil, fmt.Errorf("train: log-prob model: %w", err)
 	}
 	S := b.Length
 	lp := make([]float32, b.Batch*S)

@@ -246,6 +246,13 @@ func (r *grpoRun) collect(ctx context.Context, pol *models.VLM, ro *rollout, res
 	if ro.Bucket, err = r.cfg.Buckets.For(longest); err != nil {
 		return err
 	}
+	prompts := make([]Row, len(ro.Items))
+	for i, it := range ro.Items {
+		prompts[i], _ = r.prompt(ctx, it) // cached by rollout
+	}
+	if ro.Bucket.Grid, err = ImageGrid(prompts); err != nil {
+		return err
+	}
 	st, err := scoreCompletions(ctx, r.cfg.Rewards, cs, r.cfg.Group, r.cfg.AdvantageEps)
 	if err != nil {
 		return err
@@ -300,7 +307,7 @@ func (r *grpoRun) rows(ctx context.Context, ro *rollout) ([]Row, error) {
 		}
 		ids := make([]int, 0, len(p.IDs)+len(ro.Tokens[i]))
 		ids = append(append(ids, p.IDs...), ro.Tokens[i]...)
-		row := Row{IDs: ids, AnswerStart: len(p.IDs), AnswerEnd: len(ids), Features: p.Features, Grids: p.Grids,
+		row := Row{IDs: ids, AnswerStart: len(p.IDs), AnswerEnd: len(ids), Features: p.Features, Pixels: p.Pixels, Grids: p.Grids,
 			OldLogp: ro.OldLogp[i], Advantage: ro.Adv[i]}
 		if ro.RefLogp != nil {
 			row.RefLogp = ro.RefLogp[i]

@@ -38,7 +38,9 @@ type Loader struct {
 	plan    [][]int
 }
 
-// NewLoader returns a loader over rows; every row must fit a bucket.
+// NewLoader returns a loader over rows; every row must fit a bucket. When
+// rows carry Row.Pixels (a trainable vision encoder) every bucket gets
+// their image grid, which must be the same for all of them (ImageGrid).
 func NewLoader(rows []Row, bs Buckets, seed uint64) (*Loader, error) {
 	if err := bs.validate(); err != nil {
 		return nil, err
@@ -46,12 +48,17 @@ func NewLoader(rows []Row, bs Buckets, seed uint64) (*Loader, error) {
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("%w: no training rows", ErrData)
 	}
+	grid, err := ImageGrid(rows)
+	if err != nil {
+		return nil, err
+	}
 	l := &Loader{rows: rows, buckets: bs, bucket: make([]Bucket, len(rows)), rng: rand.NewPCG(seed, 0x5eed)}
 	for i, r := range rows {
 		b, err := bs.For(len(r.IDs))
 		if err != nil {
 			return nil, fmt.Errorf("row %d: %w", i, err)
 		}
+		b.Grid = grid
 		l.bucket[i] = b
 	}
 	l.groupUnits()
@@ -195,4 +202,30 @@ func (l *Loader) Restore(s LoaderState) error {
 	}
 	l.epoch, l.cursor = s.Epoch, s.Cursor
 	return nil
+}
+
+// ImageGrid returns the one patch grid of the rows that carry Pixels (zero
+// when none does): the Bucket.Grid of a batch of those rows, for callers
+// that build buckets without a Loader. A trainable encoder's graph has a static patch count,
+// so images of different sizes in one run are an error naming both grids
+// (resize the images to one size); so is a pixel row with other than one
+// image.
+func ImageGrid(rows []Row) ([3]int64, error) {
+	var grid [3]int64
+	first := -1
+	for i, r := range rows {
+		if r.Pixels == nil {
+			continue
+		}
+		if len(r.Grids) != 1 {
+			return grid, fmt.Errorf("%w: row %d carries pixels of %d images; a trainable vision encoder takes one per row", ErrData, i, len(r.Grids))
+		}
+		if first < 0 {
+			grid, first = r.Grids[0], i
+		} else if r.Grids[0] != grid {
+			return grid, fmt.Errorf("%w: row %d has image grid %v (t, h, w patches) and row %d %v: a trainable vision encoder "+
+				"needs one image size per run (resize the images to one size)", ErrData, first, grid, i, r.Grids[0])
+		}
+	}
+	return grid, nil
 }

@@ -13,32 +13,48 @@ import (
 	"github.com/medgr2/medgr2/tokenizer"
 )
 
-// Image is an item's image after the frozen vision encoder.
+// Image is an item's processed image and, while the vision encoder is
+// frozen, its features.
 type Image struct {
-	Pixels   *preprocessing.Pixels // processed patches (kept for rollouts)
-	Features []float32             // image_features [tokens, hidden], flattened
+	Pixels   *preprocessing.Pixels // processed patches (kept for rollouts, and fed to a trainable encoder)
+	Features []float32             // image_features [tokens, hidden], flattened; nil when the encoder trains
 }
 
 // Prep turns OmniMedVQA items into training rows for one bundle: it
-// renders prompts with the bundle's tokenizer and runs each image once
-// through the bundle's vision encoder (frozen, so its features are cached
-// by image file). Safe for concurrent use.
+// renders prompts with the bundle's tokenizer and processes each image
+// once (cached by image file). With a frozen vision encoder (NewPrep) it
+// also runs the bundle's encoder once per image and rows carry the cached
+// features; with a trainable one (NewPrepFor a config that trains vision)
+// rows carry the processed pixels, which the train graph encodes. Safe for
+// concurrent use.
 type Prep struct {
 	vlm    *models.VLM
 	system string
+	pixels bool // rows carry pixels (the encoder trains), not features
 	mu     sync.Mutex
 	cache  map[string]*Image
 }
 
-// NewPrep returns a Prep over an opened bundle.
+// NewPrep returns a Prep over an opened bundle for a frozen vision
+// encoder: rows carry cached features.
 func NewPrep(v *models.VLM) *Prep {
 	return &Prep{vlm: v, system: v.Manifest().Prompt.System, cache: map[string]*Image{}}
+}
+
+// NewPrepFor returns a Prep whose rows suit an engine of cfg: pixels when
+// VisionTrained(cfg), cached features otherwise (as NewPrep).
+func NewPrepFor(v *models.VLM, cfg EngineConfig) *Prep {
+	p := NewPrep(v)
+	cfg.Arch = v.Manifest().Architecture
+	p.pixels = VisionTrained(cfg)
+	return p
 }
 
 // Tokens returns the batching settings of the bundle.
 func (p *Prep) Tokens() Tokens { return TokensOf(p.vlm.Manifest()) }
 
-// Image decodes, processes and encodes the image at path (cached).
+// Image decodes, processes and (with a frozen encoder) encodes the image
+// at path (cached).
 func (p *Prep) Image(ctx context.Context, path string) (*Image, error) {
 	p.mu.Lock()
 	im, ok := p.cache[path]
@@ -54,11 +70,12 @@ func (p *Prep) Image(ctx context.Context, path string) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: image %s: %w", ErrData, path, err)
 	}
-	feats, err := p.encode(ctx, px)
-	if err != nil {
-		return nil, fmt.Errorf("train: vision encoder on %s: %w", path, err)
+	im = &Image{Pixels: px}
+	if !p.pixels {
+		if im.Features, err = p.encode(ctx, px); err != nil {
+			return nil, fmt.Errorf("train: vision encoder on %s: %w", path, err)
+		}
 	}
-	im = &Image{Pixels: px, Features: feats}
 	p.mu.Lock()
 	p.cache[path] = im
 	p.mu.Unlock()
@@ -118,6 +135,9 @@ func (p *Prep) Row(ctx context.Context, question string, options []string, image
 	}
 	if im != nil {
 		r.Features, r.Grids = im.Features, [][3]int64{im.Pixels.GridTHW}
+		if p.pixels {
+			r.Pixels = im.Pixels.Values
+		}
 	}
 	return r, im, nil
 }

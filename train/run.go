@@ -229,6 +229,9 @@ func EvalReward(ctx context.Context, eng *Engine, tok Tokens, rows []Row, bs Buc
 		if err != nil {
 			return 0, err
 		}
+		if b.Grid, err = ImageGrid(chunk); err != nil {
+			return 0, err
+		}
 		batch, err := MakeBatch(Reward, tok, chunk, b, false)
 		if err != nil {
 			return 0, err

@@ -12,12 +12,13 @@ import (
 
 // TrainedParams returns the parameters an engine of cfg updates: the
 // objective's decoder parameters (DecoderParams; the reward head too for
-// Reward) less every one whose name starts with a non-empty cfg.Freeze
-// prefix, in file order.
+// Reward), and the vision encoder's when VisionTrained, less every one
+// that cfg.Freeze names (a module or a name prefix), in file order.
 func TrainedParams(cfg EngineConfig) []string {
 	var out []string
-	for _, p := range DecoderParams(cfg.Arch, cfg.Objective == Reward) {
-		if !frozen(p, cfg.Freeze) {
+	pre := freezePrefixes(cfg)
+	for _, p := range graphParams(cfg) {
+		if !frozen(p, pre) {
 			out = append(out, p)
 		}
 	}
@@ -45,8 +46,8 @@ type Trainer struct {
 }
 
 // NewTrainer reads src's weights and returns a Trainer whose state trains
-// TrainedParams(cfg) and keeps every other weight (the vision encoder and
-// the parameters cfg.Freeze names) fixed. cfg.Arch is taken from src's
+// TrainedParams(cfg) and keeps every other weight (the vision encoder
+// unless cfg.TrainVision, and the parameters cfg.Freeze names) fixed. cfg.Arch is taken from src's
 // manifest. The Trainer does not own env; Close releases the rest.
 func NewTrainer(env *runtime.Env, src *models.Bundle, cfg EngineConfig) (_ *Trainer, err error) {
 	if src == nil {
@@ -55,6 +56,9 @@ func NewTrainer(env *runtime.Env, src *models.Bundle, cfg EngineConfig) (_ *Trai
 	cfg.Arch = src.Manifest.Architecture
 	if cfg.Objective == Reward && !src.Manifest.HasRole(models.RoleReward) {
 		return nil, fmt.Errorf("%w: %s is not a reward-model bundle (see RewardBundle)", ErrConfig, src.Dir)
+	}
+	if err := validateFreeze(cfg); err != nil {
+		return nil, err
 	}
 	params := TrainedParams(cfg)
 	if len(params) == 0 {
