@@ -79,15 +79,20 @@ type TrainOptions struct {
 	// its reasoning names, barely moves the loss; 0 and 1 weigh every
 	// token alike.
 	AnswerWeight float64 `json:"answer_weight,omitempty"`
-	// Freeze lists parameter-name prefixes kept fixed (for example
-	// "model.embed_tokens."); the vision encoder is always fixed. Empty
-	// trains every decoder parameter.
+	// Freeze lists parameter-name prefixes or module names ("vision",
+	// "embeddings", "decoder", "head"; see train.EngineConfig.Freeze) kept
+	// fixed. Empty trains every decoder parameter, and the vision encoder
+	// when TrainVision is set.
 	Freeze []string `json:"freeze,omitempty"`
+	// TrainVision trains the vision encoder too (train.EngineConfig.
+	// TrainVision): the train graph runs it on each row's pixels. Off, the
+	// encoder is fixed and its features are computed once.
+	TrainVision bool `json:"train_vision,omitempty"`
 }
 
 // isZero reports whether t sets nothing (a nil and an empty Freeze alike).
 func (t TrainOptions) isZero() bool {
-	if len(t.Freeze) > 0 {
+	if len(t.Freeze) > 0 || t.TrainVision {
 		return false
 	}
 	t.Freeze = nil

@@ -103,7 +103,7 @@ func TestFastPathRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	rows, err := buildRows(ctx, v, pipeline.RoleVQA, ex, nil)
+	rows, err := buildRows(ctx, v, pipeline.RoleVQA, ex, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}

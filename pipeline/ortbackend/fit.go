@@ -49,7 +49,7 @@ func (b *Backend) supervised(ctx context.Context, base, out string, obj train.Ob
 	if err != nil {
 		return pipeline.TrainStats{}, err
 	}
-	rows, err := buildRows(ctx, v, role, ex, levels)
+	rows, err := buildRows(ctx, v, role, ex, levels, o.TrainVision)
 	if err == nil && role == pipeline.RoleGenerator && o.AnswerWeight > 0 && o.AnswerWeight != 1 {
 		err = weighAnswer(v, rows, float32(o.AnswerWeight))
 	}
@@ -63,7 +63,7 @@ func (b *Backend) supervised(ctx context.Context, base, out string, obj train.Ob
 			rows[i].Group = groups[i]
 		}
 	}
-	t, err := b.newTrainer(ctx, base, obj, loss, o.Freeze)
+	t, err := b.newTrainer(ctx, base, obj, loss, o)
 	if err != nil {
 		return pipeline.TrainStats{}, err
 	}
@@ -177,12 +177,12 @@ type trainer struct {
 
 // newTrainer loads the bundle at dir into a train.Trainer that keeps the
 // parameters freeze names fixed.
-func (b *Backend) newTrainer(ctx context.Context, dir string, obj train.Objective, loss train.LossConfig, freeze []string) (*trainer, error) {
+func (b *Backend) newTrainer(ctx context.Context, dir string, obj train.Objective, loss train.LossConfig, o pipeline.TrainOptions) (*trainer, error) {
 	bundle, err := models.Load(ctx, dir)
 	if err != nil {
 		return nil, fmt.Errorf("ortbackend: %w", err)
 	}
-	t, err := train.NewTrainer(b.env, bundle, train.EngineConfig{Objective: obj, Loss: loss, Freeze: freeze,
+	t, err := train.NewTrainer(b.env, bundle, train.EngineConfig{Objective: obj, Loss: loss, Freeze: o.Freeze, TrainVision: o.TrainVision,
 		Session: runtime.SessionOptions{Device: b.opts.Device, IntraOpThreads: b.opts.Threads}})
 	if err != nil {
 		return nil, fmt.Errorf("ortbackend: %w", err)
@@ -206,6 +206,11 @@ func (t *trainer) step(ctx context.Context, obj train.Objective, rows []train.Ro
 	if t.batch > 0 {
 		bk.Batch = t.batch
 	}
+	grid, err := train.ImageGrid(rows)
+	if err != nil {
+		return train.StepResult{}, fmt.Errorf("ortbackend: %w", err)
+	}
+	bk.Grid = grid
 	batch, err := train.MakeBatch(obj, t.tok, rows, bk, false)
 	if err != nil {
 		return train.StepResult{}, fmt.Errorf("ortbackend: %w", err)

@@ -48,7 +48,7 @@ func (b *Backend) GRPO(ctx context.Context, base, out, reward string, items []da
 	if temp <= 0 {
 		temp = 1
 	}
-	t, err := b.newTrainer(ctx, base, train.GRPO, train.LossConfig{Temperature: temp, EpsLow: 0.2, EpsHigh: 0.28, Beta: o.KLBeta}, o.Freeze)
+	t, err := b.newTrainer(ctx, base, train.GRPO, train.LossConfig{Temperature: temp, EpsLow: 0.2, EpsHigh: 0.28, Beta: o.KLBeta}, o.TrainOptions)
 	if err != nil {
 		return pipeline.TrainStats{}, err
 	}
@@ -127,7 +127,7 @@ func (g *grpoRun) rollout(ctx context.Context, pol *models.VLM, items []data.Ite
 	for i, it := range items {
 		ex[i] = pipeline.Example{Item: it}
 	}
-	rows, err := buildRows(ctx, pol, pipeline.RoleVQA, ex, nil)
+	rows, err := buildRows(ctx, pol, pipeline.RoleVQA, ex, nil, g.o.TrainVision)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func (g *grpoRun) rollout(ctx context.Context, pol *models.VLM, items []data.Ite
 		r := rows[p.row]
 		ids := append(append([]int(nil), r.IDs[:r.AnswerStart]...), p.letter)
 		out = append(out, train.Row{IDs: ids, AnswerStart: r.AnswerStart, AnswerEnd: r.AnswerStart + 1,
-			Features: r.Features, Grids: r.Grids, OldLogp: []float32{float32(p.logp)}, Advantage: float32(rewards[j])})
+			Features: r.Features, Pixels: r.Pixels, Grids: r.Grids, OldLogp: []float32{float32(p.logp)}, Advantage: float32(rewards[j])})
 	}
 	return out, nil
 }

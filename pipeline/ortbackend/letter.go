@@ -52,7 +52,7 @@ func (b *Backend) LetterLookup(ctx context.Context, bundle string, items []data.
 		return LetterStats{}, err
 	}
 	defer func() { err = errors.Join(err, v.Close()) }()
-	rows, err := buildRows(ctx, v, pipeline.RoleGenerator, ex, nil)
+	rows, err := buildRows(ctx, v, pipeline.RoleGenerator, ex, nil, false)
 	if err != nil {
 		return LetterStats{}, err
 	}

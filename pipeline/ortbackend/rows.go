@@ -42,9 +42,10 @@ func chatPrompt(v *models.VLM, role pipeline.Role, ex pipeline.Example, imageTok
 }
 
 // buildRows tokenizes examples for a role and computes their image
-// features with v's (frozen) vision encoder. targets, when not nil, are
-// the reward levels.
-func buildRows(ctx context.Context, v *models.VLM, role pipeline.Role, ex []pipeline.Example, targets []float64) ([]train.Row, error) {
+// features with v's (frozen) vision encoder, or, when the encoder trains
+// (vision), keeps their pixels for the train graph. targets, when not
+// nil, are the reward levels.
+func buildRows(ctx context.Context, v *models.VLM, role pipeline.Role, ex []pipeline.Example, targets []float64, vision bool) ([]train.Row, error) {
 	rows := make([]train.Row, 0, len(ex))
 	for lo := 0; lo < len(ex); lo += batchSize {
 		part := ex[lo:min(lo+batchSize, len(ex))]
@@ -56,9 +57,12 @@ func buildRows(ctx context.Context, v *models.VLM, role pipeline.Role, ex []pipe
 			}
 			pxs[i] = px
 		}
-		feats, err := imageFeatures(ctx, v, pxs)
-		if err != nil {
-			return nil, err
+		feats := make([][]float32, len(pxs))
+		if !vision {
+			var err error
+			if feats, err = imageFeatures(ctx, v, pxs); err != nil {
+				return nil, err
+			}
 		}
 		for i, e := range part {
 			row, err := encodeRow(v, role, e, pxs[i], feats[i])
@@ -95,6 +99,9 @@ func encodeRow(v *models.VLM, role pipeline.Role, e pipeline.Example, px *prepro
 	row.Features = feats
 	if px != nil {
 		row.Grids = [][3]int64{px.GridTHW}
+		if feats == nil {
+			row.Pixels = px.Values
+		}
 	}
 	return row, nil
 }

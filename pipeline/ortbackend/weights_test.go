@@ -20,7 +20,7 @@ func TestWeighAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	rows, err := buildRows(ctx, v, pipeline.RoleGenerator, ex, nil)
+	rows, err := buildRows(ctx, v, pipeline.RoleGenerator, ex, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestWeighAnswer(t *testing.T) {
 
 	// A row whose answer span holds no "<answer>" (a VQA fast-path row
 	// starts after it) is refused.
-	vqa, err := buildRows(ctx, v, pipeline.RoleVQA, ex[:1], nil)
+	vqa, err := buildRows(ctx, v, pipeline.RoleVQA, ex[:1], nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
