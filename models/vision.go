@@ -15,6 +15,8 @@ import (
 // [embed, 1176]; blocks use 2-D rotary positions (row, column) computed
 // from grid_thw in the graph and attend only within their own frame; the
 // merger LayerNorms, concatenates each 2×2 window and maps it to hidden.
+// With opts.NumPatches fixed (train graphs) the output's first dim is
+// fixed to NumPatches/4 too.
 func BuildVision(cfg ArchConfig, opts BuildOptions) (*graph.Graph, error) {
 	m, err := newModelBuilder("vision_encoder", cfg, opts)
 	if err != nil {
@@ -35,7 +37,11 @@ func BuildVision(cfg ArchConfig, opts BuildOptions) (*graph.Graph, error) {
 	x = g.Reshape(x, -1, e*int64(v.MergeUnit()))
 	x = m.gelu(m.linear(x, "visual.merger.mlp.0.weight", "visual.merger.mlp.0.bias"))
 	x = m.linear(x, "visual.merger.mlp.2.weight", "visual.merger.mlp.2.bias")
-	g.Output(ImageFeatures, x, graph.Sym("num_image_tokens"), graph.D(int64(cfg.HiddenSize)))
+	tokens := graph.Sym("num_image_tokens")
+	if nd.Fixed() {
+		tokens = graph.D(nd.Size / int64(v.MergeUnit()))
+	}
+	g.Output(ImageFeatures, x, tokens, graph.D(int64(cfg.HiddenSize)))
 	return m.finish()
 }
 
