@@ -11,7 +11,6 @@ import (
 	"github.com/medgr2/medgr2/data"
 )
 
-
 func TestSSLImagesKeepsTrainSplitOfKeptModalities(t *testing.T) {
 	dirs := []string{filepath.Join(sharedData, "pneumoniamnist"), filepath.Join(sharedData, "kermany-oct")}
 	got, err := SSLImages(dirs, []string{"X-Ray"})
