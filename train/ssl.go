@@ -14,13 +14,31 @@ import (
 	"github.com/medgr2/medgr2/runtime"
 )
 
-// SSLConfig sets a contrastive vision pretraining run (PretrainVision).
-// Zero fields take the defaults named on each.
+// SSLObjective names a self-supervised objective of PretrainVision.
+type SSLObjective string
+
+// The pretraining objectives.
+const (
+	// SimCLR is the contrastive objective (BuildSSLGraph): two augmented
+	// views per image, NT-Xent over the batch.
+	SimCLR SSLObjective = "simclr"
+	// MIM is masked image modelling (BuildMIMGraph): reconstruct the
+	// pixels of masked merge windows of one augmented view per image.
+	MIM SSLObjective = "mim"
+)
+
+// SSLConfig sets a self-supervised vision pretraining run
+// (PretrainVision). Zero fields take the defaults named on each.
 type SSLConfig struct {
+	// Objective is SimCLR (the default) or MIM.
+	Objective SSLObjective
+	// MaskRatio is the share of each image's merge windows MIM masks
+	// (rounded, at least one, never all); default 0.5.
+	MaskRatio float64
 	// Steps is the number of updates; default 200.
 	Steps int
-	// Pairs is the number of images per update (each gives two views, so
-	// a step contrasts 2·Pairs views); default 16.
+	// Pairs is the number of images per update (SimCLR: each gives two
+	// views, so a step contrasts 2·Pairs views); default 16.
 	Pairs int
 	// ImageSize is the view edge in pixels, a multiple of the bundle's
 	// patch size × merge size (28 for Qwen2-VL); default 56, the
@@ -49,6 +67,12 @@ type SSLConfig struct {
 }
 
 func (c SSLConfig) withDefaults() SSLConfig {
+	if c.Objective == "" {
+		c.Objective = SimCLR
+	}
+	if c.MaskRatio == 0 {
+		c.MaskRatio = 0.5
+	}
 	if c.Steps == 0 {
 		c.Steps = 200
 	}
@@ -92,19 +116,22 @@ type SSLResult struct {
 	Vision map[string]*graph.Tensor
 	// Steps has one entry per update.
 	Steps []SSLStep
+	// Objective is the objective trained.
+	Objective SSLObjective
 	// Images is the number of images the views were drawn from.
 	Images int
 	// Wall is the time spent in the update loop (not loading images).
 	Wall time.Duration
 }
 
-// PretrainVision trains the vision encoder of src without labels, with
-// SimCLR's contrastive objective (BuildSSLGraph): each update draws Pairs
-// images from images (file paths, in a seeded shuffled order, epoch after
-// epoch), two augmented views of each (preprocessing.Augment), and pulls
-// the views of one image together against all others. Only the vision
-// weights and a train-only projection head change; the result is written
-// to dir as a complete copy of src (WriteBundle) without the head.
+// PretrainVision trains the vision encoder of src without labels. Each
+// update draws Pairs images from images (file paths, in a seeded shuffled
+// order, epoch after epoch) and augmented views of them
+// (preprocessing.Augment). With SimCLR (BuildSSLGraph) it pulls the two
+// views of one image together against all others; with MIM
+// (BuildMIMGraph) it reconstructs the masked windows of one view. Only the
+// vision weights and a train-only head change; the result is written to
+// dir as a complete copy of src (WriteBundle) without the head.
 // Unreadable images are errors naming the file; a cancelled ctx stops
 // between updates and writes nothing.
 func PretrainVision(ctx context.Context, env *runtime.Env, src *models.Bundle, images []string, dir string, cfg SSLConfig) (*SSLResult, error) {
@@ -144,7 +171,7 @@ func PretrainVision(ctx context.Context, env *runtime.Env, src *models.Bundle, i
 	if err != nil {
 		return nil, err
 	}
-	res.Bundle, res.Vision, res.Images = b, vision, len(images)
+	res.Bundle, res.Vision, res.Images, res.Objective = b, vision, len(images), cfg.Objective
 	return res, nil
 }
 
@@ -152,6 +179,10 @@ func PretrainVision(ctx context.Context, env *runtime.Env, src *models.Bundle, i
 // and returns the patches per view edge.
 func sslPatches(ip models.ImageProcessor, cfg SSLConfig) (int, error) {
 	switch {
+	case cfg.Objective != SimCLR && cfg.Objective != MIM:
+		return 0, fmt.Errorf("%w: ssl objective %q (want simclr or mim)", ErrConfig, cfg.Objective)
+	case !(cfg.MaskRatio > 0 && cfg.MaskRatio < 1):
+		return 0, fmt.Errorf("%w: mim mask ratio %g (want 0 < ratio < 1)", ErrConfig, cfg.MaskRatio)
 	case cfg.Steps < 0 || cfg.Pairs < 2:
 		return 0, fmt.Errorf("%w: ssl steps %d, pairs %d (want steps ≥ 0, pairs ≥ 2)", ErrConfig, cfg.Steps, cfg.Pairs)
 	case !(cfg.LR > 0) || math.IsInf(cfg.LR, 0):
@@ -185,12 +216,12 @@ func loadSSLSources(ctx context.Context, paths []string, maxEdge int) ([]*prepro
 	return out, nil
 }
 
-// sslProjInit draws the projection head: matrices normal(0, 1/√fan-in),
+// sslHeadInit draws a train-only head: matrices normal(0, 1/√fan-in),
 // biases 0.
-func sslProjInit(cfg models.ArchConfig, proj int, seed uint64) map[string]*graph.Tensor {
+func sslHeadInit(specs []graph.WeightSpec, seed uint64) map[string]*graph.Tensor {
 	rng := rand.New(rand.NewPCG(seed, 0x551))
 	out := map[string]*graph.Tensor{}
-	for _, s := range sslProjSpecs(cfg, proj) {
+	for _, s := range specs {
 		n := 1
 		for _, d := range s.Dims {
 			n *= int(d)

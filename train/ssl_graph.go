@@ -12,9 +12,16 @@ import (
 // projection head and its metrics.
 const (
 	InSSLPixels = models.PixelValues // float32 [2·Pairs·patches, patch dim]: view 1 of every image, then view 2
-	// SSLProjPrefix starts the name of every projection-head weight. The
-	// head exists only in the pretraining state; WriteBundle drops it.
-	SSLProjPrefix = "ssl.proj."
+	// SSLHeadPrefix starts the name of every train-only weight of the
+	// pretraining graphs (projection head, reconstruction head). They
+	// exist only in the pretraining state; PretrainVision drops them.
+	SSLHeadPrefix = "ssl."
+	// SSLProjPrefix starts the contrastive projection head's weights.
+	SSLProjPrefix = SSLHeadPrefix + "proj."
+	// SSLRecPrefix starts the reconstruction head's weights.
+	SSLRecPrefix = SSLHeadPrefix + "rec."
+	InMIMTarget  = "mim_target" // float32 [images·tokens, merge unit·patch dim]: the unmasked pixel_values of each merged token
+	InMIMMask    = "mim_mask"   // float32 [images·tokens, 1]: 1 where the token's patches were masked in the input
 	// OutSSLAccuracy is the share of views whose most similar other view
 	// is their own pair (the contrastive top-1 accuracy).
 	OutSSLAccuracy = "ssl_accuracy"

@@ -39,11 +39,14 @@ func newSSLRun(ctx context.Context, env *runtime.Env, src *models.Bundle, cfg SS
 	if err := vlm.Close(); err != nil {
 		return nil, fmt.Errorf("train: ssl: %w", err)
 	}
-	g, err := BuildSSLGraph(arch, shape, cfg.ProjDim, cfg.Temperature)
+	g, head, err := buildSSLObjective(arch, shape, cfg)
 	if err != nil {
 		return nil, err
 	}
-	params := append(VisionParams(arch), sslParamNames(arch, cfg.ProjDim)...)
+	params := VisionParams(arch)
+	for _, sp := range head {
+		params = append(params, sp.Name)
+	}
 	ts, err := graph.BuildTrainStep(g, graph.TrainStepConfig{Loss: OutLoss, Params: params, AdamW: cfg.AdamW})
 	if err != nil {
 		return nil, fmt.Errorf("train: ssl train step: %w", err)
@@ -52,7 +55,7 @@ func newSSLRun(ctx context.Context, env *runtime.Env, src *models.Bundle, cfg SS
 	if err != nil {
 		return nil, err
 	}
-	ws := sslProjInit(arch, cfg.ProjDim, cfg.Seed)
+	ws := sslHeadInit(head, cfg.Seed)
 	for _, name := range VisionParams(arch) {
 		ws[name] = all[name]
 	}
@@ -77,6 +80,17 @@ func newSSLRun(ctx context.Context, env *runtime.Env, src *models.Bundle, cfg SS
 	return &sslRun{cfg: cfg, shape: shape, image: image, state: st, sess: sess, ts: ts,
 		sched: Schedule{LR: cfg.LR, Warmup: warm, Decay: "cosine", Steps: cfg.Steps},
 		rng:   rand.New(rand.NewPCG(cfg.Seed, 0x5eed))}, nil
+}
+
+// buildSSLObjective returns the forward graph of cfg.Objective and its
+// train-only head.
+func buildSSLObjective(arch models.ArchConfig, shape SSLShape, cfg SSLConfig) (*graph.Graph, []graph.WeightSpec, error) {
+	if cfg.Objective == MIM {
+		g, err := BuildMIMGraph(arch, shape)
+		return g, sslRecSpecs(arch), err
+	}
+	g, err := BuildSSLGraph(arch, shape, cfg.ProjDim, cfg.Temperature)
+	return g, sslProjSpecs(arch, cfg.ProjDim), err
 }
 
 // sslParamNames lists the projection head's weights.
@@ -111,12 +125,12 @@ func (r *sslRun) loop(ctx context.Context, srcs []*preprocessing.Source) (*SSLRe
 			}
 			idx[i], order = order[0], order[1:]
 		}
-		px, err := r.views(srcs, idx)
+		batch, err := r.batch(srcs, idx)
 		if err != nil {
 			return nil, err
 		}
 		lr := r.sched.At(step)
-		st, err := r.step(ctx, px, lr)
+		st, err := r.step(ctx, batch, lr)
 		if err != nil {
 			return nil, err
 		}
@@ -133,22 +147,24 @@ func (r *sslRun) loop(ctx context.Context, srcs []*preprocessing.Source) (*SSLRe
 	return res, nil
 }
 
-// views draws two augmented views of each image at idx and returns the
-// pixel_values of the first views, then the second views.
-func (r *sslRun) views(srcs []*preprocessing.Source, idx []int) ([]float32, error) {
+// sslInput is one batch tensor of a step, in Go memory.
+type sslInput struct {
+	name  string
+	shape []int64
+	data  []float32
+}
+
+// batch returns the step's inputs for the images at idx.
+func (r *sslRun) batch(srcs []*preprocessing.Source, idx []int) ([]sslInput, error) {
+	if r.cfg.Objective == MIM {
+		return r.masked(srcs, idx)
+	}
 	var first, second []float32
 	for _, i := range idx {
 		for v := range 2 {
-			img, err := preprocessing.Augment(srcs[i], r.cfg.Augment, r.rng)
+			p, err := r.view(srcs[i])
 			if err != nil {
-				return nil, fmt.Errorf("train: ssl: %w", err)
-			}
-			p, err := r.image.Process(img)
-			if err != nil {
-				return nil, fmt.Errorf("train: ssl: %w", err)
-			}
-			if want := r.shape.Patches * r.shape.Patches; p.NumPatches != want {
-				return nil, fmt.Errorf("%w: ssl view has %d patches, the step expects %d", ErrShape, p.NumPatches, want)
+				return nil, err
 			}
 			if v == 0 {
 				first = append(first, p.Values...)
@@ -157,11 +173,64 @@ func (r *sslRun) views(srcs []*preprocessing.Source, idx []int) ([]float32, erro
 			}
 		}
 	}
-	return append(first, second...), nil
+	n := int64(2 * len(idx) * r.shape.Patches * r.shape.Patches)
+	return []sslInput{{InSSLPixels, []int64{n, int64(len(first)) * 2 / n}, append(first, second...)}}, nil
+}
+
+// view draws one augmented view and runs the image processor on it.
+func (r *sslRun) view(src *preprocessing.Source) (*preprocessing.Pixels, error) {
+	img, err := preprocessing.Augment(src, r.cfg.Augment, r.rng)
+	if err != nil {
+		return nil, fmt.Errorf("train: ssl: %w", err)
+	}
+	p, err := r.image.Process(img)
+	if err != nil {
+		return nil, fmt.Errorf("train: ssl: %w", err)
+	}
+	if want := r.shape.Patches * r.shape.Patches; p.NumPatches != want {
+		return nil, fmt.Errorf("%w: ssl view has %d patches, the step expects %d", ErrShape, p.NumPatches, want)
+	}
+	return p, nil
+}
+
+// masked draws one view per image and masks round(MaskRatio·windows) of
+// its merge windows (at least one, never all): the masked pixels, the
+// original windows as targets, and the mask.
+func (r *sslRun) masked(srcs []*preprocessing.Source, idx []int) ([]sslInput, error) {
+	var px, target, mask []float32
+	var width, pd int
+	for _, i := range idx {
+		p, err := r.view(srcs[i])
+		if err != nil {
+			return nil, err
+		}
+		unit := p.MergeSize * p.MergeSize
+		width, pd = unit*p.PatchDim, p.PatchDim
+		windows := p.NumPatches / unit
+		k := min(windows-1, max(1, int(math.Round(r.cfg.MaskRatio*float64(windows)))))
+		hide := make([]float32, windows)
+		for _, w := range r.rng.Perm(windows)[:k] {
+			hide[w] = 1
+		}
+		target = append(target, p.Values...)
+		vals := append([]float32(nil), p.Values...)
+		for w, h := range hide {
+			if h == 1 {
+				clear(vals[w*width : (w+1)*width])
+			}
+		}
+		px, mask = append(px, vals...), append(mask, hide...)
+	}
+	tokens := int64(len(mask))
+	return []sslInput{
+		{InSSLPixels, []int64{int64(len(px) / pd), int64(pd)}, px},
+		{InMIMTarget, []int64{tokens, int64(width)}, target},
+		{InMIMMask, []int64{tokens, 1}, mask},
+	}, nil
 }
 
 // step runs one update; a non-finite loss or gradient norm discards it.
-func (r *sslRun) step(ctx context.Context, px []float32, lr float64) (SSLStep, error) {
+func (r *sslRun) step(ctx context.Context, batch []sslInput, lr float64) (_ SSLStep, err error) {
 	stepNo := r.state.Step + 1
 	fail := func(err error) (SSLStep, error) {
 		return SSLStep{}, fmt.Errorf("train: ssl step %d: %w", stepNo, err)
@@ -170,22 +239,17 @@ func (r *sslRun) step(ctx context.Context, px []float32, lr float64) (SSLStep, e
 	if err != nil {
 		return fail(err)
 	}
-	n := int64(2 * r.shape.Pairs * r.shape.Patches * r.shape.Patches)
-	pxT, err := runtime.NewTensor([]int64{n, int64(len(px)) / n}, px)
-	if err != nil {
-		return fail(err)
+	var owned []*runtime.Tensor
+	defer func() { err = errors.Join(err, runtime.CloseAll(owned...)) }()
+	batch = append(batch, sslInput{r.ts.Step, []int64{1}, []float32{float32(stepNo)}}, sslInput{r.ts.LR, []int64{1}, []float32{float32(lr)}})
+	for _, in := range batch {
+		t, err := runtime.NewTensor(in.shape, in.data)
+		if err != nil {
+			return fail(fmt.Errorf("%s: %w", in.name, err))
+		}
+		owned = append(owned, t)
+		ins = append(ins, runtime.NamedTensor{Name: in.name, Tensor: t})
 	}
-	stepT, err := runtime.NewTensor([]int64{1}, []float32{float32(stepNo)})
-	if err != nil {
-		return fail(errors.Join(err, pxT.Close()))
-	}
-	lrT, err := runtime.NewTensor([]int64{1}, []float32{float32(lr)})
-	if err != nil {
-		return fail(errors.Join(err, runtime.CloseAll(pxT, stepT)))
-	}
-	defer func() { _ = runtime.CloseAll(pxT, stepT, lrT) }()
-	ins = append(ins, runtime.NamedTensor{Name: InSSLPixels, Tensor: pxT},
-		runtime.NamedTensor{Name: r.ts.Step, Tensor: stepT}, runtime.NamedTensor{Name: r.ts.LR, Tensor: lrT})
 	head := append([]string{r.ts.Loss, r.ts.GradNorm}, r.ts.Metrics...)
 	outs := r.state.outputs(r.ts)
 	for _, n := range head {

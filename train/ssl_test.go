@@ -63,10 +63,16 @@ func writeTestImages(t testing.TB, n int, seed uint64) []string {
 }
 
 func TestPretrainVisionLearns(t *testing.T) {
+	for _, obj := range []SSLObjective{SimCLR, MIM} {
+		t.Run(string(obj), func(t *testing.T) { testPretrainLearns(t, obj) })
+	}
+}
+
+func testPretrainLearns(t *testing.T, obj SSLObjective) {
 	env := openEnv(t)
 	src := testBundle(t, sslArch(), 3)
 	imgs := writeTestImages(t, 8, 1)
-	cfg := SSLConfig{Steps: 30, Pairs: 8, LR: 3e-3, Seed: 1}
+	cfg := SSLConfig{Objective: obj, Steps: 30, Pairs: 8, LR: 3e-3, Seed: 1}
 	res, err := PretrainVision(context.Background(), env, src, imgs, t.TempDir(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -82,11 +88,11 @@ func TestPretrainVisionLearns(t *testing.T) {
 		return s / float64(to-from)
 	}
 	first, last := mean(0, 5), mean(25, 30)
-	if !(last < first-0.2) {
-		t.Errorf("loss did not fall: first steps %.4f, last steps %.4f", first, last)
+	if !(last < 0.9*first) {
+		t.Errorf("loss did not fall by 10%%: first steps %.4f, last steps %.4f", first, last)
 	}
 	chance := math.Log(float64(2*cfg.Pairs - 1))
-	if math.Abs(res.Steps[0].Loss-chance) > 1.5 {
+	if obj == SimCLR && math.Abs(res.Steps[0].Loss-chance) > 1.5 {
 		t.Errorf("first loss %.4f far from chance log(%d) = %.4f", res.Steps[0].Loss, 2*cfg.Pairs-1, chance)
 	}
 	before, err := BundleWeights(src)
@@ -102,7 +108,7 @@ func TestPretrainVisionLearns(t *testing.T) {
 		if isVision := len(name) > 7 && name[:7] == "visual."; changed != isVision {
 			t.Errorf("%s: changed %v, vision weight %v", name, changed, isVision)
 		}
-		if len(name) >= len(SSLProjPrefix) && name[:len(SSLProjPrefix)] == SSLProjPrefix {
+		if len(name) >= len(SSLHeadPrefix) && name[:len(SSLHeadPrefix)] == SSLHeadPrefix {
 			t.Errorf("projection head %s written to the bundle", name)
 		}
 	}
@@ -156,6 +162,8 @@ func TestPretrainVisionErrors(t *testing.T) {
 		{"one pair", context.Background(), imgs, SSLConfig{Pairs: 1}, ErrConfig},
 		{"bad size", context.Background(), imgs, SSLConfig{Pairs: 2, ImageSize: 50}, ErrConfig},
 		{"negative lr", context.Background(), imgs, SSLConfig{Pairs: 2, LR: -1}, ErrConfig},
+		{"unknown objective", context.Background(), imgs, SSLConfig{Pairs: 2, Objective: "byol"}, ErrConfig},
+		{"mask ratio", context.Background(), imgs, SSLConfig{Pairs: 2, Objective: MIM, MaskRatio: 1}, ErrConfig},
 		{"missing file", context.Background(), append([]string{"nope.png"}, imgs...), SSLConfig{Pairs: 2}, os.ErrNotExist},
 		{"cancelled", cancelled, imgs, SSLConfig{Pairs: 2}, context.Canceled},
 	}

@@ -122,7 +122,7 @@ func diagProbe(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func diagSSL(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var d diagFlags
 	var p probeFlags
-	var model, out, holdout, pool string
+	var model, out, holdout, pool, objective string
 	var cfg train.SSLConfig
 	var seed int64
 	fs := flag.NewFlagSet("diag ssl", flag.ContinueOnError)
@@ -133,6 +133,8 @@ func diagSSL(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&out, "out", "", "folder the pretrained copy is written to")
 	fs.StringVar(&holdout, "holdout", "X-Ray", "comma-separated modalities (as collection.json names them) kept out of pretraining")
 	fs.StringVar(&pool, "pool", "pneumoniamnist,bccd,busi,retinamnist,kermany-oct,mednist-ct,mednist-mr", "comma-separated collections under --data whose train splits form the image pool")
+	fs.StringVar(&objective, "objective", "simclr", "simclr (contrastive views) or mim (masked-window reconstruction)")
+	fs.Float64Var(&cfg.MaskRatio, "mask-ratio", 0.5, "mim: share of each image's merge windows masked")
 	fs.IntVar(&cfg.Steps, "steps", 200, "updates")
 	fs.IntVar(&cfg.Pairs, "pairs", 16, "images per update (two views each)")
 	fs.Float64Var(&cfg.LR, "lr", 1e-3, "peak learning rate")
@@ -144,7 +146,7 @@ func diagSSL(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := required(fs, "out"); err != nil {
 		return err
 	}
-	cfg.Seed, cfg.ImageSize = uint64(seed), p.imageSize
+	cfg.Seed, cfg.ImageSize, cfg.Objective = uint64(seed), p.imageSize, train.SSLObjective(objective)
 	cfg.Session = runtime.SessionOptions{Device: d.device, IntraOpThreads: d.threads}
 	var dirs []string
 	for _, c := range strings.Split(pool, ",") {
@@ -184,7 +186,7 @@ func diagSSL(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // writeSSLSummary prints the run's size, time and loss curve (means over
 // tenths of the run).
 func writeSSLSummary(w io.Writer, res *train.SSLResult, held []string) {
-	fmt.Fprintf(w, "ssl: %d images (held out: %s), %d steps in %s (%.2f s/step)\n", res.Images, strings.Join(held, ", "),
+	fmt.Fprintf(w, "ssl %s: %d images (held out: %s), %d steps in %s (%.2f s/step)\n", res.Objective, res.Images, strings.Join(held, ", "),
 		len(res.Steps), res.Wall.Round(time.Second), res.Wall.Seconds()/float64(max(1, len(res.Steps))))
 	n := len(res.Steps)
 	parts := min(10, n)
