@@ -210,3 +210,45 @@ func TestBuildSSLGraphErrors(t *testing.T) {
 		t.Fatalf("the ssl graph does not differentiate: %v", err)
 	}
 }
+
+// TestMIMMasking: masked windows are zero in the input and intact in the
+// target, visible windows are unchanged, and half the windows are masked.
+func TestMIMMasking(t *testing.T) {
+	env := openEnv(t)
+	src := testBundle(t, sslArch(), 3)
+	imgs := writeTestImages(t, 3, 4)
+	cfg := SSLConfig{Objective: MIM, Pairs: 3, Steps: 1}.withDefaults()
+	r, err := newSSLRun(context.Background(), env, src, cfg, SSLShape{Pairs: 3, Patches: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.close() })
+	srcs, err := loadSSLSources(context.Background(), imgs, 112)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := r.batch(srcs, []int{0, 1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, target, mask := in[0].data, in[1].data, in[2].data
+	width := int(in[1].shape[1])
+	if len(mask) != 3*4 || len(px) != len(target) {
+		t.Fatalf("mask %d windows, pixels %d, target %d", len(mask), len(px), len(target))
+	}
+	masked := 0
+	for w, m := range mask {
+		win, tgt := px[w*width:(w+1)*width], target[w*width:(w+1)*width]
+		if m == 1 {
+			masked++
+			if maxAbsDiff(win, make([]float32, width)) != 0 || maxAbsDiff(tgt, make([]float32, width)) == 0 {
+				t.Errorf("window %d: masked input not zero or target empty", w)
+			}
+		} else if maxAbsDiff(win, tgt) != 0 {
+			t.Errorf("window %d: visible input differs from its target", w)
+		}
+	}
+	if masked != 6 {
+		t.Errorf("%d of 12 windows masked, want 6 (ratio 0.5)", masked)
+	}
+}

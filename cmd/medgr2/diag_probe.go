@@ -32,11 +32,12 @@ func (p *probeFlags) add(fs *flag.FlagSet) {
 	fs.IntVar(&p.imageSize, "image-size", 56, "edge the images are squeezed to before the encoder, in pixels")
 }
 
-// tasks returns the selected probe tasks.
-func (p *probeFlags) tasks() ([]train.ProbeTask, error) {
+// tasks returns the selected probe tasks: the default task of a named
+// collection, or a class-labelled task for any other folder under --data.
+func (p *probeFlags) tasks() []train.ProbeTask {
 	all := train.DefaultProbeTasks(p.data)
 	if p.collections == "" {
-		return all, nil
+		return all
 	}
 	var out []train.ProbeTask
 	for _, name := range strings.Split(p.collections, ",") {
@@ -51,15 +52,12 @@ func (p *probeFlags) tasks() ([]train.ProbeTask, error) {
 			out = append(out, train.ProbeTask{Name: name, Dir: filepath.Join(p.data, name)})
 		}
 	}
-	return out, nil
+	return out
 }
 
 // run probes the bundle in dir and prints the table.
 func (p *probeFlags) run(ctx context.Context, env *runtime.Env, d diagFlags, dir string, stdout io.Writer) (err error) {
-	tasks, err := p.tasks()
-	if err != nil {
-		return err
-	}
+	tasks := p.tasks()
 	v, err := models.Open(ctx, dir, models.VLMOptions{Env: env, Device: d.device, IntraOpThreads: d.threads})
 	if err != nil {
 		return err
@@ -184,13 +182,18 @@ func diagSSL(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // writeSSLSummary prints the run's size, time and loss curve (means over
-// tenths of the run).
+// tenths of the run; SimCLR also its top-1 pair accuracy).
 func writeSSLSummary(w io.Writer, res *train.SSLResult, held []string) {
 	fmt.Fprintf(w, "ssl %s: %d images (held out: %s), %d steps in %s (%.2f s/step)\n", res.Objective, res.Images, strings.Join(held, ", "),
 		len(res.Steps), res.Wall.Round(time.Second), res.Wall.Seconds()/float64(max(1, len(res.Steps))))
 	n := len(res.Steps)
 	parts := min(10, n)
-	fmt.Fprintln(w, "steps       loss  top-1")
+	contrastive := res.Objective == train.SimCLR
+	if contrastive {
+		fmt.Fprintln(w, "steps       loss  top-1")
+	} else {
+		fmt.Fprintln(w, "steps       loss")
+	}
 	for k := range parts {
 		from, to := k*n/parts, (k+1)*n/parts
 		var loss, acc float64
@@ -198,6 +201,10 @@ func writeSSLSummary(w io.Writer, res *train.SSLResult, held []string) {
 			loss, acc = loss+s.Loss, acc+s.Accuracy
 		}
 		m := float64(to - from)
-		fmt.Fprintf(w, "%4d-%-4d %6.3f %5.1f%%\n", from+1, to, loss/m, 100*acc/m)
+		if contrastive {
+			fmt.Fprintf(w, "%4d-%-4d %6.3f %5.1f%%\n", from+1, to, loss/m, 100*acc/m)
+		} else {
+			fmt.Fprintf(w, "%4d-%-4d %6.3f\n", from+1, to, loss/m)
+		}
 	}
 }
