@@ -44,6 +44,16 @@
 // image takes NumPatches/MergeSize² <|image_pad|> tokens. ProcessBatch
 // concatenates several images along the patch axis.
 //
+// # Augmentations
+//
+// Augment draws random views of an image for self-supervised pretraining
+// (train.PretrainVision): a random resized crop, a small rotation,
+// brightness, contrast and gamma jitter, Gaussian blur and noise, all
+// drawn from the caller's *rand.Rand, so the same seed gives the same
+// views. Left-right flips are off by default (they change laterality:
+// a chest X-ray's heart side, a fundus's eye). NewSource decodes nothing:
+// it holds an already decoded image as float planes, shrunk once.
+//
 // # Usage
 //
 //	img, info, err := preprocessing.DecodeFile("scan.dcm", preprocessing.DefaultLimits())

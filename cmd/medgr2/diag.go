@@ -23,7 +23,7 @@ import (
 )
 
 // diagUsage is what `medgr2 diag -h` prints.
-const diagUsage = `usage: medgr2 diag oracle|reward|generator|letter|memory [flags]
+const diagUsage = `usage: medgr2 diag oracle|reward|generator|letter|memory|probe|ssl [flags]
 
 Diagnostics of a pipeline run's models; each reads the paths its flags name
 and prints what it measured. docs/ holds dated records of their results.
@@ -39,13 +39,17 @@ and prints what it measured. docs/ holds dated records of their results.
              the option its reasoning names (ortbackend.Backend.LetterLookup)
   memory     this process's resident memory before, right after and after a
              spike of large VQA batches, with ONNX Runtime's CPU arena on or off
+  probe      linear probe of a bundle's frozen vision features on each labelled
+             collection, against raw pixels and the majority class
+  ssl        contrastive (SimCLR) pretraining of a copy of a bundle's vision
+             encoder on unlabelled train images, then the probe of the copy
 
 Run ` + "`medgr2 diag NAME -h`" + ` for a diagnostic's flags.
 `
 
 func runDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError("diag: want `medgr2 diag oracle|reward|generator|letter|memory [flags]`")
+		return usageError("diag: want `medgr2 diag oracle|reward|generator|letter|memory|probe|ssl [flags]`")
 	}
 	if isHelp(args[0]) {
 		_, err := fmt.Fprint(stdout, diagUsage)
@@ -53,9 +57,10 @@ func runDiag(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	run := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
 		"oracle": diagOracle, "reward": diagReward, "generator": diagGenerator, "letter": diagLetter, "memory": diagMemory,
+		"probe": diagProbe, "ssl": diagSSL,
 	}[args[0]]
 	if run == nil {
-		return usageError(fmt.Sprintf("diag: unknown diagnostic %q (want oracle, reward, generator, letter or memory)", args[0]))
+		return usageError(fmt.Sprintf("diag: unknown diagnostic %q (want oracle, reward, generator, letter, memory, probe or ssl)", args[0]))
 	}
 	err := run(ctx, args[1:], stdout, stderr)
 	if errors.Is(err, errHelpShown) {

@@ -20,6 +20,13 @@
 // option can be read from counts wrong and is counted in Unparsed; an item
 // with no output at all is also counted in Missing.
 //
+// # Linear probe
+//
+// LinearProbe fits multinomial logistic regression (L-BFGS, L2 chosen by
+// cross-validation on the training set, standardised features) to
+// labelled feature vectors and reports validation accuracy against the
+// majority class: how much label information frozen features carry.
+//
 // # Usage
 //
 //	res, err := eval.Evaluate(ctx, eval.Random{Seed: 1}, items, eval.Options{BatchSize: 32, Progress: os.Stderr})
