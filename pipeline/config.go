@@ -152,9 +152,9 @@ func (m ModelConfig) Arch(vocab int) models.ArchConfig {
 
 // Quick shrinks the run to a CI-sized end-to-end pass: one seed, two
 // rounds, 40 images per collection, 24 pool images per round (and for the
-// synthesis pass, when on), one sample each, at most 400 pretraining items, a third of every epoch count, and
-// evaluation on 60-item samples of the benchmarks. Output goes to
-// OutDir+"-quick".
+// synthesis pass, when on), one sample each, at most 400 pretraining items, a third of every epoch count,
+// at most 30 vision pretraining steps, a 40-image probe, and evaluation on
+// 60-item samples of the benchmarks. Output goes to OutDir+"-quick".
 func (c *Config) Quick() {
 	c.OutDir += "-quick"
 	c.Seeds = c.Seeds[:1]
@@ -169,6 +169,8 @@ func (c *Config) Quick() {
 	if c.Pretrain.Limit == 0 || c.Pretrain.Limit > 400 {
 		c.Pretrain.Limit = 400
 	}
+	c.Pretrain.Vision.Steps = min(c.Pretrain.Vision.Steps, 30)
+	c.Probe.Limit = min(c.Probe.Limit, 40)
 	for _, t := range []*TrainOptions{&c.GeneratorSFT, &c.RewardTrain, &c.PolicySFT, &c.GRPO.TrainOptions,
 		&c.RoundGeneratorSFT, &c.RoundRewardTrain, &c.Pretrain.VQA, &c.Pretrain.Generator, &c.Pretrain.Reward} {
 		if t.Epochs > 1 {

@@ -183,7 +183,7 @@ func (f *fakeBackend) WithVision(_ context.Context, base, vision, out string) er
 
 // Probe scores 0.5 on a random encoder, 0.7 after vision pretraining and
 // 0.05 more per training call on top.
-func (f *fakeBackend) Probe(_ context.Context, bundle string, collections []string, limit int) ([]ProbeResult, error) {
+func (f *fakeBackend) Probe(_ context.Context, bundle string, collections []string, opts ProbeOptions) ([]ProbeResult, error) {
 	if err := f.call("Probe"); err != nil {
 		return nil, err
 	}
@@ -198,7 +198,7 @@ func (f *fakeBackend) Probe(_ context.Context, bundle string, collections []stri
 	acc += 0.05 * float64(m.Trained)
 	var out []ProbeResult
 	for _, c := range collections {
-		out = append(out, ProbeResult{Collection: filepath.Base(c), Task: "label", Classes: 2, Train: limit, Val: limit,
+		out = append(out, ProbeResult{Collection: filepath.Base(c), Task: "label", Classes: 2, Train: opts.Limit, Val: opts.Limit,
 			Majority: 0.5, RawPixels: 0.6, Features: acc})
 	}
 	return out, nil

@@ -69,8 +69,15 @@ type VisionTrainer interface {
 	// encoder weights are those of the bundle at vision.
 	WithVision(ctx context.Context, base, vision, out string) error
 	// Probe runs the linear probe of the bundle's encoder on each
-	// labelled collection folder (at most limit images per split).
-	Probe(ctx context.Context, bundle string, collections []string, limit int) ([]ProbeResult, error)
+	// labelled collection folder that has a probe task.
+	Probe(ctx context.Context, bundle string, collections []string, opts ProbeOptions) ([]ProbeResult, error)
+}
+
+// ProbeOptions are the settings of one probe call.
+type ProbeOptions struct {
+	Limit     int    // images per split and collection (a seeded sample)
+	ImageSize int    // side the images are squeezed to, as the benchmark's are
+	Seed      uint64 // sample seed
 }
 
 // Names of the probe measurements in PretrainSummary.Probe and the
@@ -96,7 +103,8 @@ func (p *Pipeline) probe(ctx context.Context, bundle string) ([]ProbeResult, err
 	if !p.probeEnabled() {
 		return nil, nil
 	}
-	res, err := p.be.Probe(ctx, bundle, p.cfg.Data.Collections, p.cfg.Probe.Limit)
+	res, err := p.be.Probe(ctx, bundle, p.cfg.Data.Collections, ProbeOptions{Limit: p.cfg.Probe.Limit,
+		ImageSize: p.cfg.Data.ImageSize, Seed: p.cfg.Data.BuildSeed})
 	if err != nil {
 		return nil, fmt.Errorf("probe %s: %w", bundle, err)
 	}

@@ -2,7 +2,6 @@ package train
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/medgr2/medgr2/graph"
 	"github.com/medgr2/medgr2/models"
@@ -32,18 +31,6 @@ const (
 type SSLShape struct {
 	Pairs   int // images per step; the graph sees 2·Pairs views
 	Patches int // patches per image edge (image edge in pixels / patch size); a multiple of the merge size
-}
-
-// VisionParams returns the vision encoder's weights in file order: what
-// contrastive pretraining trains besides the projection head.
-func VisionParams(cfg models.ArchConfig) []string {
-	var names []string
-	for _, s := range models.WeightSpecs(cfg, false) {
-		if strings.HasPrefix(s.Name, "visual.") {
-			names = append(names, s.Name)
-		}
-	}
-	return names
 }
 
 // sslProjSpecs returns the projection head: hidden → proj (ReLU) → proj.
