@@ -32,7 +32,8 @@ type trainConfig struct {
 	Lengths         []int    `json:"lengths"`          // bucket lengths
 	Seed            uint64   `json:"seed"`             // data order and init of new heads
 	CheckpointEvery int      `json:"checkpoint_every"` // updates between checkpoints
-	Freeze          []string `json:"freeze"`           // parameter-name prefixes kept fixed
+	Freeze          []string `json:"freeze"`           // parameter-name prefixes or modules (vision, embeddings, decoder, head) kept fixed
+	TrainVision     bool     `json:"train_vision"`     // train the vision encoder too (rows carry pixels)
 	Threads         int      `json:"threads"`          // ORT intra-op threads (0: ORT's choice)
 	MaxItems        int      `json:"max_items"`        // use at most this many items (0: all)
 	// RankWeight weighs the reward objective's pairwise ranking term
@@ -167,7 +168,8 @@ func addTrainFlags(fs *flag.FlagSet, cfg *trainConfig) (finish func()) {
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed (data order, new heads)")
 	fs.IntVar(&cfg.CheckpointEvery, "checkpoint_every", cfg.CheckpointEvery, "updates between checkpoints")
 	freeze := strings.Join(cfg.Freeze, ",")
-	fs.StringVar(&freeze, "freeze", freeze, "comma-separated parameter-name prefixes to keep fixed")
+	fs.StringVar(&freeze, "freeze", freeze, "comma-separated parameter-name prefixes or modules (vision, embeddings, decoder, head) to keep fixed")
+	fs.BoolVar(&cfg.TrainVision, "train_vision", cfg.TrainVision, "train the vision encoder too (the train graph runs it on each row's pixels)")
 	fs.IntVar(&cfg.Threads, "threads", cfg.Threads, "ONNX Runtime intra-op threads (0: ORT's choice)")
 	fs.IntVar(&cfg.MaxItems, "max_items", cfg.MaxItems, "use at most this many items (0: all)")
 	fs.Float64Var(&cfg.RankWeight, "rank_weight", cfg.RankWeight, "reward: weight of the pairwise ranking term (0: MSE only)")
@@ -178,6 +180,12 @@ func addTrainFlags(fs *flag.FlagSet, cfg *trainConfig) (finish func()) {
 			cfg.Freeze = strings.Split(freeze, ",")
 		}
 	}
+}
+
+// engine returns the engine config of a run of objective obj.
+func (c trainConfig) engine(obj train.Objective, loss train.LossConfig) train.EngineConfig {
+	return train.EngineConfig{Objective: obj, Freeze: c.Freeze, TrainVision: c.TrainVision, Loss: loss,
+		Session: runtime.SessionOptions{IntraOpThreads: c.Threads}}
 }
 
 // intsFlag is a comma-separated list of ints.
@@ -240,7 +248,7 @@ func trainSupervised(ctx context.Context, obj train.Objective, cfg trainConfig, 
 		return err
 	}
 	defer func() { err = errors.Join(err, vlm.Close()) }()
-	prep := train.NewPrep(vlm)
+	prep := train.NewPrepFor(vlm, cfg.engine(obj, train.LossConfig{}))
 	var rows []train.Row
 	if obj == train.SFT {
 		rows, err = prep.SFTRows(ctx, items)
@@ -262,8 +270,7 @@ func runLoop(ctx context.Context, obj train.Objective, cfg trainConfig, resume b
 	if obj == train.Reward {
 		loss.RankWeight = cfg.RankWeight
 	}
-	t, err := train.NewTrainer(env, src, train.EngineConfig{Objective: obj, Freeze: cfg.Freeze, Loss: loss,
-		Session: runtime.SessionOptions{IntraOpThreads: cfg.Threads}})
+	t, err := train.NewTrainer(env, src, cfg.engine(obj, loss))
 	if err != nil {
 		return err
 	}

@@ -135,14 +135,13 @@ func trainGRPO(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 		return err
 	}
 	defer func() { err = errors.Join(err, vlm.Close()) }()
-	return runGRPOLoop(ctx, cfg, gc, src, env, train.NewPrep(vlm), items, stdout)
+	return runGRPOLoop(ctx, cfg, gc, src, env, train.NewPrepFor(vlm, cfg.engine(train.GRPO, gc.Loss())), items, stdout)
 }
 
 // runGRPOLoop builds the state and engine, trains, and writes the bundle.
 func runGRPOLoop(ctx context.Context, cfg grpoConfig, gc train.GRPOConfig, src *models.Bundle, env *runtime.Env,
 	prep *train.Prep, items []data.Item, stdout io.Writer) (err error) {
-	t, err := train.NewTrainer(env, src, train.EngineConfig{Objective: train.GRPO, Loss: gc.Loss(), Freeze: cfg.Freeze,
-		Session: runtime.SessionOptions{IntraOpThreads: cfg.Threads}})
+	t, err := train.NewTrainer(env, src, cfg.engine(train.GRPO, gc.Loss()))
 	if err != nil {
 		return err
 	}
