@@ -134,7 +134,8 @@ func openBenchTarget(ctx context.Context, f benchFlags, mix []bench.Item) (bench
 	if f.pixelCache {
 		cache = 0
 	}
-	m, err := backend.Open(ctx, backend.Options{VQA: dir, Device: dev, Threads: f.threads, Workers: f.workers, PixelCacheBytes: cache})
+	m, err := backend.Open(ctx, backend.Options{VQA: dir, Device: dev, Threads: f.threads, Workers: f.workers, PixelCacheBytes: cache,
+		IdleRelease: -1}) // the raw baseline holds VQA.VLM for the whole suite
 	if err != nil {
 		return benchTarget{}, errors.Join(fmt.Errorf("bench: %w", err), cleanup())
 	}

@@ -32,6 +32,7 @@ type serveFlags struct {
 	maxBatch, queueSize, maxImage, jobWorkers, threads, reasonTokens, maxPrompt int
 	maxBody                                                                     int64
 	maxDelay, timeout, drain, fakeBatch, fakeItem, claimIdle, jobTTL            time.Duration
+	idleRelease                                                                 time.Duration
 	rateLimit                                                                   float64
 	fakeModels, redisVolatile, noArena                                          bool
 	workers                                                                     int
@@ -53,6 +54,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.IntVar(&f.reasonTokens, "reason-max-tokens", 256, "token budget of VQA reason mode")
 	fs.IntVar(&f.maxPrompt, "max-prompt-tokens", models.DefaultMaxPromptTokens, "longest prompt a model runs, text and image tokens (longer: 400)")
 	fs.Var(&f.dtype, "dtype", models.DTypeUsage)
+	fs.DurationVar(&f.idleRelease, "idle-release", backend.DefaultIdleRelease, "after this long without a model call, with resident memory 20% over its level after loading, reopen the model sessions so the memory of a spike goes back (negative: never)")
 	fs.BoolVar(&f.noArena, "no-cpu-arena", false, "turn ONNX Runtime's CPU arena off: memory returns after a spike, batches run several times slower (medgr2 diag memory measures both)")
 	fs.StringVar(&f.out, "out", "out/serve", "state folder: the job database ("+queue.BoltFile+", when not on Redis) and the server key ("+serverKeyFile+")")
 	fs.StringVar(&f.redisURL, "redis", "", "Redis URL (redis://host:port/db) for the shared cache and job queue; empty: the job database in --out")
@@ -148,7 +150,7 @@ func serveModels(ctx context.Context, f serveFlags, log *slog.Logger) (server.Mo
 		return server.Models{}, nil, none, usageError(fmt.Sprintf("serve: --device: %v", err))
 	}
 	o := backend.Options{VQA: f.model, Generator: f.generator, Reward: f.reward, Device: dev, Threads: f.threads, Workers: f.workers, PixelCacheBytes: f.pixelCache,
-		ReasonMaxTokens: f.reasonTokens, MaxPromptTokens: f.maxPrompt, DisableCPUArena: f.noArena, DType: f.dtype, Logger: log}
+		ReasonMaxTokens: f.reasonTokens, MaxPromptTokens: f.maxPrompt, DisableCPUArena: f.noArena, DType: f.dtype, Logger: log, IdleRelease: f.idleRelease}
 	if !given {
 		o.VQA, o.Generator, o.Reward = defaultBundle("vqa"), defaultBundle("generator"), defaultBundle("reward")
 		if o.VQA == "" && o.Generator == "" && o.Reward == "" {
