@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/medgr2/medgr2/preprocessing"
 	"github.com/medgr2/medgr2/server"
 	"github.com/medgr2/medgr2/server/api"
 	"github.com/medgr2/medgr2/server/model"
@@ -22,12 +23,15 @@ const (
 
 // TestDefaultDecoder runs uploads through the default decoder
 // (PreprocessingDecoder): DICOM is accepted, corrupt or unsupported input
-// is 400 invalid_image, and input over the byte or pixel limit is 413.
+// is 400 invalid_image, and input over the byte, pixel or decoded-size
+// limit is 413.
 func TestDefaultDecoder(t *testing.T) {
 	cr := readFile(t, crDICOM)
 	corrupt := append([]byte(nil), cr[:len(cr)/3]...) // truncated inside the pixel data
 	wide := encodePNG(t, image.NewGray(image.Rect(0, 0, 2000, 2000)))
-	_, ts := start(t, server.Config{MaxImagePixels: 1_000_000}, fakes())
+	deep := encodePNG(t, image.NewNRGBA64(image.Rect(0, 0, 600, 600)))  // 2.9 MB decoded
+	grey16 := encodePNG(t, image.NewGray16(image.Rect(0, 0, 600, 600))) // 0.7 MB decoded
+	_, ts := start(t, server.Config{MaxImagePixels: 1_000_000, MaxImageDecodedBytes: 2 << 20}, fakes())
 	cases := []struct {
 		name   string
 		image  []byte
@@ -42,6 +46,8 @@ func TestDefaultDecoder(t *testing.T) {
 		{"dicom header only", append(make([]byte, 128), []byte("DICM")...), http.StatusBadRequest, api.CodeInvalidImage},
 		{"not an image", []byte("hello, this is text"), http.StatusBadRequest, api.CodeInvalidImage},
 		{"over the pixel limit", wide, http.StatusRequestEntityTooLarge, api.CodeImageTooLarge},
+		{"16-bit grey png under the decoded-size limit", grey16, http.StatusOK, ""},
+		{"16-bit rgb png over the decoded-size limit", deep, http.StatusRequestEntityTooLarge, api.CodeImageTooLarge},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -62,12 +68,12 @@ func TestDefaultDecoder(t *testing.T) {
 
 // TestDefaultDecoderByteLimit checks MaxImageBytes reaches the decoder.
 func TestDefaultDecoderByteLimit(t *testing.T) {
-	dec := server.PreprocessingDecoder(1000, 0)
+	dec := server.PreprocessingDecoder(preprocessing.Limits{MaxBytes: 1000})
 	_, err := dec(readFile(t, crDICOM))
 	if !errors.Is(err, server.ErrImageTooLarge) {
 		t.Fatalf("err = %v, want ErrImageTooLarge", err)
 	}
-	if _, err := server.PreprocessingDecoder(0, 0)(readFile(t, crDICOM)); err != nil {
+	if _, err := server.PreprocessingDecoder(preprocessing.Limits{})(readFile(t, crDICOM)); err != nil {
 		t.Fatalf("default limits: %v", err)
 	}
 }
@@ -96,7 +102,7 @@ func TestCacheHitSkipsDecode(t *testing.T) {
 // (safe for the concurrent job worker).
 func countingDecoder() (server.DecodeFunc, *atomic.Int64) {
 	calls := new(atomic.Int64)
-	dec := server.PreprocessingDecoder(0, 0)
+	dec := server.PreprocessingDecoder(preprocessing.Limits{})
 	return func(b []byte) (model.Image, error) { calls.Add(1); return dec(b) }, calls
 }
 

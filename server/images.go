@@ -24,14 +24,14 @@ import (
 type DecodeFunc func([]byte) (model.Image, error)
 
 // PreprocessingDecoder returns a DecodeFunc on preprocessing.Decode: PNG,
-// JPEG, GIF, BMP, TIFF, WebP and DICOM, refusing input over maxBytes or
-// maxPixels (width·height·frames, read from the header before any pixel
-// buffer is allocated). Zero limits take preprocessing's defaults.
+// JPEG, GIF, BMP, TIFF, WebP and DICOM, refusing input over lim's bytes,
+// pixels (width·height·frames) or decoded bytes, the last two read from
+// the header before any pixel buffer is allocated. Zero limits take
+// preprocessing's defaults.
 // preprocessing.ErrTooLarge becomes ErrImageTooLarge (413); unsupported,
 // corrupt (preprocessing.FormatError) and empty images keep their
 // preprocessing error, which the server reports as 400 invalid_image.
-func PreprocessingDecoder(maxBytes, maxPixels int) DecodeFunc {
-	lim := preprocessing.Limits{MaxBytes: int64(maxBytes), MaxPixels: int64(maxPixels)}
+func PreprocessingDecoder(lim preprocessing.Limits) DecodeFunc {
 	return func(b []byte) (model.Image, error) {
 		img, _, err := preprocessing.Decode(b, lim)
 		if errors.Is(err, preprocessing.ErrTooLarge) {

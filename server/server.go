@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
+	"github.com/medgr2/medgr2/preprocessing"
 	"github.com/medgr2/medgr2/server/batch"
 	"github.com/medgr2/medgr2/server/cache"
 	"github.com/medgr2/medgr2/server/model"
@@ -45,8 +46,13 @@ type Config struct {
 	MaxImageBytes int
 	// MaxImagePixels bounds width·height for the default decoder; default 50M.
 	MaxImagePixels int
-	// DecodeImage decodes image bytes; default
-	// PreprocessingDecoder(MaxImageBytes, MaxImagePixels) (PNG, JPEG, GIF,
+	// MaxImageDecodedBytes bounds the decoded image buffer for the default
+	// decoder, from the header before decoding (width·height times the
+	// bytes per pixel of its colour model; preprocessing.Limits); default
+	// DefaultMaxImageDecodedBytes.
+	MaxImageDecodedBytes int64
+	// DecodeImage decodes image bytes; default PreprocessingDecoder with
+	// the three limits above (PNG, JPEG, GIF,
 	// BMP, TIFF, WebP, DICOM); backend.Models.DecodeImage wraps it to
 	// process images for the model in the request's goroutine.
 	DecodeImage DecodeFunc
@@ -84,18 +90,40 @@ type Config struct {
 	LogKey []byte
 }
 
+// Defaults of the image limits in Config.
+const (
+	DefaultMaxImageBytes  = 16 << 20   // MaxImageBytes: 16 MiB
+	DefaultMaxImagePixels = 50_000_000 // MaxImagePixels
+	// DefaultMaxImageDecodedBytes (MaxImageDecodedBytes) is 256 MiB: a
+	// 7000×7000 16-bit grey PNG (98 MB) or 8-bit RGB one (196 MB) passes,
+	// the same image in 16-bit RGB (392 MB) is a 413.
+	DefaultMaxImageDecodedBytes int64 = 256 << 20
+)
+
+// ImageLimits returns the default decoder's limits from c, with the
+// defaults above for fields ≤ 0.
+func (c Config) ImageLimits() preprocessing.Limits {
+	lim := preprocessing.Limits{MaxBytes: int64(c.MaxImageBytes), MaxPixels: int64(c.MaxImagePixels), MaxDecodedBytes: c.MaxImageDecodedBytes}
+	if lim.MaxBytes <= 0 {
+		lim.MaxBytes = DefaultMaxImageBytes
+	}
+	if lim.MaxPixels <= 0 {
+		lim.MaxPixels = DefaultMaxImagePixels
+	}
+	if lim.MaxDecodedBytes <= 0 {
+		lim.MaxDecodedBytes = DefaultMaxImageDecodedBytes
+	}
+	return lim
+}
+
 func (c *Config) defaults() {
 	if c.MaxBody <= 0 {
 		c.MaxBody = 32 << 20
 	}
-	if c.MaxImageBytes <= 0 {
-		c.MaxImageBytes = 16 << 20
-	}
-	if c.MaxImagePixels <= 0 {
-		c.MaxImagePixels = 50_000_000
-	}
+	lim := c.ImageLimits()
+	c.MaxImageBytes, c.MaxImagePixels, c.MaxImageDecodedBytes = int(lim.MaxBytes), int(lim.MaxPixels), lim.MaxDecodedBytes
 	if c.DecodeImage == nil {
-		c.DecodeImage = PreprocessingDecoder(c.MaxImageBytes, c.MaxImagePixels)
+		c.DecodeImage = PreprocessingDecoder(c.ImageLimits())
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 60 * time.Second

@@ -36,7 +36,7 @@ type serveFlags struct {
 	rateLimit                                                                   float64
 	fakeModels, redisVolatile, noArena                                          bool
 	workers                                                                     int
-	pixelCache                                                                  int64
+	pixelCache, maxDecoded                                                      int64
 	dtype                                                                       models.DType
 }
 
@@ -68,7 +68,8 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.IntVar(&f.queueSize, "queue-size", 512, "requests waiting per model before 429")
 	fs.Int64Var(&f.maxBody, "max-body", 32<<20, "request body limit in bytes")
 	fs.Int64Var(&f.pixelCache, "pixel-cache-bytes", 0, "bound of the cache of processed images, keyed by image hash (0: 256 MiB, -1: off)")
-	fs.IntVar(&f.maxImage, "max-image-bytes", 16<<20, "per-image limit in bytes")
+	fs.IntVar(&f.maxImage, "max-image-bytes", server.DefaultMaxImageBytes, "per-image limit in bytes")
+	fs.Int64Var(&f.maxDecoded, "max-image-decoded-bytes", server.DefaultMaxImageDecodedBytes, "per-image limit of the decoded buffer in bytes, from the header before decoding (width×height×bytes per pixel; over it: 413)")
 	fs.Float64Var(&f.rateLimit, "rate-limit", 0, "requests per second per API key (0: unlimited)")
 	fs.DurationVar(&f.timeout, "request-timeout", 60*time.Second, "per-request model deadline")
 	fs.DurationVar(&f.drain, "drain", 30*time.Second, "graceful shutdown budget")
@@ -116,7 +117,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) (err erro
 	}
 	cfg := server.Config{
 		Batch:   batch.Config{MaxBatch: f.maxBatch, MaxDelay: f.maxDelay, QueueSize: f.queueSize, Workers: f.workers},
-		MaxBody: f.maxBody, MaxImageBytes: f.maxImage, APIKeys: keys, RateLimit: f.rateLimit,
+		MaxBody: f.maxBody, MaxImageBytes: f.maxImage, MaxImageDecodedBytes: f.maxDecoded, APIKeys: keys, RateLimit: f.rateLimit,
 		RequestTimeout: f.timeout, JobsDir: f.jobsDir, JobWorkers: f.jobWorkers, Logger: log, DecodeImage: decode,
 	}
 	closeJobs, err := serveJobs(ctx, f, &cfg, log)
@@ -163,7 +164,8 @@ func serveModels(ctx context.Context, f serveFlags, log *slog.Logger) (server.Mo
 	if err != nil {
 		return server.Models{}, nil, none, fmt.Errorf("serve: %w", err)
 	}
-	return m.Server(), m.DecodeImage(server.PreprocessingDecoder(f.maxImage, 0)), m.Close, nil
+	lim := server.Config{MaxImageBytes: f.maxImage, MaxImageDecodedBytes: f.maxDecoded}.ImageLimits()
+	return m.Server(), m.DecodeImage(server.PreprocessingDecoder(lim)), m.Close, nil
 }
 
 // serverKeyFile holds the server's secret in the state folder: it tags

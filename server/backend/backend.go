@@ -300,7 +300,7 @@ func (m *Models) Close() (err error) {
 // Pixels without decoding (model.Image.Decoded is then nil).
 func (m *Models) DecodeImage(next server.DecodeFunc) server.DecodeFunc {
 	if next == nil {
-		next = server.PreprocessingDecoder(0, 0)
+		next = server.PreprocessingDecoder(preprocessing.Limits{})
 	}
 	var cache *pixelCache
 	if m.shared != nil && m.pixelCacheBytes > 0 {
