@@ -114,3 +114,21 @@ func encodePNG(t testing.TB, img image.Image) []byte {
 	}
 	return b.Bytes()
 }
+
+// TestTimingHasImageStages checks that an answer's timing carries the
+// decode of its image and that the stages fit inside the total.
+func TestTimingHasImageStages(t *testing.T) {
+	_, ts := start(t, server.Config{}, fakes())
+	var out api.VQAResponse
+	req := api.VQARequest{Image: dataURI("image/jpeg", readFile(t, smearJPG)), Question: "Which cells?", Options: []string{"red", "white"}}
+	if resp := do(t, "POST", ts.URL+"/v1/vqa", "", req, &out); resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	tm := out.Timing
+	if tm.DecodeMS <= 0 {
+		t.Errorf("decode_ms = %v for a 640×480 JPEG, want > 0", tm.DecodeMS)
+	}
+	if sum := tm.DecodeMS + tm.PreprocessMS + tm.QueueMS + tm.ModelMS; sum > tm.TotalMS {
+		t.Errorf("stages sum to %.3f ms, over the total %.3f ms", sum, tm.TotalMS)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	_ "image/jpeg" // register JPEG for image.Decode
 	_ "image/png"  // register PNG for image.Decode
 	"strings"
+	"time"
 
 	"github.com/medgr2/medgr2/preprocessing"
 	"github.com/medgr2/medgr2/server/model"
@@ -84,7 +85,9 @@ func (s *Server) decodeImage(field string, b []byte) (decodedImage, error) {
 	if len(b) > s.cfg.MaxImageBytes {
 		return decodedImage{}, fmt.Errorf("%s: %w: %d bytes, limit %d", field, ErrImageTooLarge, len(b), s.cfg.MaxImageBytes)
 	}
+	t := time.Now()
 	img, err := s.cfg.DecodeImage(b)
+	img.DecodeTime = max(0, time.Since(t)-img.ProcessTime)
 	if err != nil {
 		if errors.Is(err, ErrImageTooLarge) {
 			return decodedImage{}, fmt.Errorf("%s: %w", field, err)

@@ -318,9 +318,11 @@ func (m *Models) DecodeImage(next server.DecodeFunc) server.DecodeFunc {
 		if err != nil || m.shared == nil || img.Decoded == nil {
 			return img, err
 		}
+		t := time.Now()
 		if img.Pixels, err = m.shared.Process(img.Decoded); err != nil {
 			return model.Image{}, fmt.Errorf("backend: image processor: %w", err)
 		}
+		img.ProcessTime = time.Since(t)
 		if cache != nil {
 			cache.put(key, img.Pixels)
 		}

@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"image"
+	"time"
 
 	"github.com/medgr2/medgr2/preprocessing"
 )
@@ -25,6 +26,11 @@ type Image struct {
 	// Pixels is the model input made from Decoded (resized, normalised,
 	// patched), or nil when the decoder left that to the model's batch.
 	Pixels *preprocessing.Pixels
+	// DecodeTime and ProcessTime are what making the image cost in the
+	// request's goroutine: decoding its bytes, and running the image
+	// processor (resize, normalise, patchify; 0 when the batch does it or
+	// the pixels came from a cache). They feed the response's timing.
+	DecodeTime, ProcessTime time.Duration
 }
 
 // VQAInput is one multiple-choice question about an image.
