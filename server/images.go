@@ -87,7 +87,9 @@ func (s *Server) decodeImage(field string, b []byte) (decodedImage, error) {
 	}
 	t := time.Now()
 	img, err := s.cfg.DecodeImage(b)
-	img.DecodeTime = max(0, time.Since(t)-img.ProcessTime)
+	if img.DecodeTime == 0 && img.Pixels == nil { // a decoder that did not time itself
+		img.DecodeTime = time.Since(t)
+	}
 	if err != nil {
 		if errors.Is(err, ErrImageTooLarge) {
 			return decodedImage{}, fmt.Errorf("%s: %w", field, err)

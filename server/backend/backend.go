@@ -297,7 +297,10 @@ func (m *Models) Close() (err error) {
 // bundles disagree on the image processor it only decodes. The decoder
 // keeps an LRU cache of the pixels it made (Options.PixelCacheBytes),
 // keyed by the SHA-256 of the bytes: on a hit it returns the cached
-// Pixels without decoding (model.Image.Decoded is then nil).
+// Pixels without decoding (DecodeTime is then 0). Once an image is
+// processed its full-size decode is dropped (model.Image.Decoded nil), so
+// a request holds each image at the model's size (at most the bundle's
+// max_pixels) while it waits for its batch, whatever the upload's size.
 func (m *Models) DecodeImage(next server.DecodeFunc) server.DecodeFunc {
 	if next == nil {
 		next = server.PreprocessingDecoder(preprocessing.Limits{})
@@ -314,15 +317,18 @@ func (m *Models) DecodeImage(next server.DecodeFunc) server.DecodeFunc {
 				return model.Image{Pixels: px}, nil
 			}
 		}
+		t := time.Now()
 		img, err := next(b)
+		img.DecodeTime = time.Since(t)
 		if err != nil || m.shared == nil || img.Decoded == nil {
 			return img, err
 		}
-		t := time.Now()
+		t = time.Now()
 		if img.Pixels, err = m.shared.Process(img.Decoded); err != nil {
 			return model.Image{}, fmt.Errorf("backend: image processor: %w", err)
 		}
 		img.ProcessTime = time.Since(t)
+		img.Decoded = nil
 		if cache != nil {
 			cache.put(key, img.Pixels)
 		}

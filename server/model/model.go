@@ -19,9 +19,9 @@ type Info struct {
 // and processed for the model when the server's decoder could do that in
 // the request's goroutine (see backend.Models.DecodeImage).
 type Image struct {
-	// Decoded is the decoded image; nil when Pixels is set and came from
-	// the decoder's cache of processed images (the bytes were not decoded
-	// again).
+	// Decoded is the decoded image; nil when the decoder made Pixels (the
+	// full-size image is dropped once processed) or took them from its
+	// cache.
 	Decoded image.Image
 	// Pixels is the model input made from Decoded (resized, normalised,
 	// patched), or nil when the decoder left that to the model's batch.
