@@ -63,6 +63,14 @@ type Config struct {
 	// is the bucket size (default 2·RateLimit, at least 1).
 	RateLimit float64
 	RateBurst int
+	// HeavyPromptTokens marks long VQA prompts (about this many tokens or
+	// more, text and image, counted by a model.PromptCounter), and with
+	// them every reasoning request (it generates): at most
+	// Batch.HeavyWorkers workers (default Workers−1) run them at once, so
+	// with several workers short requests queued behind long ones keep a
+	// worker. Default DefaultHeavyPromptTokens; negative: no request is
+	// heavy.
+	HeavyPromptTokens int
 	// RequestTimeout bounds each model request; default 60s.
 	RequestTimeout time.Duration
 	// Cache stores responses; default an in-process LRU of 4096 entries.
@@ -89,6 +97,9 @@ type Config struct {
 	// folder, so hashes compare across restarts).
 	LogKey []byte
 }
+
+// DefaultHeavyPromptTokens is Config.HeavyPromptTokens's default.
+const DefaultHeavyPromptTokens = 1024
 
 // Defaults of the image limits in Config.
 const (
@@ -119,6 +130,9 @@ func (c Config) ImageLimits() preprocessing.Limits {
 func (c *Config) defaults() {
 	if c.MaxBody <= 0 {
 		c.MaxBody = 32 << 20
+	}
+	if c.HeavyPromptTokens == 0 {
+		c.HeavyPromptTokens = DefaultHeavyPromptTokens
 	}
 	lim := c.ImageLimits()
 	c.MaxImageBytes, c.MaxImagePixels, c.MaxImageDecodedBytes = int(lim.MaxBytes), int(lim.MaxPixels), lim.MaxDecodedBytes
@@ -222,9 +236,12 @@ func (s *Server) tempJobs() error {
 }
 
 // newBatcher builds a batcher for role with metrics hooks.
-func newBatcher[In, Out any](s *Server, role string, run batch.RunFunc[In, Out]) *batch.Batcher[In, Out] {
+// heavyKey marks the role's heavy requests (batch.Config.HeavyKey; 0:
+// none).
+func newBatcher[In, Out any](s *Server, role string, heavyKey int, run batch.RunFunc[In, Out]) *batch.Batcher[In, Out] {
 	bc := s.cfg.Batch
 	bc.Name = role
+	bc.HeavyKey = heavyKey
 	observe := s.met.onBatch(role)
 	bc.OnBatch = func(n int, d time.Duration, err error) {
 		observe(n, d, err)
@@ -237,20 +254,23 @@ func newBatcher[In, Out any](s *Server, role string, run batch.RunFunc[In, Out])
 
 func (s *Server) startBatchers() {
 	if m := s.models.VQA; m != nil {
-		run := m.AnswerBatch
+		run, heavy := m.AnswerBatch, 0
 		if _, ok := m.(model.PromptCounter); ok {
 			run = meterPadding(s.met, "vqa", run)
+			if s.cfg.HeavyPromptTokens > 0 {
+				heavy = batch.LengthKey(s.cfg.HeavyPromptTokens, 0)
+			}
 		}
-		s.vqa = newBatcher(s, "vqa", run)
+		s.vqa = newBatcher(s, "vqa", heavy, run)
 	}
 	if m := s.models.Generator; m != nil {
-		s.gen = newBatcher(s, "generator", m.GenerateBatch)
+		s.gen = newBatcher(s, "generator", 0, m.GenerateBatch)
 	}
 	if m := s.models.Reward; m != nil {
-		s.score = newBatcher(s, "reward", m.ScoreBatch)
+		s.score = newBatcher(s, "reward", 0, m.ScoreBatch)
 	}
 	if m := s.models.Chat; m != nil {
-		s.chat = newBatcher(s, "chat", m.ChatBatch)
+		s.chat = newBatcher(s, "chat", 0, m.ChatBatch)
 	}
 }
 
