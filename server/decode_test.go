@@ -3,9 +3,11 @@ package server_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"image"
 	"image/png"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -130,5 +132,56 @@ func TestTimingHasImageStages(t *testing.T) {
 	}
 	if sum := tm.DecodeMS + tm.PreprocessMS + tm.QueueMS + tm.ModelMS; sum > tm.TotalMS {
 		t.Errorf("stages sum to %.3f ms, over the total %.3f ms", sum, tm.TotalMS)
+	}
+}
+
+// TestRequestImageLimit checks Config.MaxRequestImages on /v1/score and
+// chat: one image over the limit is a 400 naming it, before any image is
+// decoded; at the limit the request runs.
+func TestRequestImageLimit(t *testing.T) {
+	dec, calls := countingDecoder()
+	_, ts := start(t, server.Config{MaxRequestImages: 2, DecodeImage: dec}, fakes())
+	img := dataURI("image/png", readFile(t, xrayPNG))
+	score := func(n int) api.ScoreRequest {
+		var r api.ScoreRequest
+		for i := range n {
+			r.Items = append(r.Items, api.ScoreItem{Image: img, Question: fmt.Sprint("Question ", i), Options: []string{"a", "b"}, Answer: "A"})
+		}
+		return r
+	}
+	chat := func(n int) api.ChatCompletionRequest {
+		parts := []api.ContentPart{{Type: "text", Text: "What is shown?"}}
+		for range n {
+			parts = append(parts, api.ContentPart{Type: "image_url", ImageURL: &api.ImageURL{URL: img}})
+		}
+		return api.ChatCompletionRequest{Model: "chat", MaxTokens: 4, Messages: []api.ChatMessage{{Role: "user", Content: api.ChatContent{Parts: parts}}}}
+	}
+	cases := []struct {
+		name, path string
+		body       any
+		status     int
+	}{
+		{"score at the limit", "/v1/score", score(2), http.StatusOK},
+		{"score over the limit", "/v1/score", score(3), http.StatusBadRequest},
+		{"chat at the limit", "/v1/chat/completions", chat(2), http.StatusOK},
+		{"chat over the limit", "/v1/chat/completions", chat(3), http.StatusBadRequest},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := calls.Load()
+			var body map[string]any
+			resp := do(t, "POST", ts.URL+c.path, "", c.body, &body)
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d, want %d: %v", resp.StatusCode, c.status, body)
+			}
+			if c.status == http.StatusBadRequest {
+				if msg := fmt.Sprint(body["error"]); !strings.Contains(msg, "limit of 2 per request") {
+					t.Errorf("error %s does not name the limit", msg)
+				}
+				if calls.Load() != before {
+					t.Error("images decoded for a request over the limit")
+				}
+			}
+		})
 	}
 }

@@ -441,6 +441,15 @@ func (s *Server) scoreAll(c *gin.Context, req api.ScoreRequest, start time.Time)
 	if s.score == nil {
 		return api.ScoreResponse{}, fmt.Errorf("reward: %w", ErrModelUnavailable)
 	}
+	images := 0
+	for _, it := range req.Items {
+		if it.Image != "" {
+			images++
+		}
+	}
+	if images > s.cfg.MaxRequestImages {
+		return api.ScoreResponse{}, badField("items", "%d images, over the limit of %d per request", images, s.cfg.MaxRequestImages)
+	}
 	ins := make([]model.ScoreInput, len(req.Items))
 	for i, it := range req.Items {
 		in, err := s.scoreInput(fmt.Sprintf("items[%d].", i), it)

@@ -63,6 +63,10 @@ type Config struct {
 	// is the bucket size (default 2·RateLimit, at least 1).
 	RateLimit float64
 	RateBurst int
+	// MaxRequestImages bounds the images of one /v1/score or chat request
+	// (more: 400 naming the limit), so that one request cannot hold more
+	// than that many processed images; default DefaultMaxRequestImages.
+	MaxRequestImages int
 	// HeavyPromptTokens marks long VQA prompts (about this many tokens or
 	// more, text and image, counted by a model.PromptCounter), and with
 	// them every reasoning request (it generates): at most
@@ -98,6 +102,11 @@ type Config struct {
 	LogKey []byte
 }
 
+// DefaultMaxRequestImages is Config.MaxRequestImages's default: 64
+// images, about 300 MB of processed pixels at the default bundles'
+// max_pixels (200,704 pixels, 24 bytes each as float32 patches).
+const DefaultMaxRequestImages = 64
+
 // DefaultHeavyPromptTokens is Config.HeavyPromptTokens's default.
 const DefaultHeavyPromptTokens = 1024
 
@@ -130,6 +139,9 @@ func (c Config) ImageLimits() preprocessing.Limits {
 func (c *Config) defaults() {
 	if c.MaxBody <= 0 {
 		c.MaxBody = 32 << 20
+	}
+	if c.MaxRequestImages <= 0 {
+		c.MaxRequestImages = DefaultMaxRequestImages
 	}
 	if c.HeavyPromptTokens == 0 {
 		c.HeavyPromptTokens = DefaultHeavyPromptTokens

@@ -30,7 +30,7 @@ import (
 type serveFlags struct {
 	addr, model, generator, reward, device, redisURL, keysFile, jobsDir, out    string
 	maxBatch, queueSize, maxImage, jobWorkers, threads, reasonTokens, maxPrompt int
-	heavyPrompt                                                                 int
+	heavyPrompt, maxReqImages                                                   int
 	maxBody                                                                     int64
 	maxDelay, timeout, drain, fakeBatch, fakeItem, claimIdle, jobTTL            time.Duration
 	idleRelease                                                                 time.Duration
@@ -65,6 +65,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.keysFile, "api-keys-file", "", "file with one API key per line (also env MEDGR2_API_KEYS); none: auth off")
 	fs.StringVar(&f.jobsDir, "jobs-dir", "", "directory server-side job files may be read from; empty: disabled")
 	fs.IntVar(&f.maxBatch, "max-batch", 16, "largest model batch")
+	fs.IntVar(&f.maxReqImages, "max-request-images", server.DefaultMaxRequestImages, "images one /v1/score or chat request may carry (more: 400)")
 	fs.IntVar(&f.heavyPrompt, "heavy-prompt-tokens", server.DefaultHeavyPromptTokens, "VQA prompts of about this many tokens or more, and reasoning requests, run on at most workers−1 workers at once, so short requests behind them keep a worker (negative: off)")
 	fs.DurationVar(&f.maxDelay, "max-delay", 0, "longest wait for a batch to fill while the model is idle (0: dispatch when free)")
 	fs.IntVar(&f.queueSize, "queue-size", 512, "requests waiting per model before 429")
@@ -120,7 +121,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) (err erro
 	cfg := server.Config{
 		Batch:   batch.Config{MaxBatch: f.maxBatch, MaxDelay: f.maxDelay, QueueSize: f.queueSize, Workers: f.workers},
 		MaxBody: f.maxBody, MaxImageBytes: f.maxImage, MaxImageDecodedBytes: f.maxDecoded, APIKeys: keys, RateLimit: f.rateLimit,
-		HeavyPromptTokens: f.heavyPrompt, RequestTimeout: f.timeout, JobsDir: f.jobsDir, JobWorkers: f.jobWorkers, Logger: log, DecodeImage: decode,
+		HeavyPromptTokens: f.heavyPrompt, MaxRequestImages: f.maxReqImages, RequestTimeout: f.timeout, JobsDir: f.jobsDir, JobWorkers: f.jobWorkers, Logger: log, DecodeImage: decode,
 	}
 	closeJobs, err := serveJobs(ctx, f, &cfg, log)
 	if err != nil {
