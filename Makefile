@@ -13,7 +13,7 @@ else
 ORT_DEP := ort-check
 endif
 
-.PHONY: help setup ort ort-check fixtures build test test-short fuzz bench demo proto vet lint fmt
+.PHONY: help setup ort ort-check fixtures build test faults test-short fuzz bench demo proto vet lint fmt
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,10 @@ FUZZTIME ?= 20000x
 fuzz: ## run every fuzz target for FUZZTIME inputs each (a count: timed runs can end in a spurious deadline error)
 	$(GO) test -run '^$$' -fuzz 'FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./preprocessing/
 	$(GO) test -run '^$$' -fuzz 'FuzzDecodeDICOM$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./preprocessing/
+
+faults: setup ## the fault, memory and tenant suite alone (part of make test): worker/Redis/server kills, SIGTERM mid-job, memory after a spike, job ownership
+	$(GO) test -count=1 -timeout 20m -run 'Survives|Reopen|Lost|DeadLetters|Kill|Shutdown|ResumesJobs|VolatileRedis|MemoryAfterSpike|BelongToTheirKey|Readyz|KeyedImageHash' \
+		./server/ ./server/queue/ ./cmd/medgr2/
 
 test-short: setup ## run the fast tests only
 	$(GO) test -short -count=1 ./...

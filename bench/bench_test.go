@@ -148,7 +148,8 @@ func TestRunSendsBodiesInTurn(t *testing.T) {
 			queue = 0.4
 		}
 		time.Sleep(2 * time.Millisecond)
-		json.NewEncoder(w).Encode(api.VQAResponse{Timing: api.Timing{QueueMS: queue, ModelMS: 0.5, TotalMS: 1 + queue, BatchSize: 2}})
+		json.NewEncoder(w).Encode(api.VQAResponse{Timing: api.Timing{DecodeMS: 0.15, PreprocessMS: 0.05, QueueMS: queue, ModelMS: 0.5,
+			TotalMS: 1 + queue, BatchSize: 2}})
 	}))
 	defer ts.Close()
 	rep, err := Run(context.Background(), Config{URL: ts.URL, Clients: 3, Requests: 30, Bodies: [][]byte{[]byte("a"), []byte("b"), []byte("c")}})
@@ -160,8 +161,8 @@ func TestRunSendsBodiesInTurn(t *testing.T) {
 	}
 	st := rep.Stages
 	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
-	if st.Responses != 30 || !near(st.QueueMS, 0.2) || !near(st.ModelMS, 0.5) || !near(st.ServerMS, 1.2) ||
-		!near(st.ServerOtherMS, 0.5) || st.BatchSize != 2 || st.TransportMS <= 0 || st.TransportMS > rep.MeanMS {
+	if st.Responses != 30 || !near(st.DecodeMS, 0.15) || !near(st.PreprocessMS, 0.05) || !near(st.QueueMS, 0.2) ||
+		!near(st.ModelMS, 0.5) || !near(st.ServerMS, 1.2) || !near(st.ServerOtherMS, 0.3) || st.BatchSize != 2 || st.TransportMS <= 0 || st.TransportMS > rep.MeanMS {
 		t.Fatalf("stages %+v (mean latency %.2f ms)", st, rep.MeanMS)
 	}
 	if !(rep.P50MS <= rep.P95MS && rep.P95MS <= rep.P99MS) {

@@ -34,7 +34,21 @@ var (
 	chartRawBar = color.RGBA{150, 150, 150, 255} // direct runs
 	chartSrvBar = color.RGBA{66, 133, 244, 255}  // server runs
 	chartLatBar = color.RGBA{219, 68, 55, 255}   // latency panel
+	// chartStageBars colour the stages of a server request, in the order
+	// of stageParts.
+	chartStageBars = []color.RGBA{
+		{244, 180, 0, 255},   // decode
+		{255, 112, 67, 255},  // preprocess
+		{171, 71, 188, 255},  // queue
+		{66, 133, 244, 255},  // model
+		{120, 144, 156, 255}, // other
+	}
 )
+
+// stageParts are the stacked parts of the stage panel, in drawing order.
+func stageParts(s Stages) []float64 {
+	return []float64{s.DecodeMS, s.PreprocessMS, s.QueueMS, s.ModelMS, max(s.ServerOtherMS, 0)}
+}
 
 // chartPanel is one bar chart of a value per run.
 type chartPanel struct {
@@ -45,7 +59,9 @@ type chartPanel struct {
 
 // Chart draws two horizontal bar charts of reports, one bar per run in
 // order: throughput (items/s) and p50 latency (ms, with the p95 marked).
-// Direct runs are grey, server runs coloured.
+// Direct runs are grey, server runs coloured. When runs carry the server's
+// stage timing (Stages), a third panel stacks each server run's mean
+// request time inside the server by stage.
 func Chart(reports []Report) (*image.RGBA, error) {
 	if len(reports) == 0 {
 		return nil, ErrNoRuns
@@ -55,7 +71,15 @@ func Chart(reports []Report) (*image.RGBA, error) {
 		{"p50 latency (ms; | marks p95)", " ms", func(r Report) float64 { return r.P50MS }},
 	}
 	panelH := chartTitleH + len(reports)*chartRowH
-	h := len(panels)*(panelH+chartGap) + chartGap
+	n := len(panels)
+	staged := false
+	for _, r := range reports {
+		staged = staged || r.Stages.Responses > 0
+	}
+	if staged {
+		n++
+	}
+	h := n*(panelH+chartGap) + chartGap
 	img := image.NewRGBA(image.Rect(0, 0, chartWidth, h))
 	draw.Draw(img, img.Bounds(), &image.Uniform{C: chartBG}, image.Point{}, draw.Src)
 	for k, p := range panels {
@@ -87,7 +111,46 @@ func Chart(reports []Report) (*image.RGBA, error) {
 			drawChartText(img, chartBarR+8, y+14, fmt.Sprintf("%.1f%s", v, p.unit))
 		}
 	}
+	if staged {
+		drawStagePanel(img, chartGap+len(panels)*(panelH+chartGap), reports)
+	}
 	return img, nil
+}
+
+// drawStagePanel draws, from top, one stacked bar per server run: the mean
+// decode, preprocess, queue, model and other time of its requests.
+func drawStagePanel(img *image.RGBA, top int, reports []Report) {
+	drawChartText(img, 8, top+16, "server time per request (ms)")
+	x := chartBarL
+	for k, name := range []string{"decode", "preprocess", "queue", "model", "other"} {
+		fillChart(img, image.Rect(x, top+7, x+10, top+17), chartStageBars[k])
+		drawChartText(img, x+14, top+16, name)
+		x += 14 + 7*len(name) + 16
+	}
+	scale := 0.0
+	for _, r := range reports {
+		sum := 0.0
+		for _, v := range stageParts(r.Stages) {
+			sum += v
+		}
+		scale = max(scale, sum)
+	}
+	for i, r := range reports {
+		y := top + chartTitleH + i*chartRowH
+		drawChartText(img, 8, y+14, chartLabel(r))
+		if r.Stages.Responses == 0 {
+			continue
+		}
+		sum := 0.0
+		for k, v := range stageParts(r.Stages) {
+			x0 := barX(sum, scale)
+			sum += v
+			if x1 := barX(sum, scale); x1 > x0 {
+				fillChart(img, image.Rect(x0, y+3, x1, y+chartRowH-3), chartStageBars[k])
+			}
+		}
+		drawChartText(img, chartBarR+8, y+14, fmt.Sprintf("%.1f ms", sum))
+	}
 }
 
 // WritePNG encodes Chart(reports) as PNG.

@@ -58,3 +58,39 @@ func abs(x int) int {
 	}
 	return x
 }
+
+// TestChartStages checks the stage panel: present only when runs carry
+// stage timing, one stacked bar per server run whose parts are in
+// proportion, none for a direct run.
+func TestChartStages(t *testing.T) {
+	reports := []Report{
+		{Name: "raw", Mode: "direct", Clients: 2, BatchSize: 16, Throughput: 100, P50MS: 20, P95MS: 30},
+		{Name: "server 1 client", Mode: "closed", Clients: 1, Throughput: 50, P50MS: 5, P95MS: 6,
+			Stages: Stages{Responses: 10, DecodeMS: 1, PreprocessMS: 1, QueueMS: 2, ModelMS: 4, ServerOtherMS: 0}},
+	}
+	img, err := Chart(reports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	panelH := chartTitleH + 2*chartRowH
+	if want := 3*(panelH+chartGap) + chartGap; img.Bounds().Dy() != want {
+		t.Fatalf("chart height %d, want %d (three panels)", img.Bounds().Dy(), want)
+	}
+	top := chartGap + 2*(panelH+chartGap) + chartTitleH
+	at := func(row int, f float64) color.RGBA {
+		x := chartBarL + int(f*float64(chartBarR-chartBarL))
+		return colorOf(img.At(x, top+row*chartRowH+chartRowH/2))
+	}
+	// 8 ms in all: decode to 1/8, preprocess to 2/8, queue to 4/8, model to the end.
+	for _, c := range []struct {
+		f    float64
+		want color.RGBA
+	}{{0.06, chartStageBars[0]}, {0.19, chartStageBars[1]}, {0.4, chartStageBars[2]}, {0.9, chartStageBars[3]}} {
+		if got := at(1, c.f); got != c.want {
+			t.Errorf("server bar at %.2f: colour %v, want %v", c.f, got, c.want)
+		}
+	}
+	if got := at(0, 0.5); got != chartBG {
+		t.Errorf("direct run has a stage bar (colour %v)", got)
+	}
+}

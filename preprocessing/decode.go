@@ -117,7 +117,8 @@ func DecodeFileWith(path string, opts Options) (image.Image, Info, error) {
 // DecodeWith decodes an encoded image. It checks, in order: the encoded size
 // against Limits.MaxBytes (ErrTooLarge); the format from the leading bytes
 // (ErrUnsupported if unknown); the pixel count from the header against
-// Limits.MaxPixels (ErrTooLarge); and only then decodes. Corrupt input gives
+// Limits.MaxPixels and the decoded size against Limits.MaxDecodedBytes
+// (ErrTooLarge); and only then decodes. Corrupt input gives
 // a FormatError; a panic inside a third-party decoder is recovered and
 // returned as a FormatError. DICOM is mapped to 8-bit grey (or RGB) through
 // rescale slope/intercept, a VOI window and MONOCHROME1 inversion; see
@@ -154,6 +155,9 @@ func decodeStd(data []byte, lim Limits) (img image.Image, info Info, err error) 
 		return nil, Info{}, formatErrorf("%s header: %v", format, err)
 	}
 	if err := lim.checkPixels(cfg.Width, cfg.Height, 1); err != nil {
+		return nil, Info{}, fmt.Errorf("%s header: %w", format, err)
+	}
+	if err := lim.checkDecodedBytes(cfg.Width, cfg.Height, cfg.ColorModel); err != nil {
 		return nil, Info{}, fmt.Errorf("%s header: %w", format, err)
 	}
 	img, _, err = image.Decode(bytes.NewReader(data))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"image"
+	"image/color"
 	"image/gif"
 	"image/png"
 	"io/fs"
@@ -202,5 +203,46 @@ func TestRecoverDecoderPanic(t *testing.T) {
 	var fe FormatError
 	if err := decode(); !errors.As(err, &fe) {
 		t.Fatalf("recovered panic gave %v, want FormatError", err)
+	}
+}
+
+// TestDecodedBytesBudget checks Limits.MaxDecodedBytes against the
+// header's colour model: 100×100 images under a 40,000-byte budget.
+func TestDecodedBytesBudget(t *testing.T) {
+	r := image.Rect(0, 0, 100, 100)
+	pal := image.NewPaletted(r, color.Palette{color.Black, color.White})
+	cases := []struct {
+		name string
+		img  image.Image
+		ok   bool
+	}{
+		{"8-bit grey (10,000 bytes)", image.NewGray(r), true},
+		{"16-bit grey (20,000 bytes)", image.NewGray16(r), true},
+		{"palette (10,000 bytes)", pal, true},
+		{"8-bit RGBA (40,000 bytes)", image.NewNRGBA(r), true},
+		{"16-bit RGBA (80,000 bytes)", image.NewNRGBA64(r), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := png.Encode(&buf, c.img); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := Decode(buf.Bytes(), Limits{MaxDecodedBytes: 40000})
+			if c.ok && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !c.ok && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("error %v, want ErrTooLarge", err)
+			}
+		})
+	}
+	// A 640×480 JPEG (YCbCr, counted 3 bytes a pixel).
+	jpg := readFile(t, sharedData(t, "bccd/images/BloodImage_00000.jpg"))
+	if _, _, err := Decode(jpg, Limits{MaxDecodedBytes: 640 * 480 * 3}); err != nil {
+		t.Errorf("JPEG at the budget: %v", err)
+	}
+	if _, _, err := Decode(jpg, Limits{MaxDecodedBytes: 640*480*3 - 1}); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("JPEG over the budget: %v, want ErrTooLarge", err)
 	}
 }

@@ -3,6 +3,7 @@ package preprocessing
 import (
 	"errors"
 	"fmt"
+	"image/color"
 )
 
 // Sentinel errors for control flow. Every error returned by this package
@@ -50,6 +51,13 @@ type Limits struct {
 	// before decoding: width×height for images, Rows×Columns×NumberOfFrames
 	// for DICOM (default DefaultMaxPixels).
 	MaxPixels int64
+	// MaxDecodedBytes is the largest buffer a decode may allocate for the
+	// decoded image, read from the header before decoding: width×height
+	// times the bytes per pixel of the header's colour model (8 for a
+	// 16-bit RGB PNG, 2 for 16-bit grey, 4 for 8-bit RGB, 3 for JPEG
+	// YCbCr, 1 for grey or palette). Default DefaultMaxDecodedBytes. DICOM
+	// is bounded by MaxPixels and MaxBytes.
+	MaxDecodedBytes int64
 }
 
 // Defaults for Limits.
@@ -59,11 +67,14 @@ const (
 	// DefaultMaxPixels is 2^26 (about 67 million) pixels: a 8192×8192
 	// image, or a 512×512 CT series of 256 frames.
 	DefaultMaxPixels int64 = 1 << 26
+	// DefaultMaxDecodedBytes is 512 MiB: DefaultMaxPixels of the widest
+	// pixel (8 bytes), so by default only MaxPixels binds.
+	DefaultMaxDecodedBytes int64 = DefaultMaxPixels * 8
 )
 
 // DefaultLimits returns Limits with every field at its default.
 func DefaultLimits() Limits {
-	return Limits{MaxBytes: DefaultMaxBytes, MaxPixels: DefaultMaxPixels}
+	return Limits{MaxBytes: DefaultMaxBytes, MaxPixels: DefaultMaxPixels, MaxDecodedBytes: DefaultMaxDecodedBytes}
 }
 
 // withDefaults fills zero or negative fields with the defaults.
@@ -74,7 +85,41 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxPixels <= 0 {
 		l.MaxPixels = DefaultMaxPixels
 	}
+	if l.MaxDecodedBytes <= 0 {
+		l.MaxDecodedBytes = DefaultMaxDecodedBytes
+	}
 	return l
+}
+
+// checkDecodedBytes returns ErrTooLarge (wrapped) when a w×h image of
+// colour model m would take more than MaxDecodedBytes once decoded; w and
+// h have passed checkPixels.
+func (l Limits) checkDecodedBytes(w, h int, m color.Model) error {
+	bpp := bytesPerPixel(m)
+	if n := int64(w) * int64(h); n > l.MaxDecodedBytes/bpp {
+		return fmt.Errorf("%w: %d×%d pixels of %d bytes each (%d MiB decoded) exceeds the decoded-size limit of %d MiB",
+			ErrTooLarge, w, h, bpp, n*bpp>>20, l.MaxDecodedBytes>>20)
+	}
+	return nil
+}
+
+// bytesPerPixel is the size of one pixel of the image the standard
+// decoders return for colour model m; 8 (the widest) when unknown.
+func bytesPerPixel(m color.Model) int64 {
+	switch m {
+	case color.GrayModel, color.AlphaModel:
+		return 1
+	case color.Gray16Model, color.Alpha16Model:
+		return 2
+	case color.YCbCrModel:
+		return 3 // 4:4:4; subsampled JPEGs take less
+	case color.RGBAModel, color.NRGBAModel, color.CMYKModel, color.NYCbCrAModel:
+		return 4
+	}
+	if _, ok := m.(color.Palette); ok {
+		return 1
+	}
+	return 8
 }
 
 // checkPixels returns ErrTooLarge (wrapped) when w×h×frames exceeds the

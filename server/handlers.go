@@ -162,9 +162,17 @@ func paddingKey(texts ...string) int {
 	return n / 256
 }
 
-func timing(start time.Time, st batch.Stats) api.Timing {
+// timing is a response's api.Timing: the batch's stats, the cost of
+// making imgs (summed) and the time since start.
+func timing(start time.Time, st batch.Stats, imgs ...model.Image) api.Timing {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	return api.Timing{QueueMS: ms(st.QueueWait), ModelMS: ms(st.Run), TotalMS: ms(time.Since(start)), BatchSize: st.BatchSize}
+	var dec, proc time.Duration
+	for _, im := range imgs {
+		dec += im.DecodeTime
+		proc += im.ProcessTime
+	}
+	return api.Timing{DecodeMS: ms(dec), PreprocessMS: ms(proc), QueueMS: ms(st.QueueWait), ModelMS: ms(st.Run),
+		TotalMS: ms(time.Since(start)), BatchSize: st.BatchSize}
 }
 
 func modelRef(i model.Info) api.ModelRef { return api.ModelRef{Name: i.Name, Version: i.Version} }
@@ -330,7 +338,7 @@ func (s *Server) cachedVQA(ctx context.Context, req api.VQARequest, hash string,
 			s.log.Warn("cache set failed", "err", err)
 		}
 	}
-	resp.Timing = timing(start, st)
+	resp.Timing = timing(start, st, img.img)
 	return resp, nil
 }
 
@@ -382,7 +390,7 @@ func (s *Server) generate(c *gin.Context, req api.GenerateRequest, start time.Ti
 		resp.Items = append(resp.Items, api.GeneratedItem{Question: it.Question, Options: it.Options,
 			Answer: string(rune('A' + it.Answer)), Reasoning: it.Reasoning})
 	}
-	resp.Timing = timing(start, st)
+	resp.Timing = timing(start, st, img.img)
 	return resp, nil
 }
 
@@ -433,6 +441,15 @@ func (s *Server) scoreAll(c *gin.Context, req api.ScoreRequest, start time.Time)
 	if s.score == nil {
 		return api.ScoreResponse{}, fmt.Errorf("reward: %w", ErrModelUnavailable)
 	}
+	images := 0
+	for _, it := range req.Items {
+		if it.Image != "" {
+			images++
+		}
+	}
+	if images > s.cfg.MaxRequestImages {
+		return api.ScoreResponse{}, badField("items", "%d images, over the limit of %d per request", images, s.cfg.MaxRequestImages)
+	}
 	ins := make([]model.ScoreInput, len(req.Items))
 	for i, it := range req.Items {
 		in, err := s.scoreInput(fmt.Sprintf("items[%d].", i), it)
@@ -459,5 +476,9 @@ func (s *Server) scoreAll(c *gin.Context, req api.ScoreRequest, start time.Time)
 	if err := errors.Join(errs...); err != nil {
 		return api.ScoreResponse{}, err
 	}
-	return api.ScoreResponse{Scores: scores, Model: modelRef(s.models.Reward.Info()), Timing: timing(start, stats[0])}, nil
+	imgs := make([]model.Image, len(ins))
+	for i, in := range ins {
+		imgs[i] = in.Image
+	}
+	return api.ScoreResponse{Scores: scores, Model: modelRef(s.models.Reward.Info()), Timing: timing(start, stats[0], imgs...)}, nil
 }

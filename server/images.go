@@ -9,6 +9,7 @@ import (
 	_ "image/jpeg" // register JPEG for image.Decode
 	_ "image/png"  // register PNG for image.Decode
 	"strings"
+	"time"
 
 	"github.com/medgr2/medgr2/preprocessing"
 	"github.com/medgr2/medgr2/server/model"
@@ -24,14 +25,14 @@ import (
 type DecodeFunc func([]byte) (model.Image, error)
 
 // PreprocessingDecoder returns a DecodeFunc on preprocessing.Decode: PNG,
-// JPEG, GIF, BMP, TIFF, WebP and DICOM, refusing input over maxBytes or
-// maxPixels (width·height·frames, read from the header before any pixel
-// buffer is allocated). Zero limits take preprocessing's defaults.
+// JPEG, GIF, BMP, TIFF, WebP and DICOM, refusing input over lim's bytes,
+// pixels (width·height·frames) or decoded bytes, the last two read from
+// the header before any pixel buffer is allocated. Zero limits take
+// preprocessing's defaults.
 // preprocessing.ErrTooLarge becomes ErrImageTooLarge (413); unsupported,
 // corrupt (preprocessing.FormatError) and empty images keep their
 // preprocessing error, which the server reports as 400 invalid_image.
-func PreprocessingDecoder(maxBytes, maxPixels int) DecodeFunc {
-	lim := preprocessing.Limits{MaxBytes: int64(maxBytes), MaxPixels: int64(maxPixels)}
+func PreprocessingDecoder(lim preprocessing.Limits) DecodeFunc {
 	return func(b []byte) (model.Image, error) {
 		img, _, err := preprocessing.Decode(b, lim)
 		if errors.Is(err, preprocessing.ErrTooLarge) {
@@ -84,7 +85,11 @@ func (s *Server) decodeImage(field string, b []byte) (decodedImage, error) {
 	if len(b) > s.cfg.MaxImageBytes {
 		return decodedImage{}, fmt.Errorf("%s: %w: %d bytes, limit %d", field, ErrImageTooLarge, len(b), s.cfg.MaxImageBytes)
 	}
+	t := time.Now()
 	img, err := s.cfg.DecodeImage(b)
+	if img.DecodeTime == 0 && img.Pixels == nil { // a decoder that did not time itself
+		img.DecodeTime = time.Since(t)
+	}
 	if err != nil {
 		if errors.Is(err, ErrImageTooLarge) {
 			return decodedImage{}, fmt.Errorf("%s: %w", field, err)

@@ -54,6 +54,17 @@ func (s *Server) chatInput(req api.ChatCompletionRequest) (model.ChatInput, erro
 	if len(req.Messages) == 0 || len(req.Messages) > maxMessages {
 		return in, badField("messages", "need 1 to %d messages, got %d", maxMessages, len(req.Messages))
 	}
+	images := 0
+	for _, m := range req.Messages {
+		for _, p := range m.Content.Parts {
+			if p.Type == "image_url" {
+				images++
+			}
+		}
+	}
+	if images > s.cfg.MaxRequestImages {
+		return in, badField("messages", "%d images, over the limit of %d per request", images, s.cfg.MaxRequestImages)
+	}
 	for i, m := range req.Messages {
 		msg, err := s.chatMessage(i, m)
 		if err != nil {

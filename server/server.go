@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
+	"github.com/medgr2/medgr2/preprocessing"
 	"github.com/medgr2/medgr2/server/batch"
 	"github.com/medgr2/medgr2/server/cache"
 	"github.com/medgr2/medgr2/server/model"
@@ -45,8 +46,13 @@ type Config struct {
 	MaxImageBytes int
 	// MaxImagePixels bounds width·height for the default decoder; default 50M.
 	MaxImagePixels int
-	// DecodeImage decodes image bytes; default
-	// PreprocessingDecoder(MaxImageBytes, MaxImagePixels) (PNG, JPEG, GIF,
+	// MaxImageDecodedBytes bounds the decoded image buffer for the default
+	// decoder, from the header before decoding (width·height times the
+	// bytes per pixel of its colour model; preprocessing.Limits); default
+	// DefaultMaxImageDecodedBytes.
+	MaxImageDecodedBytes int64
+	// DecodeImage decodes image bytes; default PreprocessingDecoder with
+	// the three limits above (PNG, JPEG, GIF,
 	// BMP, TIFF, WebP, DICOM); backend.Models.DecodeImage wraps it to
 	// process images for the model in the request's goroutine.
 	DecodeImage DecodeFunc
@@ -57,6 +63,18 @@ type Config struct {
 	// is the bucket size (default 2·RateLimit, at least 1).
 	RateLimit float64
 	RateBurst int
+	// MaxRequestImages bounds the images of one /v1/score or chat request
+	// (more: 400 naming the limit), so that one request cannot hold more
+	// than that many processed images; default DefaultMaxRequestImages.
+	MaxRequestImages int
+	// HeavyPromptTokens marks long VQA prompts (about this many tokens or
+	// more, text and image, counted by a model.PromptCounter), and with
+	// them every reasoning request (it generates): at most
+	// Batch.HeavyWorkers workers (default Workers−1) run them at once, so
+	// with several workers short requests queued behind long ones keep a
+	// worker. Default DefaultHeavyPromptTokens; negative: no request is
+	// heavy.
+	HeavyPromptTokens int
 	// RequestTimeout bounds each model request; default 60s.
 	RequestTimeout time.Duration
 	// Cache stores responses; default an in-process LRU of 4096 entries.
@@ -84,18 +102,54 @@ type Config struct {
 	LogKey []byte
 }
 
+// DefaultMaxRequestImages is Config.MaxRequestImages's default: 64
+// images, about 300 MB of processed pixels at the default bundles'
+// max_pixels (200,704 pixels, 24 bytes each as float32 patches).
+const DefaultMaxRequestImages = 64
+
+// DefaultHeavyPromptTokens is Config.HeavyPromptTokens's default.
+const DefaultHeavyPromptTokens = 1024
+
+// Defaults of the image limits in Config.
+const (
+	DefaultMaxImageBytes  = 16 << 20   // MaxImageBytes: 16 MiB
+	DefaultMaxImagePixels = 50_000_000 // MaxImagePixels
+	// DefaultMaxImageDecodedBytes (MaxImageDecodedBytes) is 256 MiB: a
+	// 7000×7000 16-bit grey PNG (98 MB) or 8-bit RGB one (196 MB) passes,
+	// the same image in 16-bit RGB (392 MB) is a 413.
+	DefaultMaxImageDecodedBytes int64 = 256 << 20
+)
+
+// ImageLimits returns the default decoder's limits from c, with the
+// defaults above for fields ≤ 0.
+func (c Config) ImageLimits() preprocessing.Limits {
+	lim := preprocessing.Limits{MaxBytes: int64(c.MaxImageBytes), MaxPixels: int64(c.MaxImagePixels), MaxDecodedBytes: c.MaxImageDecodedBytes}
+	if lim.MaxBytes <= 0 {
+		lim.MaxBytes = DefaultMaxImageBytes
+	}
+	if lim.MaxPixels <= 0 {
+		lim.MaxPixels = DefaultMaxImagePixels
+	}
+	if lim.MaxDecodedBytes <= 0 {
+		lim.MaxDecodedBytes = DefaultMaxImageDecodedBytes
+	}
+	return lim
+}
+
 func (c *Config) defaults() {
 	if c.MaxBody <= 0 {
 		c.MaxBody = 32 << 20
 	}
-	if c.MaxImageBytes <= 0 {
-		c.MaxImageBytes = 16 << 20
+	if c.MaxRequestImages <= 0 {
+		c.MaxRequestImages = DefaultMaxRequestImages
 	}
-	if c.MaxImagePixels <= 0 {
-		c.MaxImagePixels = 50_000_000
+	if c.HeavyPromptTokens == 0 {
+		c.HeavyPromptTokens = DefaultHeavyPromptTokens
 	}
+	lim := c.ImageLimits()
+	c.MaxImageBytes, c.MaxImagePixels, c.MaxImageDecodedBytes = int(lim.MaxBytes), int(lim.MaxPixels), lim.MaxDecodedBytes
 	if c.DecodeImage == nil {
-		c.DecodeImage = PreprocessingDecoder(c.MaxImageBytes, c.MaxImagePixels)
+		c.DecodeImage = PreprocessingDecoder(c.ImageLimits())
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 60 * time.Second
@@ -194,9 +248,12 @@ func (s *Server) tempJobs() error {
 }
 
 // newBatcher builds a batcher for role with metrics hooks.
-func newBatcher[In, Out any](s *Server, role string, run batch.RunFunc[In, Out]) *batch.Batcher[In, Out] {
+// heavyKey marks the role's heavy requests (batch.Config.HeavyKey; 0:
+// none).
+func newBatcher[In, Out any](s *Server, role string, heavyKey int, run batch.RunFunc[In, Out]) *batch.Batcher[In, Out] {
 	bc := s.cfg.Batch
 	bc.Name = role
+	bc.HeavyKey = heavyKey
 	observe := s.met.onBatch(role)
 	bc.OnBatch = func(n int, d time.Duration, err error) {
 		observe(n, d, err)
@@ -209,20 +266,23 @@ func newBatcher[In, Out any](s *Server, role string, run batch.RunFunc[In, Out])
 
 func (s *Server) startBatchers() {
 	if m := s.models.VQA; m != nil {
-		run := m.AnswerBatch
+		run, heavy := m.AnswerBatch, 0
 		if _, ok := m.(model.PromptCounter); ok {
 			run = meterPadding(s.met, "vqa", run)
+			if s.cfg.HeavyPromptTokens > 0 {
+				heavy = batch.LengthKey(s.cfg.HeavyPromptTokens, 0)
+			}
 		}
-		s.vqa = newBatcher(s, "vqa", run)
+		s.vqa = newBatcher(s, "vqa", heavy, run)
 	}
 	if m := s.models.Generator; m != nil {
-		s.gen = newBatcher(s, "generator", m.GenerateBatch)
+		s.gen = newBatcher(s, "generator", 0, m.GenerateBatch)
 	}
 	if m := s.models.Reward; m != nil {
-		s.score = newBatcher(s, "reward", m.ScoreBatch)
+		s.score = newBatcher(s, "reward", 0, m.ScoreBatch)
 	}
 	if m := s.models.Chat; m != nil {
-		s.chat = newBatcher(s, "chat", m.ChatBatch)
+		s.chat = newBatcher(s, "chat", 0, m.ChatBatch)
 	}
 }
 

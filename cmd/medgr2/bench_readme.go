@@ -54,19 +54,23 @@ func benchSection(rec benchRecord) string {
 		"response and pixel caches off. The raw baseline does the same work (decode, preprocess, `models.VLM.Answer`) "+
 		"in the same process: %d callers on the server's length-bucketed batches, or one request at a time.\n\n",
 		rec.Model, rec.Mix, rec.Workers, threads, rec.MaxBatch, rec.Workers)
-	b.WriteString("| run | concurrency | req/s | p50 ms | p95 ms | p99 ms | CPU | padding | queue ms | model ms | server other ms |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| run | concurrency | req/s | p50 ms | p95 ms | p99 ms | CPU | padding | decode ms | preprocess ms | queue ms | model ms | server other ms |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range rec.Suite.Reports() {
 		conc := fmt.Sprint(r.Clients)
 		if r.Mode == "direct" {
 			conc = fmt.Sprintf("%d × batch ≤ %d", r.Clients, r.BatchSize)
 		}
-		pad, stages := "–", "– | – | –"
+		pad, stages := "–", "– | – | – | – | –"
 		if r.Padding.Slots() > 0 {
 			pad = fmt.Sprintf("%.1f%%", 100*r.Padding.Share)
 		}
 		if s := r.Stages; s.Responses > 0 {
-			stages = fmt.Sprintf("%.2f | %.2f | %.2f", s.QueueMS, s.ModelMS, s.ServerOtherMS)
+			img := "– | –" // records from before the server timed its images
+			if s.DecodeMS > 0 || s.PreprocessMS > 0 {
+				img = fmt.Sprintf("%.2f | %.2f", s.DecodeMS, s.PreprocessMS)
+			}
+			stages = fmt.Sprintf("%s | %.2f | %.2f | %.2f", img, s.QueueMS, s.ModelMS, s.ServerOtherMS)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %.1f | %.2f | %.2f | %.2f | %.0f%% | %s | %s |\n",
 			r.Name, conc, r.Throughput, r.P50MS, r.P95MS, r.P99MS, 100*r.CPU.Util, pad, stages)

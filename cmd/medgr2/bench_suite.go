@@ -13,6 +13,7 @@ import (
 
 	"github.com/medgr2/medgr2/bench"
 	"github.com/medgr2/medgr2/models"
+	"github.com/medgr2/medgr2/preprocessing"
 	"github.com/medgr2/medgr2/runtime"
 	"github.com/medgr2/medgr2/server"
 	"github.com/medgr2/medgr2/server/backend"
@@ -99,7 +100,7 @@ func rawBatches(lengths []int, n, maxBatch int) [][]int {
 
 // openBenchTarget opens the model f names.
 func openBenchTarget(ctx context.Context, f benchFlags, mix []bench.Item) (benchTarget, error) {
-	decode := server.PreprocessingDecoder(benchMaxImageBytes, 0)
+	decode := server.PreprocessingDecoder(preprocessing.Limits{MaxBytes: benchMaxImageBytes})
 	if f.model == benchModelFake {
 		m := fake.NewVQA(fake.Options{BatchCost: f.fakeBatch, ItemCost: f.fakeItem})
 		raw := func(ctx context.Context, b []int) error {
@@ -134,7 +135,8 @@ func openBenchTarget(ctx context.Context, f benchFlags, mix []bench.Item) (bench
 	if f.pixelCache {
 		cache = 0
 	}
-	m, err := backend.Open(ctx, backend.Options{VQA: dir, Device: dev, Threads: f.threads, Workers: f.workers, PixelCacheBytes: cache})
+	m, err := backend.Open(ctx, backend.Options{VQA: dir, Device: dev, Threads: f.threads, Workers: f.workers, PixelCacheBytes: cache,
+		IdleRelease: -1}) // the raw baseline holds VQA.VLM for the whole suite
 	if err != nil {
 		return benchTarget{}, errors.Join(fmt.Errorf("bench: %w", err), cleanup())
 	}

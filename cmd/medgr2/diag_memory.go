@@ -24,7 +24,7 @@ func diagMemory(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	var d diagFlags
 	var model, imagePath string
 	var batch, batches, repeat int
-	var arena bool
+	var arena, reopen bool
 	var settle time.Duration
 	fs := flag.NewFlagSet("diag memory", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -35,6 +35,7 @@ func diagMemory(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	fs.IntVar(&batches, "batches", 3, "batches in the spike")
 	fs.IntVar(&repeat, "question-repeat", 60, "the question is a sentence repeated this many times (a long prompt)")
 	fs.BoolVar(&arena, "cpu-arena", true, "ONNX Runtime's CPU memory arena")
+	fs.BoolVar(&reopen, "reopen", false, "after the spike, open the bundle afresh and close the spiked one (what serve's --idle-release does) before the last reading")
 	fs.DurationVar(&settle, "settle", 2*time.Second, "idle time after the spike, after returning Go's free memory, before the last reading")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -42,8 +43,11 @@ func diagMemory(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	if err := required(fs, "image"); err != nil {
 		return err
 	}
-	v, err := models.Open(ctx, model, models.VLMOptions{Device: d.device, IntraOpThreads: d.threads, DisableCPUArena: !arena,
-		MaxPromptTokens: 1 << 16})
+	open := func() (*models.VLM, error) {
+		return models.Open(ctx, model, models.VLMOptions{Device: d.device, IntraOpThreads: d.threads, DisableCPUArena: !arena,
+			MaxPromptTokens: 1 << 16})
+	}
+	v, err := open()
 	if err != nil {
 		return fmt.Errorf("diag memory: %w", err)
 	}
@@ -73,6 +77,20 @@ func diagMemory(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	}
 	spike := time.Since(start)
 	after, _ := rssMB()
+	var reopened time.Duration
+	if reopen {
+		t := time.Now()
+		nv, err := open()
+		if err != nil {
+			return fmt.Errorf("diag memory: reopen: %w", err)
+		}
+		old := v
+		v = nv
+		reopened = time.Since(t)
+		if err := old.Close(); err != nil {
+			return fmt.Errorf("diag memory: %w", err)
+		}
+	}
 	debug.FreeOSMemory()
 	select {
 	case <-ctx.Done():
@@ -80,8 +98,14 @@ func diagMemory(ctx context.Context, args []string, stdout, stderr io.Writer) (e
 	case <-time.After(settle):
 	}
 	settled, _ := rssMB()
-	_, err = fmt.Fprintf(stdout, "cpu arena %v: %d batches of %d in %v; RSS %.0f MB before, %.0f MB after, %.0f MB after %v idle\n",
+	_, err = fmt.Fprintf(stdout, "cpu arena %v: %d batches of %d in %v; RSS %.0f MB before, %.0f MB after, %.0f MB after %v idle",
 		arena, batches, batch, spike.Round(time.Millisecond), base, after, settled, settle)
+	if err == nil && reopen {
+		_, err = fmt.Fprintf(stdout, " (reopened in %v)", reopened.Round(time.Millisecond))
+	}
+	if err == nil {
+		_, err = fmt.Fprintln(stdout)
+	}
 	return err
 }
 

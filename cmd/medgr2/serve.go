@@ -30,12 +30,14 @@ import (
 type serveFlags struct {
 	addr, model, generator, reward, device, redisURL, keysFile, jobsDir, out    string
 	maxBatch, queueSize, maxImage, jobWorkers, threads, reasonTokens, maxPrompt int
+	heavyPrompt, maxReqImages                                                   int
 	maxBody                                                                     int64
 	maxDelay, timeout, drain, fakeBatch, fakeItem, claimIdle, jobTTL            time.Duration
+	idleRelease                                                                 time.Duration
 	rateLimit                                                                   float64
 	fakeModels, redisVolatile, noArena                                          bool
 	workers                                                                     int
-	pixelCache                                                                  int64
+	pixelCache, maxDecoded                                                      int64
 	dtype                                                                       models.DType
 }
 
@@ -53,6 +55,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.IntVar(&f.reasonTokens, "reason-max-tokens", 256, "token budget of VQA reason mode")
 	fs.IntVar(&f.maxPrompt, "max-prompt-tokens", models.DefaultMaxPromptTokens, "longest prompt a model runs, text and image tokens (longer: 400)")
 	fs.Var(&f.dtype, "dtype", models.DTypeUsage)
+	fs.DurationVar(&f.idleRelease, "idle-release", backend.DefaultIdleRelease, "after this long without a model call, with resident memory 20% over its level after loading, reopen the model sessions so the memory of a spike goes back (negative: never)")
 	fs.BoolVar(&f.noArena, "no-cpu-arena", false, "turn ONNX Runtime's CPU arena off: memory returns after a spike, batches run several times slower (medgr2 diag memory measures both)")
 	fs.StringVar(&f.out, "out", "out/serve", "state folder: the job database ("+queue.BoltFile+", when not on Redis) and the server key ("+serverKeyFile+")")
 	fs.StringVar(&f.redisURL, "redis", "", "Redis URL (redis://host:port/db) for the shared cache and job queue; empty: the job database in --out")
@@ -62,11 +65,14 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.keysFile, "api-keys-file", "", "file with one API key per line (also env MEDGR2_API_KEYS); none: auth off")
 	fs.StringVar(&f.jobsDir, "jobs-dir", "", "directory server-side job files may be read from; empty: disabled")
 	fs.IntVar(&f.maxBatch, "max-batch", 16, "largest model batch")
+	fs.IntVar(&f.maxReqImages, "max-request-images", server.DefaultMaxRequestImages, "images one /v1/score or chat request may carry (more: 400)")
+	fs.IntVar(&f.heavyPrompt, "heavy-prompt-tokens", server.DefaultHeavyPromptTokens, "VQA prompts of about this many tokens or more, and reasoning requests, run on at most workers−1 workers at once, so short requests behind them keep a worker (negative: off)")
 	fs.DurationVar(&f.maxDelay, "max-delay", 0, "longest wait for a batch to fill while the model is idle (0: dispatch when free)")
 	fs.IntVar(&f.queueSize, "queue-size", 512, "requests waiting per model before 429")
 	fs.Int64Var(&f.maxBody, "max-body", 32<<20, "request body limit in bytes")
 	fs.Int64Var(&f.pixelCache, "pixel-cache-bytes", 0, "bound of the cache of processed images, keyed by image hash (0: 256 MiB, -1: off)")
-	fs.IntVar(&f.maxImage, "max-image-bytes", 16<<20, "per-image limit in bytes")
+	fs.IntVar(&f.maxImage, "max-image-bytes", server.DefaultMaxImageBytes, "per-image limit in bytes")
+	fs.Int64Var(&f.maxDecoded, "max-image-decoded-bytes", server.DefaultMaxImageDecodedBytes, "per-image limit of the decoded buffer in bytes, from the header before decoding (width×height×bytes per pixel; over it: 413)")
 	fs.Float64Var(&f.rateLimit, "rate-limit", 0, "requests per second per API key (0: unlimited)")
 	fs.DurationVar(&f.timeout, "request-timeout", 60*time.Second, "per-request model deadline")
 	fs.DurationVar(&f.drain, "drain", 30*time.Second, "graceful shutdown budget")
@@ -114,8 +120,8 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) (err erro
 	}
 	cfg := server.Config{
 		Batch:   batch.Config{MaxBatch: f.maxBatch, MaxDelay: f.maxDelay, QueueSize: f.queueSize, Workers: f.workers},
-		MaxBody: f.maxBody, MaxImageBytes: f.maxImage, APIKeys: keys, RateLimit: f.rateLimit,
-		RequestTimeout: f.timeout, JobsDir: f.jobsDir, JobWorkers: f.jobWorkers, Logger: log, DecodeImage: decode,
+		MaxBody: f.maxBody, MaxImageBytes: f.maxImage, MaxImageDecodedBytes: f.maxDecoded, APIKeys: keys, RateLimit: f.rateLimit,
+		HeavyPromptTokens: f.heavyPrompt, MaxRequestImages: f.maxReqImages, RequestTimeout: f.timeout, JobsDir: f.jobsDir, JobWorkers: f.jobWorkers, Logger: log, DecodeImage: decode,
 	}
 	closeJobs, err := serveJobs(ctx, f, &cfg, log)
 	if err != nil {
@@ -148,7 +154,7 @@ func serveModels(ctx context.Context, f serveFlags, log *slog.Logger) (server.Mo
 		return server.Models{}, nil, none, usageError(fmt.Sprintf("serve: --device: %v", err))
 	}
 	o := backend.Options{VQA: f.model, Generator: f.generator, Reward: f.reward, Device: dev, Threads: f.threads, Workers: f.workers, PixelCacheBytes: f.pixelCache,
-		ReasonMaxTokens: f.reasonTokens, MaxPromptTokens: f.maxPrompt, DisableCPUArena: f.noArena, DType: f.dtype, Logger: log}
+		ReasonMaxTokens: f.reasonTokens, MaxPromptTokens: f.maxPrompt, DisableCPUArena: f.noArena, DType: f.dtype, Logger: log, IdleRelease: f.idleRelease}
 	if !given {
 		o.VQA, o.Generator, o.Reward = defaultBundle("vqa"), defaultBundle("generator"), defaultBundle("reward")
 		if o.VQA == "" && o.Generator == "" && o.Reward == "" {
@@ -161,7 +167,8 @@ func serveModels(ctx context.Context, f serveFlags, log *slog.Logger) (server.Mo
 	if err != nil {
 		return server.Models{}, nil, none, fmt.Errorf("serve: %w", err)
 	}
-	return m.Server(), m.DecodeImage(server.PreprocessingDecoder(f.maxImage, 0)), m.Close, nil
+	lim := server.Config{MaxImageBytes: f.maxImage, MaxImageDecodedBytes: f.maxDecoded}.ImageLimits()
+	return m.Server(), m.DecodeImage(server.PreprocessingDecoder(lim)), m.Close, nil
 }
 
 // serverKeyFile holds the server's secret in the state folder: it tags

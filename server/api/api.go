@@ -44,10 +44,12 @@ type ModelRef struct {
 
 // Timing reports where a request spent its time, in milliseconds.
 type Timing struct {
-	QueueMS   float64 `json:"queue_ms"`   // waiting in the batcher
-	ModelMS   float64 `json:"model_ms"`   // model execution of its batch
-	TotalMS   float64 `json:"total_ms"`   // whole request inside the server
-	BatchSize int     `json:"batch_size"` // requests in its batch
+	DecodeMS     float64 `json:"decode_ms"`     // decoding the request's images
+	PreprocessMS float64 `json:"preprocess_ms"` // resizing, normalising and patching them
+	QueueMS      float64 `json:"queue_ms"`      // waiting in the batcher
+	ModelMS      float64 `json:"model_ms"`      // model execution of its batch
+	TotalMS      float64 `json:"total_ms"`      // whole request inside the server
+	BatchSize    int     `json:"batch_size"`    // requests in its batch
 }
 
 // VQARequest asks a multiple-choice question about one image.

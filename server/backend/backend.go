@@ -9,6 +9,7 @@ import (
 	"reflect"
 	goruntime "runtime"
 	"sync"
+	"time"
 
 	"github.com/medgr2/medgr2/models"
 	"github.com/medgr2/medgr2/preprocessing"
@@ -66,6 +67,14 @@ type Options struct {
 	// default (and any value ≤ 0) 0.7: greedy decoding would make the
 	// items of one image identical.
 	GenerateTemperature float32
+	// IdleRelease gives memory back after a spike: once no model call has
+	// run for this long and resident memory is more than ReleaseGrowth
+	// over its level after loading, each used bundle is opened afresh
+	// and swapped in, and the old sessions (with the ONNX Runtime CPU
+	// arena that kept the spike's peak) are closed. Requests keep running
+	// on the old sessions until the swap. 0 takes DefaultIdleRelease;
+	// negative never releases (VQA.VLM then stays valid until Close).
+	IdleRelease time.Duration
 }
 
 func (o *Options) defaults() {
@@ -87,6 +96,9 @@ func (o *Options) defaults() {
 	if o.PixelCacheBytes == 0 {
 		o.PixelCacheBytes = DefaultPixelCacheBytes
 	}
+	if o.IdleRelease == 0 {
+		o.IdleRelease = DefaultIdleRelease
+	}
 }
 
 // Models holds the opened bundles and their adapters to server/model.
@@ -100,8 +112,10 @@ type Models struct {
 	Reward    *Reward
 	Chat      *Chat
 
-	env  *runtime.Env
-	vlms []*models.VLM
+	env   *runtime.Env
+	slots []*slot // one per opened bundle folder
+	// release reopens idle bundles to give memory back; nil when off.
+	release *releaser
 	// shared is the image processor every loaded bundle uses, when they
 	// agree; DecodeImage then processes each image once, in the request's
 	// goroutine, instead of in the model's batch.
@@ -129,19 +143,19 @@ func Open(ctx context.Context, o Options) (_ *Models, err error) {
 			err = errors.Join(err, m.Close())
 		}
 	}()
-	opened := map[string]*models.VLM{}
-	load := func(dir string, role models.Role) (*models.VLM, error) {
+	opened := map[string]*slot{}
+	load := func(dir string, role models.Role) (*slot, error) {
 		if dir == "" {
 			return nil, nil
 		}
-		v, err := m.open(ctx, opened, dir, o)
+		s, err := m.open(ctx, opened, dir, o)
 		if err != nil {
 			return nil, err
 		}
-		if !v.Manifest().HasRole(role) {
-			return nil, fmt.Errorf("backend: %s: %w %q (it declares %v)", dir, models.ErrRole, role, v.Manifest().Roles)
+		if !s.man.HasRole(role) {
+			return nil, fmt.Errorf("backend: %s: %w %q (it declares %v)", dir, models.ErrRole, role, s.man.Roles)
 		}
-		return v, nil
+		return s, nil
 	}
 	vqa, err := load(o.VQA, models.RoleVQA)
 	if err != nil {
@@ -155,65 +169,82 @@ func Open(ctx context.Context, o Options) (_ *Models, err error) {
 	if err != nil {
 		return nil, err
 	}
-	m.shared = sharedConfig(m.vlms)
+	m.shared = sharedConfig(m.slots)
 	m.pixelCacheBytes = o.PixelCacheBytes
 	m.wire(vqa, gen, rew, o)
+	if o.IdleRelease > 0 {
+		m.release = &releaser{slots: m.slots, idle: o.IdleRelease, rss: residentBytes, trim: trimCHeap, log: o.Logger,
+			open: func(ctx context.Context, dir string) (*models.VLM, error) { return m.openVLM(ctx, dir, o) }}
+		m.release.start()
+	}
 	return m, nil
 }
 
 // open opens dir once (keyed by its absolute path) on the shared env.
-func (m *Models) open(ctx context.Context, opened map[string]*models.VLM, dir string, o Options) (*models.VLM, error) {
+func (m *Models) open(ctx context.Context, opened map[string]*slot, dir string, o Options) (*slot, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("backend: %s: %w", dir, err)
 	}
-	if v, ok := opened[abs]; ok {
-		return v, nil
+	if s, ok := opened[abs]; ok {
+		return s, nil
 	}
+	v, err := m.openVLM(ctx, dir, o)
+	if err != nil {
+		return nil, err
+	}
+	s := newSlot(dir, v)
+	opened[abs] = s
+	m.slots = append(m.slots, s)
+	o.Logger.Info("backend: bundle loaded", "dir", dir, "name", v.Manifest().Name,
+		"version", v.Manifest().Version, "roles", v.Manifest().Roles, "device", v.Device().String(),
+		"intra_op_threads", o.Threads)
+	return s, nil
+}
+
+// openVLM opens the bundle in dir on the shared env, as Open and each idle
+// release do.
+func (m *Models) openVLM(ctx context.Context, dir string, o Options) (*models.VLM, error) {
 	v, err := models.Open(ctx, dir, models.VLMOptions{Device: o.Device, Env: m.env, IntraOpThreads: o.Threads, Logger: o.Logger,
 		MaxPromptTokens: o.MaxPromptTokens, DisableCPUArena: o.DisableCPUArena, DType: o.DType})
 	if err != nil {
 		return nil, fmt.Errorf("backend: %s: %w", dir, err)
 	}
-	opened[abs] = v
-	m.vlms = append(m.vlms, v)
-	o.Logger.Info("backend: bundle loaded", "dir", dir, "name", v.Manifest().Name,
-		"version", v.Manifest().Version, "roles", v.Manifest().Roles, "device", v.Device().String(),
-		"intra_op_threads", o.Threads)
 	return v, nil
 }
 
 // wire builds the adapters of the loaded roles.
-func (m *Models) wire(vqa, gen, rew *models.VLM, o Options) {
+func (m *Models) wire(vqa, gen, rew *slot, o Options) {
 	if vqa != nil {
-		m.VQA = &VQA{m: m, v: vqa, reasonTokens: o.ReasonMaxTokens}
+		m.VQA = &VQA{m: m, s: vqa, reasonTokens: o.ReasonMaxTokens}
 	}
 	if gen != nil {
-		m.Generator = &Generator{m: m, v: gen, maxTokens: o.GenerateMaxTokens, temperature: o.GenerateTemperature}
+		m.Generator = &Generator{m: m, s: gen, maxTokens: o.GenerateMaxTokens, temperature: o.GenerateTemperature}
 	}
 	if rew != nil {
-		m.Reward = &Reward{m: m, v: rew}
+		m.Reward = &Reward{m: m, s: rew}
 	}
 	if chat := cmpOr(vqa, gen); chat != nil {
-		m.Chat = &Chat{m: m, v: chat}
+		m.Chat = &Chat{m: m, s: chat}
 	}
 }
 
-func cmpOr(a, b *models.VLM) *models.VLM {
+func cmpOr(a, b *slot) *slot {
 	if a != nil {
 		return a
 	}
 	return b
 }
 
-// sharedConfig returns the image processor all vlms share, or nil.
-func sharedConfig(vlms []*models.VLM) *preprocessing.Config {
-	if len(vlms) == 0 {
+// sharedConfig returns the image processor all slots' bundles share, or
+// nil.
+func sharedConfig(slots []*slot) *preprocessing.Config {
+	if len(slots) == 0 {
 		return nil
 	}
-	c := vlms[0].ImageConfig()
-	for _, v := range vlms[1:] {
-		if !reflect.DeepEqual(c, v.ImageConfig()) {
+	c := slots[0].v.ImageConfig()
+	for _, s := range slots[1:] {
+		if !reflect.DeepEqual(c, s.v.ImageConfig()) {
 			return nil
 		}
 	}
@@ -245,10 +276,12 @@ func (m *Models) Close() (err error) {
 	if m == nil {
 		return nil
 	}
-	for _, v := range m.vlms {
-		err = errors.Join(err, v.Close())
+	m.release.stopRelease()
+	m.release = nil
+	for _, s := range m.slots {
+		err = errors.Join(err, s.close())
 	}
-	m.vlms = nil
+	m.slots = nil
 	if m.env != nil {
 		err = errors.Join(err, m.env.Close())
 		m.env = nil
@@ -264,10 +297,13 @@ func (m *Models) Close() (err error) {
 // bundles disagree on the image processor it only decodes. The decoder
 // keeps an LRU cache of the pixels it made (Options.PixelCacheBytes),
 // keyed by the SHA-256 of the bytes: on a hit it returns the cached
-// Pixels without decoding (model.Image.Decoded is then nil).
+// Pixels without decoding (DecodeTime is then 0). Once an image is
+// processed its full-size decode is dropped (model.Image.Decoded nil), so
+// a request holds each image at the model's size (at most the bundle's
+// max_pixels) while it waits for its batch, whatever the upload's size.
 func (m *Models) DecodeImage(next server.DecodeFunc) server.DecodeFunc {
 	if next == nil {
-		next = server.PreprocessingDecoder(0, 0)
+		next = server.PreprocessingDecoder(preprocessing.Limits{})
 	}
 	var cache *pixelCache
 	if m.shared != nil && m.pixelCacheBytes > 0 {
@@ -281,13 +317,18 @@ func (m *Models) DecodeImage(next server.DecodeFunc) server.DecodeFunc {
 				return model.Image{Pixels: px}, nil
 			}
 		}
+		t := time.Now()
 		img, err := next(b)
+		img.DecodeTime = time.Since(t)
 		if err != nil || m.shared == nil || img.Decoded == nil {
 			return img, err
 		}
+		t = time.Now()
 		if img.Pixels, err = m.shared.Process(img.Decoded); err != nil {
 			return model.Image{}, fmt.Errorf("backend: image processor: %w", err)
 		}
+		img.ProcessTime = time.Since(t)
+		img.Decoded = nil
 		if cache != nil {
 			cache.put(key, img.Pixels)
 		}
@@ -332,7 +373,6 @@ func (m *Models) pixels(ctx context.Context, v *models.VLM, imgs []model.Image) 
 }
 
 // info names a bundle for role.
-func info(v *models.VLM, role string) model.Info {
-	man := v.Manifest()
-	return model.Info{Name: man.Name, Version: man.Version, Role: role}
+func info(s *slot, role string) model.Info {
+	return model.Info{Name: s.man.Name, Version: s.man.Version, Role: role}
 }

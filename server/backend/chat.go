@@ -17,34 +17,37 @@ import (
 // tokens are sampled (models.GenerateStream).
 type Chat struct {
 	m *Models
-	v *models.VLM
+	s *slot
 }
 
 // Info implements model.Chat.
-func (c *Chat) Info() model.Info { return info(c.v, "chat") }
+func (c *Chat) Info() model.Info { return info(c.s, "chat") }
 
 // ChatBatch implements model.Chat. Generation stops at the bundle's
 // end-of-sequence tokens, at a stop string (cut from the text, never
 // streamed) or after MaxTokens.
 func (c *Chat) ChatBatch(ctx context.Context, in []model.ChatInput) ([]model.ChatOutput, error) {
+	v, done := c.s.use()
+	defer done()
+	detok := func(ids []int) string { return detokenize(v, ids) }
 	prompts := make([]models.Prompt, len(in))
 	opts := make([]generate.Options, len(in))
 	streams := make([]*textStream, len(in))
 	for i, x := range in {
-		p, err := c.prompt(ctx, x.Messages)
+		p, err := c.prompt(ctx, v, x.Messages)
 		if err != nil {
 			return nil, mapErr(fmt.Sprintf("chat input %d", i), err)
 		}
 		prompts[i] = p
 		opts[i] = generate.Options{MaxNewTokens: x.MaxTokens, Temperature: float32(x.Temperature), TopP: float32(x.TopP),
-			Seed: x.Seed, StopTokens: c.v.Manifest().SpecialTokens.EOS, StopStrings: x.Stop, Detokenize: c.detok}
-		streams[i] = &textStream{decode: c.detok, stop: x.Stop, emit: x.Emit}
+			Seed: x.Seed, StopTokens: v.Manifest().SpecialTokens.EOS, StopStrings: x.Stop, Detokenize: detok}
+		streams[i] = &textStream{decode: detok, stop: x.Stop, emit: x.Emit}
 	}
-	f, err := c.v.ImageFeatures(ctx, prompts)
+	f, err := v.ImageFeatures(ctx, prompts)
 	if err != nil {
 		return nil, mapErr("chat", err)
 	}
-	res, err := c.v.GenerateStream(ctx, prompts, opts, f, func(row int, toks []int) { streams[row].add(toks) })
+	res, err := v.GenerateStream(ctx, prompts, opts, f, func(row int, toks []int) { streams[row].add(toks) })
 	if err != nil {
 		return nil, mapErr("chat", err)
 	}
@@ -56,20 +59,20 @@ func (c *Chat) ChatBatch(ctx context.Context, in []model.ChatInput) ([]model.Cha
 	return out, nil
 }
 
-// detok decodes generated ids without special tokens.
-func (c *Chat) detok(ids []int) string {
-	s, _ := c.v.Tokenizer().Decode(ids, true) // generated ids are in the vocabulary
+// detokenize decodes generated ids without special tokens.
+func detokenize(v *models.VLM, ids []int) string {
+	s, _ := v.Tokenizer().Decode(ids, true) // generated ids are in the vocabulary
 	return s
 }
 
 // prompt encodes messages with the bundle's chat template
 // (models.VLM.ChatPrompt), after processing their images.
-func (c *Chat) prompt(ctx context.Context, msgs []model.ChatMessage) (models.Prompt, error) {
+func (c *Chat) prompt(ctx context.Context, v *models.VLM, msgs []model.ChatMessage) (models.Prompt, error) {
 	var imgs []model.Image
 	for _, m := range msgs {
 		imgs = append(imgs, m.Images...)
 	}
-	px, err := c.m.pixels(ctx, c.v, imgs)
+	px, err := c.m.pixels(ctx, v, imgs)
 	if err != nil {
 		return models.Prompt{}, err
 	}
@@ -79,7 +82,7 @@ func (c *Chat) prompt(ctx context.Context, msgs []model.ChatMessage) (models.Pro
 		turns[i] = models.ChatTurn{Role: m.Role, Text: m.Text, Images: px[k : k+len(m.Images)]}
 		k += len(m.Images)
 	}
-	return c.v.ChatPrompt(turns)
+	return v.ChatPrompt(turns)
 }
 
 // textStream turns one row's tokens into text deltas. It emits only text

@@ -37,6 +37,17 @@
 // VQA adapter counts each request's prompt tokens (VQA.PromptTokens) so
 // the server batches prompts of similar length together.
 //
+// # Memory
+//
+// ONNX Runtime's CPU arena keeps the largest memory a batch ever took for
+// the life of its session. With Options.IdleRelease (default
+// DefaultIdleRelease) a bundle idle that long, with resident memory
+// ReleaseGrowth over its level after loading, is opened afresh and
+// swapped in while no call holds it; the old sessions are closed and free
+// Go and C heap memory goes back to the OS. A processed image drops its
+// full-size decode, so a queued request holds its images at the model's
+// size.
+//
 // # Errors
 //
 // Input the model cannot take (models.ErrBadRequest, ErrImageTokens,

@@ -56,6 +56,9 @@ func TestEndToEndVQA(t *testing.T) {
 			if (c.mode == api.ModeReason) != (out.Reasoning != "") {
 				t.Errorf("mode %s: reasoning %q", c.mode, out.Reasoning)
 			}
+			if !out.Cached && (out.Timing.DecodeMS <= 0 || out.Timing.PreprocessMS <= 0) {
+				t.Errorf("timing %+v: want the image's decode and preprocess times", out.Timing)
+			}
 		})
 	}
 }

@@ -15,13 +15,13 @@ import (
 // models.ParseSample.
 type Generator struct {
 	m           *Models
-	v           *models.VLM
+	s           *slot
 	maxTokens   int
 	temperature float32
 }
 
 // Info implements model.Generator.
-func (g *Generator) Info() model.Info { return info(g.v, "generator") }
+func (g *Generator) Info() model.Info { return info(g.s, "generator") }
 
 // GenerateBatch implements model.Generator through models.GenerateSamples
 // (the generator path the pipeline uses): one request per asked item,
@@ -36,11 +36,13 @@ func (g *Generator) Info() model.Info { return info(g.v, "generator") }
 // from an untrained model). The metadata keys "modality" and "dataset" go
 // into the instruction.
 func (g *Generator) GenerateBatch(ctx context.Context, in []model.GenerateInput) ([][]model.Item, error) {
+	v, done := g.s.use()
+	defer done()
 	imgs := make([]model.Image, len(in))
 	for i, x := range in {
 		imgs[i] = x.Image
 	}
-	px, err := g.m.pixels(ctx, g.v, imgs)
+	px, err := g.m.pixels(ctx, v, imgs)
 	if err != nil {
 		return nil, mapErr("generator", err)
 	}
@@ -56,11 +58,11 @@ func (g *Generator) GenerateBatch(ctx context.Context, in []model.GenerateInput)
 		}
 	}
 	o := models.ReasonOptions{MaxNewTokens: g.maxTokens, Temperature: g.temperature, TopP: 0.95}
-	if _, err := g.v.AnswerToken(); err == nil {
+	if _, err := v.AnswerToken(); err == nil {
 		greedy := float32(0)
 		o.AnswerTemperature = &greedy
 	}
-	samples, err := g.v.GenerateSamples(ctx, reqs, o)
+	samples, err := v.GenerateSamples(ctx, reqs, o)
 	if err != nil {
 		return nil, mapErr("generator", err)
 	}

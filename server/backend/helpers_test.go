@@ -92,7 +92,7 @@ func serve(t testing.TB, m *backend.Models, cfg server.Config) string {
 	t.Helper()
 	cfg.Batch = batch.Config{MaxBatch: 8}
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg.DecodeImage = m.DecodeImage(server.PreprocessingDecoder(cfg.MaxImageBytes, cfg.MaxImagePixels))
+	cfg.DecodeImage = m.DecodeImage(server.PreprocessingDecoder(cfg.ImageLimits()))
 	s, err := server.New(cfg, m.Server())
 	if err != nil {
 		t.Fatal(err)

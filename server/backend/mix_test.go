@@ -15,6 +15,7 @@ import (
 
 	"github.com/medgr2/medgr2/data"
 	"github.com/medgr2/medgr2/models"
+	"github.com/medgr2/medgr2/preprocessing"
 	"github.com/medgr2/medgr2/runtime"
 	"github.com/medgr2/medgr2/server"
 	"github.com/medgr2/medgr2/server/backend"
@@ -159,7 +160,9 @@ func TestWorkersAnswerAsModels(t *testing.T) {
 // that an unprocessable request is the request's error.
 func TestPromptTokens(t *testing.T) {
 	m := open(t, backend.Options{VQA: bundles.vqa})
-	for i, x := range inputs(t, m.DecodeImage(nil), realMix(t, 5)) {
+	mix := realMix(t, 5)
+	decodedOnly := inputs(t, server.PreprocessingDecoder(preprocessing.Limits{}), mix)
+	for i, x := range inputs(t, m.DecodeImage(nil), mix) {
 		want, err := m.VQA.VLM().PromptLength(models.VQARequest{Question: x.Question, Options: x.Options}, x.Image.Pixels.ImageTokens())
 		if err != nil {
 			t.Fatal(err)
@@ -168,8 +171,7 @@ func TestPromptTokens(t *testing.T) {
 		if err != nil || got != want {
 			t.Errorf("request %d: PromptTokens = %d, %v; want %d", i, got, err, want)
 		}
-		x.Image.Pixels = nil
-		if got, err := m.VQA.PromptTokens(x); err != nil || got != want {
+		if got, err := m.VQA.PromptTokens(decodedOnly[i]); err != nil || got != want {
 			t.Errorf("request %d, decoded image only: PromptTokens = %d, %v; want %d", i, got, err, want)
 		}
 	}
@@ -213,14 +215,14 @@ func TestDecodeImagePixelCache(t *testing.T) {
 	dec := m.DecodeImage(nil)
 	knee, xray := readFile(t, kneePNG), readFile(t, xrayPNG)
 	first, err := dec(knee)
-	if err != nil || first.Decoded == nil || first.Pixels == nil {
+	if err != nil || first.DecodeTime == 0 || first.Decoded != nil || first.Pixels == nil {
 		t.Fatalf("first decode: %+v, %v", first, err)
 	}
 	again, err := dec(knee)
-	if err != nil || again.Decoded != nil || again.Pixels != first.Pixels {
-		t.Fatalf("second decode: decoded %v, pixels %p (first %p), %v; want the cached pixels only", again.Decoded != nil, again.Pixels, first.Pixels, err)
+	if err != nil || again.DecodeTime != 0 || again.Pixels != first.Pixels {
+		t.Fatalf("second decode: decoded in %v, pixels %p (first %p), %v; want the cached pixels only", again.DecodeTime, again.Pixels, first.Pixels, err)
 	}
-	if other, err := dec(xray); err != nil || other.Decoded == nil || other.Pixels == first.Pixels {
+	if other, err := dec(xray); err != nil || other.DecodeTime == 0 || other.Pixels == first.Pixels {
 		t.Fatalf("other image: %+v, %v; want a fresh decode", other, err)
 	}
 	q := func(img model.Image) model.VQAInput {
@@ -241,8 +243,8 @@ func TestDecodeImagePixelCache(t *testing.T) {
 	}
 	off := open(t, backend.Options{VQA: bundles.vqa, PixelCacheBytes: -1}).DecodeImage(nil)
 	for range 2 {
-		if img, err := off(knee); err != nil || img.Decoded == nil {
-			t.Fatalf("cache off: decoded %v, %v; want a decode every time", img.Decoded != nil, err)
+		if img, err := off(knee); err != nil || img.DecodeTime == 0 {
+			t.Fatalf("cache off: decoded in %v, %v; want a decode every time", img.DecodeTime, err)
 		}
 	}
 }

@@ -14,36 +14,38 @@ import (
 // (models.Score) per batch.
 type Reward struct {
 	m *Models
-	v *models.VLM
+	s *slot
 }
 
 // Info implements model.Reward.
-func (r *Reward) Info() model.Info { return info(r.v, "reward") }
+func (r *Reward) Info() model.Info { return info(r.s, "reward") }
 
 // ScoreBatch implements model.Reward. Each sample's response is its
 // reasoning as given when that already holds "<answer>", else
 // "<think>{reasoning}</think><answer>{letter}</answer>".
 func (r *Reward) ScoreBatch(ctx context.Context, in []model.ScoreInput) ([]float64, error) {
+	v, done := r.s.use()
+	defer done()
 	imgs := make([]model.Image, len(in))
 	for i, x := range in {
 		imgs[i] = x.Image
 	}
-	px, err := r.m.pixels(ctx, r.v, imgs)
+	px, err := r.m.pixels(ctx, v, imgs)
 	if err != nil {
 		return nil, mapErr("reward", err)
 	}
 	prompts := make([]models.Prompt, len(in))
 	for i, x := range in {
 		req := models.RewardRequest{Pixels: px[i], Question: x.Question, Options: x.Options, Response: Response(x.Reasoning, x.Answer)}
-		if prompts[i], err = r.v.RewardPrompt(req); err != nil {
+		if prompts[i], err = v.RewardPrompt(req); err != nil {
 			return nil, mapErr(fmt.Sprintf("reward input %d", i), err)
 		}
 	}
-	f, err := r.v.ImageFeatures(ctx, prompts)
+	f, err := v.ImageFeatures(ctx, prompts)
 	if err != nil {
 		return nil, mapErr("reward", err)
 	}
-	scores, err := r.v.ScorePromptsWith(ctx, prompts, f)
+	scores, err := v.ScorePromptsWith(ctx, prompts, f)
 	if err != nil {
 		return nil, mapErr("reward", err)
 	}

@@ -15,20 +15,28 @@ import (
 // modes return calibrated probabilities.
 type VQA struct {
 	m            *Models
-	v            *models.VLM
+	s            *slot
 	reasonTokens int // generation budget in reason mode
 }
 
 // Info implements model.VQA with the bundle's name and version.
-func (q *VQA) Info() model.Info { return info(q.v, "vqa") }
+func (q *VQA) Info() model.Info { return info(q.s, "vqa") }
 
 // VLM returns the bundle behind the adapter (for benchmarks and tools).
-func (q *VQA) VLM() *models.VLM { return q.v }
+// It stays valid until Close only when Options.IdleRelease is negative;
+// otherwise an idle release may close it.
+func (q *VQA) VLM() *models.VLM {
+	v, done := q.s.use()
+	done()
+	return v
+}
 
 // PromptTokens implements model.PromptCounter: the length of the prompt
 // models.VLM.Answer runs for in, image tokens included (from in's Pixels,
 // or from the decoded size when the image is not processed yet).
 func (q *VQA) PromptTokens(in model.VQAInput) (int, error) {
+	v, done := q.s.use()
+	defer done()
 	req := models.VQARequest{Question: in.Question, Options: in.Options, Mode: models.ModeFast}
 	if in.Reason {
 		req.Mode = models.ModeReason
@@ -40,11 +48,11 @@ func (q *VQA) PromptTokens(in model.VQAInput) (int, error) {
 	case in.Image.Decoded != nil:
 		b := in.Image.Decoded.Bounds()
 		var err error
-		if images, err = q.v.ImageConfig().ImageTokens(b.Dy(), b.Dx()); err != nil {
+		if images, err = v.ImageConfig().ImageTokens(b.Dy(), b.Dx()); err != nil {
 			return 0, mapErr("vqa", err)
 		}
 	}
-	n, err := q.v.PromptLength(req, images)
+	n, err := v.PromptLength(req, images)
 	if err != nil {
 		return 0, mapErr("vqa", err)
 	}
@@ -54,11 +62,13 @@ func (q *VQA) PromptTokens(in model.VQAInput) (int, error) {
 // AnswerBatch implements model.VQA: the inputs run as one models.Answer
 // batch; outputs are in input order.
 func (q *VQA) AnswerBatch(ctx context.Context, in []model.VQAInput) ([]model.VQAOutput, error) {
+	v, done := q.s.use()
+	defer done()
 	imgs := make([]model.Image, len(in))
 	for i, x := range in {
 		imgs[i] = x.Image
 	}
-	px, err := q.m.pixels(ctx, q.v, imgs)
+	px, err := q.m.pixels(ctx, v, imgs)
 	if err != nil {
 		return nil, mapErr("vqa", err)
 	}
@@ -69,7 +79,7 @@ func (q *VQA) AnswerBatch(ctx context.Context, in []model.VQAInput) ([]model.VQA
 			reqs[i].Mode = models.ModeReason
 		}
 	}
-	ans, err := q.v.Answer(ctx, reqs, models.ReasonOptions{MaxNewTokens: q.reasonTokens})
+	ans, err := v.Answer(ctx, reqs, models.ReasonOptions{MaxNewTokens: q.reasonTokens})
 	if err != nil {
 		return nil, mapErr("vqa", err)
 	}

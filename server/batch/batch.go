@@ -43,7 +43,19 @@ type Config struct {
 	// OnBatch, if set, is called after every batch with its size, the
 	// model execution time and the error it returned.
 	OnBatch func(size int, run time.Duration, err error)
+	// HeavyKey marks heavy requests: those submitted with a key ≥
+	// HeavyKey (with LengthKey keys, long prompts). 0, the default, marks
+	// none.
+	HeavyKey int
+	// HeavyWorkers is how many workers may run heavy batches at once:
+	// default Workers−1 (at least 1), so that with several workers long
+	// prompts never hold every worker and the short requests queued behind
+	// them keep a worker of their own.
+	HeavyWorkers int
 }
+
+// heavy reports whether key marks a heavy request.
+func (c Config) heavy(key int) bool { return c.HeavyKey > 0 && key >= c.HeavyKey }
 
 // Stats describes how one request was served.
 type Stats struct {
@@ -78,10 +90,11 @@ type Batcher[In, Out any] struct {
 	slots chan struct{} // admission semaphore: one token per queued request
 	wake  chan struct{} // buffered (1): nudges the loop when work arrives
 
-	mu      sync.Mutex          // guards pending, closed and cursor
+	mu      sync.Mutex          // guards pending, closed, cursor and heavy
 	pending []*request[In, Out] // queued requests in arrival order
 	closed  bool                // no more admissions once set
 	cursor  int                 // round-robin position over padding keys
+	heavy   int                 // heavy batches running now (Config.HeavyKey)
 
 	runCtx    context.Context    // context for model calls; cancelled by Abort
 	runCancel context.CancelFunc // cancels runCtx
@@ -102,6 +115,9 @@ func New[In, Out any](cfg Config, run RunFunc[In, Out]) *Batcher[In, Out] {
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 1
+	}
+	if cfg.HeavyWorkers <= 0 {
+		cfg.HeavyWorkers = max(1, cfg.Workers-1)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Batcher[In, Out]{
@@ -218,6 +234,12 @@ func (b *Batcher[In, Out]) loop() {
 		}
 		if len(batch) > 0 {
 			b.execute(batch)
+			if b.cfg.heavy(batch[0].key) {
+				b.mu.Lock()
+				b.heavy--
+				b.mu.Unlock()
+				b.nudge() // a heavy batch may have been waiting for this
+			}
 		}
 	}
 }
@@ -238,7 +260,14 @@ func (b *Batcher[In, Out]) next() ([]*request[In, Out], bool) {
 			}
 			continue
 		}
-		key, count, oldest := b.pickKey()
+		key, count, oldest, ok := b.pickKey()
+		if !ok { // only heavy requests wait, and heavy batches have their share
+			b.mu.Unlock()
+			if !b.waitWake(0) {
+				return nil, false
+			}
+			continue
+		}
 		wait := b.cfg.MaxDelay - time.Since(oldest)
 		if count < b.cfg.MaxBatch && wait > 0 && !b.closed {
 			b.mu.Unlock()
@@ -246,6 +275,9 @@ func (b *Batcher[In, Out]) next() ([]*request[In, Out], bool) {
 			continue
 		}
 		batch := b.take(key)
+		if len(batch) > 0 && b.cfg.heavy(key) {
+			b.heavy++
+		}
 		b.mu.Unlock()
 		return batch, true
 	}
@@ -283,23 +315,32 @@ func (b *Batcher[In, Out]) failPending() {
 
 // pickKey chooses the padding bucket to serve next, round-robin over the
 // distinct keys in arrival order of their oldest request, so no bucket
-// starves. It returns the key, how many requests it holds and the arrival
-// time of its oldest request. The caller holds mu.
-func (b *Batcher[In, Out]) pickKey() (key, count int, oldest time.Time) {
+// starves; heavy keys are left out while HeavyWorkers heavy batches run.
+// It returns the key, how many requests it holds and the arrival time of
+// its oldest request; ok is false when no queued key may run now. The
+// caller holds mu.
+func (b *Batcher[In, Out]) pickKey() (key, count int, oldest time.Time, ok bool) {
 	var keys []int
 	seen := map[int]int{}
 	first := map[int]time.Time{}
+	capped := b.heavy >= b.cfg.HeavyWorkers
 	for _, r := range b.pending {
+		if capped && b.cfg.heavy(r.key) {
+			continue
+		}
 		if _, ok := seen[r.key]; !ok {
 			keys = append(keys, r.key)
 			first[r.key] = r.enqueued
 		}
 		seen[r.key]++
 	}
+	if len(keys) == 0 {
+		return 0, 0, time.Time{}, false
+	}
 	key = keys[b.cursor%len(keys)]
 	// A full bucket goes first only if it is the one under the cursor; the
 	// cursor advances after every batch so every bucket gets its turn.
-	return key, seen[key], first[key]
+	return key, seen[key], first[key], true
 }
 
 // take removes up to MaxBatch live requests with the given key, oldest

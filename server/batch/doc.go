@@ -17,6 +17,9 @@
 //     [LengthKey] of the prompt's tokens): only equal keys share a batch,
 //     and a round-robin cursor over the keys present means no bucket
 //     starves; [PaddingMeter] measures the padding share that is left;
+//   - keys at or over Config.HeavyKey (long prompts) run on at most
+//     Config.HeavyWorkers workers at once (default Workers−1), so short
+//     requests queued behind long ones keep a worker;
 //   - a request whose context ends before its batch starts is removed from
 //     the queue and never reaches the model;
 //   - Config.MaxDelay lets the oldest request wait for the batch to fill

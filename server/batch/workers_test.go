@@ -209,3 +209,52 @@ func TestWorkersBadInputIsolated(t *testing.T) {
 		}
 	}
 }
+
+// TestHeavyShare checks Config.HeavyWorkers: with two workers, two long
+// (heavy) requests held in the model take one worker only, and a short
+// request sent after them runs on the other and returns while they wait.
+// With no HeavyKey the second long request takes the second worker and
+// the short one waits.
+func TestHeavyShare(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		heavyKey  int
+		shortRuns bool
+	}{{"heavy share", 10, true}, {"no heavy key", 0, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			release := make(chan struct{})
+			started := make(chan int, 4)
+			run := func(ctx context.Context, in []int) ([]int, error) {
+				started <- in[0]
+				if in[0] >= 10 {
+					<-release
+				}
+				return in, nil
+			}
+			b := New(Config{Name: "t", MaxBatch: 1, Workers: 2, HeavyKey: c.heavyKey}, run)
+			defer func() {
+				if err := b.Close(context.Background()); err != nil {
+					t.Error(err)
+				}
+			}()
+			defer close(release)
+			errs := make(chan error, 2)
+			for _, k := range []int{10, 11} {
+				go func() { _, _, err := b.Submit(context.Background(), k, k); errs <- err }()
+				if k == 10 {
+					<-started // the first long request holds a worker
+				}
+			}
+			time.Sleep(50 * time.Millisecond) // let a free worker take the second one if it may
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			defer cancel()
+			out, _, err := b.Submit(ctx, 1, 1)
+			if c.shortRuns && (err != nil || out != 1) {
+				t.Fatalf("short request behind two long ones: %v, %v; want it run on the free worker", out, err)
+			}
+			if !c.shortRuns && !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("short request: %v, %v; want it to wait for a worker", out, err)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"image"
+	"time"
 
 	"github.com/medgr2/medgr2/preprocessing"
 )
@@ -18,13 +19,18 @@ type Info struct {
 // and processed for the model when the server's decoder could do that in
 // the request's goroutine (see backend.Models.DecodeImage).
 type Image struct {
-	// Decoded is the decoded image; nil when Pixels is set and came from
-	// the decoder's cache of processed images (the bytes were not decoded
-	// again).
+	// Decoded is the decoded image; nil when the decoder made Pixels (the
+	// full-size image is dropped once processed) or took them from its
+	// cache.
 	Decoded image.Image
 	// Pixels is the model input made from Decoded (resized, normalised,
 	// patched), or nil when the decoder left that to the model's batch.
 	Pixels *preprocessing.Pixels
+	// DecodeTime and ProcessTime are what making the image cost in the
+	// request's goroutine: decoding its bytes, and running the image
+	// processor (resize, normalise, patchify; 0 when the batch does it or
+	// the pixels came from a cache). They feed the response's timing.
+	DecodeTime, ProcessTime time.Duration
 }
 
 // VQAInput is one multiple-choice question about an image.
