@@ -148,7 +148,7 @@ func TestRunSendsBodiesInTurn(t *testing.T) {
 			queue = 0.4
 		}
 		time.Sleep(2 * time.Millisecond)
-		json.NewEncoder(w).Encode(api.VQAResponse{Timing: api.Timing{DecodeMS: 0.15, PreprocessMS: 0.05, QueueMS: queue, ModelMS: 0.5,
+		json.NewEncoder(w).Encode(api.VQAResponse{Timing: api.Timing{DecodeMS: 0.15, PreprocessMS: 0.05, QueueMS: queue, ModelMS: 0.5, VisionMS: 0.2,
 			TotalMS: 1 + queue, BatchSize: 2}})
 	}))
 	defer ts.Close()
@@ -162,7 +162,7 @@ func TestRunSendsBodiesInTurn(t *testing.T) {
 	st := rep.Stages
 	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 	if st.Responses != 30 || !near(st.DecodeMS, 0.15) || !near(st.PreprocessMS, 0.05) || !near(st.QueueMS, 0.2) ||
-		!near(st.ModelMS, 0.5) || !near(st.ServerMS, 1.2) || !near(st.ServerOtherMS, 0.3) || st.BatchSize != 2 || st.TransportMS <= 0 || st.TransportMS > rep.MeanMS {
+		!near(st.ModelMS, 0.5) || !near(st.VisionMS, 0.2) || !near(st.ServerMS, 1.2) || !near(st.ServerOtherMS, 0.3) || st.BatchSize != 2 || st.TransportMS <= 0 || st.TransportMS > rep.MeanMS {
 		t.Fatalf("stages %+v (mean latency %.2f ms)", st, rep.MeanMS)
 	}
 	if !(rep.P50MS <= rep.P95MS && rep.P95MS <= rep.P99MS) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"time"
 
 	"github.com/medgr2/medgr2/preprocessing"
 	"github.com/medgr2/medgr2/runtime"
@@ -118,6 +119,7 @@ func (v *VLM) checkPixels(p *preprocessing.Pixels) error {
 // image: [tokens, hidden]. The call's cost grows with the square of the
 // total patch count, so ImageFeatures calls it once per image.
 func (v *VLM) encodeImages(ctx context.Context, imgs []*preprocessing.Pixels) (_ []float32, err error) {
+	defer traceVision(ctx, time.Now())
 	var px []float32
 	var grid []int64
 	patches := 0

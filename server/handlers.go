@@ -339,6 +339,7 @@ func (s *Server) cachedVQA(ctx context.Context, req api.VQARequest, hash string,
 		}
 	}
 	resp.Timing = timing(start, st, img.img)
+	resp.Timing.VisionMS = float64(out.VisionTime.Microseconds()) / 1000
 	return resp, nil
 }
 

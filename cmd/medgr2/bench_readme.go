@@ -70,7 +70,11 @@ func benchSection(rec benchRecord) string {
 			if s.DecodeMS > 0 || s.PreprocessMS > 0 {
 				img = fmt.Sprintf("%.2f | %.2f", s.DecodeMS, s.PreprocessMS)
 			}
-			stages = fmt.Sprintf("%s | %.2f | %.2f | %.2f", img, s.QueueMS, s.ModelMS, s.ServerOtherMS)
+			model := fmt.Sprintf("%.2f", s.ModelMS)
+			if s.VisionMS > 0 {
+				model += fmt.Sprintf(" (vision %.2f)", s.VisionMS)
+			}
+			stages = fmt.Sprintf("%s | %.2f | %s | %.2f", img, s.QueueMS, model, s.ServerOtherMS)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %.1f | %.2f | %.2f | %.2f | %.0f%% | %s | %s |\n",
 			r.Name, conc, r.Throughput, r.P50MS, r.P95MS, r.P99MS, 100*r.CPU.Util, pad, stages)

@@ -48,6 +48,7 @@ type Timing struct {
 	PreprocessMS float64 `json:"preprocess_ms"` // resizing, normalising and patching them
 	QueueMS      float64 `json:"queue_ms"`      // waiting in the batcher
 	ModelMS      float64 `json:"model_ms"`      // model execution of its batch
+	VisionMS     float64 `json:"vision_ms"`     // the vision encoder's part of ModelMS (VQA; 0 where not measured)
 	TotalMS      float64 `json:"total_ms"`      // whole request inside the server
 	BatchSize    int     `json:"batch_size"`    // requests in its batch
 }

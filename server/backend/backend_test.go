@@ -61,6 +61,11 @@ func TestBatchInvariance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for i, out := range all {
+		if out.VisionTime <= 0 || out.VisionTime != all[0].VisionTime {
+			t.Errorf("output %d: vision time %v, want the batch's encoder time (%v) > 0", i, out.VisionTime, all[0].VisionTime)
+		}
+	}
 	for i, x := range in {
 		one, err := m.VQA.AnswerBatch(ctx, []model.VQAInput{x})
 		if err != nil {

@@ -79,13 +79,14 @@ func (q *VQA) AnswerBatch(ctx context.Context, in []model.VQAInput) ([]model.VQA
 			reqs[i].Mode = models.ModeReason
 		}
 	}
-	ans, err := v.Answer(ctx, reqs, models.ReasonOptions{MaxNewTokens: q.reasonTokens})
+	var tr models.Trace
+	ans, err := v.Answer(models.WithTrace(ctx, &tr), reqs, models.ReasonOptions{MaxNewTokens: q.reasonTokens})
 	if err != nil {
 		return nil, mapErr("vqa", err)
 	}
 	out := make([]model.VQAOutput, len(in))
 	for i, a := range ans {
-		out[i] = model.VQAOutput{Answer: a.Index, Probs: a.Probs}
+		out[i] = model.VQAOutput{Answer: a.Index, Probs: a.Probs, VisionTime: tr.Vision()}
 		if reqs[i].Mode == models.ModeReason {
 			out[i].Reasoning = a.Text
 		}

@@ -51,6 +51,10 @@ type VQAOutput struct {
 	Answer    int       // index into Options
 	Probs     []float64 // one probability per option, summing to 1
 	Reasoning string    // set when Reason was asked
+	// VisionTime is the vision encoder's part of the model run of the
+	// output's batch (the same for every output of one batch); 0 when the
+	// model does not tell.
+	VisionTime time.Duration
 }
 
 // PromptCounter is implemented by a VQA model that can tell, before
