@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -207,4 +208,51 @@ func exportVQABundle(t *testing.T, seed uint64) *models.Bundle {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestOpenHFFolderFP16 opens, as `serve --dtype fp16` does, a folder with
+// no model.json, foreign initializer names, .onnx_data weights and an
+// fp16 variant beside its fp32 graphs, and checks its fast-path answers
+// against the fp32 bundle it came from: probabilities within 2e-2 and
+// the same letter wherever fp32's top two options are 0.05 apart.
+func TestOpenHFFolderFP16(t *testing.T) {
+	ctx := context.Background()
+	src := exportVQABundle(t, 31)
+	if err := models.ExportVariants(ctx, src, []models.DType{models.DTypeFP16}); err != nil {
+		t.Fatal(err)
+	}
+	dir := hfFolder(t, src)
+	for _, g := range []string{"vision_encoder_fp16.onnx", "embed_tokens_fp16.onnx", "decoder_model_merged_fp16.onnx"} {
+		renameInitializers(t, filepath.Join(dir, "onnx", g))
+	}
+	renameInput(t, filepath.Join(dir, "onnx", "vision_encoder_fp16.onnx"), models.GridTHW, models.ImageGridTHW)
+	src = copyBundle(t, src)
+	editManifest(t, src, `"system": "You are a helpful medical imaging assistant."`, `"system": ""`)
+	orig := openVLM(t, src.Dir)
+	half := openDType(t, dir, models.DTypeFP16)
+	reqs := []models.VQARequest{
+		{Pixels: pixels(t, orig, chestImage), Question: "Is there pneumonia?", Options: []string{"yes", "no"}},
+		{Pixels: pixels(t, orig, kneeImage), Question: "Which joint?", Options: []string{"knee", "hip", "ankle"}},
+		{Question: "Which imaging modality is used?", Options: []string{"CT", "MRI", "X-ray", "ultrasound"}},
+	}
+	want, err := orig.Answer(ctx, reqs, models.ReasonOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := half.Answer(ctx, reqs, models.ReasonOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range reqs {
+		p := slices.Clone(want[i].Probs)
+		slices.Sort(p)
+		if margin := p[len(p)-1] - p[len(p)-2]; margin > 0.05 && got[i].Index != want[i].Index {
+			t.Errorf("request %d: letter %s from the fp16 folder, %s from the bundle (margin %.3f)", i, got[i].Letter, want[i].Letter, margin)
+		}
+		for k := range want[i].Probs {
+			if d := math.Abs(got[i].Probs[k] - want[i].Probs[k]); d > 2e-2 {
+				t.Errorf("request %d option %d: probabilities differ by %g", i, k, d)
+			}
+		}
+	}
 }
