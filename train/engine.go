@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -263,23 +262,10 @@ func (e *Engine) Step(ctx context.Context, b Bucket, batch []runtime.NamedTensor
 	defer func() { _ = runtime.CloseAll(stepT, lrT) }()
 	ins = append(ins, batch...)
 	ins = append(ins, runtime.NamedTensor{Name: s.ts.Step, Tensor: stepT}, runtime.NamedTensor{Name: s.ts.LR, Tensor: lrT})
-	head := append([]string{s.ts.Loss, s.ts.GradNorm}, s.ts.Metrics...)
-	outs := e.state.outputs(s.ts)
-	for _, n := range head {
-		outs = append(outs, runtime.NamedTensor{Name: n})
-	}
-	if err := s.sess.RunInto(ctx, ins, outs); err != nil {
-		return fail(err)
-	}
-	res, err := readResults(outs[len(outs)-len(head):])
+	res, err := e.state.runStep(ctx, s.sess, s.ts, ins)
 	if err != nil {
 		return fail(err)
 	}
-	if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) || math.IsNaN(res.GradNorm) || math.IsInf(res.GradNorm, 0) {
-		return fail(fmt.Errorf("%w: loss %g, grad norm %g (update discarded)", ErrNonFinite, res.Loss, res.GradNorm))
-	}
-	e.state.cur = 1 - e.state.cur
-	e.state.Step = stepNo
 	return res, nil
 }
 

@@ -250,22 +250,9 @@ func (r *sslRun) step(ctx context.Context, batch []sslInput, lr float64) (_ SSLS
 		owned = append(owned, t)
 		ins = append(ins, runtime.NamedTensor{Name: in.name, Tensor: t})
 	}
-	head := append([]string{r.ts.Loss, r.ts.GradNorm}, r.ts.Metrics...)
-	outs := r.state.outputs(r.ts)
-	for _, n := range head {
-		outs = append(outs, runtime.NamedTensor{Name: n})
-	}
-	if err := r.sess.RunInto(ctx, ins, outs); err != nil {
-		return fail(err)
-	}
-	res, err := readResults(outs[len(outs)-len(head):])
+	res, err := r.state.runStep(ctx, r.sess, r.ts, ins)
 	if err != nil {
 		return fail(err)
 	}
-	if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) || math.IsNaN(res.GradNorm) || math.IsInf(res.GradNorm, 0) {
-		return fail(fmt.Errorf("%w: loss %g, grad norm %g (update discarded)", ErrNonFinite, res.Loss, res.GradNorm))
-	}
-	r.state.cur = 1 - r.state.cur
-	r.state.Step = stepNo
 	return SSLStep{Step: stepNo, Loss: res.Loss, Accuracy: res.Metrics[OutSSLAccuracy], GradNorm: res.GradNorm, LR: lr}, nil
 }

@@ -1,8 +1,10 @@
 package train
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/medgr2/medgr2/graph"
@@ -214,4 +216,30 @@ func (s *State) param(name string) (*runtime.Tensor, bool) {
 	}
 	t, ok := s.frozen[name]
 	return t, ok
+}
+
+// runStep runs a train-step session on ins (the state's parameters and
+// moments, the batch, step and learning rate) into the state's other
+// buffers, reads the loss, gradient norm and metrics, and commits the
+// update: the buffers swap and Step advances. A NaN or infinite loss or
+// gradient norm wraps ErrNonFinite and leaves the state as it was.
+func (s *State) runStep(ctx context.Context, sess *runtime.Session, ts *graph.TrainStep, ins []runtime.NamedTensor) (StepResult, error) {
+	head := append([]string{ts.Loss, ts.GradNorm}, ts.Metrics...)
+	outs := s.outputs(ts)
+	for _, n := range head {
+		outs = append(outs, runtime.NamedTensor{Name: n})
+	}
+	if err := sess.RunInto(ctx, ins, outs); err != nil {
+		return StepResult{}, err
+	}
+	res, err := readResults(outs[len(outs)-len(head):])
+	if err != nil {
+		return StepResult{}, err
+	}
+	if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) || math.IsNaN(res.GradNorm) || math.IsInf(res.GradNorm, 0) {
+		return StepResult{}, fmt.Errorf("%w: loss %g, grad norm %g (update discarded)", ErrNonFinite, res.Loss, res.GradNorm)
+	}
+	s.cur = 1 - s.cur
+	s.Step++
+	return res, nil
 }
