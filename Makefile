@@ -43,9 +43,13 @@ test: setup ## run every test, then the fuzz targets for a bounded time (needs r
 	$(MAKE) fuzz
 
 FUZZTIME ?= 20000x
+# -fuzzminimizetime 0: minimising each new interesting input can abort the
+# run with "fuzzing process hung or terminated unexpectedly while
+# minimizing: EOF" (golang/go#52569; seen once here, the written input
+# passed when rerun); a crasher is still reported, unminimised.
 fuzz: ## run every fuzz target for FUZZTIME inputs each (a count: timed runs can end in a spurious deadline error)
-	$(GO) test -run '^$$' -fuzz 'FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./preprocessing/
-	$(GO) test -run '^$$' -fuzz 'FuzzDecodeDICOM$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./preprocessing/
+	$(GO) test -run '^$$' -fuzz 'FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./preprocessing/
+	$(GO) test -run '^$$' -fuzz 'FuzzDecodeDICOM$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./preprocessing/
 
 faults: setup ## the fault, memory and tenant suite alone (part of make test): worker/Redis/server kills, SIGTERM mid-job, memory after a spike, job ownership
 	$(GO) test -count=1 -timeout 20m -run 'Survives|Reopen|Lost|DeadLetters|Kill|Shutdown|ResumesJobs|VolatileRedis|MemoryAfterSpike|BelongToTheirKey|Readyz|KeyedImageHash' \
