@@ -29,6 +29,8 @@ type ProbeTask struct {
 	Attribute string
 	// Bins is the number of bins of Attribute (the last one open-ended).
 	Bins int
+	// Label says in words what the probe predicts (default: Name).
+	Label string
 }
 
 // DefaultProbeTasks returns the probe tasks in the collections
@@ -36,10 +38,13 @@ type ProbeTask struct {
 // CT region (mednist-ct), DR grade (retinamnist) and the BCCD white-cell
 // count in bins 0, 1, 2+. mednist-mr has a single class and no task.
 func DefaultProbeTasks(root string) []ProbeTask {
-	t := func(name string) ProbeTask { return ProbeTask{Name: name, Dir: filepath.Join(root, name)} }
-	bccd := t("bccd")
+	t := func(name, label string) ProbeTask {
+		return ProbeTask{Name: name, Dir: filepath.Join(root, name), Label: label}
+	}
+	bccd := t("bccd", "white cells 0/1/2+")
 	bccd.Attribute, bccd.Bins = "wbc_count", 3
-	return []ProbeTask{t("pneumoniamnist"), t("busi"), t("kermany-oct"), t("mednist-ct"), t("retinamnist"), bccd}
+	return []ProbeTask{t("pneumoniamnist", "pneumonia"), t("busi", "BUSI class"), t("kermany-oct", "OCT CNV vs normal"),
+		t("mednist-ct", "CT region"), t("retinamnist", "DR grade"), bccd}
 }
 
 // ProbeOptions sets ProbeCollections.
@@ -80,6 +85,7 @@ func (o ProbeOptions) withDefaults() ProbeOptions {
 // encoder's features.
 type ProbeRow struct {
 	Task     string
+	Label    string // what the probe predicts (ProbeTask.Label)
 	Modality string
 	Classes  int
 	Train    int // images the probes were fitted on
@@ -133,7 +139,10 @@ func probeTask(ctx context.Context, vlm *models.VLM, task ProbeTask, opts ProbeO
 		sets[split] = s
 	}
 	tr, va := sets[data.SplitTrain], sets[data.SplitValidation]
-	row := ProbeRow{Task: task.Name, Modality: c.Modality, Train: len(tr[0].Y), Val: len(va[0].Y)}
+	if task.Label == "" {
+		task.Label = task.Name
+	}
+	row := ProbeRow{Task: task.Name, Label: task.Label, Modality: c.Modality, Train: len(tr[0].Y), Val: len(va[0].Y)}
 	if row.Encoder, err = eval.LinearProbe(ctx, tr[0], va[0], opts.Probe); err != nil {
 		return ProbeRow{}, fmt.Errorf("train: probe %s encoder: %w", task.Name, err)
 	}

@@ -106,27 +106,8 @@ func (b *Backend) Probe(ctx context.Context, bundle string, collections []string
 	}
 	out := make([]pipeline.ProbeResult, len(rows))
 	for i, r := range rows {
-		out[i] = pipeline.ProbeResult{Collection: r.Task, Task: probeLabel(r.Task), Classes: r.Classes, Train: r.Train,
+		out[i] = pipeline.ProbeResult{Collection: r.Task, Task: r.Label, Classes: r.Classes, Train: r.Train,
 			Val: r.Val, Majority: r.Majority, RawPixels: r.Pixels.Accuracy, Features: r.Encoder.Accuracy}
 	}
 	return out, nil
-}
-
-// probeLabel says what a default probe task's label is.
-func probeLabel(task string) string {
-	switch task {
-	case "pneumoniamnist":
-		return "pneumonia"
-	case "busi":
-		return "BUSI class"
-	case "kermany-oct":
-		return "OCT CNV vs normal"
-	case "mednist-ct":
-		return "CT region"
-	case "retinamnist":
-		return "DR grade"
-	case "bccd":
-		return "white cells 0/1/2+"
-	}
-	return task
 }
