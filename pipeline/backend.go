@@ -64,6 +64,13 @@ type TrainOptions struct {
 	BatchSize    int     `json:"batch_size"`    // rows per step
 	LearningRate float64 `json:"learning_rate"` // peak AdamW learning rate
 	Seed         uint64  `json:"seed"`          // data order and sampling seed (mixed with the run seed)
+	// MaxSteps, when above 0, caps the update steps of the call: training
+	// stops after MaxSteps steps even if epochs remain, and the learning
+	// rate schedule spans the capped total. It gives trainings on data of
+	// different sizes the same compute (the policies of the loop train on
+	// seed-only, filtered and unfiltered data), and bounds the time of the
+	// largest. 0 runs every epoch.
+	MaxSteps int `json:"max_steps,omitempty"`
 	// OptionShuffles, for SFT (the VQA policy and the generator), adds
 	// this many copies of each example with its options in a seeded random
 	// order (the answer letter moves with its text), so a small model

@@ -176,6 +176,9 @@ func (c *Config) Quick() {
 		if t.Epochs > 1 {
 			t.Epochs = max(1, t.Epochs/3)
 		}
+		if t.MaxSteps > 0 {
+			t.MaxSteps = max(1, t.MaxSteps/3)
+		}
 	}
 }
 
@@ -352,8 +355,8 @@ func (c *Config) Validate() error {
 		if t.Epochs < 1 || t.BatchSize < 1 || t.LearningRate <= 0 {
 			return configError("%s: epochs, batch_size and learning_rate must be positive", name)
 		}
-		if t.OptionShuffles < 0 {
-			return configError("%s: option_shuffles %d < 0", name, t.OptionShuffles)
+		if t.OptionShuffles < 0 || t.MaxSteps < 0 {
+			return configError("%s: option_shuffles %d and max_steps %d must be ≥ 0", name, t.OptionShuffles, t.MaxSteps)
 		}
 		if t.AnswerWeight < 0 || math.IsNaN(t.AnswerWeight) || math.IsInf(t.AnswerWeight, 0) {
 			return configError("%s: answer_weight %v is not a finite value ≥ 0", name, t.AnswerWeight)

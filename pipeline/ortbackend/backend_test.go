@@ -158,6 +158,11 @@ func TestSFTMemorises(t *testing.T) {
 	if _, err := models.Load(ctx, out); err != nil {
 		t.Fatalf("trained bundle: %v", err)
 	}
+	capped, err := b.SFT(ctx, base, filepath.Join(t.TempDir(), "capped"), pipeline.RoleVQA, ex,
+		pipeline.TrainOptions{Epochs: 60, BatchSize: 8, LearningRate: 5e-3, Seed: 1, MaxSteps: 7})
+	if err != nil || capped.Steps != 7 || len(capped.Curve) != 7 {
+		t.Errorf("SFT with max_steps 7: %d steps, %v", capped.Steps, err)
+	}
 	a, release, err := b.Answerer(ctx, out)
 	if err != nil {
 		t.Fatal(err)
@@ -241,8 +246,13 @@ func TestGenerateAndGRPO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Steps == 0 || len(st.Series["reward"]) != 2 {
+	if st.Steps < 2 || len(st.Series["reward"]) != 2 {
 		t.Errorf("GRPO stats %+v", st)
+	}
+	capped := o
+	capped.MaxSteps = 1
+	if st, err := b.GRPO(ctx, pol, filepath.Join(t.TempDir(), "capped"), rm, items, capped); err != nil || st.Steps != 1 {
+		t.Errorf("GRPO with max_steps 1: %d steps, %v", st.Steps, err)
 	}
 	bad := []struct {
 		name  string

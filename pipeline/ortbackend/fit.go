@@ -75,6 +75,12 @@ func (b *Backend) supervised(ctx context.Context, base, out string, obj train.Ob
 	steps := 0
 	for e := range plan {
 		plan[e] = bucketed(rows, o.BatchSize, rng)
+		if o.MaxSteps > 0 && steps+len(plan[e]) > o.MaxSteps {
+			plan[e] = plan[e][:o.MaxSteps-steps]
+			plan = plan[:e+1]
+			steps = o.MaxSteps
+			break
+		}
 		steps += len(plan[e])
 	}
 	for epoch, batches := range plan {

@@ -61,7 +61,7 @@ func (b *Backend) GRPO(ctx context.Context, base, out, reward string, items []da
 	order := make([]int, len(items))
 	for epoch := range o.Epochs {
 		copy(order, g.rng.Perm(len(items)))
-		for lo := 0; lo < len(order); lo += rolloutPrompts {
+		for lo := 0; lo < len(order) && !g.done(); lo += rolloutPrompts {
 			chunk := make([]data.Item, 0, rolloutPrompts)
 			for _, i := range order[lo:min(lo+rolloutPrompts, len(order))] {
 				chunk = append(chunk, items[i])
@@ -88,6 +88,9 @@ type grpoRun struct {
 	stats pipeline.TrainStats
 }
 
+// done reports whether the run has taken its o.MaxSteps update steps.
+func (g *grpoRun) done() bool { return g.o.MaxSteps > 0 && g.stats.Steps >= g.o.MaxSteps }
+
 // iteration snapshots the policy, rolls out a chunk of prompts, and runs
 // the updates on them.
 func (g *grpoRun) iteration(ctx context.Context, chunk []data.Item, snap string) (err error) {
@@ -107,7 +110,7 @@ func (g *grpoRun) iteration(ctx context.Context, chunk []data.Item, snap string)
 	}
 	// Groups stay together: a step takes whole groups.
 	per := max(1, g.t.batch/g.o.Group) * g.o.Group
-	for lo := 0; lo < len(rows); lo += per {
+	for lo := 0; lo < len(rows) && !g.done(); lo += per {
 		res, err := g.t.step(ctx, train.GRPO, rows[lo:min(lo+per, len(rows))], g.o.LearningRate)
 		if err != nil {
 			return err
