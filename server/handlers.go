@@ -156,12 +156,12 @@ func letterIndex(field, letter string, n int) (int, error) {
 func (s *Server) vqaKey(in *model.VQAInput) (int, error) {
 	var key int
 	if pc, ok := s.models.VQA.(model.PromptCounter); ok {
-		n, err := pc.PromptTokens(*in)
+		ids, err := pc.PromptIDs(*in)
 		if err != nil {
 			return 0, err
 		}
-		in.PromptTokens = n
-		key = batch.LengthKey(n, 0)
+		in.PromptIDs, in.PromptTokens = ids, len(ids)
+		key = batch.LengthKey(len(ids), 0)
 	} else {
 		key = 1<<10 + paddingKey(append([]string{in.Question}, in.Options...)...)
 	}
