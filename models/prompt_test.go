@@ -155,3 +155,21 @@ func TestPromptIDsReused(t *testing.T) {
 		t.Errorf("probabilities %v without PromptIDs, %v with", a[0].Probs, a[1].Probs)
 	}
 }
+
+// BenchmarkEncodeVQA is the prompt encoding a server request saves with
+// VQARequest.PromptIDs (chat template and tokenizer, a 4-option question
+// with a 256-token image), on the committed default VQA bundle.
+func BenchmarkEncodeVQA(b *testing.B) {
+	v, err := Open(context.Background(), filepath.Join("..", "models", "default", "vqa"), VLMOptions{Device: runtime.CPU})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer v.Close()
+	req := VQARequest{Question: "What abnormality is seen in this knee X-ray image?",
+		Options: []string{"Osteoarthritis grade 2", "Normal knee joint", "Fracture of the patella", "Osteoarthritis grade 4"}}
+	for b.Loop() {
+		if _, err := v.EncodeVQA(req, 256); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
