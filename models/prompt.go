@@ -3,6 +3,7 @@ package models
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/medgr2/medgr2/data"
@@ -60,30 +61,61 @@ func (v *VLM) VQAPrompt(req VQARequest, imageTokens int) tokenizer.VQAPrompt {
 // it reaches a batch: errors wrap ErrBadRequest, a prompt over
 // VLMOptions.MaxPromptTokens included.
 func (v *VLM) PromptLength(req VQARequest, imageTokens int) (int, error) {
+	ids, err := v.EncodeVQA(req, imageTokens)
+	return len(ids), err
+}
+
+// EncodeVQA returns the ids of the prompt PromptLength counts, for
+// VQARequest.PromptIDs; errors as PromptLength's.
+func (v *VLM) EncodeVQA(req VQARequest, imageTokens int) ([]int, error) {
 	if err := checkOptions(len(req.Options)); err != nil {
-		return 0, err
+		return nil, err
 	}
-	suffix := FastAnswerPrefix
-	if req.Mode == ModeReason {
-		suffix = ""
-	}
-	p, err := v.encodeChat(v.VQAPrompt(req, imageTokens), nil, suffix)
+	p, err := v.encodeChat(v.VQAPrompt(req, imageTokens), nil, promptSuffix(req.Mode))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := v.checkBudget(len(p.IDs)); err != nil {
-		return 0, err
+		return nil, err
 	}
-	return len(p.IDs), nil
+	return p.IDs, nil
+}
+
+// promptSuffix is what Answer's first forward pass appends after the
+// assistant header in mode.
+func promptSuffix(m Mode) string {
+	if m == ModeReason {
+		return ""
+	}
+	return FastAnswerPrefix
 }
 
 // vqaPrompt encodes a request, with suffix appended after the assistant
-// header.
+// header; it takes req.PromptIDs instead when they were encoded with
+// that suffix for an image of req.Pixels' size.
 func (v *VLM) vqaPrompt(req VQARequest, suffix string) (Prompt, error) {
 	if err := checkOptions(len(req.Options)); err != nil {
 		return Prompt{}, err
 	}
+	if req.PromptIDs != nil && suffix == promptSuffix(req.Mode) && v.imagePads(req.PromptIDs) == req.Pixels.ImageTokens() {
+		p := Prompt{IDs: slices.Clone(req.PromptIDs)}
+		if req.Pixels != nil {
+			p.Images = []*preprocessing.Pixels{req.Pixels}
+		}
+		return p, nil
+	}
 	return v.encodeChat(v.VQAPrompt(req, req.Pixels.ImageTokens()), req.Pixels, suffix)
+}
+
+// imagePads counts the image pad tokens in ids.
+func (v *VLM) imagePads(ids []int) int {
+	n := 0
+	for _, id := range ids {
+		if id == v.st.ImagePad {
+			n++
+		}
+	}
+	return n
 }
 
 // encodeChat encodes a chat prompt with an optional image and a suffix

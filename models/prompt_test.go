@@ -89,3 +89,87 @@ func TestUnsupportedChatTemplate(t *testing.T) {
 		t.Fatalf("Open = %v, want a *BundleError on %s wrapping ErrBadTokenizer", err, HFTokenizerConfig)
 	}
 }
+
+// TestPromptIDsReused checks VQARequest.PromptIDs: Answer's prompt is the
+// ids EncodeVQA gave (so a caller that counted the prompt does not have
+// it encoded again), the answer is the same as without them, and ids made
+// for another suffix or another image size are ignored.
+func TestPromptIDsReused(t *testing.T) {
+	ctx := context.Background()
+	v, err := Open(ctx, exportTemplated(t, qwen2VLChatTemplate), VLMOptions{Device: runtime.CPU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	req := VQARequest{Question: "Which modality?", Options: []string{"CT", "MRI"}}
+	ids, err := v.EncodeVQA(req, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := v.vqaPrompt(req, FastAnswerPrefix)
+	if err != nil || !slices.Equal(fresh.IDs, ids) {
+		t.Fatalf("EncodeVQA %v, Answer's prompt %v (%v)", ids, fresh.IDs, err)
+	}
+	// A marked copy shows which ids the prompt came from.
+	marked := slices.Clone(ids)
+	marked[0] = v.st.PAD
+	pads := append(slices.Clone(ids), v.st.ImagePad)
+	cases := []struct {
+		name   string
+		ids    []int
+		suffix string
+		want   []int
+	}{
+		{"taken", marked, FastAnswerPrefix, marked},
+		{"other suffix", marked, "", nil},
+		{"other image size", pads, FastAnswerPrefix, ids},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := req
+			r.PromptIDs = c.ids
+			p, err := v.vqaPrompt(r, c.suffix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := c.want
+			if want == nil {
+				e, err := v.encodeChat(v.VQAPrompt(req, 0), nil, c.suffix)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = e.IDs
+			}
+			if !slices.Equal(p.IDs, want) {
+				t.Errorf("prompt %v, want %v", p.IDs, want)
+			}
+		})
+	}
+	with := req
+	with.PromptIDs = ids
+	a, err := v.Answer(ctx, []VQARequest{req, with}, ReasonOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a[0].Probs, a[1].Probs) {
+		t.Errorf("probabilities %v without PromptIDs, %v with", a[0].Probs, a[1].Probs)
+	}
+}
+
+// BenchmarkEncodeVQA is the prompt encoding a server request saves with
+// VQARequest.PromptIDs (chat template and tokenizer, a 4-option question
+// with a 256-token image), on the committed default VQA bundle.
+func BenchmarkEncodeVQA(b *testing.B) {
+	v, err := Open(context.Background(), filepath.Join("..", "models", "default", "vqa"), VLMOptions{Device: runtime.CPU})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer v.Close()
+	req := VQARequest{Question: "What abnormality is seen in this knee X-ray image?",
+		Options: []string{"Osteoarthritis grade 2", "Normal knee joint", "Fracture of the patella", "Osteoarthritis grade 4"}}
+	for b.Loop() {
+		if _, err := v.EncodeVQA(req, 256); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -27,6 +27,12 @@ type VQARequest struct {
 	Options []string
 	// Mode is how to answer: ModeFast ("" too) or ModeReason.
 	Mode Mode
+	// PromptIDs are the request's prompt ids as EncodeVQA returned them
+	// for this same request (question, options, mode and image size), so
+	// a caller that has counted the prompt (a server keying its batches
+	// by length) does not have it encoded twice; nil: Answer encodes it.
+	// Ids whose image pads disagree with Pixels are ignored.
+	PromptIDs []int
 }
 
 // VQAAnswer is the model's answer to one VQARequest.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,7 +33,7 @@ const (
 // decodeJSON reads the body into v, mapping size and syntax problems to
 // typed errors.
 func decodeJSON(c *gin.Context, v any) error {
-	body, err := io.ReadAll(c.Request.Body)
+	body, err := readBody(c.Request)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -51,6 +52,24 @@ func decodeJSON(c *gin.Context, v any) error {
 		return badField("", "malformed JSON: %v", err)
 	}
 	return nil
+}
+
+// maxBodyPrealloc bounds the buffer readBody allocates from a request's
+// Content-Length before reading: 32 MiB (Config.MaxBody's default).
+const maxBodyPrealloc = 32 << 20
+
+// readBody reads r's body into one buffer sized from its Content-Length
+// (at most maxBodyPrealloc), so a large JSON body (a base64 image) is not
+// copied again each time io.ReadAll's buffer grows. A body longer than
+// its header says still reads whole.
+func readBody(r *http.Request) ([]byte, error) {
+	n := r.ContentLength
+	if n <= 0 {
+		return io.ReadAll(r.Body)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, min(n, maxBodyPrealloc)+bytes.MinRead))
+	_, err := buf.ReadFrom(r.Body)
+	return buf.Bytes(), err
 }
 
 // controlTokens are the chat-format tokens user text must not contain: a
@@ -137,12 +156,12 @@ func letterIndex(field, letter string, n int) (int, error) {
 func (s *Server) vqaKey(in *model.VQAInput) (int, error) {
 	var key int
 	if pc, ok := s.models.VQA.(model.PromptCounter); ok {
-		n, err := pc.PromptTokens(*in)
+		ids, err := pc.PromptIDs(*in)
 		if err != nil {
 			return 0, err
 		}
-		in.PromptTokens = n
-		key = batch.LengthKey(n, 0)
+		in.PromptIDs, in.PromptTokens = ids, len(ids)
+		key = batch.LengthKey(len(ids), 0)
 	} else {
 		key = 1<<10 + paddingKey(append([]string{in.Question}, in.Options...)...)
 	}
@@ -294,7 +313,7 @@ func (s *Server) rawVQA(ctx context.Context, req api.VQARequest, raw []byte, has
 	if len(raw) > s.cfg.MaxImageBytes {
 		return api.VQAResponse{}, fmt.Errorf("image: %w: %d bytes, limit %d", ErrImageTooLarge, len(raw), s.cfg.MaxImageBytes)
 	}
-	return s.cachedVQA(ctx, req, hash, func() (decodedImage, error) { return s.decodeImage("image", raw) }, start)
+	return s.cachedVQA(ctx, req, hash, func() (decodedImage, error) { return s.decodeImage("image", raw, hash) }, start)
 }
 
 // cachedVQA answers from the cache when it can; on a miss it calls decode

@@ -80,8 +80,9 @@ func (s *Server) parseImageField(field, v string) ([]byte, error) {
 	return b, nil
 }
 
-// decodeImage decodes raw bytes with the configured decoder.
-func (s *Server) decodeImage(field string, b []byte) (decodedImage, error) {
+// decodeImage decodes raw bytes with the configured decoder; hash is
+// imageHash(b), which the caller has already computed for its cache key.
+func (s *Server) decodeImage(field string, b []byte, hash string) (decodedImage, error) {
 	if len(b) > s.cfg.MaxImageBytes {
 		return decodedImage{}, fmt.Errorf("%s: %w: %d bytes, limit %d", field, ErrImageTooLarge, len(b), s.cfg.MaxImageBytes)
 	}
@@ -96,7 +97,7 @@ func (s *Server) decodeImage(field string, b []byte) (decodedImage, error) {
 		}
 		return decodedImage{}, &ImageError{Field: field, Err: err}
 	}
-	return decodedImage{img: img, hash: imageHash(b)}, nil
+	return decodedImage{img: img, hash: hash}, nil
 }
 
 // imageFromField parses and decodes a base64 or data URI image field.
@@ -105,5 +106,5 @@ func (s *Server) imageFromField(field, v string) (decodedImage, error) {
 	if err != nil {
 		return decodedImage{}, err
 	}
-	return s.decodeImage(field, b)
+	return s.decodeImage(field, b, imageHash(b))
 }

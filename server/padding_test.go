@@ -28,11 +28,11 @@ type countingVQA struct {
 
 var errTooLong = errors.New("prompt too long")
 
-func (m *countingVQA) PromptTokens(in model.VQAInput) (int, error) {
+func (m *countingVQA) PromptIDs(in model.VQAInput) ([]int, error) {
 	if len(in.Question) > 1000 {
-		return 0, fmt.Errorf("%w: %w", &server.RequestError{Msg: "vqa: the model cannot take this input"}, errTooLong)
+		return nil, fmt.Errorf("%w: %w", &server.RequestError{Msg: "vqa: the model cannot take this input"}, errTooLong)
 	}
-	return len(in.Question), nil
+	return make([]int, len(in.Question)), nil
 }
 
 func (m *countingVQA) AnswerBatch(ctx context.Context, in []model.VQAInput) ([]model.VQAOutput, error) {

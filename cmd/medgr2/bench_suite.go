@@ -179,9 +179,11 @@ func promptLengths(pc model.PromptCounter, decode server.DecodeFunc, mix []bench
 		if err != nil {
 			return nil, fmt.Errorf("bench: request %d (%s): %w", i, it.Source, err)
 		}
-		if out[i], err = pc.PromptTokens(model.VQAInput{Image: img, Question: it.Question, Options: it.Options}); err != nil {
+		ids, err := pc.PromptIDs(model.VQAInput{Image: img, Question: it.Question, Options: it.Options})
+		if err != nil {
 			return nil, fmt.Errorf("bench: request %d (%s): %w", i, it.Source, err)
 		}
+		out[i] = len(ids)
 	}
 	return out, nil
 }

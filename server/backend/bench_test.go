@@ -75,11 +75,12 @@ func BenchmarkServe(b *testing.B) {
 			in := inputs(b, m.DecodeImage(nil), mix)
 			keys := make([]int, len(in))
 			for i, x := range in {
-				n, err := m.VQA.PromptTokens(x)
+				ids, err := m.VQA.PromptIDs(x)
 				if err != nil {
 					b.Fatal(err)
 				}
-				in[i].PromptTokens = n
+				n := len(ids)
+				in[i].PromptTokens, in[i].PromptIDs = n, ids
 				keys[i] = batch.LengthKey(n, 0)
 				if c.key == "text" {
 					keys[i] = len(x.Question) / 256

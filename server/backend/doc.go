@@ -34,8 +34,9 @@
 // Every adapter is safe for concurrent use: the server may run
 // Options.Workers batches at once on one session per bundle, each session
 // with Options.Threads intra-op threads (by default cores/Workers). The
-// VQA adapter counts each request's prompt tokens (VQA.PromptTokens) so
-// the server batches prompts of similar length together.
+// VQA adapter encodes each request's prompt when the server counts it
+// (VQA.PromptIDs), so the server batches prompts of similar length
+// together, and answers from those ids without encoding them again.
 //
 // # Memory
 //

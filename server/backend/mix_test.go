@@ -9,6 +9,7 @@ import (
 	"math"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -167,16 +168,16 @@ func TestPromptTokens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := m.VQA.PromptTokens(x)
-		if err != nil || got != want {
-			t.Errorf("request %d: PromptTokens = %d, %v; want %d", i, got, err, want)
+		ids, err := m.VQA.PromptIDs(x)
+		if got := len(ids); err != nil || got != want {
+			t.Errorf("request %d: PromptIDs gives %d, %v; want %d", i, got, err, want)
 		}
-		if got, err := m.VQA.PromptTokens(decodedOnly[i]); err != nil || got != want {
-			t.Errorf("request %d, decoded image only: PromptTokens = %d, %v; want %d", i, got, err, want)
+		if dec, err := m.VQA.PromptIDs(decodedOnly[i]); err != nil || !slices.Equal(dec, ids) {
+			t.Errorf("request %d, decoded image only: PromptIDs gives %d ids, %v; want the %d of the processed image", i, len(dec), err, want)
 		}
 	}
 	var re *server.RequestError
-	if _, err := m.VQA.PromptTokens(model.VQAInput{Question: "q", Options: []string{"one"}}); !errors.As(err, &re) {
+	if _, err := m.VQA.PromptIDs(model.VQAInput{Question: "q", Options: []string{"one"}}); !errors.As(err, &re) {
 		t.Errorf("one option: err %v, want a *server.RequestError", err)
 	}
 }

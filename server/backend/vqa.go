@@ -31,10 +31,11 @@ func (q *VQA) VLM() *models.VLM {
 	return v
 }
 
-// PromptTokens implements model.PromptCounter: the length of the prompt
-// models.VLM.Answer runs for in, image tokens included (from in's Pixels,
-// or from the decoded size when the image is not processed yet).
-func (q *VQA) PromptTokens(in model.VQAInput) (int, error) {
+// PromptIDs implements model.PromptCounter: the ids of the prompt
+// models.VLM.Answer runs for in (models.VLM.EncodeVQA), image tokens
+// included (from in's Pixels, or from the decoded size when the image is
+// not processed yet). AnswerBatch takes them back from in.PromptIDs.
+func (q *VQA) PromptIDs(in model.VQAInput) ([]int, error) {
 	v, done := q.s.use()
 	defer done()
 	req := models.VQARequest{Question: in.Question, Options: in.Options, Mode: models.ModeFast}
@@ -49,14 +50,14 @@ func (q *VQA) PromptTokens(in model.VQAInput) (int, error) {
 		b := in.Image.Decoded.Bounds()
 		var err error
 		if images, err = v.ImageConfig().ImageTokens(b.Dy(), b.Dx()); err != nil {
-			return 0, mapErr("vqa", err)
+			return nil, mapErr("vqa", err)
 		}
 	}
-	n, err := v.PromptLength(req, images)
+	ids, err := v.EncodeVQA(req, images)
 	if err != nil {
-		return 0, mapErr("vqa", err)
+		return nil, mapErr("vqa", err)
 	}
-	return n, nil
+	return ids, nil
 }
 
 // AnswerBatch implements model.VQA: the inputs run as one models.Answer
@@ -74,7 +75,7 @@ func (q *VQA) AnswerBatch(ctx context.Context, in []model.VQAInput) ([]model.VQA
 	}
 	reqs := make([]models.VQARequest, len(in))
 	for i, x := range in {
-		reqs[i] = models.VQARequest{Pixels: px[i], Question: x.Question, Options: x.Options, Mode: models.ModeFast}
+		reqs[i] = models.VQARequest{Pixels: px[i], Question: x.Question, Options: x.Options, Mode: models.ModeFast, PromptIDs: x.PromptIDs}
 		if x.Reason {
 			reqs[i].Mode = models.ModeReason
 		}

@@ -44,6 +44,10 @@ type VQAInput struct {
 	// by the server when the model is a PromptCounter (0: unknown); the
 	// server batches requests of similar length and meters padding by it.
 	PromptTokens int
+	// PromptIDs are the prompt's token ids as the model's PromptIDs
+	// returned them (nil: not counted), handed back to the same model so
+	// it does not encode the prompt again.
+	PromptIDs []int
 }
 
 // VQAOutput is the model's answer to one VQAInput.
@@ -62,8 +66,9 @@ type VQAOutput struct {
 // included); the server then batches requests of similar length together
 // so a batch pads little.
 type PromptCounter interface {
-	// PromptTokens returns the prompt length of in, in tokens.
-	PromptTokens(in VQAInput) (int, error)
+	// PromptIDs returns the prompt of in as token ids; their count is
+	// its length.
+	PromptIDs(in VQAInput) ([]int, error)
 }
 
 // VQA answers batches of multiple-choice questions.
