@@ -18,6 +18,7 @@ import (
 	"github.com/medgr2/medgr2/server"
 	"github.com/medgr2/medgr2/server/backend"
 	"github.com/medgr2/medgr2/server/batch"
+	"github.com/medgr2/medgr2/server/cache"
 	"github.com/medgr2/medgr2/server/fake"
 	"github.com/medgr2/medgr2/server/model"
 )
@@ -192,7 +193,7 @@ func promptLengths(pc model.PromptCounter, decode server.DecodeFunc, mix []bench
 // (every request reaches the model) and returns its URL and a stop
 // function.
 func benchServer(ctx context.Context, m model.VQA, decode server.DecodeFunc, bc batch.Config) (string, func(), error) {
-	s, err := server.New(server.Config{Batch: bc, Cache: noCache{}, DecodeImage: decode, MaxImageBytes: benchMaxImageBytes,
+	s, err := server.New(server.Config{Batch: bc, Cache: cache.Off{}, DecodeImage: decode, MaxImageBytes: benchMaxImageBytes,
 		JobWorkers: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, server.Models{VQA: m})
 	if err != nil {
 		return "", nil, err
@@ -222,9 +223,3 @@ func benchServer(ctx context.Context, m model.VQA, decode server.DecodeFunc, bc 
 	}
 	return url, func() { cancel(); <-done }, nil
 }
-
-// noCache is a cache that never hits, so the bench measures the model path.
-type noCache struct{}
-
-func (noCache) Get(context.Context, string) ([]byte, bool, error)        { return nil, false, nil }
-func (noCache) Set(context.Context, string, []byte, time.Duration) error { return nil }

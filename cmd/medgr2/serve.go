@@ -35,7 +35,7 @@ type serveFlags struct {
 	maxDelay, timeout, drain, fakeBatch, fakeItem, claimIdle, jobTTL            time.Duration
 	idleRelease                                                                 time.Duration
 	rateLimit                                                                   float64
-	fakeModels, redisVolatile, noArena                                          bool
+	fakeModels, redisVolatile, noArena, responseCache                           bool
 	workers                                                                     int
 	pixelCache, maxDecoded                                                      int64
 	dtype                                                                       models.DType
@@ -70,6 +70,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.DurationVar(&f.maxDelay, "max-delay", 0, "longest wait for a batch to fill while the model is idle (0: dispatch when free)")
 	fs.IntVar(&f.queueSize, "queue-size", 512, "requests waiting per model before 429")
 	fs.Int64Var(&f.maxBody, "max-body", 32<<20, "request body limit in bytes")
+	fs.BoolVar(&f.responseCache, "response-cache", true, "keep responses by model, image hash and parameters (in process, or in Redis with --redis); false: every request runs the model, as for measuring it")
 	fs.Int64Var(&f.pixelCache, "pixel-cache-bytes", 0, "bound of the cache of processed images, keyed by image hash (0: 256 MiB, -1: off)")
 	fs.IntVar(&f.maxImage, "max-image-bytes", server.DefaultMaxImageBytes, "per-image limit in bytes")
 	fs.Int64Var(&f.maxDecoded, "max-image-decoded-bytes", server.DefaultMaxImageDecodedBytes, "per-image limit of the decoded buffer in bytes, from the header before decoding (width×height×bytes per pixel; over it: 413)")
@@ -126,6 +127,9 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) (err erro
 	closeJobs, err := serveJobs(ctx, f, &cfg, log)
 	if err != nil {
 		return err
+	}
+	if !f.responseCache {
+		cfg.Cache = cache.Off{}
 	}
 	defer func() { err = errors.Join(err, closeJobs()) }()
 	s, err := server.New(cfg, models)

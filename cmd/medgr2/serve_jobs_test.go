@@ -185,3 +185,42 @@ func TestServeRefusesVolatileRedis(t *testing.T) {
 		t.Fatalf("no warning in logs:\n%s", logs)
 	}
 }
+
+// TestServeResponseCacheFlag sends one VQA request twice: the second is
+// answered from the cache by default, and by the model again with
+// --response-cache=false.
+func TestServeResponseCacheFlag(t *testing.T) {
+	png, err := os.ReadFile("../../../shared/data/pneumoniamnist/test/pneumoniamnist_test_00001.png")
+	if err != nil {
+		t.Fatalf("shared test data: %v", err)
+	}
+	body, _ := json.Marshal(api.VQARequest{Image: base64.StdEncoding.EncodeToString(png), Question: "Which?", Options: []string{"a", "b"}})
+	for _, c := range []struct {
+		args       []string
+		wantCached bool
+	}{
+		{nil, true},
+		{[]string{"--response-cache=false"}, false},
+	} {
+		addr := freeAddr(t)
+		stop := startServe(t, addr, append([]string{"--fake-models", "--out", t.TempDir()}, c.args...)...)
+		var cached []bool
+		for range 2 {
+			r, err := http.Post("http://"+addr+"/v1/vqa", "application/json", bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var resp api.VQAResponse
+			err = json.NewDecoder(r.Body).Decode(&resp)
+			r.Body.Close()
+			if err != nil || r.StatusCode != http.StatusOK {
+				t.Fatalf("%v: status %d, %v", c.args, r.StatusCode, err)
+			}
+			cached = append(cached, resp.Cached)
+		}
+		stop()
+		if cached[0] || cached[1] != c.wantCached {
+			t.Errorf("%v: cached %v, want [false %v]", c.args, cached, c.wantCached)
+		}
+	}
+}

@@ -22,6 +22,17 @@ type Cache interface {
 	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error
 }
 
+// Off is a Cache that stores nothing and never hits: every request
+// reaches the model (serve --response-cache=false, and the bench, which
+// measures the model path on a mix that repeats).
+type Off struct{}
+
+// Get never hits.
+func (Off) Get(context.Context, string) ([]byte, bool, error) { return nil, false, nil }
+
+// Set discards the value.
+func (Off) Set(context.Context, string, []byte, time.Duration) error { return nil }
+
 // Key derives a cache key from the model version, the image hash and any
 // JSON-encodable request parameters.
 func Key(modelVersion, imageHash string, params ...any) string {
