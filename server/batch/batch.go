@@ -17,9 +17,11 @@ var ErrQueueFull = errors.New("batch: queue full")
 var ErrClosed = errors.New("batch: closed")
 
 // RunFunc executes one batch on the model and returns one output per input,
-// in order. It is called from the batcher's worker goroutines only: with
-// Config.Workers = 1 never concurrently, with Workers = N by up to N
-// goroutines at once, so it must then be safe for concurrent use.
+// in order. It runs at most Config.Workers batches at once: with Workers =
+// 1 it is never called concurrently, with Workers = N by up to N
+// goroutines at once, so it must then be safe for concurrent use. The
+// callers are the worker goroutines, and Submit's own goroutine for a
+// request that arrives when the queue is empty and a worker is idle.
 type RunFunc[In, Out any] func(ctx context.Context, in []In) ([]Out, error)
 
 // Config sets the batching policy. Zero fields take the documented defaults.
@@ -90,11 +92,13 @@ type Batcher[In, Out any] struct {
 	slots chan struct{} // admission semaphore: one token per queued request
 	wake  chan struct{} // buffered (1): nudges the loop when work arrives
 
-	mu      sync.Mutex          // guards pending, closed, cursor and heavy
+	mu      sync.Mutex          // guards pending, closed, cursor, heavy and busy
 	pending []*request[In, Out] // queued requests in arrival order
 	closed  bool                // no more admissions once set
 	cursor  int                 // round-robin position over padding keys
 	heavy   int                 // heavy batches running now (Config.HeavyKey)
+	busy    int                 // batches running now, at most Config.Workers
+	direct  sync.WaitGroup      // lone requests running on their Submit goroutine
 
 	runCtx    context.Context    // context for model calls; cancelled by Abort
 	runCancel context.CancelFunc // cancels runCtx
@@ -135,6 +139,7 @@ func New[In, Out any](cfg Config, run RunFunc[In, Out]) *Batcher[In, Out] {
 	}
 	go func() {
 		wg.Wait()
+		b.direct.Wait() // no new one starts: the workers exit only once closed is set
 		b.runCancel()
 		close(b.stopped)
 	}()
@@ -168,6 +173,9 @@ func (b *Batcher[In, Out]) Submit(ctx context.Context, in In, key int) (Out, Sta
 		<-b.slots
 		return zero, Stats{}, fmt.Errorf("%s: %w", b.cfg.Name, ErrClosed)
 	}
+	if b.runsAlone(key) {
+		return b.runDirect(r)
+	}
 	b.pending = append(b.pending, r)
 	b.mu.Unlock()
 	b.nudge()
@@ -181,6 +189,41 @@ func (b *Batcher[In, Out]) Submit(ctx context.Context, in In, key int) (Out, Sta
 		b.remove(r)
 		return zero, Stats{}, ctx.Err()
 	}
+}
+
+// runsAlone reports whether a request with key may run at once on the
+// caller's goroutine: nothing is queued (so it jumps no one), a worker is
+// idle, no batch would wait to fill (MaxDelay 0), and a heavy key is
+// within its share. It saves the handoffs to a worker and back, which are
+// most of what the batcher adds to a request alone. The caller holds mu.
+func (b *Batcher[In, Out]) runsAlone(key int) bool {
+	return len(b.pending) == 0 && b.busy < b.cfg.Workers && b.cfg.MaxDelay == 0 &&
+		(!b.cfg.heavy(key) || b.heavy < b.cfg.HeavyWorkers)
+}
+
+// runDirect runs r as a batch of one on the caller's goroutine, counted
+// as a running batch like a worker's. The caller holds mu, which it
+// releases.
+func (b *Batcher[In, Out]) runDirect(r *request[In, Out]) (Out, Stats, error) {
+	heavy := b.cfg.heavy(r.key)
+	b.busy++
+	if heavy {
+		b.heavy++
+	}
+	b.direct.Add(1)
+	b.mu.Unlock()
+	<-b.slots // it never waits in the queue
+	b.execute([]*request[In, Out]{r})
+	b.mu.Lock()
+	b.busy--
+	if heavy {
+		b.heavy--
+	}
+	b.mu.Unlock()
+	b.direct.Done()
+	b.nudge() // a worker may have waited for the batch slot
+	res := <-r.done
+	return res.out, res.stats, res.err
 }
 
 // nudge wakes the loop without blocking.
@@ -234,12 +277,13 @@ func (b *Batcher[In, Out]) loop() {
 		}
 		if len(batch) > 0 {
 			b.execute(batch)
+			b.mu.Lock()
+			b.busy--
 			if b.cfg.heavy(batch[0].key) {
-				b.mu.Lock()
 				b.heavy--
-				b.mu.Unlock()
-				b.nudge() // a heavy batch may have been waiting for this
 			}
+			b.mu.Unlock()
+			b.nudge() // a batch may have waited for this one's worker or heavy share
 		}
 	}
 }
@@ -261,7 +305,7 @@ func (b *Batcher[In, Out]) next() ([]*request[In, Out], bool) {
 			continue
 		}
 		key, count, oldest, ok := b.pickKey()
-		if !ok { // only heavy requests wait, and heavy batches have their share
+		if !ok || b.busy >= b.cfg.Workers { // only heavy requests wait, and heavy batches have their share; or lone requests run on every worker's share
 			b.mu.Unlock()
 			if !b.waitWake(0) {
 				return nil, false
@@ -275,8 +319,11 @@ func (b *Batcher[In, Out]) next() ([]*request[In, Out], bool) {
 			continue
 		}
 		batch := b.take(key)
-		if len(batch) > 0 && b.cfg.heavy(key) {
-			b.heavy++
+		if len(batch) > 0 {
+			b.busy++
+			if b.cfg.heavy(key) {
+				b.heavy++
+			}
 		}
 		b.mu.Unlock()
 		return batch, true

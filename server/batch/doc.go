@@ -3,12 +3,16 @@
 //
 // # Policy
 //
-// A [Batcher] feeds one model from Config.Workers goroutines (default 1),
-// the only callers of its [RunFunc]: with one worker the model is never
-// called concurrently; with N, up to N batches run at once (ONNX Runtime
-// sessions are safe for concurrent Run), and a worker takes the next batch
-// as soon as it is free. Requests enter through [Batcher.Submit]:
+// A [Batcher] feeds one model from Config.Workers goroutines (default 1):
+// with one worker the model is never called concurrently; with N, up to N
+// batches run at once (ONNX Runtime sessions are safe for concurrent Run),
+// and a worker takes the next batch as soon as it is free. Requests enter
+// through [Batcher.Submit]:
 //
+//   - a request that finds the queue empty and a worker idle (with
+//     MaxDelay 0) runs at once, alone, on its caller's goroutine, counted
+//     against the Workers batches that may run: a request alone pays no
+//     handoff to a worker and back;
 //   - admission is by semaphore: at most Config.QueueSize requests wait;
 //     the next one gets [ErrQueueFull] at once (the server answers 429);
 //   - the loop wakes by channel when work arrives, builds a batch of up to

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -254,6 +255,67 @@ func TestHeavyShare(t *testing.T) {
 			}
 			if !c.shortRuns && !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("short request: %v, %v; want it to wait for a worker", out, err)
+			}
+		})
+	}
+}
+
+// onCaller reports whether the calling goroutine is inside Submit: a
+// lone request that the batcher runs on its caller's goroutine.
+func onCaller() bool {
+	buf := make([]byte, 64<<10)
+	return strings.Contains(string(buf[:runtime.Stack(buf, false)]), ").Submit(")
+}
+
+// TestLoneRequestRunsOnCaller checks where requests run: a request that
+// finds the queue empty and a worker idle runs on its own goroutine (no
+// handoff to a worker and back); one that arrives while every worker is
+// busy queues for a worker; with MaxDelay set every request goes through
+// the queue, so that a batch may fill.
+func TestLoneRequestRunsOnCaller(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		maxDelay time.Duration
+		want     []bool // per request: ran on its caller's goroutine
+	}{
+		{"dispatch when free", 0, []bool{true, false}},
+		{"max delay", time.Millisecond, []bool{false, false}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := newGate(t)
+			var mu sync.Mutex
+			where := map[int]bool{}
+			b := New(Config{MaxBatch: 4, Workers: 1, MaxDelay: c.maxDelay}, func(ctx context.Context, in []int) ([]int, error) {
+				mu.Lock()
+				for _, v := range in {
+					where[v] = onCaller()
+				}
+				mu.Unlock()
+				return g.run(ctx, in)
+			})
+			defer b.Close(context.Background())
+			var wg sync.WaitGroup
+			for i := range c.want {
+				wg.Go(func() {
+					if out, st, err := b.Submit(context.Background(), i, 0); err != nil || out != 2*i || st.BatchSize != 1 {
+						t.Errorf("request %d: %d, %+v, %v", i, out, st, err)
+					}
+				})
+				if i == 0 {
+					waitFor(t, func() bool { return g.active.Load() == 1 })
+				} else {
+					waitFor(t, func() bool { return b.Depth() == 1 })
+				}
+			}
+			g.release()
+			wg.Wait()
+			for i, w := range c.want {
+				if where[i] != w {
+					t.Errorf("request %d ran on its caller's goroutine: %v, want %v", i, where[i], w)
+				}
+			}
+			if p := g.peak.Load(); p != 1 {
+				t.Errorf("%d batches ran at once with one worker", p)
 			}
 		})
 	}
