@@ -22,6 +22,12 @@ type ExportOptions struct {
 	// DTypes lists dtype variants written beside the float32 graphs
 	// (ExportVariants: fp16, q4, q4f16); nil writes none.
 	DTypes []DType
+	// MaxPixels, when above 0, is the image processor's max_pixels (and
+	// its min_pixels, when the default is larger): the most pixels an
+	// image keeps after its resize, which should be the resolution the
+	// bundle is trained at, so that it serves images as it saw them. 0
+	// keeps Qwen2-VL's default (28·28·256).
+	MaxPixels int
 }
 
 // Export writes a complete bundle to dir: a Hugging Face model folder
@@ -152,6 +158,13 @@ func exportManifest(cfg ArchConfig, opts *ExportOptions) (*Manifest, error) {
 		Name: opts.Name, Version: opts.Version, Roles: opts.Roles, Architecture: cfg, SpecialTokens: st,
 		Prompt:         PromptFormat{Template: "chatml", System: "You are a helpful medical imaging assistant.", AnswerFormat: "think_answer"},
 		ImageProcessor: DefaultImageProcessor(cfg.Vision), Files: opts.Files, Source: "medgr2 export",
+	}
+	if opts.MaxPixels < 0 {
+		return nil, fmt.Errorf("%w: max_pixels %d < 0", ErrBadConfig, opts.MaxPixels)
+	}
+	if opts.MaxPixels > 0 {
+		ip := &m.ImageProcessor
+		ip.MaxPixels, ip.MinPixels = opts.MaxPixels, min(ip.MinPixels, opts.MaxPixels)
 	}
 	if m.Name == "" {
 		m.Name = "medgr2-tiny"

@@ -77,6 +77,7 @@ func TestExportRejectsBadInput(t *testing.T) {
 		{"tokenizer-not-json", models.DefaultConfig(0), models.ExportOptions{Tokenizer: "load_test.go"}, models.ErrBadTokenizer},
 		{"vocab-too-small", small, models.ExportOptions{Tokenizer: testTokenizer}, models.ErrBadConfig},
 		{"bad-heads", badHeads, models.ExportOptions{Tokenizer: testTokenizer}, models.ErrBadConfig},
+		{"negative-max-pixels", models.DefaultConfig(0), models.ExportOptions{Tokenizer: testTokenizer, MaxPixels: -1}, models.ErrBadConfig},
 		{"weights-missing", models.DefaultConfig(0), models.ExportOptions{Tokenizer: testTokenizer, Weights: "nope.safetensors"}, models.ErrBadWeights},
 	}
 	for _, tc := range tests {

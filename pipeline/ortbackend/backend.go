@@ -38,6 +38,12 @@ type Options struct {
 	Progress io.Writer
 	// Logger receives device fallback lines; nil discards them.
 	Logger *slog.Logger
+	// ImagePixels, when above 0, is the max_pixels of new bundles
+	// (models.ExportOptions.MaxPixels): the pipeline passes its benchmark
+	// images' size squared, so that a bundle resizes any image it is given,
+	// served or evaluated, to the resolution it was trained at. 0 keeps
+	// Qwen2-VL's default.
+	ImagePixels int
 }
 
 // Backend implements pipeline.Backend with the project's models run
@@ -118,7 +124,7 @@ func (b *Backend) NewBundle(ctx context.Context, dir string, role pipeline.Role,
 		return fmt.Errorf("ortbackend: %w", err)
 	}
 	_, err = models.Export(ctx, dir, b.opts.Arch(tok.VocabSize()), models.ExportOptions{
-		Name: "medgr2-" + string(role), Roles: roles, Tokenizer: tokPath, Seed: seed})
+		Name: "medgr2-" + string(role), Roles: roles, Tokenizer: tokPath, Seed: seed, MaxPixels: b.opts.ImagePixels})
 	if err != nil {
 		return fmt.Errorf("ortbackend: export %s: %w", role, err)
 	}

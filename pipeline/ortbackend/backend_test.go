@@ -3,9 +3,11 @@ package ortbackend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/medgr2/medgr2/data"
@@ -303,6 +305,46 @@ func TestBadInput(t *testing.T) {
 		var le *runtime.LibraryError
 		if !errors.As(err, &le) && !errors.Is(err, runtime.ErrEnvConflict) {
 			t.Logf("bad library path: %v", err)
+		}
+	}
+}
+
+// TestNewBundleImagePixels: with Options.ImagePixels a new bundle resizes
+// any image to at most that many pixels (its preprocessor_config.json says
+// so), as the pipeline's bundles train on images of that size; without
+// it, Qwen2-VL's default keeps a 224-pixel image whole.
+func TestNewBundleImagePixels(t *testing.T) {
+	ctx := context.Background()
+	ex := realExamples(t, 2)
+	img, _, err := preprocessing.DecodeFile(shared+"/omnimedvqa-real/images/knee/val/3/9246518R.png", preprocessing.Limits{})
+	if err != nil {
+		t.Fatalf("shared test data: %v", err)
+	}
+	for _, c := range []struct {
+		pixels, wantTokens int
+	}{{0, 64}, {56 * 56, 4}} {
+		b, err := New(ctx, Options{LibraryPath: os.Getenv("MEDGR2_ORT_LIB"), Arch: tinyArch, Threads: 1, ImagePixels: c.pixels})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := setup(t, b, pipeline.RoleVQA, ex)
+		v, err := b.open(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		px, err := v.ProcessImage(img)
+		if err == nil && px.ImageTokens() != c.wantTokens {
+			err = fmt.Errorf("%d image tokens, want %d", px.ImageTokens(), c.wantTokens)
+		}
+		if cerr := errors.Join(v.Close(), b.Close()); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Errorf("image_pixels %d: %v", c.pixels, err)
+		}
+		js, _ := os.ReadFile(filepath.Join(dir, "preprocessor_config.json"))
+		if c.pixels > 0 && !strings.Contains(string(js), fmt.Sprintf(`"max_pixels": %d`, c.pixels)) {
+			t.Errorf("preprocessor_config.json lacks max_pixels %d:\n%s", c.pixels, js)
 		}
 	}
 }
