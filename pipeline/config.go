@@ -122,6 +122,13 @@ type ModelConfig struct {
 	// encoder's width (96) and depth (2).
 	VisionWidth int `json:"vision_width"`
 	VisionDepth int `json:"vision_depth"`
+	// MaxPixels, when above 0, is the new bundles' image processor
+	// max_pixels (models.ExportOptions.MaxPixels): data.image_size² makes
+	// every image, trained on, evaluated or served, the benchmark's
+	// resolution. 0 keeps Qwen2-VL's default (200,704), under which the
+	// pretraining's and the real items' larger images keep up to 256
+	// tokens; docs/2026-12-07-pipeline-step-budget.md measures both.
+	MaxPixels int `json:"max_pixels,omitempty"`
 }
 
 // Arch returns the architecture of the loop's models for a vocabulary:
@@ -327,7 +334,8 @@ func (c *Config) Validate() error {
 		return configError("synthesis: per_image and pool_limit must be ≥ 0")
 	case !c.Filter.valid() || c.Synthesis.Filter != nil && !c.Synthesis.Filter.valid():
 		return configError("filter: top_k ≥ 0, top_fraction and max_template_share in (0, 1] are required")
-	case c.Model.HiddenSize < 0 || c.Model.IntermediateSize < 0 || c.Model.Layers < 0 || c.Model.VisionWidth < 0 || c.Model.VisionDepth < 0:
+	case c.Model.HiddenSize < 0 || c.Model.IntermediateSize < 0 || c.Model.Layers < 0 || c.Model.VisionWidth < 0 || c.Model.VisionDepth < 0 ||
+		c.Model.MaxPixels < 0:
 		return configError("model sizes must be ≥ 0")
 	case c.Verify != VerifyCoherent && c.Verify != VerifyNone:
 		return configError("verify %q is not %q or %q", c.Verify, VerifyCoherent, VerifyNone)

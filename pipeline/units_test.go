@@ -275,6 +275,7 @@ func TestLoadConfig(t *testing.T) {
 		{"pretrain limit", `{"data": {"collections": ["c"], "reference": "r"}, "pretrain": {"items": "p.json", "limit": -1}}`},
 		{"pretrain train", `{"data": {"collections": ["c"], "reference": "r"}, "pretrain": {"vqa": {"batch_size": -1}}}`},
 		{"option shuffles", `{"data": {"collections": ["c"], "reference": "r"}, "policy_sft": {"option_shuffles": -1}}`},
+		{"max pixels", `{"data": {"collections": ["c"], "reference": "r"}, "model": {"max_pixels": -1}}`},
 		{"max steps", `{"data": {"collections": ["c"], "reference": "r"}, "grpo": {"max_steps": -1}}`},
 		{"generator shuffles", `{"data": {"collections": ["c"], "reference": "r"}, "generator_sft": {"option_shuffles": -2}}`},
 		{"answer weight", `{"data": {"collections": ["c"], "reference": "r"}, "round_generator_sft": {"answer_weight": -1}}`},

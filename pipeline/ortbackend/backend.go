@@ -39,10 +39,10 @@ type Options struct {
 	// Logger receives device fallback lines; nil discards them.
 	Logger *slog.Logger
 	// ImagePixels, when above 0, is the max_pixels of new bundles
-	// (models.ExportOptions.MaxPixels): the pipeline passes its benchmark
-	// images' size squared, so that a bundle resizes any image it is given,
-	// served or evaluated, to the resolution it was trained at. 0 keeps
-	// Qwen2-VL's default.
+	// (models.ExportOptions.MaxPixels; the pipeline's model.max_pixels):
+	// with the benchmark images' size squared a bundle resizes any image
+	// it is given, trained on, served or evaluated, to that resolution. 0
+	// keeps Qwen2-VL's default.
 	ImagePixels int
 }
 
