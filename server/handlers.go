@@ -169,7 +169,7 @@ func letterIndex(field, letter string, n int) (int, error) {
 
 // vqaKey returns in's padding key: the bucket of its prompt length in
 // tokens (batch.LengthKey) when the model is a model.PromptCounter, which
-// also sets in.PromptTokens, else paddingKey of its text. Reasoning
+// also sets in.PromptIDs, else paddingKey of its text. Reasoning
 // requests get keys of their own. A prompt the model cannot count (too
 // many options, a control token) is the request's error, before it
 // reaches a batch.
@@ -180,7 +180,7 @@ func (s *Server) vqaKey(in *model.VQAInput) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		in.PromptIDs, in.PromptTokens = ids, len(ids)
+		in.PromptIDs = ids
 		key = batch.LengthKey(len(ids), 0)
 	} else {
 		key = 1<<10 + paddingKey(append([]string{in.Question}, in.Options...)...)

@@ -60,14 +60,14 @@ func (m *metrics) onBatch(role string) func(int, time.Duration, error) {
 }
 
 // meterPadding wraps a VQA batch function so that each batch's prompt
-// and padding tokens (from VQAInput.PromptTokens; rows are padded to the
+// and padding tokens (len(VQAInput.PromptIDs); rows are padded to the
 // longest) are counted for role.
 func meterPadding(m *metrics, role string, run batch.RunFunc[model.VQAInput, model.VQAOutput]) batch.RunFunc[model.VQAInput, model.VQAOutput] {
 	prompt, padding := m.padding.WithLabelValues(role, "prompt"), m.padding.WithLabelValues(role, "padding")
 	return func(ctx context.Context, in []model.VQAInput) ([]model.VQAOutput, error) {
 		lengths := make([]int, len(in))
 		for i, x := range in {
-			lengths[i] = x.PromptTokens
+			lengths[i] = len(x.PromptIDs)
 		}
 		pad, total := batch.Padding(lengths)
 		prompt.Add(float64(total - pad))

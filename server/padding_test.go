@@ -23,7 +23,7 @@ import (
 type countingVQA struct {
 	*fake.VQA
 	mu      sync.Mutex
-	batches [][]int // PromptTokens of each batch's inputs
+	batches [][]int // prompt lengths of each batch's inputs
 }
 
 var errTooLong = errors.New("prompt too long")
@@ -38,7 +38,7 @@ func (m *countingVQA) PromptIDs(in model.VQAInput) ([]int, error) {
 func (m *countingVQA) AnswerBatch(ctx context.Context, in []model.VQAInput) ([]model.VQAOutput, error) {
 	lengths := make([]int, len(in))
 	for i, x := range in {
-		lengths[i] = x.PromptTokens
+		lengths[i] = len(x.PromptIDs)
 	}
 	m.mu.Lock()
 	m.batches = append(m.batches, lengths)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"io/fs"
 	"os"
@@ -18,30 +17,8 @@ import (
 // -update it rewrites the section instead.
 func TestBenchReadmeIsGenerated(t *testing.T) {
 	readme, dir := filepath.Join("..", "..", "README.md"), filepath.Join("..", "..", benchRecordDir)
-	if *updateReadme {
-		out, err := renderBenchReadme(readme, dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(readme, out, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := renderBenchReadme(readme, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(readme)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("README.md's performance section is not what %s/%s says; run `go test ./cmd/medgr2 -run TestBenchReadmeIsGenerated -update`",
-			benchRecordDir, benchJSONFile)
-	}
-	if _, err := os.Stat(filepath.Join(dir, benchPNGFile)); err != nil {
-		t.Errorf("the record's chart: %v", err)
-	}
+	checkGenerated(t, readme, func() ([]byte, error) { return renderBenchReadme(readme, dir) },
+		benchRecordDir+"/"+benchJSONFile, "TestBenchReadmeIsGenerated")
 }
 
 func TestBenchSection(t *testing.T) {

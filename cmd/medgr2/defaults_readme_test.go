@@ -11,29 +11,37 @@ import (
 	"testing"
 )
 
-var updateReadme = flag.Bool("update", false, "rewrite the generated section of models/default/README.md")
+var updateReadme = flag.Bool("update", false, "rewrite the generated sections of README.md and models/default/README.md")
 
 // TestDefaultsReadmeIsGenerated checks that the committed README of the
 // default bundles shows what their PROVENANCE.json and files say. With
 // -update it rewrites the section instead.
 func TestDefaultsReadmeIsGenerated(t *testing.T) {
 	dir := filepath.Join("..", "..", defaultBundles)
-	if *updateReadme {
-		if err := updateDefaultsReadme(dir); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := renderDefaultsReadme(dir)
+	checkGenerated(t, filepath.Join(dir, readmeFile), func() ([]byte, error) { return renderDefaultsReadme(dir) },
+		"PROVENANCE.json and the bundles", "TestDefaultsReadmeIsGenerated")
+}
+
+// checkGenerated checks that the committed file at path is what render
+// returns; with -update it writes render's output there first. source
+// and test name what the file is generated from and the test to rerun.
+func checkGenerated(t *testing.T, path string, render func() ([]byte, error), source, test string) {
+	t.Helper()
+	want, err := render()
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(filepath.Join(dir, readmeFile))
+	if *updateReadme {
+		if err := os.WriteFile(path, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("%s is not what PROVENANCE.json and the bundles say; run `go test ./cmd/medgr2 -run TestDefaultsReadmeIsGenerated -update`.\nwant:\n%s",
-			filepath.Join(dir, readmeFile), want)
+		t.Fatalf("%s is not what %s says; run `go test ./cmd/medgr2 -run %s -update`.\nwant:\n%s", path, source, test, want)
 	}
 }
 

@@ -80,7 +80,7 @@ func runPipeline(ctx context.Context, args []string, stdout, stderr io.Writer) (
 		}
 	}
 	be, err := ortbackend.New(ctx, ortbackend.Options{Device: f.device, Threads: f.threads, Arch: cfg.Model.Arch,
-		ImagePixels: cfg.Model.MaxPixels, Progress: stderr})
+		MaxPixels: cfg.Model.MaxPixels, Progress: stderr})
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -14,22 +13,8 @@ import (
 // -update it rewrites the section instead.
 func TestResultsReadmeIsGenerated(t *testing.T) {
 	readme, dir := filepath.Join("..", "..", "README.md"), filepath.Join("..", "..", defaultBundles)
-	if *updateReadme {
-		if err := updateResultsReadme(readme, dir); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := renderResultsReadme(readme, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(readme)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("README.md's results section is not what %s/RESULTS.json says; run `go test ./cmd/medgr2 -run TestResultsReadmeIsGenerated -update`", dir)
-	}
+	checkGenerated(t, readme, func() ([]byte, error) { return renderResultsReadme(readme, dir) },
+		dir+"/RESULTS.json", "TestResultsReadmeIsGenerated")
 }
 
 func TestUpdateResultsReadme(t *testing.T) {

@@ -38,12 +38,12 @@ type Options struct {
 	Progress io.Writer
 	// Logger receives device fallback lines; nil discards them.
 	Logger *slog.Logger
-	// ImagePixels, when above 0, is the max_pixels of new bundles
+	// MaxPixels, when above 0, is the max_pixels of new bundles
 	// (models.ExportOptions.MaxPixels; the pipeline's model.max_pixels):
 	// with the benchmark images' size squared a bundle resizes any image
 	// it is given, trained on, served or evaluated, to that resolution. 0
 	// keeps Qwen2-VL's default.
-	ImagePixels int
+	MaxPixels int
 }
 
 // Backend implements pipeline.Backend with the project's models run
@@ -124,7 +124,7 @@ func (b *Backend) NewBundle(ctx context.Context, dir string, role pipeline.Role,
 		return fmt.Errorf("ortbackend: %w", err)
 	}
 	_, err = models.Export(ctx, dir, b.opts.Arch(tok.VocabSize()), models.ExportOptions{
-		Name: "medgr2-" + string(role), Roles: roles, Tokenizer: tokPath, Seed: seed, MaxPixels: b.opts.ImagePixels})
+		Name: "medgr2-" + string(role), Roles: roles, Tokenizer: tokPath, Seed: seed, MaxPixels: b.opts.MaxPixels})
 	if err != nil {
 		return fmt.Errorf("ortbackend: export %s: %w", role, err)
 	}

@@ -309,11 +309,11 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// TestNewBundleImagePixels: with Options.ImagePixels a new bundle resizes
+// TestNewBundleMaxPixels: with Options.MaxPixels a new bundle resizes
 // any image to at most that many pixels (its preprocessor_config.json says
 // so), as the pipeline's bundles train on images of that size; without
 // it, Qwen2-VL's default keeps a 224-pixel image whole.
-func TestNewBundleImagePixels(t *testing.T) {
+func TestNewBundleMaxPixels(t *testing.T) {
 	ctx := context.Background()
 	ex := realExamples(t, 2)
 	img, _, err := preprocessing.DecodeFile(shared+"/omnimedvqa-real/images/knee/val/3/9246518R.png", preprocessing.Limits{})
@@ -323,7 +323,7 @@ func TestNewBundleImagePixels(t *testing.T) {
 	for _, c := range []struct {
 		pixels, wantTokens int
 	}{{0, 64}, {56 * 56, 4}} {
-		b, err := New(ctx, Options{LibraryPath: os.Getenv("MEDGR2_ORT_LIB"), Arch: tinyArch, Threads: 1, ImagePixels: c.pixels})
+		b, err := New(ctx, Options{LibraryPath: os.Getenv("MEDGR2_ORT_LIB"), Arch: tinyArch, Threads: 1, MaxPixels: c.pixels})
 		if err != nil {
 			t.Fatal(err)
 		}

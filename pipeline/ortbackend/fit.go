@@ -71,17 +71,17 @@ func (b *Backend) supervised(ctx context.Context, base, out string, obj train.Ob
 	t.batch = o.BatchSize
 	rng := rand.New(rand.NewPCG(o.Seed, uint64(len(rows))))
 	var stats pipeline.TrainStats
-	plan := make([][][]train.Row, o.Epochs)
+	var plan [][][]train.Row
 	steps := 0
-	for e := range plan {
-		plan[e] = bucketed(rows, o.BatchSize, rng)
-		if o.MaxSteps > 0 && steps+len(plan[e]) > o.MaxSteps {
-			plan[e] = plan[e][:o.MaxSteps-steps]
-			plan = plan[:e+1]
-			steps = o.MaxSteps
+	for range o.Epochs {
+		batches := bucketed(rows, o.BatchSize, rng)
+		if o.MaxSteps > 0 {
+			batches = batches[:min(len(batches), o.MaxSteps-steps)]
+		}
+		plan, steps = append(plan, batches), steps+len(batches)
+		if steps == o.MaxSteps {
 			break
 		}
-		steps += len(plan[e])
 	}
 	for epoch, batches := range plan {
 		for _, batch := range batches {

@@ -80,7 +80,7 @@ func BenchmarkServe(b *testing.B) {
 					b.Fatal(err)
 				}
 				n := len(ids)
-				in[i].PromptTokens, in[i].PromptIDs = n, ids
+				in[i].PromptIDs = ids
 				keys[i] = batch.LengthKey(n, 0)
 				if c.key == "text" {
 					keys[i] = len(x.Question) / 256
@@ -93,7 +93,7 @@ func BenchmarkServe(b *testing.B) {
 			run := func(ctx context.Context, in []model.VQAInput) ([]model.VQAOutput, error) {
 				lengths := make([]int, len(in))
 				for i, x := range in {
-					lengths[i] = x.PromptTokens
+					lengths[i] = len(x.PromptIDs)
 				}
 				pad.Observe(lengths)
 				return m.VQA.AnswerBatch(ctx, in)

@@ -40,13 +40,11 @@ type VQAInput struct {
 	Question  string   // question text
 	Options   []string // choices, labelled A, B, … in order
 	Reason    bool     // generate reasoning before answering
-	// PromptTokens is the length of the request's prompt in tokens, set
-	// by the server when the model is a PromptCounter (0: unknown); the
-	// server batches requests of similar length and meters padding by it.
-	PromptTokens int
 	// PromptIDs are the prompt's token ids as the model's PromptIDs
-	// returned them (nil: not counted), handed back to the same model so
-	// it does not encode the prompt again.
+	// returned them, set by the server when the model is a PromptCounter
+	// (nil: not counted). Their count is the prompt's length, by which the
+	// server batches requests and meters padding; the same model takes
+	// them back so it does not encode the prompt again.
 	PromptIDs []int
 }
 
