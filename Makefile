@@ -52,9 +52,8 @@ FUZZTIME ?= 20000x
 # made the worker hang while gathering baseline coverage, although every
 # one of those inputs decodes in under 0.2 s in a plain test run.
 fuzz: ## run every fuzz target for FUZZTIME inputs each (a count: timed runs can end in a spurious deadline error)
-	$(GO) clean -fuzzcache
-	$(GO) test -run '^$$' -fuzz 'FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./preprocessing/
-	$(GO) test -run '^$$' -fuzz 'FuzzDecodeDICOM$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./preprocessing/
+	GO=$(GO) scripts/fuzz.sh FuzzDecode ./preprocessing/ $(FUZZTIME)
+	GO=$(GO) scripts/fuzz.sh FuzzDecodeDICOM ./preprocessing/ $(FUZZTIME)
 
 faults: setup ## the fault, memory and tenant suite alone (part of make test): worker/Redis/server kills, SIGTERM mid-job, memory after a spike, job ownership
 	$(GO) test -count=1 -timeout 20m -run 'Survives|Reopen|Lost|DeadLetters|Kill|Shutdown|ResumesJobs|VolatileRedis|MemoryAfterSpike|BelongToTheirKey|Readyz|KeyedImageHash' \
