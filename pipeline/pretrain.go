@@ -11,10 +11,19 @@ import (
 	"github.com/medgr2/medgr2/data/eval"
 )
 
-// StagePretrain is the shared base-model stage: pretraining of the VQA
-// policy and the generator on real OmniMedVQA questions (text), and of the
-// VQA policy on image-grounding items when PretrainConfig.Grounding is on.
-const StagePretrain = "pretrain"
+// The shared base-model stages, run once for every seed.
+const (
+	// StagePretrainVision pretrains the vision encoder without labels
+	// (when Pretrain.Vision is on): every role's bundle starts from it.
+	StagePretrainVision = "pretrain-vision"
+	// StagePretrain trains the VQA policy's base on real OmniMedVQA
+	// questions (text), and on image-grounding items when
+	// PretrainConfig.Grounding is on, and evaluates it.
+	StagePretrain = "pretrain"
+	// StagePretrainGenerator trains the generator's base on the same
+	// questions (and the reward model's, when Pretrain.Reward is on).
+	StagePretrainGenerator = "pretrain-generator"
+)
 
 // PolicyBase is the report row of the pretrained VQA base before any
 // MedGR² data.
@@ -60,7 +69,8 @@ type PretrainConfig struct {
 	Vision VisionPretrainConfig `json:"vision"`
 }
 
-// PretrainSummary is the pretrain stage's summary.
+// PretrainSummary is the summary of each pretrain stage; each fills the
+// fields of what it trains.
 type PretrainSummary struct {
 	Items     int                     `json:"items"`
 	Grounding int                     `json:"grounding_items"` // image-grounding items the VQA base also trained on
@@ -77,7 +87,19 @@ type PretrainSummary struct {
 	// Probe holds the linear probe of the encoder at each point (the
 	// Probe* names); nil when the probe is off.
 	Probe map[string][]ProbeResult `json:"probe,omitempty"`
+	// Seconds is the wall time of each part of the stage (the
+	// PretrainPart* names); parts that ran at once overlap.
+	Seconds map[string]float64 `json:"seconds,omitempty"`
 }
+
+// Parts of the pretrain stage in PretrainSummary.Seconds, in run order.
+const (
+	PretrainPartVision    = "vision"     // vision pretraining with the probes around it
+	PretrainPartVQA       = "vqa"        // the VQA base's SFT
+	PretrainPartGenerator = "generator"  // the generator base's SFT
+	PretrainPartReward    = "reward"     // the reward base's training, when on
+	PretrainPartEval      = "evaluation" // the VQA base's evaluation, image use and probe
+)
 
 // pretrainEnabled reports whether the loop starts from a pretrained base.
 func (p *Pipeline) pretrainEnabled() bool { return p.cfg.Pretrain.Items != "" }
@@ -199,8 +221,41 @@ func (p *Pipeline) holdoutModalities() ([]string, error) {
 	return ds.Holdout, nil
 }
 
-// runPretrain trains the shared VQA and generator bases (and the reward
-// base when configured) from random bundles and evaluates the VQA base.
+// pretrainSeed seeds every base: one base for every run seed, like a
+// published model.
+const pretrainSeed = 0
+
+// timer times the parts of a stage into a PretrainSummary's Seconds.
+func (p *Pipeline) timer(sum *PretrainSummary) func(part string, f func() error) error {
+	sum.Seconds = map[string]float64{}
+	return func(part string, f func() error) error {
+		t0 := p.now()
+		err := f()
+		secs := p.now().Sub(t0).Seconds()
+		p.mu.Lock()
+		sum.Seconds[part] = secs
+		p.mu.Unlock()
+		return err
+	}
+}
+
+// runPretrainVision pretrains the vision encoder every role's bundle
+// starts from (StagePretrainVision), with the linear probe before and
+// after.
+func (p *Pipeline) runPretrainVision(ctx context.Context, dir string) (any, error) {
+	var sum PretrainSummary
+	err := p.timer(&sum)(PretrainPartVision, func() error {
+		_, err := p.pretrainVision(ctx, dir, pretrainSeed, &sum)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sum, nil
+}
+
+// runPretrain trains the VQA base (StagePretrain) from a random bundle
+// with the pretrained encoder, and evaluates and probes it.
 func (p *Pipeline) runPretrain(ctx context.Context, dir string) (any, error) {
 	ex, dropped, err := p.pretrainItems()
 	if err != nil {
@@ -220,56 +275,81 @@ func (p *Pipeline) runPretrain(ctx context.Context, dir string) (any, error) {
 		sum.Grounding = len(ground)
 		vqaEx = append(slices.Clone(ex), examplesOf(ground)...)
 	}
-	const seed = 0 // one base for every run seed, like a published model
-	var vision string
-	if p.visionEnabled() {
-		if vision, err = p.pretrainVision(ctx, dir, seed, &sum); err != nil {
-			return nil, err
-		}
+	timed := p.timer(&sum)
+	err = timed(PretrainPartVQA, func() error {
+		return p.trainBase(ctx, dir, RoleVQA, &sum.VQA, func(from, out string) (TrainStats, error) {
+			return p.be.SFT(ctx, from, out, RoleVQA, vqaEx, p.opts(p.cfg.Pretrain.VQA, pretrainSeed))
+		})
+	})
+	if err != nil {
+		return nil, err
 	}
+	err = timed(PretrainPartEval, func() error {
+		var err error
+		if sum.Eval, sum.ImageUse, err = p.evaluateBundle(ctx, filepath.Join(dir, string(RoleVQA)), StagePretrain); err != nil {
+			return err
+		}
+		r, err := p.probe(ctx, filepath.Join(dir, string(RoleVQA)))
+		if err != nil || r == nil {
+			return err
+		}
+		sum.Probe = map[string][]ProbeResult{ProbeBase: r}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sum, nil
+}
+
+// runPretrainGenerator trains the generator base (StagePretrainGenerator)
+// and, when Pretrain.Reward trains one, the reward base, up to p.jobs at
+// once: each starts from its own copy of the pretrained encoder and
+// writes its own folder.
+func (p *Pipeline) runPretrainGenerator(ctx context.Context, dir string) (any, error) {
+	ex, dropped, err := p.pretrainItems()
+	if err != nil {
+		return nil, err
+	}
+	sum := PretrainSummary{Items: len(ex), Dropped: dropped}
 	type job struct {
 		role  Role
+		part  string
 		train func(from, out string) (TrainStats, error)
 		stats *TrainStats
 	}
-	jobs := []job{
-		{RoleVQA, func(from, out string) (TrainStats, error) {
-			return p.be.SFT(ctx, from, out, RoleVQA, vqaEx, p.opts(p.cfg.Pretrain.VQA, seed))
-		}, &sum.VQA},
-		{RoleGenerator, func(from, out string) (TrainStats, error) {
-			return p.be.SFT(ctx, from, out, RoleGenerator, ex, p.opts(p.cfg.Pretrain.Generator, seed))
-		}, &sum.Generator},
-	}
+	jobs := []job{{RoleGenerator, PretrainPartGenerator, func(from, out string) (TrainStats, error) {
+		return p.be.SFT(ctx, from, out, RoleGenerator, ex, p.opts(p.cfg.Pretrain.Generator, pretrainSeed))
+	}, &sum.Generator}}
 	if p.pretrained(RoleReward) {
 		sum.Reward = &TrainStats{}
-		jobs = append(jobs, job{RoleReward, func(from, out string) (TrainStats, error) {
-			return p.be.TrainReward(ctx, from, out, textGraded(ex, seed), p.opts(p.cfg.Pretrain.Reward, seed))
+		jobs = append(jobs, job{RoleReward, PretrainPartReward, func(from, out string) (TrainStats, error) {
+			return p.be.TrainReward(ctx, from, out, textGraded(ex, pretrainSeed), p.opts(p.cfg.Pretrain.Reward, pretrainSeed))
 		}, sum.Reward})
 	}
-	for _, j := range jobs {
-		from, err := p.freshWithVision(ctx, dir, j.role, seed, vision)
-		if err != nil {
-			return nil, err
-		}
-		if *j.stats, err = j.train(from, filepath.Join(dir, string(j.role))); err != nil {
-			return nil, fmt.Errorf("pretrain %s: %w", j.role, err)
-		}
-		if err := removeAll(from); err != nil {
-			return nil, err
-		}
-	}
-	if sum.Eval, sum.ImageUse, err = p.evaluateBundle(ctx, filepath.Join(dir, string(RoleVQA)), StagePretrain); err != nil {
+	timed := p.timer(&sum)
+	err = p.each(ctx, len(jobs), func(ctx context.Context, i int) error {
+		j := jobs[i]
+		return timed(j.part, func() error { return p.trainBase(ctx, dir, j.role, j.stats, j.train) })
+	})
+	if err != nil {
 		return nil, err
-	}
-	if r, err := p.probe(ctx, filepath.Join(dir, string(RoleVQA))); err != nil {
-		return nil, err
-	} else if r != nil {
-		if sum.Probe == nil {
-			sum.Probe = map[string][]ProbeResult{}
-		}
-		sum.Probe[ProbeBase] = r
 	}
 	return sum, nil
+}
+
+// trainBase trains role's base into dir/role from a fresh bundle with the
+// pretrained encoder, storing its stats.
+func (p *Pipeline) trainBase(ctx context.Context, dir string, role Role, stats *TrainStats,
+	train func(from, out string) (TrainStats, error)) error {
+	from, err := p.freshWithVision(ctx, dir, role, pretrainSeed, p.pretrainedVision())
+	if err != nil {
+		return err
+	}
+	if *stats, err = train(from, filepath.Join(dir, string(role))); err != nil {
+		return fmt.Errorf("pretrain %s: %w", role, err)
+	}
+	return removeAll(from)
 }
 
 // start returns the bundle a role's training starts from: the pretrained
@@ -278,7 +358,11 @@ func (p *Pipeline) runPretrain(ctx context.Context, dir string) (any, error) {
 // random bundle written into dir. done removes what start wrote.
 func (p *Pipeline) start(ctx context.Context, dir string, role Role, seed uint64) (path string, done func() error, err error) {
 	if p.pretrained(role) {
-		base := filepath.Join(p.stageDir(StagePretrain), string(role))
+		st := StagePretrainGenerator
+		if role == RoleVQA {
+			st = StagePretrain
+		}
+		base := filepath.Join(p.stageDir(st), string(role))
 		if _, err := os.Stat(base); err != nil {
 			return "", nil, fmt.Errorf("%w: pretrained %s base: %w", ErrData, role, err)
 		}

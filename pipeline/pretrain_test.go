@@ -40,7 +40,7 @@ func TestPretrainStartsTheLoopFromTheBase(t *testing.T) {
 		trained int
 	}{
 		{filepath.Join(p.stageDir(StagePretrain), string(RoleVQA)), RoleVQA, 1},
-		{filepath.Join(p.stageDir(StagePretrain), string(RoleGenerator)), RoleGenerator, 1},
+		{filepath.Join(p.stageDir(StagePretrainGenerator), string(RoleGenerator)), RoleGenerator, 1},
 		{filepath.Join(p.stageDir(seedStage(1, PolicySeed)), dirBundle), RoleVQA, 2},
 		{filepath.Join(p.stageDir(roundStage(1, 0)), dirGenerator), RoleGenerator, 2},
 		{filepath.Join(p.stageDir(roundStage(1, 0)), dirReward), RoleReward, 1},
@@ -76,14 +76,14 @@ func TestPretrainRewardBase(t *testing.T) {
 		dir     string
 		trained int
 	}{
-		{filepath.Join(p.stageDir(StagePretrain), string(RoleReward)), 1},
+		{filepath.Join(p.stageDir(StagePretrainGenerator), string(RoleReward)), 1},
 		{filepath.Join(p.stageDir(roundStage(1, 0)), dirReward), 2},
 		{filepath.Join(p.stageDir(roundStage(1, 1)), dirReward), 3},
 	} {
 		wantMarker(t, tt.dir, RoleReward, tt.trained)
 	}
 	var sum PretrainSummary
-	if err := readJSON(filepath.Join(p.stageDir(StagePretrain), SummaryFile), &sum); err != nil {
+	if err := readJSON(filepath.Join(p.stageDir(StagePretrainGenerator), SummaryFile), &sum); err != nil {
 		t.Fatal(err)
 	}
 	if sum.Reward == nil || sum.Reward.Steps == 0 {
@@ -262,7 +262,7 @@ func TestPretrainGrounding(t *testing.T) {
 		t.Errorf("grounding items %d, want one per training image (%d)", sum.Grounding, want)
 	}
 	vqa := be.groundedSFT[filepath.Join(p.stageDir(StagePretrain)+".partial", string(RoleVQA))]
-	gen := be.groundedSFT[filepath.Join(p.stageDir(StagePretrain)+".partial", string(RoleGenerator))]
+	gen := be.groundedSFT[filepath.Join(p.stageDir(StagePretrainGenerator)+".partial", string(RoleGenerator))]
 	if vqa != sum.Grounding || gen != 0 {
 		t.Errorf("grounding examples: VQA base %d, generator base %d; want %d and 0 (SFT calls %v)", vqa, gen, sum.Grounding, be.groundedSFT)
 	}

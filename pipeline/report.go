@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/medgr2/medgr2/data/eval"
 	"github.com/medgr2/medgr2/train"
@@ -60,10 +62,17 @@ type Results struct {
 	ByModality map[string]map[string]map[string]Cell `json:"by_modality,omitempty"`
 	// Probe is the linear probe per labelled collection at each
 	// measurement point (nil when the probe is off).
-	Probe   []ProbeRow         `json:"probe,omitempty"`
-	Stages  map[string]float64 `json:"stage_seconds"`
-	Total   float64            `json:"total_seconds"`
-	Holdout []string           `json:"holdout_modalities"`
+	Probe  []ProbeRow         `json:"probe,omitempty"`
+	Stages map[string]float64 `json:"stage_seconds"`
+	Total  float64            `json:"total_seconds"` // the stages' wall times summed
+	// Elapsed is the wall time from the first stage's start to the last
+	// one's finish (below Total when stages ran at once; it includes any
+	// pause between an interrupted run and its resumption).
+	Elapsed float64 `json:"elapsed_seconds"`
+	// PretrainParts is the wall time of each part of the pretrain stage
+	// (PretrainSummary.Seconds).
+	PretrainParts map[string]float64 `json:"pretrain_seconds,omitempty"`
+	Holdout       []string           `json:"holdout_modalities"`
 }
 
 // runReport aggregates every stage's summary into results.json,
@@ -108,12 +117,21 @@ func (p *Pipeline) collect() (*Results, []MetricRecord, error) {
 	}
 	res := &Results{Seeds: p.cfg.Seeds, Table: map[string]map[string]Cell{}, Rounds: map[uint64][]RoundSummary{},
 		Stages: map[string]float64{}}
+	var first, last time.Time
 	for name, rec := range st.Stages {
 		if _, ok := p.hashes[name]; ok && name != StageReport {
 			res.Stages[name] = rec.Seconds
 			res.Total += rec.Seconds
+			t0 := rec.Finished.Add(-time.Duration(rec.Seconds * float64(time.Second)))
+			if first.IsZero() || t0.Before(first) {
+				first = t0
+			}
+			if rec.Finished.After(last) {
+				last = rec.Finished
+			}
 		}
 	}
+	res.Elapsed = last.Sub(first).Seconds()
 	var ds DataSummary
 	if err := readJSON(filepath.Join(p.stageDir(StageData), SummaryFile), &ds); err != nil {
 		return nil, nil, err
@@ -149,16 +167,26 @@ func (p *Pipeline) collect() (*Results, []MetricRecord, error) {
 	var metrics []MetricRecord
 	probes := probeTable{}
 	if p.pretrainEnabled() {
-		var pre PretrainSummary
-		if err := readJSON(filepath.Join(p.stageDir(StagePretrain), SummaryFile), &pre); err != nil {
-			return nil, nil, err
+		sums := map[string]*PretrainSummary{}
+		res.PretrainParts = map[string]float64{}
+		for _, st := range []string{StagePretrainVision, StagePretrain, StagePretrainGenerator} {
+			if st == StagePretrainVision && !p.visionEnabled() {
+				continue
+			}
+			var sum PretrainSummary
+			if err := readJSON(filepath.Join(p.stageDir(st), SummaryFile), &sum); err != nil {
+				return nil, nil, err
+			}
+			for point, rs := range sum.Probe {
+				probes.add(point, rs)
+			}
+			maps.Copy(res.PretrainParts, sum.Seconds)
+			sums[st] = &sum
 		}
+		pre, gen := sums[StagePretrain], sums[StagePretrainGenerator]
 		add(PolicySummary{Name: PolicyBase, TrainItems: pre.Items, Eval: pre.Eval, ImageUse: pre.ImageUse}, PolicyBase)
-		for point, rs := range pre.Probe {
-			probes.add(point, rs)
-		}
 		metrics = append(metrics, trainRecord(StagePretrain, 0, nil, "vqa", pre.VQA),
-			trainRecord(StagePretrain, 0, nil, "generator", pre.Generator))
+			trainRecord(StagePretrainGenerator, 0, nil, "generator", gen.Generator))
 	}
 	for _, s := range p.cfg.Seeds {
 		m, err := p.collectSeed(s, res, add, probes)
@@ -323,7 +351,8 @@ func (p *Pipeline) markdown(res *Results) string {
 	}
 	fmt.Fprintf(&b, " The filtered policies train on the accepted samples that pass verification. GRPO reward: %g·RM + %g·match + %g·format.\n",
 		p.cfg.GRPO.RewardWeight, p.cfg.GRPO.MatchWeight, p.cfg.GRPO.FormatWeight)
-	fmt.Fprintf(&b, "Held-out modalities: %s. Stage wall time (sum): %.1f s.\n\n", strings.Join(res.Holdout, ", "), res.Total)
+	fmt.Fprintf(&b, "Held-out modalities: %s. Elapsed: %.1f s (first stage start to last finish); stage wall times summed: %.1f s.\n\n",
+		strings.Join(res.Holdout, ", "), res.Elapsed, res.Total)
 	b.WriteString(res.Markdown())
 	b.WriteString("\n## Co-development rounds\n\n| seed | round | generated | parsed | accepted | acceptance | true acc. (accepted) | true acc. (all parsed) | verified | true acc. (verified) | coherent (accepted) | coherent (all parsed) | mean score | templates |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range res.Seeds {
@@ -349,6 +378,21 @@ func (p *Pipeline) markdown(res *Results) string {
 	for _, name := range p.Stages() {
 		if secs, ok := res.Stages[name]; ok {
 			fmt.Fprintf(&b, "| %s | %.1f |\n", name, secs)
+		}
+		var parts []string
+		switch name {
+		case StagePretrain:
+			parts = []string{PretrainPartVQA, PretrainPartEval}
+		case StagePretrainGenerator:
+			parts = []string{PretrainPartGenerator, PretrainPartReward}
+		}
+		if len(parts) > 0 && !hasAll(res.PretrainParts, parts) {
+			parts = parts[:0] // one part: the stage's own row says it
+		}
+		for _, part := range parts {
+			if secs, ok := res.PretrainParts[part]; ok {
+				fmt.Fprintf(&b, "| %s: %s | %.1f |\n", name, part, secs)
+			}
 		}
 	}
 	return b.String()
@@ -545,4 +589,14 @@ func LoadResults(outDir string) (*Results, error) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrData, ResultsFile, err)
 	}
 	return &r, nil
+}
+
+// hasAll reports whether m has every key.
+func hasAll(m map[string]float64, keys []string) bool {
+	for _, k := range keys {
+		if _, ok := m[k]; !ok {
+			return false
+		}
+	}
+	return true
 }

@@ -3,10 +3,13 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -32,6 +35,13 @@ type Options struct {
 	// whose code's identity changed reruns, and so does every stage that
 	// reads its outputs. Nil means SameCode(BuildIdentity()).
 	Code CodeFunc
+	// Jobs is how many stages may run at once, as their dependencies
+	// allow (and, inside the pretrain stage, how many bases train at
+	// once). 0 or 1 runs them one at a time, in plan order. A stage's
+	// outputs depend only on the stages it reads, never on the schedule,
+	// but the Backend must then be safe for concurrent use and each job
+	// should get its share of the cores (ortbackend.Options.Threads).
+	Jobs int
 }
 
 // Pipeline runs the MedGR² loop described by a Config with a Backend.
@@ -40,6 +50,8 @@ type Pipeline struct {
 	be     Backend
 	out    io.Writer
 	now    func() time.Time
+	jobs   int
+	mu     sync.Mutex // guards summaries that parts of one stage fill at once
 	stages []stage
 	hashes map[string]string
 	// ran and skipped list the stages of the last Run, in order.
@@ -55,9 +67,11 @@ func New(cfg *Config, be Backend, opts Options) (*Pipeline, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, be: be, out: opts.Progress, now: opts.Now}
+	p := &Pipeline{cfg: cfg, be: be, out: opts.Progress, now: opts.Now, jobs: max(1, opts.Jobs)}
 	if p.out == nil {
 		p.out = io.Discard
+	} else if p.jobs > 1 {
+		p.out = &lockedWriter{w: p.out}
 	}
 	if p.now == nil {
 		p.now = time.Now
@@ -104,12 +118,15 @@ func (p *Pipeline) stageDir(name string) string {
 	return filepath.Join(p.cfg.OutDir, "stages", filepath.FromSlash(name))
 }
 
-// Run runs every stage in order, skipping those the state file records as
+// Run runs every stage, skipping those the state file records as
 // finished with the same hash (and whose folder exists). A stage's hash
 // covers its name, its config, the hashes of the stages it reads and the
-// identity of the code it runs (Options.Code). Each finished
-// stage is recorded atomically, so an interrupted run resumes from the
-// last finished stage. It returns the final report's path.
+// identity of the code it runs (Options.Code). Up to Options.Jobs stages
+// run at once, each as soon as the stages it reads are done, the earliest
+// in plan order first. Each finished stage is recorded atomically, so an
+// interrupted run resumes from the stages that finished; when one fails,
+// the others already running finish (and are recorded) before Run returns
+// the first error. It returns the final report's path.
 func (p *Pipeline) Run(ctx context.Context) (string, error) {
 	if err := os.MkdirAll(p.cfg.OutDir, 0o755); err != nil {
 		return "", fmt.Errorf("pipeline: %w", err)
@@ -121,36 +138,153 @@ func (p *Pipeline) Run(ctx context.Context) (string, error) {
 	}
 	p.ran, p.skipped = nil, nil
 	start := p.now()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	type result struct {
+		i      int
+		raw    json.RawMessage
+		t0, t1 time.Time
+		err    error
+	}
+	const (
+		waiting = iota
+		running
+		done
+	)
+	index := make(map[string]int, len(p.stages))
 	for i, s := range p.stages {
-		if err := ctx.Err(); err != nil {
-			return "", fmt.Errorf("pipeline: %w", err)
+		index[s.name] = i
+	}
+	status := make([]int, len(p.stages))
+	ready := func(i int) bool {
+		for _, d := range p.stages[i].deps {
+			if status[index[d]] != done {
+				return false
+			}
 		}
-		dir, h := p.stageDir(s.name), p.hashes[s.name]
-		if rec, ok := st.Stages[s.name]; ok && rec.Hash == h && exists(dir) {
-			fmt.Fprintf(p.out, "[%d/%d] %s: done (%.0fs), skipped\n", i+1, len(p.stages), s.name, rec.Seconds)
-			p.skipped = append(p.skipped, s.name)
+		return true
+	}
+	results := make(chan result)
+	var ran []int
+	var firstErr error
+	inFlight := 0
+	for {
+		// Start (or skip) every stage whose inputs are done, in plan order,
+		// while a job is free. Plan order is topological, so one pass also
+		// skips chains of finished stages.
+		for i, s := range p.stages {
+			if firstErr != nil || inFlight >= p.jobs {
+				break
+			}
+			if status[i] != waiting || !ready(i) {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				firstErr = fmt.Errorf("pipeline: %w", err)
+				break
+			}
+			dir, h := p.stageDir(s.name), p.hashes[s.name]
+			if rec, ok := st.Stages[s.name]; ok && rec.Hash == h && exists(dir) {
+				fmt.Fprintf(p.out, "[%d/%d] %s: done (%.0fs), skipped\n", i+1, len(p.stages), s.name, rec.Seconds)
+				p.skipped = append(p.skipped, s.name)
+				status[i] = done
+				continue
+			}
+			fmt.Fprintf(p.out, "[%d/%d] %s …\n", i+1, len(p.stages), s.name)
+			status[i] = running
+			inFlight++
+			go func() {
+				r := result{i: i, t0: p.now()}
+				sum, err := p.runStage(ctx, s, dir)
+				if err == nil {
+					r.raw, err = json.Marshal(sum)
+				}
+				r.t1, r.err = p.now(), err
+				results <- r
+			}()
+		}
+		if inFlight == 0 {
+			break
+		}
+		r := <-results
+		inFlight--
+		s := p.stages[r.i]
+		if r.err != nil {
+			if firstErr == nil {
+				firstErr = &StageError{Stage: s.name, Err: r.err}
+				cancel()
+			}
 			continue
 		}
-		fmt.Fprintf(p.out, "[%d/%d] %s …\n", i+1, len(p.stages), s.name)
-		t0 := p.now()
-		sum, err := p.runStage(ctx, s, dir)
-		if err != nil {
-			return "", &StageError{Stage: s.name, Err: err}
-		}
-		raw, err := json.Marshal(sum)
-		if err != nil {
-			return "", &StageError{Stage: s.name, Err: err}
-		}
-		secs := p.now().Sub(t0).Seconds()
-		st.Stages[s.name] = StageRecord{Hash: h, Finished: p.now().UTC(), Seconds: secs, Summary: raw}
+		secs := r.t1.Sub(r.t0).Seconds()
+		st.Stages[s.name] = StageRecord{Hash: p.hashes[s.name], Finished: r.t1.UTC(), Seconds: secs, Summary: r.raw}
 		if err := st.save(statePath); err != nil {
-			return "", &StageError{Stage: s.name, Err: err}
+			if firstErr == nil {
+				firstErr = &StageError{Stage: s.name, Err: err}
+				cancel()
+			}
+			continue
 		}
-		fmt.Fprintf(p.out, "[%d/%d] %s: finished in %.1fs\n", i+1, len(p.stages), s.name, secs)
-		p.ran = append(p.ran, s.name)
+		fmt.Fprintf(p.out, "[%d/%d] %s: finished in %.1fs\n", r.i+1, len(p.stages), s.name, secs)
+		status[r.i] = done
+		ran = append(ran, r.i)
+	}
+	slices.Sort(ran)
+	for _, i := range ran {
+		p.ran = append(p.ran, p.stages[i].name)
+	}
+	if firstErr != nil {
+		return "", firstErr
 	}
 	fmt.Fprintf(p.out, "pipeline: %d stages run, %d skipped, %.1fs\n", len(p.ran), len(p.skipped), p.now().Sub(start).Seconds())
 	return filepath.Join(p.cfg.OutDir, ReportFile), nil
+}
+
+// lockedWriter serialises the writes of stages that run at once.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// each calls f(ctx, i) for every i below n, up to p.jobs calls at once.
+// The first error cancels the context the others were given; each
+// returns it once every call has returned.
+func (p *Pipeline) each(ctx context.Context, n int, f func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, n)
+	free := make(chan struct{}, p.jobs)
+	var wg sync.WaitGroup
+	for i := range n {
+		free <- struct{}{}
+		if ctx.Err() != nil {
+			<-free
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-free }()
+			if errs[i] = f(ctx, i); errs[i] != nil {
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // runStage runs s into a fresh temporary folder and renames it to dir.

@@ -58,9 +58,18 @@ func (p *Pipeline) plan() []stage {
 	}
 	var reportDeps []string
 	if p.pretrainEnabled() {
-		stages = append(stages, stage{name: StagePretrain, deps: []string{StageData, StageTokenizer},
-			conf: []any{c.Pretrain, p.evalConf()}, code: []string{CodeLoop, CodeBackend, CodeBenchmark}, run: p.runPretrain})
-		reportDeps = append(reportDeps, StagePretrain)
+		// The VQA and generator bases train at once when Jobs allows.
+		conf, code := []any{c.Pretrain, p.evalConf()}, []string{CodeLoop, CodeBackend, CodeBenchmark}
+		deps := []string{StageData, StageTokenizer}
+		if p.visionEnabled() {
+			stages = append(stages, stage{name: StagePretrainVision, deps: deps, conf: conf, code: code, run: p.runPretrainVision})
+			deps = append(slices.Clone(deps), StagePretrainVision)
+			reportDeps = append(reportDeps, StagePretrainVision)
+		}
+		stages = append(stages,
+			stage{name: StagePretrain, deps: deps, conf: conf, code: code, run: p.runPretrain},
+			stage{name: StagePretrainGenerator, deps: deps, conf: conf, code: code, run: p.runPretrainGenerator})
+		reportDeps = append(reportDeps, StagePretrain, StagePretrainGenerator)
 	}
 	for _, s := range c.Seeds {
 		stages = append(stages, p.seedStages(s)...)
@@ -83,15 +92,21 @@ func (p *Pipeline) seedStages(s uint64) []stage {
 	c := p.cfg
 	evalConf := p.evalConf()
 	name := func(n string) string { return seedStage(s, n) }
-	// base lists the stages a model's starting weights come from.
+	// base lists the stages the policies' starting weights come from,
+	// genBase those of the generator and the reward model.
 	base := []string{StageTokenizer}
+	if p.visionEnabled() {
+		base = append(base, StagePretrainVision)
+	}
+	genBase := slices.Clone(base)
 	if p.pretrainEnabled() {
 		base = append(base, StagePretrain)
+		genBase = append(genBase, StagePretrainGenerator)
 	}
 	out := []stage{
 		{name: name("seed"), deps: []string{StageData}, conf: []any{c.SeedFraction, s}, code: []string{CodeLoop},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runSeed(ctx, dir, s) }},
-		{name: roundStage(s, 0), deps: append(slices.Clone(base), name("seed")),
+		{name: roundStage(s, 0), deps: append(genBase, name("seed")),
 			conf: []any{c.GeneratorSFT, c.RewardTrain, s}, code: []string{CodeLoop, CodeBackend},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runBootstrap(ctx, dir, s) }},
 	}

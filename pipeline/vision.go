@@ -127,7 +127,7 @@ func trainImages(b *benchmark) []string {
 	return out
 }
 
-// pretrainVision runs the pretrain stage's vision step in dir: a fresh
+// pretrainVision runs the vision pretrain stage in dir: a fresh
 // VQA bundle probed, its encoder pretrained on the training images, and
 // probed again. It returns the pretrained bundle (the encoder every role
 // starts from) and fills sum.
@@ -165,7 +165,7 @@ func (p *Pipeline) pretrainVision(ctx context.Context, dir string, seed uint64, 
 	return out, nil
 }
 
-// dirVision is the pretrain stage's folder of the bundle whose encoder
+// dirVision is the vision pretrain stage's folder of the bundle whose encoder
 // vision pretraining trained.
 const dirVision = "vision"
 
@@ -192,7 +192,7 @@ func (p *Pipeline) pretrainedVision() string {
 	if !p.visionEnabled() {
 		return ""
 	}
-	return filepath.Join(p.stageDir(StagePretrain), dirVision)
+	return filepath.Join(p.stageDir(StagePretrainVision), dirVision)
 }
 
 // ProbeRow is one collection's row of the report's probe table.

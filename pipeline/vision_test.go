@@ -22,7 +22,7 @@ func TestVisionPretraining(t *testing.T) {
 	if _, err := p.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	vision, err := readMarker(filepath.Join(p.stageDir(StagePretrain), dirVision))
+	vision, err := readMarker(filepath.Join(p.stageDir(StagePretrainVision), dirVision))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestVisionPretraining(t *testing.T) {
 	}
 	for _, dir := range []string{
 		filepath.Join(p.stageDir(StagePretrain), string(RoleVQA)),
-		filepath.Join(p.stageDir(StagePretrain), string(RoleGenerator)),
+		filepath.Join(p.stageDir(StagePretrainGenerator), string(RoleGenerator)),
 		filepath.Join(p.stageDir(roundStage(1, 0)), dirReward),
 		filepath.Join(p.stageDir(seedStage(1, PolicyGRPO)), dirBundle),
 	} {

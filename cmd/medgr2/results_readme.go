@@ -33,9 +33,13 @@ func resultsSection(dir string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "From the run the default bundles come from (exported %s):\n\n    %s\n\n",
 		prov.Exported.Format("2006-01-02"), prov.Command)
-	fmt.Fprintf(&b, "Seeds %v, held-out modalities %s, stage wall time %.1f min in all on the machine that ran it. "+
+	took := fmt.Sprintf("stage wall time %.1f min in all", res.Total/60)
+	if res.Elapsed > 0 {
+		took = fmt.Sprintf("%.1f min elapsed (stage wall times summed: %.1f min)", res.Elapsed/60, res.Total/60)
+	}
+	fmt.Fprintf(&b, "Seeds %v, held-out modalities %s, %s on the machine that ran it. "+
 		"`models/default/%s` is the whole report; `vqa/` is seed %d's policy after GRPO.\n\n",
-		res.Seeds, strings.Join(res.Holdout, ", "), res.Total/60, pipeline.DefaultsReportFile, prov.Seed)
+		res.Seeds, strings.Join(res.Holdout, ", "), took, pipeline.DefaultsReportFile, prov.Seed)
 	for _, line := range strings.SplitAfter(res.Markdown(), "\n") {
 		if strings.HasPrefix(line, "#") {
 			line = "#" + line

@@ -19,7 +19,7 @@ func TestResultsReadmeIsGenerated(t *testing.T) {
 
 func TestUpdateResultsReadme(t *testing.T) {
 	dir := fakeDefaults(t, testProvenance, "")
-	results := `{"seeds":[7,8],"holdout_modalities":["X-Ray"],"total_seconds":1500,
+	results := `{"seeds":[7,8],"holdout_modalities":["X-Ray"],"total_seconds":1500,"elapsed_seconds":1200,
 "table":{"majority":{"test split":{"mean":0.5,"spread":0,"per_seed":[0.5,0.5],"n":100}},
 "policy-grpo":{"test split":{"mean":0.7,"spread":0.05,"per_seed":[0.65,0.75],"n":100}}}}`
 	if err := os.WriteFile(filepath.Join(dir, "RESULTS.json"), []byte(results), 0o644); err != nil {
@@ -38,7 +38,7 @@ func TestUpdateResultsReadme(t *testing.T) {
 	}
 	for _, want := range []string{
 		"    medgr2 pipeline --config c.json --defaults d\n",
-		"Seeds [7 8], held-out modalities X-Ray, stage wall time 25.0 min",
+		"Seeds [7 8], held-out modalities X-Ray, 20.0 min elapsed (stage wall times summed: 25.0 min)",
 		"### Results (accuracy %",
 		"| SFT on reward-filtered items, then GRPO | 70.0 ± 5.0 (n=100) | – | – |",
 		"beats the majority answer beyond noise on test split: met (70.0 vs 50.0)",

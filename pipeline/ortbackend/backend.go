@@ -49,7 +49,9 @@ type Options struct {
 // Backend implements pipeline.Backend with the project's models run
 // through ONNX Runtime: models.Export for new bundles, models.VLM for
 // generation, scoring and answering, and train.Engine for SFT, reward
-// regression and GRPO. It is not safe for concurrent use.
+// regression and GRPO. It is safe for concurrent use (pipeline.Options.Jobs):
+// every call opens its own sessions, and Options.Progress must then be
+// safe for concurrent writes.
 type Backend struct {
 	opts   Options
 	env    *runtime.Env
