@@ -4,7 +4,8 @@
 
 // This file is the inverse DCT of the standard library's image/jpeg
 // dct.go (Go 1.26); the forward DCT, which only the encoder uses, is left
-// out.
+// out, and idctRows skips rows of zeros (marked "jpegscale:"; the output
+// is unchanged).
 
 package jpegscale
 
@@ -207,6 +208,9 @@ func idctRows(b *block) {
 		x6 := x[5]
 		x3 := x[6]
 		x4 := x[7]
+		if x0|x1|x2|x3|x4|x5|x6|x7 == 0 {
+			continue // jpegscale: a row of zeros stays zeros; skip it
+		}
 
 		// Run FDCT backward.
 		// Independent operations have been reordered somewhat

@@ -16,6 +16,15 @@ import "image"
 // counts equally; in a block that crosses the right or bottom edge each
 // sample counts as many times as it is seen by image pixels inside the
 // image, so the padding the encoder added past the edge never enters.
+//
+// Groups of 2×2 and 4×4 samples (and 8×8 ones that may clip) take
+// image/jpeg's inverse DCT, the clip, then the mean, which makes them
+// exact. Computing those means straight from the coefficients instead (a
+// separable 8→4 or 8→2 transform of the box-averaged DCT basis, for
+// blocks that cannot clip) was measured on a 3000×2000 4:2:0 photograph,
+// alternating the two in one process: 0.94–0.96 of the decode time at
+// 1/2 and 0.76–0.81 at 1/4, for means within one level instead of exact.
+// Not worth the exactness at 1/2, the default bundles' scale.
 
 // scaled returns the reduction, 1 for the zero decoder.
 func (d *decoder) scaled() int {
@@ -114,6 +123,16 @@ func (d *decoder) reconstructScaled(b *block, bx, by, compIndex int) error {
 			for ox := range row {
 				row[ox] = uint8((r0[2*ox] + r0[2*ox+1] + r1[2*ox] + r1[2*ox+1] + 2) >> 2)
 			}
+		}
+	case sx == 4 && sy == 4:
+		for oy := range 2 {
+			var l, r int32
+			for _, row := range [4][]int32{b[32*oy : 32*oy+8], b[32*oy+8 : 32*oy+16], b[32*oy+16 : 32*oy+24], b[32*oy+24 : 32*oy+32]} {
+				l += row[0] + row[1] + row[2] + row[3]
+				r += row[4] + row[5] + row[6] + row[7]
+			}
+			dst[oy*stride] = uint8((l + 8) >> 4)
+			dst[oy*stride+1] = uint8((r + 8) >> 4)
 		}
 	default:
 		average(b, dst, stride, sx, sy)
