@@ -54,6 +54,8 @@ FUZZTIME ?= 20000x
 fuzz: ## run every fuzz target for FUZZTIME inputs each (a count: timed runs can end in a spurious deadline error)
 	GO=$(GO) scripts/fuzz.sh FuzzDecode ./preprocessing/ $(FUZZTIME)
 	GO=$(GO) scripts/fuzz.sh FuzzDecodeDICOM ./preprocessing/ $(FUZZTIME)
+	GO=$(GO) scripts/fuzz.sh FuzzDecodeReducedJPEG ./preprocessing/ $(FUZZTIME)
+	GO=$(GO) scripts/fuzz.sh FuzzDecodeScaled ./preprocessing/internal/jpegscale/ $(FUZZTIME)
 
 faults: setup ## the fault, memory and tenant suite alone (part of make test): worker/Redis/server kills, SIGTERM mid-job, memory after a spike, job ownership
 	$(GO) test -count=1 -timeout 20m -run 'Survives|Reopen|Lost|DeadLetters|Kill|Shutdown|ResumesJobs|VolatileRedis|MemoryAfterSpike|BelongToTheirKey|Readyz|KeyedImageHash' \

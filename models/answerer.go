@@ -32,6 +32,10 @@ type AnswererOptions struct {
 	Mode   Mode                 // "" means ModeFast
 	Reason ReasonOptions        // generation settings for ModeReason
 	Limits preprocessing.Limits // image decode limits (zero: defaults)
+	// FullJPEG decodes every JPEG at full size. By default a JPEG much
+	// larger than the bundle's image size decodes at reduced scale, as
+	// the server does (preprocessing.Options.ReduceFor).
+	FullJPEG bool
 }
 
 // Answerer answers OmniMedVQA items with a VQA bundle (data/eval's
@@ -68,7 +72,12 @@ func (a *Answerer) Answer(ctx context.Context, items []data.Item) ([]eval.Answer
 		}
 		reqs[i] = VQARequest{Question: it.Question, Options: it.Options(), Mode: a.opts.Mode}
 		if path := it.ImageFile(); path != "" {
-			img, _, err := preprocessing.DecodeFile(path, a.opts.Limits)
+			opts := preprocessing.Options{Limits: a.opts.Limits}
+			if !a.opts.FullJPEG {
+				cfg := a.vlm.ImageConfig()
+				opts.ReduceFor = &cfg
+			}
+			img, _, err := preprocessing.DecodeFileWith(path, opts)
 			if err != nil {
 				return nil, fmt.Errorf("models: item %s: image: %w", it.QuestionID, err)
 			}

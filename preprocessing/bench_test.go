@@ -2,10 +2,13 @@ package preprocessing
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/jpeg"
 	"image/png"
+	"runtime"
 	"testing"
+	"time"
 
 	xdraw "golang.org/x/image/draw"
 )
@@ -121,5 +124,63 @@ func BenchmarkPatchify(b *testing.B) {
 	cfg := DefaultConfig()
 	for b.Loop() {
 		cfg.patchify(img, 980, 980)
+	}
+}
+
+// BenchmarkReducedJPEG measures decode + Process of a 3000×2000 JPEG
+// (a real BCCD photograph scaled up, 4:2:0, quality 90) with the full
+// decode and with Options.ReduceFor, at three max_pixels: 448² (the
+// default bundles'; decoded at 1/2), 224² (1/4) and 56² (1/8). Each
+// "ratio" sub-benchmark runs both, alternating, and reports reduced/full
+// time and allocated bytes, so the ratio comes from one process under the
+// same load:
+//
+//	go test ./preprocessing -run '^$' -bench ReducedJPEG -benchtime 10x
+func BenchmarkReducedJPEG(b *testing.B) {
+	data := upscaledJPEG(b, sharedData(b, "bccd/images/BloodImage_00000.jpg"), 3000, 2000, 90)
+	run := func(b *testing.B, cfg *Config, reduce bool) {
+		opts := Options{}
+		if reduce {
+			opts.ReduceFor = cfg
+		}
+		img, _, err := DecodeWith(data, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := cfg.Process(img); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, side := range []int{448, 224, 56} {
+		cfg := withMaxPixels(side * side)
+		for _, reduce := range []bool{false, true} {
+			name := fmt.Sprintf("%d²/full", side)
+			if reduce {
+				name = fmt.Sprintf("%d²/reduced", side)
+			}
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					run(b, cfg, reduce)
+				}
+			})
+		}
+		b.Run(fmt.Sprintf("%d²/ratio", side), func(b *testing.B) {
+			var took [2]time.Duration
+			var alloc [2]uint64
+			var ms runtime.MemStats
+			for b.Loop() {
+				for i, reduce := range []bool{false, true} {
+					runtime.ReadMemStats(&ms)
+					a, t := ms.TotalAlloc, time.Now()
+					run(b, cfg, reduce)
+					took[i] += time.Since(t)
+					runtime.ReadMemStats(&ms)
+					alloc[i] += ms.TotalAlloc - a
+				}
+			}
+			b.ReportMetric(float64(took[1])/float64(took[0]), "time-reduced/full")
+			b.ReportMetric(float64(alloc[1])/float64(alloc[0]), "bytes-reduced/full")
+		})
 	}
 }

@@ -43,6 +43,10 @@ type Info struct {
 	// Channels is 1 for greyscale images and 3 for colour ones (after
 	// dropping alpha).
 	Channels int `json:"channels"`
+	// Scale is k when a JPEG was decoded at 1/k of its stored size
+	// (Options.ReduceFor): Width and Height are the stored size divided
+	// by k, rounded up. 0 when decoded at full size.
+	Scale int `json:"scale,omitempty"`
 
 	// The fields below are set for DICOM input only.
 
@@ -79,7 +83,26 @@ type Options struct {
 	Frame int
 	// Window, when its Width is positive, overrides the DICOM window.
 	Window Window
+	// ReduceFor, when set, is the image processor the decoded image is
+	// for. A JPEG much larger than its target size (Config.SmartResize)
+	// then decodes at 1/2, 1/4 or 1/8 scale in the DCT domain, each
+	// decoded pixel the mean of the k×k stored pixels it covers (within
+	// one grey level): the largest k that leaves both sides at least twice
+	// the target's and gives the same SmartResize target, so Process makes
+	// the same patch grid, resampling from a finer image than it keeps.
+	// Info.Scale reports k. Limits.MaxPixels and MaxDecodedBytes then bound
+	// the reduced image; the stored size is bounded by ReducedStoredPixels.
+	// Nil decodes every image at full size.
+	ReduceFor *Config
 }
+
+// ReducedStoredPixels is the cap on the stored pixel count of a JPEG
+// decoded at reduced scale (Options.ReduceFor), as a multiple of
+// Limits.MaxPixels: the entropy decoding still visits every stored block.
+// A progressive JPEG is held to MaxPixels itself, because its decoder
+// keeps every block's coefficients (4 bytes per stored sample) until the
+// last scan.
+const ReducedStoredPixels = 4
 
 // Decode decodes an encoded image (PNG, JPEG, GIF, BMP, TIFF, WebP or
 // DICOM) with the default Options but the given limits. See DecodeWith.
@@ -135,7 +158,7 @@ func DecodeWith(data []byte, opts Options) (img image.Image, info Info, err erro
 		opts.Limits = lim
 		return DecodeDICOM(data, opts)
 	}
-	return decodeStd(data, lim)
+	return decodeStd(data, lim, opts.ReduceFor)
 }
 
 // IsDICOM reports whether data starts with a DICOM Part 10 preamble (the
@@ -144,8 +167,9 @@ func IsDICOM(data []byte) bool {
 	return len(data) >= 132 && string(data[128:132]) == "DICM"
 }
 
-// decodeStd decodes the formats registered with the image package.
-func decodeStd(data []byte, lim Limits) (img image.Image, info Info, err error) {
+// decodeStd decodes the formats registered with the image package; a
+// JPEG at reduced scale when reduceFor asks for it.
+func decodeStd(data []byte, lim Limits, reduceFor *Config) (img image.Image, info Info, err error) {
 	defer recoverDecoder("image", &err)
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
@@ -153,6 +177,11 @@ func decodeStd(data []byte, lim Limits) (img image.Image, info Info, err error) 
 			return nil, Info{}, fmt.Errorf("%w: unknown image format (want PNG, JPEG, GIF, BMP, TIFF, WebP or DICOM)", ErrUnsupported)
 		}
 		return nil, Info{}, formatErrorf("%s header: %v", format, err)
+	}
+	if format == FormatJPEG && reduceFor != nil {
+		if img, info, err = decodeReducedJPEG(data, lim, *reduceFor); img != nil || err != nil {
+			return img, info, err
+		}
 	}
 	if err := lim.checkPixels(cfg.Width, cfg.Height, 1); err != nil {
 		return nil, Info{}, fmt.Errorf("%s header: %w", format, err)

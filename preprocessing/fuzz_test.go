@@ -107,3 +107,23 @@ func FuzzDecodeDICOM(f *testing.F) {
 		checkDecodeResult(t, DecodeDICOM, data, Options{Limits: fuzzLimits, Frame: frame})
 	})
 }
+
+// FuzzDecodeReducedJPEG feeds arbitrary bytes to Decode with
+// Options.ReduceFor set for a 56²-pixel target, so that JPEGs of a few
+// hundred pixels already decode at 1/2, 1/4 or 1/8 scale
+// (internal/jpegscale). Seeded with a real BCCD photograph and the
+// decoder's fixtures (every subsampling, progressive, restarts, grey,
+// CMYK). Run with
+//
+//	go test -run '^$' -fuzz FuzzDecodeReducedJPEG -fuzztime 20s ./preprocessing/
+func FuzzDecodeReducedJPEG(f *testing.F) {
+	paths, _ := filepath.Glob("internal/jpegscale/testdata/*.jpeg")
+	paths = append(paths, sharedData(f, "bccd/images/BloodImage_00000.jpg"))
+	for _, p := range paths {
+		f.Add(readFile(f, p))
+	}
+	cfg := withMaxPixels(56 * 56)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkDecodeResult(t, DecodeWith, data, Options{Limits: fuzzLimits, ReduceFor: cfg})
+	})
+}

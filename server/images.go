@@ -33,8 +33,17 @@ type DecodeFunc func([]byte) (model.Image, error)
 // corrupt (preprocessing.FormatError) and empty images keep their
 // preprocessing error, which the server reports as 400 invalid_image.
 func PreprocessingDecoder(lim preprocessing.Limits) DecodeFunc {
+	return PreprocessingDecoderWith(preprocessing.Options{Limits: lim})
+}
+
+// PreprocessingDecoderWith is PreprocessingDecoder with full decode
+// options: with Options.ReduceFor set to the models' image processor, a
+// JPEG much larger than the model's input size decodes at 1/2, 1/4 or
+// 1/8 scale, and the limits bound the reduced image
+// (preprocessing.Options.ReduceFor).
+func PreprocessingDecoderWith(opts preprocessing.Options) DecodeFunc {
 	return func(b []byte) (model.Image, error) {
-		img, _, err := preprocessing.Decode(b, lim)
+		img, _, err := preprocessing.DecodeWith(b, opts)
 		if errors.Is(err, preprocessing.ErrTooLarge) {
 			return model.Image{}, fmt.Errorf("%w: %w", ErrImageTooLarge, err)
 		}

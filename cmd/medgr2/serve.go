@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/medgr2/medgr2/models"
+	"github.com/medgr2/medgr2/preprocessing"
 	"github.com/medgr2/medgr2/runtime"
 	"github.com/medgr2/medgr2/server"
 	"github.com/medgr2/medgr2/server/backend"
@@ -35,7 +36,7 @@ type serveFlags struct {
 	maxDelay, timeout, drain, fakeBatch, fakeItem, claimIdle, jobTTL            time.Duration
 	idleRelease                                                                 time.Duration
 	rateLimit                                                                   float64
-	fakeModels, redisVolatile, noArena, responseCache                           bool
+	fakeModels, redisVolatile, noArena, responseCache, jpegReduce               bool
 	workers                                                                     int
 	pixelCache, maxDecoded                                                      int64
 	dtype                                                                       models.DType
@@ -73,6 +74,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.BoolVar(&f.responseCache, "response-cache", true, "keep responses by model, image hash and parameters (in process, or in Redis with --redis); false: every request runs the model, as for measuring it")
 	fs.Int64Var(&f.pixelCache, "pixel-cache-bytes", 0, "bound of the cache of processed images, keyed by image hash (0: 256 MiB, -1: off)")
 	fs.IntVar(&f.maxImage, "max-image-bytes", server.DefaultMaxImageBytes, "per-image limit in bytes")
+	fs.BoolVar(&f.jpegReduce, "jpeg-reduce", true, "decode a JPEG much larger than the model's input at 1/2, 1/4 or 1/8 scale (each pixel the mean of those it covers; the pixel limits then bound the reduced image, the stored size at most 4× the pixel limit, 1× for progressive JPEGs); false: always the full decode")
 	fs.Int64Var(&f.maxDecoded, "max-image-decoded-bytes", server.DefaultMaxImageDecodedBytes, "per-image limit of the decoded buffer in bytes, from the header before decoding (width×height×bytes per pixel; over it: 413)")
 	fs.Float64Var(&f.rateLimit, "rate-limit", 0, "requests per second per API key (0: unlimited)")
 	fs.DurationVar(&f.timeout, "request-timeout", 60*time.Second, "per-request model deadline")
@@ -172,7 +174,11 @@ func serveModels(ctx context.Context, f serveFlags, log *slog.Logger) (server.Mo
 		return server.Models{}, nil, none, fmt.Errorf("serve: %w", err)
 	}
 	lim := server.Config{MaxImageBytes: f.maxImage, MaxImageDecodedBytes: f.maxDecoded}.ImageLimits()
-	return m.Server(), m.DecodeImage(server.PreprocessingDecoder(lim)), m.Close, nil
+	opts := preprocessing.Options{Limits: lim}
+	if f.jpegReduce {
+		opts.ReduceFor = m.ImageConfig()
+	}
+	return m.Server(), m.DecodeImage(server.PreprocessingDecoderWith(opts)), m.Close, nil
 }
 
 // serverKeyFile holds the server's secret in the state folder: it tags

@@ -289,8 +289,22 @@ func (m *Models) Close() (err error) {
 	return err
 }
 
-// DecodeImage wraps a server decoder (nil: server.PreprocessingDecoder
-// with its defaults): after decoding it runs the bundles' image processor
+// ImageConfig returns the image processor every loaded bundle uses, or
+// nil when they differ. Pass it as preprocessing.Options.ReduceFor to the
+// decoder (server.PreprocessingDecoderWith) so that large JPEGs decode at
+// reduced scale for it.
+func (m *Models) ImageConfig() *preprocessing.Config {
+	if m.shared == nil {
+		return nil
+	}
+	c := *m.shared
+	return &c
+}
+
+// DecodeImage wraps a server decoder (nil: server.PreprocessingDecoderWith
+// with the default limits and ImageConfig as Options.ReduceFor, so a JPEG
+// much larger than the model's input decodes at reduced scale): after
+// decoding it runs the bundles' image processor
 // in the request's goroutine and sets model.Image.Pixels, so an image the
 // model cannot take (an aspect ratio over 200) is a 400 for that request
 // alone, and the batch goroutine only runs the model. When the loaded
@@ -303,7 +317,7 @@ func (m *Models) Close() (err error) {
 // max_pixels) while it waits for its batch, whatever the upload's size.
 func (m *Models) DecodeImage(next server.DecodeFunc) server.DecodeFunc {
 	if next == nil {
-		next = server.PreprocessingDecoder(preprocessing.Limits{})
+		next = server.PreprocessingDecoderWith(preprocessing.Options{ReduceFor: m.ImageConfig()})
 	}
 	var cache *pixelCache
 	if m.shared != nil && m.pixelCacheBytes > 0 {
