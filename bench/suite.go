@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 )
 
@@ -55,6 +57,13 @@ type SuiteConfig struct {
 	Requests int
 	// Duration bounds each run; default 20s.
 	Duration time.Duration
+	// Rounds repeats the five runs that many times, in turn forwards
+	// and backwards (raw … saturation, then saturation … raw), each run
+	// with 1/Rounds of Requests and Duration, so that a drift of the
+	// machine during the suite (another process, the CPU clock) falls on
+	// both sides of every ratio. Each ratio is then the median of the
+	// rounds'. Default 1.
+	Rounds int
 }
 
 // SuiteResult is a suite run: each scenario's report by name, and the
@@ -65,7 +74,11 @@ type SuiteResult struct {
 	LowLoad    Report `json:"low_load"`   // server, 1 closed-loop client, the mix in order
 	Clients32  Report `json:"clients_32"` // server, 32 closed-loop clients
 	Saturation Report `json:"saturation"` // server, 2×MaxBatch×Workers closed-loop clients
-	Ratios     Ratios `json:"ratios"`
+	// Ratios are the medians of the rounds' ratios; the reports above
+	// are those of the round whose SaturationVsRaw is the median.
+	Ratios Ratios `json:"ratios"`
+	// Rounds holds each round's ratios when SuiteConfig.Rounds > 1.
+	Rounds []Ratios `json:"rounds,omitempty"`
 }
 
 // Ratios compare the runs of a suite. A ratio whose baseline answered
@@ -116,6 +129,9 @@ func (c *SuiteConfig) defaults() error {
 	if c.Duration <= 0 {
 		c.Duration = 20 * time.Second
 	}
+	if c.Rounds <= 0 {
+		c.Rounds = 1
+	}
 	if len(c.Batches) == 0 {
 		all := make([]int, len(c.Bodies))
 		for i := range all {
@@ -135,12 +151,12 @@ func (c *SuiteConfig) defaults() error {
 
 // RunSuite warms the model up with every request of the mix once, alone
 // (a request that fails there fails the suite, naming it), and every raw
-// batch once (so that no run pays for the first use of a shape), then runs the
-// raw baseline (batched, then serial) and the server at 1 client, 32
-// clients and saturation, in that order, reading the server's padding
-// counters around each server run. It fails when the configuration is
-// wrong or a server run cannot start; errors inside a run are counted in
-// its report.
+// batch once (so that no run pays for the first use of a shape), then runs
+// the raw baseline (batched, then serial) and the server at 1 client, 32
+// clients and saturation, in that order (backwards in every second of
+// SuiteConfig.Rounds), reading the server's padding counters around each
+// server run. It fails when the configuration is wrong or a server run
+// cannot start; errors inside a run are counted in its report.
 func RunSuite(ctx context.Context, cfg SuiteConfig) (SuiteResult, error) {
 	if err := cfg.defaults(); err != nil {
 		return SuiteResult{}, err
@@ -155,34 +171,93 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (SuiteResult, error) {
 			return SuiteResult{}, fmt.Errorf("bench: baseline warm-up, batch %d %v: %w", k, b, err)
 		}
 	}
-	serial := min(cfg.Requests, lowLoadRequests)
-	var r SuiteResult
-	r.Raw = Direct(ctx, DirectConfig{Name: "raw", Batches: cfg.Batches, Callers: cfg.Workers, Items: cfg.Requests, Duration: cfg.Duration}, cfg.Direct)
-	r.RawSerial = Direct(ctx, DirectConfig{Name: "raw serial", Batches: Singles(len(cfg.Bodies)), Items: serial, Duration: cfg.Duration}, cfg.Direct)
-	runs := []struct {
-		dst      *Report
-		name     string
-		clients  int
-		requests int
-	}{
-		{&r.LowLoad, "server 1 client", 1, serial},
-		{&r.Clients32, "server 32 clients", 32, cfg.Requests},
-		{&r.Saturation, "server saturation", 2 * cfg.MaxBatch * cfg.Workers, cfg.Requests},
-	}
-	for _, c := range runs {
-		rep, err := serverRun(ctx, cfg, Config{Name: c.name, URL: cfg.URL, Path: cfg.Path, Bodies: cfg.Bodies, APIKey: cfg.APIKey,
-			Clients: c.clients, Requests: c.requests, Duration: cfg.Duration})
-		if err != nil {
-			return SuiteResult{}, err
+	requests, dur := max(1, cfg.Requests/cfg.Rounds), cfg.Duration/time.Duration(cfg.Rounds)
+	serial := max(1, min(cfg.Requests, lowLoadRequests)/cfg.Rounds)
+	rounds := make([]SuiteResult, cfg.Rounds)
+	for k := range rounds {
+		r := &rounds[k]
+		runs := []func() error{
+			func() error {
+				r.Raw = Direct(ctx, DirectConfig{Name: "raw", Batches: cfg.Batches, Callers: cfg.Workers, Items: requests, Duration: dur}, cfg.Direct)
+				return nil
+			},
+			func() error {
+				r.RawSerial = Direct(ctx, DirectConfig{Name: "raw serial", Batches: Singles(len(cfg.Bodies)), Items: serial, Duration: dur}, cfg.Direct)
+				return nil
+			},
 		}
-		*c.dst = rep
+		for _, c := range []struct {
+			dst      *Report
+			name     string
+			clients  int
+			requests int
+		}{
+			{&r.LowLoad, "server 1 client", 1, serial},
+			{&r.Clients32, "server 32 clients", 32, requests},
+			{&r.Saturation, "server saturation", 2 * cfg.MaxBatch * cfg.Workers, requests},
+		} {
+			runs = append(runs, func() (err error) {
+				*c.dst, err = serverRun(ctx, cfg, Config{Name: c.name, URL: cfg.URL, Path: cfg.Path, Bodies: cfg.Bodies, APIKey: cfg.APIKey,
+					Clients: c.clients, Requests: c.requests, Duration: dur})
+				return err
+			})
+		}
+		if k%2 == 1 {
+			slices.Reverse(runs)
+		}
+		for _, run := range runs {
+			if err := run(); err != nil {
+				return SuiteResult{}, err
+			}
+		}
+		r.Ratios = Ratios{
+			SaturationVsRaw: ratio(r.Saturation.Throughput, r.Raw.Throughput),
+			AddedP50MS:      r.LowLoad.P50MS - r.RawSerial.P50MS,
+			BatchingGain:    ratio(r.Clients32.Throughput, r.LowLoad.Throughput),
+		}
 	}
-	r.Ratios = Ratios{
-		SaturationVsRaw: ratio(r.Saturation.Throughput, r.Raw.Throughput),
-		AddedP50MS:      r.LowLoad.P50MS - r.RawSerial.P50MS,
-		BatchingGain:    ratio(r.Clients32.Throughput, r.LowLoad.Throughput),
+	if len(rounds) == 1 {
+		return rounds[0], nil
 	}
-	return r, nil
+	each := func(f func(Ratios) float64) []float64 {
+		v := make([]float64, len(rounds))
+		for k, r := range rounds {
+			v[k] = f(r.Ratios)
+		}
+		return v
+	}
+	sat := each(func(q Ratios) float64 { return q.SaturationVsRaw })
+	res := rounds[medianIndex(sat)]
+	res.Ratios = Ratios{
+		SaturationVsRaw: median(sat),
+		AddedP50MS:      median(each(func(q Ratios) float64 { return q.AddedP50MS })),
+		BatchingGain:    median(each(func(q Ratios) float64 { return q.BatchingGain })),
+	}
+	for _, r := range rounds {
+		res.Rounds = append(res.Rounds, r.Ratios)
+	}
+	return res, nil
+}
+
+// median returns the median of v (the mean of the middle two when
+// len(v) is even).
+func median(v []float64) float64 {
+	s := slices.Sorted(slices.Values(v))
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// medianIndex returns the index in v of its lower median.
+func medianIndex(v []float64) int {
+	idx := make([]int, len(v))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(v[a], v[b]) })
+	return idx[(len(v)-1)/2]
 }
 
 // serverRun is Run with the server's padding counters read before and

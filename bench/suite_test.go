@@ -196,3 +196,80 @@ func TestRunSuiteErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRunSuiteRounds checks that rounds split the budget, run forwards
+// then backwards, and that each ratio is the median of the rounds'.
+func TestRunSuiteRounds(t *testing.T) {
+	direct, batches := fakeDirect(func(int) error { return nil })
+	raw := [][]int{{0, 2}, {1, 3}, {4}}
+	r, err := RunSuite(context.Background(), SuiteConfig{Direct: direct, URL: fakeTarget(t), Bodies: bodies(5), Batches: raw,
+		MaxBatch: 2, Workers: 2, Requests: 60, Duration: 10 * time.Second, Rounds: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Rounds) != 3 {
+		t.Fatalf("%d rounds, want 3", len(r.Rounds))
+	}
+	col := func(f func(Ratios) float64) []float64 {
+		var v []float64
+		for _, q := range r.Rounds {
+			v = append(v, f(q))
+		}
+		return v
+	}
+	want := Ratios{
+		SaturationVsRaw: median(col(func(q Ratios) float64 { return q.SaturationVsRaw })),
+		AddedP50MS:      median(col(func(q Ratios) float64 { return q.AddedP50MS })),
+		BatchingGain:    median(col(func(q Ratios) float64 { return q.BatchingGain })),
+	}
+	if r.Ratios != want {
+		t.Errorf("ratios %+v, want the rounds' medians %+v", r.Ratios, want)
+	}
+	if got := r.Saturation.Throughput / r.Raw.Throughput; got != r.Ratios.SaturationVsRaw {
+		t.Errorf("reports from a round with saturation ratio %v, want the median %v", got, r.Ratios.SaturationVsRaw)
+	}
+	if r.Raw.Items != 20 || r.LowLoad.Requests != 20 || r.Saturation.Requests != 20 {
+		t.Errorf("a round's runs: raw %d items, 1 client %d and saturation %d requests; want 60/3 each",
+			r.Raw.Items, r.LowLoad.Requests, r.Saturation.Requests)
+	}
+	// After the warm-up (5 singles, 3 batches) the raw runs go batched,
+	// serial (round 1), serial, batched (round 2, backwards), batched,
+	// serial (round 3): four stretches, where running forwards only gives
+	// six. The serial run calls {0}…{4}, the batched one {0 2} {1 3} {4}.
+	var order []string
+	for _, b := range batches()[8:] {
+		kind := "serial"
+		switch {
+		case len(b) > 1:
+			kind = "batched"
+		case b[0] == 4 && len(order) > 0:
+			kind = order[len(order)-1]
+		}
+		if len(order) == 0 || order[len(order)-1] != kind {
+			order = append(order, kind)
+		}
+	}
+	if want := []string{"batched", "serial", "batched", "serial"}; fmt.Sprint(order) != fmt.Sprint(want) {
+		t.Errorf("raw runs in the order %v, want %v", order, want)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		v      []float64
+		median float64
+		index  int
+	}{
+		{[]float64{3}, 3, 0},
+		{[]float64{0.9, 0.8, 0.95}, 0.9, 0},
+		{[]float64{2, 1, 4, 3}, 2.5, 0},
+		{[]float64{5, 5, 1}, 5, 0},
+	} {
+		if got := median(tc.v); got != tc.median {
+			t.Errorf("median(%v) = %v, want %v", tc.v, got, tc.median)
+		}
+		if got := medianIndex(tc.v); got != tc.index {
+			t.Errorf("medianIndex(%v) = %v, want %v", tc.v, got, tc.index)
+		}
+	}
+}

@@ -25,6 +25,7 @@ type benchFlags struct {
 	model, tokenizer, device string
 	mix, threads, workers    int
 	clients, maxRequests     int
+	rounds                   int
 	maxBatch                 int
 	rate                     float64
 	duration                 time.Duration
@@ -60,6 +61,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchFlags, error) {
 	fs.IntVar(&f.mix, "mix", 64, "requests in the default mix (knee X-ray and sperm OmniMedVQA items, PneumoniaMNIST, BUSI, BCCD)")
 	fs.IntVar(&f.maxRequests, "max-requests", 2000, "requests per run (bound; the 1-client runs stop at 200)")
 	fs.DurationVar(&f.duration, "duration", 20*time.Second, "time per run (bound; requests in flight then are drained)")
+	fs.IntVar(&f.rounds, "rounds", 3, "suite: run the five runs this many times, forwards then backwards, each with 1/rounds of --max-requests and --duration; every ratio is the median of the rounds'")
 	fs.StringVar(&f.model, "model", defaultBundles+"/vqa", "suite: VQA bundle to measure; \"random\" exports a random default-size bundle "+
 		"(with --tokenizer) to a temporary folder; \"fake\": the fake model")
 	fs.StringVar(&f.tokenizer, "tokenizer", filepath.Join("models", "testdata", "vqa_tokenizer.json"), "suite: tokenizer.json for --model random")
@@ -77,6 +79,9 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchFlags, error) {
 	}
 	if fs.NArg() > 0 {
 		return f, usageError(fmt.Sprintf("bench: unexpected arguments %q", fs.Args()))
+	}
+	if f.rounds < 1 {
+		return f, usageError("bench: --rounds must be ≥ 1")
 	}
 	if f.workers < 0 || f.threads < 0 || f.maxBatch < 1 || f.mix < 1 {
 		return f, usageError("bench: --workers and --threads must be ≥ 0, --max-batch and --mix ≥ 1")

@@ -53,6 +53,19 @@ func TestBenchSection(t *testing.T) {
 	if got := benchSection(rec); !strings.Contains(got, "| 0.90 × | no |") {
 		t.Errorf("an unmet goal is not marked:\n%s", got)
 	}
+	rec.Suite.Rounds = []bench.Ratios{{SaturationVsRaw: 0.91, AddedP50MS: 0.5, BatchingGain: 0.8},
+		{SaturationVsRaw: 0.97, AddedP50MS: 0.75, BatchingGain: 0.9}, {SaturationVsRaw: 0.99, AddedP50MS: 1.5, BatchingGain: 1.1}}
+	got = benchSection(rec)
+	for _, want := range []string{
+		"ran 3 rounds",
+		"| 0.97 × (rounds: 0.91 to 0.99) | yes |",
+		"| +0.75 ms (rounds: +0.50 to +1.50) | yes |",
+		"| 0.90 × (rounds: 0.80 to 1.10) | no |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("section with rounds lacks %q:\n%s", want, got)
+		}
+	}
 }
 
 func TestRenderBenchReadme(t *testing.T) {

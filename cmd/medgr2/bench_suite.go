@@ -62,7 +62,7 @@ func benchSuite(ctx context.Context, f benchFlags, mix []bench.Item, bodies [][]
 	batches := rawBatches(t.lengths, len(mix), f.maxBatch)
 	load := startLoad()
 	rec.Suite, err = bench.RunSuite(ctx, bench.SuiteConfig{Direct: t.raw, Bodies: bodies, Batches: batches,
-		URL: url, Path: "/v1/vqa", MaxBatch: f.maxBatch, Workers: f.workers, Requests: f.maxRequests, Duration: f.duration})
+		URL: url, Path: "/v1/vqa", MaxBatch: f.maxBatch, Workers: f.workers, Requests: f.maxRequests, Duration: f.duration, Rounds: f.rounds})
 	rec.OtherCPU = load.otherShare(rec.Cores)
 	if err == nil && t.lengths != nil {
 		// The raw runs' padding, from one pass over their batches.
