@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ type benchFlags struct {
 	mix, threads, workers    int
 	clients, maxRequests     int
 	rounds                   int
+	cpuProfile               string
 	maxBatch                 int
 	rate                     float64
 	duration                 time.Duration
@@ -74,6 +76,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchFlags, error) {
 	fs.DurationVar(&f.fakeItem, "fake-item-cost", 500*time.Microsecond, "suite: fake model cost per item")
 	fs.StringVar(&f.out, "out", "", "suite: write "+benchJSONFile+" (the record) and "+benchPNGFile+" (req/s and p50 per run) to this folder")
 	fs.BoolVar(&f.asJSON, "json", false, "print JSON instead of a table")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "suite: write a Go CPU profile of the whole suite (server and raw runs, this process) to this file, for `go tool pprof`")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -118,6 +121,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return writeJSON(stdout, rep)
 		}
 		return bench.WriteTable(stdout, []bench.Report{rep})
+	}
+	if f.cpuProfile != "" {
+		stop, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	rec, err := benchSuite(ctx, f, mix, bodies)
 	if err != nil {
@@ -216,4 +226,21 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// startCPUProfile starts a CPU profile into path; stop ends it and closes
+// the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	out, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		out.Close()
+		return nil, fmt.Errorf("bench: cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		out.Close()
+	}, nil
 }

@@ -59,11 +59,18 @@ func TestBenchSuiteFake(t *testing.T) {
 	if got.Sources["knee"] != 2 || got.Sources["bccd"] != 2 || len(got.Sources) != 5 {
 		t.Fatalf("mix sources %v", got.Sources)
 	}
+	if len(s.Rounds) != 3 {
+		t.Errorf("%d rounds of ratios, want the default 3", len(s.Rounds))
+	}
 	out.Reset()
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
 	err = runBench(context.Background(), []string{"--model", "fake", "--data", benchData, "--mix", "5", "--max-requests", "8", "--max-batch", "2",
-		"--fake-batch-cost", "1ms", "--fake-item-cost", "10us"}, &out, io.Discard)
+		"--fake-batch-cost", "1ms", "--fake-item-cost", "10us", "--rounds", "1", "--cpuprofile", prof}, &out, io.Discard)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
+		t.Errorf("cpu profile: %v", err)
 	}
 	for _, want := range []string{"raw serial", "server saturation", "batching gain, 32 clients vs 1", "p95 ms", "padding"} {
 		if !strings.Contains(out.String(), want) {
