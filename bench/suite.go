@@ -59,10 +59,10 @@ type SuiteConfig struct {
 	Duration time.Duration
 	// Rounds repeats the five runs that many times, in turn forwards
 	// and backwards (raw … saturation, then saturation … raw), each run
-	// with 1/Rounds of Requests and Duration, so that a drift of the
-	// machine during the suite (another process, the CPU clock) falls on
-	// both sides of every ratio. Each ratio is then the median of the
-	// rounds'. Default 1.
+	// with the whole of Requests and Duration (shorter runs weigh their
+	// ramp-up and drain more), so that a drift of the machine during the
+	// suite (another process, the CPU clock) falls on both sides of every
+	// ratio. Each ratio is then the median of the rounds'. Default 1.
 	Rounds int
 }
 
@@ -171,8 +171,8 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (SuiteResult, error) {
 			return SuiteResult{}, fmt.Errorf("bench: baseline warm-up, batch %d %v: %w", k, b, err)
 		}
 	}
-	requests, dur := max(1, cfg.Requests/cfg.Rounds), cfg.Duration/time.Duration(cfg.Rounds)
-	serial := max(1, min(cfg.Requests, lowLoadRequests)/cfg.Rounds)
+	requests, dur := cfg.Requests, cfg.Duration
+	serial := min(cfg.Requests, lowLoadRequests)
 	rounds := make([]SuiteResult, cfg.Rounds)
 	for k := range rounds {
 		r := &rounds[k]

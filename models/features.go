@@ -120,20 +120,30 @@ func (v *VLM) checkPixels(p *preprocessing.Pixels) error {
 // total patch count, so ImageFeatures calls it once per image.
 func (v *VLM) encodeImages(ctx context.Context, imgs []*preprocessing.Pixels) (_ []float32, err error) {
 	defer traceVision(ctx, time.Now())
-	var px []float32
 	var grid []int64
-	patches := 0
+	patches, values := 0, 0
 	for _, img := range imgs {
-		px = append(px, img.Values...)
 		grid = append(grid, img.GridTHW[:]...)
 		patches += img.NumPatches
+		values += len(img.Values)
 	}
 	if patches == 0 {
 		return nil, nil
 	}
 	half := v.bundle.Names.Half
-	pxBuf := newFloatBuf(half.PixelValues, len(px), 0)
-	pxBuf.set(0, px)
+	var pxBuf floatBuf
+	if len(imgs) == 1 && !half.PixelValues {
+		// One float32 image (how ImageFeatures calls): its values feed
+		// the encoder as they are, without a copy of a few megabytes.
+		pxBuf = floatBuf{f32: imgs[0].Values}
+	} else {
+		pxBuf = newFloatBuf(half.PixelValues, values, 0)
+		off := 0
+		for _, img := range imgs {
+			pxBuf.set(off, img.Values)
+			off += len(img.Values)
+		}
+	}
 	pxT, err := pxBuf.tensor([]int64{int64(patches), int64(v.cfg.Vision.PatchDim())})
 	if err != nil {
 		return nil, fmt.Errorf("models: pixel_values: %w", err)

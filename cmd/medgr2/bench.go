@@ -63,7 +63,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchFlags, error) {
 	fs.IntVar(&f.mix, "mix", 64, "requests in the default mix (knee X-ray and sperm OmniMedVQA items, PneumoniaMNIST, BUSI, BCCD)")
 	fs.IntVar(&f.maxRequests, "max-requests", 2000, "requests per run (bound; the 1-client runs stop at 200)")
 	fs.DurationVar(&f.duration, "duration", 20*time.Second, "time per run (bound; requests in flight then are drained)")
-	fs.IntVar(&f.rounds, "rounds", 3, "suite: run the five runs this many times, forwards then backwards, each with 1/rounds of --max-requests and --duration; every ratio is the median of the rounds'")
+	fs.IntVar(&f.rounds, "rounds", 3, "suite: run the five runs this many times, forwards then backwards, each run with the whole --max-requests and --duration; every ratio is the median of the rounds'")
 	fs.StringVar(&f.model, "model", defaultBundles+"/vqa", "suite: VQA bundle to measure; \"random\" exports a random default-size bundle "+
 		"(with --tokenizer) to a temporary folder; \"fake\": the fake model")
 	fs.StringVar(&f.tokenizer, "tokenizer", filepath.Join("models", "testdata", "vqa_tokenizer.json"), "suite: tokenizer.json for --model random")
