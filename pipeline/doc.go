@@ -11,8 +11,10 @@
 //   - data: the benchmark, built from labelled collections by data/builder
 //     (train/validation/test split by image, held-out modalities);
 //   - tokenizer: a BPE tokenizer trained on the benchmark's text;
-//   - pretrain (when Config.Pretrain.Items is set): the shared base
-//     models. The paper starts from a pretrained VLM; ours are tiny and
+//   - pretrain-vision, pretrain and pretrain-generator (when
+//     Config.Pretrain.Items is set): the shared base models, the vision
+//     encoder first (when Pretrain.Vision is on), then the VQA base and
+//     the generator base, which can train at once. The paper starts from a pretrained VLM; ours are tiny and
 //     random, and a random policy never learns to point from an answer to
 //     its letter on a few dozen seed items. So a VQA base and a generator
 //     base are trained, text only, on real OmniMedVQA questions (items of
@@ -60,6 +62,15 @@
 //     use of every VQA model (eval.ImageSensitivity on the test split),
 //     round log, claim checks, stage times), results.json, metrics.jsonl and the
 //     curves rounds.png and training.png, in the stage folder and OutDir.
+//
+// # Running stages at once
+//
+// Options.Jobs stages run at once, each as soon as the stages it reads
+// are done, the earliest in plan order first: with two jobs the
+// generator base and then the seeds' rounds train beside the VQA base.
+// A stage's outputs depend only on what it reads, so the schedule never
+// changes results (TestJobsSameResults); `medgr2 pipeline --jobs` sets it
+// (default the cores, with one ONNX Runtime thread each).
 //
 // # Resuming
 //
