@@ -92,10 +92,10 @@ type Batcher[In, Out any] struct {
 	slots chan struct{} // admission semaphore: one token per queued request
 	wake  chan struct{} // buffered (1): nudges the loop when work arrives
 
-	mu      sync.Mutex          // guards pending, closed, cursor, heavy and busy
+	mu      sync.Mutex          // guards pending, closed, passed, heavy and busy
 	pending []*request[In, Out] // queued requests in arrival order
 	closed  bool                // no more admissions once set
-	cursor  int                 // round-robin position over padding keys
+	passed  map[int]int         // padding key → batches taken while it waited
 	heavy   int                 // heavy batches running now (Config.HeavyKey)
 	busy    int                 // batches running now, at most Config.Workers
 	direct  sync.WaitGroup      // lone requests running on their Submit goroutine
@@ -132,6 +132,7 @@ func New[In, Out any](cfg Config, run RunFunc[In, Out]) *Batcher[In, Out] {
 		runCtx:    ctx,
 		runCancel: cancel,
 		stopped:   make(chan struct{}),
+		passed:    map[int]int{},
 	}
 	var wg sync.WaitGroup
 	for range cfg.Workers {
@@ -360,12 +361,16 @@ func (b *Batcher[In, Out]) failPending() {
 	b.pending = nil
 }
 
-// pickKey chooses the padding bucket to serve next, round-robin over the
-// distinct keys in arrival order of their oldest request, so no bucket
-// starves; heavy keys are left out while HeavyWorkers heavy batches run.
-// It returns the key, how many requests it holds and the arrival time of
-// its oldest request; ok is false when no queued key may run now. The
-// caller holds mu.
+// pickKey chooses the padding bucket to serve next: the fullest (the
+// one with the oldest request among equals), so that under load batches
+// come out as large as the queue allows, unless a bucket has been passed
+// over as many times as there are buckets queued; then the longest
+// passed goes first (the one with the oldest request among equals), so
+// no bucket waits for more batches than round-robin would make it.
+// Heavy keys are left out while HeavyWorkers heavy batches run. It
+// returns the key, how many requests it holds and the arrival time of its
+// oldest request; ok is false when no queued key may run now. The caller
+// holds mu.
 func (b *Batcher[In, Out]) pickKey() (key, count int, oldest time.Time, ok bool) {
 	var keys []int
 	seen := map[int]int{}
@@ -376,7 +381,7 @@ func (b *Batcher[In, Out]) pickKey() (key, count int, oldest time.Time, ok bool)
 			continue
 		}
 		if _, ok := seen[r.key]; !ok {
-			keys = append(keys, r.key)
+			keys = append(keys, r.key) // in order of their oldest request
 			first[r.key] = r.enqueued
 		}
 		seen[r.key]++
@@ -384,9 +389,14 @@ func (b *Batcher[In, Out]) pickKey() (key, count int, oldest time.Time, ok bool)
 	if len(keys) == 0 {
 		return 0, 0, time.Time{}, false
 	}
-	key = keys[b.cursor%len(keys)]
-	// A full bucket goes first only if it is the one under the cursor; the
-	// cursor advances after every batch so every bucket gets its turn.
+	key = keys[0]
+	due := b.passed[key] >= len(keys)
+	for _, k := range keys[1:] {
+		switch kDue := b.passed[k] >= len(keys); {
+		case kDue && !due, kDue && b.passed[k] > b.passed[key], !due && !kDue && seen[k] > seen[key]:
+			key, due = k, kDue
+		}
+	}
 	return key, seen[key], first[key], true
 }
 
@@ -409,7 +419,22 @@ func (b *Batcher[In, Out]) take(key int) []*request[In, Out] {
 	}
 	clear(b.pending[len(keep):])
 	b.pending = keep
-	b.cursor++
+	// Every other bucket still queued was passed over once more.
+	delete(b.passed, key)
+	queued := map[int]bool{}
+	for _, r := range b.pending {
+		if r.key != key {
+			queued[r.key] = true
+		}
+	}
+	for k := range b.passed {
+		if !queued[k] {
+			delete(b.passed, k)
+		}
+	}
+	for k := range queued {
+		b.passed[k]++
+	}
 	return batch
 }
 

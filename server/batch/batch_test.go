@@ -297,3 +297,55 @@ func BenchmarkSubmitParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestFullestBucketFirst queues, behind a running batch, one request of
+// bucket 1, five of bucket 2 and two of bucket 3 (MaxBatch 4, one
+// worker). The fullest bucket goes first, then the next fullest, then
+// bucket 1, passed over as many times as there were buckets queued,
+// before the rest of bucket 2: round-robin would have run 1, 2, 3, 2.
+func TestFullestBucketFirst(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var order [][]int
+	run := func(ctx context.Context, in []int) ([]int, error) {
+		if in[0] == 0 {
+			<-release // the first batch holds the worker while the queue fills
+		}
+		mu.Lock()
+		order = append(order, slices.Clone(in))
+		mu.Unlock()
+		return in, nil
+	}
+	b := New(Config{MaxBatch: 4, Workers: 1}, run)
+	var wg sync.WaitGroup
+	submit := func(v, key int) {
+		wg.Go(func() {
+			if _, _, err := b.Submit(context.Background(), v, key); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	submit(0, 0)
+	waitFor(t, func() bool { return b.busy1() })
+	queue := []struct{ v, key int }{{10, 1}, {20, 2}, {21, 2}, {22, 2}, {23, 2}, {24, 2}, {30, 3}, {31, 3}}
+	for i, q := range queue {
+		submit(q.v, q.key)
+		waitFor(t, func() bool { return b.Depth() == i+1 })
+	}
+	close(release)
+	wg.Wait()
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := [][]int{{0}, {20, 21, 22, 23}, {30, 31}, {10}, {24}}
+	if fmt.Sprint(order) != fmt.Sprint(want) {
+		t.Errorf("batches %v, want %v", order, want)
+	}
+}
+
+// busy1 reports whether a batch is running; for tests.
+func (b *Batcher[In, Out]) busy1() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.busy > 0
+}

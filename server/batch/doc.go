@@ -19,8 +19,9 @@
 //     Config.MaxBatch requests and runs it;
 //   - requests carry a padding key (a sequence-length bucket, such as
 //     [LengthKey] of the prompt's tokens): only equal keys share a batch,
-//     and a round-robin cursor over the keys present means no bucket
-//     starves; [PaddingMeter] measures the padding share that is left;
+//     and the fullest bucket goes first unless another has been passed
+//     over as many times as there are buckets queued, so batches are as
+//     large as the queue allows and no bucket starves; [PaddingMeter] measures the padding share that is left;
 //   - keys at or over Config.HeavyKey (long prompts) run on at most
 //     Config.HeavyWorkers workers at once (default Workers−1), so short
 //     requests queued behind long ones keep a worker;
