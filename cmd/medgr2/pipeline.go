@@ -59,8 +59,10 @@ func parsePipelineFlags(args []string, stderr io.Writer) (*pipelineFlags, error)
 		return nil, usageError("pipeline: --jobs must be ≥ 1")
 	}
 	if f.threads == 0 {
-		// Small models gain little from intra-op threads (the quick run:
-		// 206 s with 2 threads, 219 s with 1), so the cores go to jobs.
+		// Small models gain little from intra-op threads, so the cores go
+		// to jobs (docs/2026-12-07-pipeline-jobs.md); one thread per
+		// session also keeps training repeatable, which multi-threaded
+		// reductions are not.
 		f.threads = max(1, goruntime.NumCPU()/f.jobs)
 	}
 	return f, nil
