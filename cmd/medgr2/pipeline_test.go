@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 
@@ -86,6 +89,7 @@ func TestPipelineUsageErrors(t *testing.T) {
 		{"extra argument", []string{"pipeline", "extra"}, true, nil},
 		{"bad flag", []string{"pipeline", "--nope"}, true, nil},
 		{"negative threads", []string{"pipeline", "--threads", "-1"}, true, nil},
+		{"no jobs", []string{"pipeline", "--jobs", "0"}, true, nil},
 		{"missing config", []string{"pipeline", "--config", filepath.Join(dir, "none.json")}, false, pipeline.ErrConfig},
 		{"invalid config", []string{"pipeline", "--config", bad}, false, pipeline.ErrConfig},
 	}
@@ -112,4 +116,28 @@ func tailOf(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// TestPipelineThreadsFollowJobs checks that without --threads each job
+// gets its share of the cores, at least one thread, and that --threads
+// given is kept.
+func TestPipelineThreadsFollowJobs(t *testing.T) {
+	cores := goruntime.NumCPU()
+	for _, tc := range []struct {
+		args    []string
+		threads int
+	}{
+		{[]string{"--jobs", "1"}, cores},
+		{[]string{"--jobs", fmt.Sprint(cores)}, 1},
+		{[]string{"--jobs", fmt.Sprint(4 * cores)}, 1},
+		{[]string{"--jobs", "2", "--threads", "3"}, 3},
+	} {
+		f, err := parsePipelineFlags(tc.args, io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if f.threads != tc.threads {
+			t.Errorf("%v: %d threads, want %d", tc.args, f.threads, tc.threads)
+		}
+	}
 }
