@@ -11,10 +11,11 @@
 //   - data: the benchmark, built from labelled collections by data/builder
 //     (train/validation/test split by image, held-out modalities);
 //   - tokenizer: a BPE tokenizer trained on the benchmark's text;
-//   - pretrain-vision, pretrain and pretrain-generator (when
-//     Config.Pretrain.Items is set): the shared base models, the vision
-//     encoder first (when Pretrain.Vision is on), then the VQA base and
-//     the generator base, which can train at once. The paper starts from a pretrained VLM; ours are tiny and
+//   - pretrain-vision, pretrain, pretrain-generator and pretrain-reward
+//     (when Config.Pretrain.Items is set): the shared base models, the
+//     vision encoder first (when Pretrain.Vision is on), then the VQA,
+//     generator and (when Pretrain.Reward is on) reward bases, which can
+//     train at once. The paper starts from a pretrained VLM; ours are tiny and
 //     random, and a random policy never learns to point from an answer to
 //     its letter on a few dozen seed items. So a VQA base and a generator
 //     base are trained, text only, on real OmniMedVQA questions (items of

@@ -65,7 +65,7 @@ func (tr *stageTrace) checkOrder(t *testing.T, p *Pipeline) {
 	}
 }
 
-// TestJobsSameResults runs the loop (with pretraining) one stage at a
+// TestJobsSameResults runs the loop (with every pretrained base) one stage at a
 // time and three at once: the results are the same, no stage starts
 // before its inputs are done, and no more than Jobs stages run at once.
 func TestJobsSameResults(t *testing.T) {
@@ -74,6 +74,7 @@ func TestJobsSameResults(t *testing.T) {
 		cfg := pretrainConfig(t)
 		cfg.Seeds = []uint64{1, 2}
 		cfg.Pretrain.Vision = VisionPretrainConfig{Steps: 5}
+		cfg.Pretrain.Reward = TrainOptions{Epochs: 1, BatchSize: 8, LearningRate: 1e-3}
 		cfg.Probe.Limit = 4
 		p, err := New(cfg, newFake(cfg.OutDir), Options{Jobs: jobs, Progress: &bytes.Buffer{}})
 		if err != nil {
@@ -101,7 +102,7 @@ func TestJobsSameResults(t *testing.T) {
 		if res.Elapsed <= 0 || res.Elapsed > res.Total+1 {
 			t.Errorf("jobs %d: elapsed %.3f s, stages summed %.3f s", jobs, res.Elapsed, res.Total)
 		}
-		for _, part := range []string{PretrainPartVQA, PretrainPartGenerator, PretrainPartEval} {
+		for _, part := range []string{PretrainPartVQA, PretrainPartGenerator, PretrainPartReward, PretrainPartEval} {
 			if _, ok := res.PretrainParts[part]; !ok {
 				t.Errorf("jobs %d: pretrain part %s not timed: %v", jobs, part, res.PretrainParts)
 			}
@@ -156,39 +157,5 @@ func TestJobsFailureKeepsFinishedStages(t *testing.T) {
 	}
 	if !slices.Contains(p2.Ran(), se.Stage) || !slices.Contains(p2.Ran(), StageReport) {
 		t.Errorf("resumed run ran %v, want %s and the report among them", p2.Ran(), se.Stage)
-	}
-}
-
-// TestEach checks the bounded fan-out: every index runs once, no more
-// than Jobs at once, and an error cancels the rest and comes back.
-func TestEach(t *testing.T) {
-	p := &Pipeline{jobs: 2}
-	var mu sync.Mutex
-	seen, inFlight, peak := map[int]int{}, 0, 0
-	err := p.each(context.Background(), 7, func(ctx context.Context, i int) error {
-		mu.Lock()
-		seen[i]++
-		inFlight++
-		peak = max(peak, inFlight)
-		mu.Unlock()
-		time.Sleep(time.Millisecond)
-		mu.Lock()
-		inFlight--
-		mu.Unlock()
-		return nil
-	})
-	if err != nil || len(seen) != 7 || peak > 2 {
-		t.Errorf("err %v, seen %v, peak %d", err, seen, peak)
-	}
-	boom := errors.New("boom")
-	err = p.each(context.Background(), 5, func(ctx context.Context, i int) error {
-		if i == 1 {
-			return boom
-		}
-		<-ctx.Done() // the others wait until the failure cancels them
-		return ctx.Err()
-	})
-	if !errors.Is(err, boom) {
-		t.Errorf("err = %v, want boom", err)
 	}
 }

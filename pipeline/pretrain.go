@@ -21,9 +21,23 @@ const (
 	// PretrainConfig.Grounding is on, and evaluates it.
 	StagePretrain = "pretrain"
 	// StagePretrainGenerator trains the generator's base on the same
-	// questions (and the reward model's, when Pretrain.Reward is on).
+	// questions.
 	StagePretrainGenerator = "pretrain-generator"
+	// StagePretrainReward trains the reward model's base on them, when
+	// Pretrain.Reward is on.
+	StagePretrainReward = "pretrain-reward"
 )
+
+// baseStage returns the stage that pretrains role's base.
+func baseStage(role Role) string {
+	switch role {
+	case RoleVQA:
+		return StagePretrain
+	case RoleReward:
+		return StagePretrainReward
+	}
+	return StagePretrainGenerator
+}
 
 // PolicyBase is the report row of the pretrained VQA base before any
 // MedGR² data.
@@ -88,7 +102,7 @@ type PretrainSummary struct {
 	// Probe* names); nil when the probe is off.
 	Probe map[string][]ProbeResult `json:"probe,omitempty"`
 	// Seconds is the wall time of each part of the stage (the
-	// PretrainPart* names); parts that ran at once overlap.
+	// PretrainPart* names).
 	Seconds map[string]float64 `json:"seconds,omitempty"`
 }
 
@@ -231,10 +245,7 @@ func (p *Pipeline) timer(sum *PretrainSummary) func(part string, f func() error)
 	return func(part string, f func() error) error {
 		t0 := p.now()
 		err := f()
-		secs := p.now().Sub(t0).Seconds()
-		p.mu.Lock()
-		sum.Seconds[part] = secs
-		p.mu.Unlock()
+		sum.Seconds[part] = p.now().Sub(t0).Seconds()
 		return err
 	}
 }
@@ -302,35 +313,36 @@ func (p *Pipeline) runPretrain(ctx context.Context, dir string) (any, error) {
 	return sum, nil
 }
 
-// runPretrainGenerator trains the generator base (StagePretrainGenerator)
-// and, when Pretrain.Reward trains one, the reward base, up to p.jobs at
-// once: each starts from its own copy of the pretrained encoder and
-// writes its own folder.
+// runPretrainGenerator trains the generator base (StagePretrainGenerator).
 func (p *Pipeline) runPretrainGenerator(ctx context.Context, dir string) (any, error) {
 	ex, dropped, err := p.pretrainItems()
 	if err != nil {
 		return nil, err
 	}
 	sum := PretrainSummary{Items: len(ex), Dropped: dropped}
-	type job struct {
-		role  Role
-		part  string
-		train func(from, out string) (TrainStats, error)
-		stats *TrainStats
+	err = p.timer(&sum)(PretrainPartGenerator, func() error {
+		return p.trainBase(ctx, dir, RoleGenerator, &sum.Generator, func(from, out string) (TrainStats, error) {
+			return p.be.SFT(ctx, from, out, RoleGenerator, ex, p.opts(p.cfg.Pretrain.Generator, pretrainSeed))
+		})
+	})
+	if err != nil {
+		return nil, err
 	}
-	jobs := []job{{RoleGenerator, PretrainPartGenerator, func(from, out string) (TrainStats, error) {
-		return p.be.SFT(ctx, from, out, RoleGenerator, ex, p.opts(p.cfg.Pretrain.Generator, pretrainSeed))
-	}, &sum.Generator}}
-	if p.pretrained(RoleReward) {
-		sum.Reward = &TrainStats{}
-		jobs = append(jobs, job{RoleReward, PretrainPartReward, func(from, out string) (TrainStats, error) {
+	return sum, nil
+}
+
+// runPretrainReward trains the reward base (StagePretrainReward) on the
+// pretraining items graded without the irrelevant level (textGraded).
+func (p *Pipeline) runPretrainReward(ctx context.Context, dir string) (any, error) {
+	ex, dropped, err := p.pretrainItems()
+	if err != nil {
+		return nil, err
+	}
+	sum := PretrainSummary{Items: len(ex), Dropped: dropped, Reward: &TrainStats{}}
+	err = p.timer(&sum)(PretrainPartReward, func() error {
+		return p.trainBase(ctx, dir, RoleReward, sum.Reward, func(from, out string) (TrainStats, error) {
 			return p.be.TrainReward(ctx, from, out, textGraded(ex, pretrainSeed), p.opts(p.cfg.Pretrain.Reward, pretrainSeed))
-		}, sum.Reward})
-	}
-	timed := p.timer(&sum)
-	err = p.each(ctx, len(jobs), func(ctx context.Context, i int) error {
-		j := jobs[i]
-		return timed(j.part, func() error { return p.trainBase(ctx, dir, j.role, j.stats, j.train) })
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -358,11 +370,7 @@ func (p *Pipeline) trainBase(ctx context.Context, dir string, role Role, stats *
 // random bundle written into dir. done removes what start wrote.
 func (p *Pipeline) start(ctx context.Context, dir string, role Role, seed uint64) (path string, done func() error, err error) {
 	if p.pretrained(role) {
-		st := StagePretrainGenerator
-		if role == RoleVQA {
-			st = StagePretrain
-		}
-		base := filepath.Join(p.stageDir(st), string(role))
+		base := filepath.Join(p.stageDir(baseStage(role)), string(role))
 		if _, err := os.Stat(base); err != nil {
 			return "", nil, fmt.Errorf("%w: pretrained %s base: %w", ErrData, role, err)
 		}

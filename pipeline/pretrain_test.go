@@ -76,14 +76,14 @@ func TestPretrainRewardBase(t *testing.T) {
 		dir     string
 		trained int
 	}{
-		{filepath.Join(p.stageDir(StagePretrainGenerator), string(RoleReward)), 1},
+		{filepath.Join(p.stageDir(StagePretrainReward), string(RoleReward)), 1},
 		{filepath.Join(p.stageDir(roundStage(1, 0)), dirReward), 2},
 		{filepath.Join(p.stageDir(roundStage(1, 1)), dirReward), 3},
 	} {
 		wantMarker(t, tt.dir, RoleReward, tt.trained)
 	}
 	var sum PretrainSummary
-	if err := readJSON(filepath.Join(p.stageDir(StagePretrainGenerator), SummaryFile), &sum); err != nil {
+	if err := readJSON(filepath.Join(p.stageDir(StagePretrainReward), SummaryFile), &sum); err != nil {
 		t.Fatal(err)
 	}
 	if sum.Reward == nil || sum.Reward.Steps == 0 {

@@ -169,8 +169,8 @@ func (p *Pipeline) collect() (*Results, []MetricRecord, error) {
 	if p.pretrainEnabled() {
 		sums := map[string]*PretrainSummary{}
 		res.PretrainParts = map[string]float64{}
-		for _, st := range []string{StagePretrainVision, StagePretrain, StagePretrainGenerator} {
-			if st == StagePretrainVision && !p.visionEnabled() {
+		for _, st := range []string{StagePretrainVision, StagePretrain, StagePretrainGenerator, StagePretrainReward} {
+			if st == StagePretrainVision && !p.visionEnabled() || st == StagePretrainReward && !p.pretrained(RoleReward) {
 				continue
 			}
 			var sum PretrainSummary
@@ -379,17 +379,10 @@ func (p *Pipeline) markdown(res *Results) string {
 		if secs, ok := res.Stages[name]; ok {
 			fmt.Fprintf(&b, "| %s | %.1f |\n", name, secs)
 		}
-		var parts []string
-		switch name {
-		case StagePretrain:
-			parts = []string{PretrainPartVQA, PretrainPartEval}
-		case StagePretrainGenerator:
-			parts = []string{PretrainPartGenerator, PretrainPartReward}
+		if name != StagePretrain {
+			continue // the other stages are one part each
 		}
-		if len(parts) > 0 && !hasAll(res.PretrainParts, parts) {
-			parts = parts[:0] // one part: the stage's own row says it
-		}
-		for _, part := range parts {
+		for _, part := range []string{PretrainPartVQA, PretrainPartEval} {
 			if secs, ok := res.PretrainParts[part]; ok {
 				fmt.Fprintf(&b, "| %s: %s | %.1f |\n", name, part, secs)
 			}
@@ -589,14 +582,4 @@ func LoadResults(outDir string) (*Results, error) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrData, ResultsFile, err)
 	}
 	return &r, nil
-}
-
-// hasAll reports whether m has every key.
-func hasAll(m map[string]float64, keys []string) bool {
-	for _, k := range keys {
-		if _, ok := m[k]; !ok {
-			return false
-		}
-	}
-	return true
 }

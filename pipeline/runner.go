@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -36,8 +35,7 @@ type Options struct {
 	// reads its outputs. Nil means SameCode(BuildIdentity()).
 	Code CodeFunc
 	// Jobs is how many stages may run at once, as their dependencies
-	// allow (and, inside the pretrain stage, how many bases train at
-	// once). 0 or 1 runs them one at a time, in plan order. A stage's
+	// allow. 0 or 1 runs them one at a time, in plan order. A stage's
 	// outputs depend only on the stages it reads, never on the schedule,
 	// but the Backend must then be safe for concurrent use and each job
 	// should get its share of the cores (ortbackend.Options.Threads).
@@ -51,7 +49,6 @@ type Pipeline struct {
 	out    io.Writer
 	now    func() time.Time
 	jobs   int
-	mu     sync.Mutex // guards summaries that parts of one stage fill at once
 	stages []stage
 	hashes map[string]string
 	// ran and skipped list the stages of the last Run, in order.
@@ -251,40 +248,6 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(b)
-}
-
-// each calls f(ctx, i) for every i below n, up to p.jobs calls at once.
-// The first error cancels the context the others were given; each
-// returns it once every call has returned.
-func (p *Pipeline) each(ctx context.Context, n int, f func(ctx context.Context, i int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make([]error, n)
-	free := make(chan struct{}, p.jobs)
-	var wg sync.WaitGroup
-	for i := range n {
-		free <- struct{}{}
-		if ctx.Err() != nil {
-			<-free
-			break
-		}
-		wg.Go(func() {
-			defer func() { <-free }()
-			if errs[i] = f(ctx, i); errs[i] != nil {
-				cancel()
-			}
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return err
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	return ctx.Err()
 }
 
 // runStage runs s into a fresh temporary folder and renames it to dir.

@@ -58,7 +58,7 @@ func (p *Pipeline) plan() []stage {
 	}
 	var reportDeps []string
 	if p.pretrainEnabled() {
-		// The VQA and generator bases train at once when Jobs allows.
+		// The bases train at once when Jobs allows.
 		conf, code := []any{c.Pretrain, p.evalConf()}, []string{CodeLoop, CodeBackend, CodeBenchmark}
 		deps := []string{StageData, StageTokenizer}
 		if p.visionEnabled() {
@@ -70,6 +70,10 @@ func (p *Pipeline) plan() []stage {
 			stage{name: StagePretrain, deps: deps, conf: conf, code: code, run: p.runPretrain},
 			stage{name: StagePretrainGenerator, deps: deps, conf: conf, code: code, run: p.runPretrainGenerator})
 		reportDeps = append(reportDeps, StagePretrain, StagePretrainGenerator)
+		if p.pretrained(RoleReward) {
+			stages = append(stages, stage{name: StagePretrainReward, deps: deps, conf: conf, code: code, run: p.runPretrainReward})
+			reportDeps = append(reportDeps, StagePretrainReward)
+		}
 	}
 	for _, s := range c.Seeds {
 		stages = append(stages, p.seedStages(s)...)
@@ -102,6 +106,9 @@ func (p *Pipeline) seedStages(s uint64) []stage {
 	if p.pretrainEnabled() {
 		base = append(base, StagePretrain)
 		genBase = append(genBase, StagePretrainGenerator)
+	}
+	if p.pretrained(RoleReward) {
+		genBase = append(genBase, StagePretrainReward)
 	}
 	out := []stage{
 		{name: name("seed"), deps: []string{StageData}, conf: []any{c.SeedFraction, s}, code: []string{CodeLoop},

@@ -40,7 +40,7 @@ func parsePipelineFlags(args []string, stderr io.Writer) (*pipelineFlags, error)
 	fs.BoolVar(&f.fresh, "fresh", false, "delete the output folder first instead of resuming")
 	fs.Var(&f.device, "device", "execution device: auto, cpu, cuda or cuda:N")
 	fs.IntVar(&f.threads, "threads", 0, "ONNX Runtime intra-op threads per session (0: the cores over --jobs, at least 1)")
-	fs.IntVar(&f.jobs, "jobs", goruntime.NumCPU(), "stages (and pretrained bases) that may run at once, as their inputs allow; 1 runs them in plan order")
+	fs.IntVar(&f.jobs, "jobs", goruntime.NumCPU(), "stages that may run at once, as their inputs allow; 1 runs them in plan order")
 	fs.StringVar(&f.readme, "readme", "", "with --defaults: rewrite this README's results section from the exported RESULTS.json (e.g. README.md)")
 	fs.StringVar(&f.defaults, "defaults", "", "after the run, copy the first seed's vqa/generator/reward bundles into this folder (e.g. models/default)")
 	if err := fs.Parse(args); err != nil {
