@@ -171,8 +171,7 @@ func RunSuite(ctx context.Context, cfg SuiteConfig) (SuiteResult, error) {
 			return SuiteResult{}, fmt.Errorf("bench: baseline warm-up, batch %d %v: %w", k, b, err)
 		}
 	}
-	requests, dur := cfg.Requests, cfg.Duration
-	serial := min(cfg.Requests, lowLoadRequests)
+	requests, dur, serial := cfg.Requests, cfg.Duration, min(cfg.Requests, lowLoadRequests)
 	rounds := make([]SuiteResult, cfg.Rounds)
 	for k := range rounds {
 		r := &rounds[k]

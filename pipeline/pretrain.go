@@ -313,37 +313,27 @@ func (p *Pipeline) runPretrain(ctx context.Context, dir string) (any, error) {
 	return sum, nil
 }
 
-// runPretrainGenerator trains the generator base (StagePretrainGenerator).
-func (p *Pipeline) runPretrainGenerator(ctx context.Context, dir string) (any, error) {
+// runPretrainBase trains the generator's base (StagePretrainGenerator)
+// or the reward model's (StagePretrainReward, on the pretraining items
+// graded without the irrelevant level: textGraded).
+func (p *Pipeline) runPretrainBase(ctx context.Context, dir string, role Role) (any, error) {
 	ex, dropped, err := p.pretrainItems()
 	if err != nil {
 		return nil, err
 	}
 	sum := PretrainSummary{Items: len(ex), Dropped: dropped}
-	err = p.timer(&sum)(PretrainPartGenerator, func() error {
-		return p.trainBase(ctx, dir, RoleGenerator, &sum.Generator, func(from, out string) (TrainStats, error) {
-			return p.be.SFT(ctx, from, out, RoleGenerator, ex, p.opts(p.cfg.Pretrain.Generator, pretrainSeed))
-		})
-	})
-	if err != nil {
-		return nil, err
+	stats, part := &sum.Generator, PretrainPartGenerator
+	train := func(from, out string) (TrainStats, error) {
+		return p.be.SFT(ctx, from, out, RoleGenerator, ex, p.opts(p.cfg.Pretrain.Generator, pretrainSeed))
 	}
-	return sum, nil
-}
-
-// runPretrainReward trains the reward base (StagePretrainReward) on the
-// pretraining items graded without the irrelevant level (textGraded).
-func (p *Pipeline) runPretrainReward(ctx context.Context, dir string) (any, error) {
-	ex, dropped, err := p.pretrainItems()
-	if err != nil {
-		return nil, err
-	}
-	sum := PretrainSummary{Items: len(ex), Dropped: dropped, Reward: &TrainStats{}}
-	err = p.timer(&sum)(PretrainPartReward, func() error {
-		return p.trainBase(ctx, dir, RoleReward, sum.Reward, func(from, out string) (TrainStats, error) {
+	if role == RoleReward {
+		sum.Reward = &TrainStats{}
+		stats, part = sum.Reward, PretrainPartReward
+		train = func(from, out string) (TrainStats, error) {
 			return p.be.TrainReward(ctx, from, out, textGraded(ex, pretrainSeed), p.opts(p.cfg.Pretrain.Reward, pretrainSeed))
-		})
-	})
+		}
+	}
+	err = p.timer(&sum)(part, func() error { return p.trainBase(ctx, dir, role, stats, train) })
 	if err != nil {
 		return nil, err
 	}

@@ -68,10 +68,12 @@ func (p *Pipeline) plan() []stage {
 		}
 		stages = append(stages,
 			stage{name: StagePretrain, deps: deps, conf: conf, code: code, run: p.runPretrain},
-			stage{name: StagePretrainGenerator, deps: deps, conf: conf, code: code, run: p.runPretrainGenerator})
+			stage{name: StagePretrainGenerator, deps: deps, conf: conf, code: code,
+				run: func(ctx context.Context, dir string) (any, error) { return p.runPretrainBase(ctx, dir, RoleGenerator) }})
 		reportDeps = append(reportDeps, StagePretrain, StagePretrainGenerator)
 		if p.pretrained(RoleReward) {
-			stages = append(stages, stage{name: StagePretrainReward, deps: deps, conf: conf, code: code, run: p.runPretrainReward})
+			stages = append(stages, stage{name: StagePretrainReward, deps: deps, conf: conf, code: code,
+				run: func(ctx context.Context, dir string) (any, error) { return p.runPretrainBase(ctx, dir, RoleReward) }})
 			reportDeps = append(reportDeps, StagePretrainReward)
 		}
 	}
