@@ -21,10 +21,9 @@
 // level, the decoded image stays at least twice the resize target on
 // both sides, and the patch grid is unchanged. The limits then bound the
 // reduced image, and the stored size is capped at ReducedStoredPixels
-// times MaxPixels. On real photographs the model's pixel values move by
-// 0.1 to 0.3 grey levels on average, 2 at most (TestReducedJPEGDeviation),
-// for about half (at 1/2) to a third (at 1/8) of the decode-and-process
-// time of a 3000×2000 photograph (BenchmarkReducedJPEG).
+// times MaxPixels. TestReducedJPEGDeviation and BenchmarkReducedJPEG
+// measure what it changes and saves; docs/2026-12-07-jpeg-reduced-decode.md
+// records a run of both.
 //
 // # DICOM
 //

@@ -153,6 +153,9 @@ func TestBenchErrors(t *testing.T) {
 		{"missing mix file", []string{"--requests", "nope.jsonl"}, fs.ErrNotExist, "nope.jsonl"},
 		{"no data", []string{"--data", "nowhere", "--model", "fake"}, fs.ErrNotExist, "nowhere"},
 		{"bad workers", []string{"--workers", "-1"}, nil, "--workers"},
+		{"no rounds", []string{"--rounds", "0"}, nil, "--rounds"},
+		{"profile in a missing folder", []string{"--model", "fake", "--data", benchData, "--mix", "1",
+			"--cpuprofile", filepath.Join("no", "such", "dir", "cpu.pprof")}, fs.ErrNotExist, "cpu profile"},
 		{"random without tokenizer", []string{"--model", "random", "--tokenizer", "nope.json", "--data", benchData, "--mix", "1"}, nil, "nope.json"},
 	}
 	for _, tc := range tests {
