@@ -54,8 +54,8 @@ type Config struct {
 	GeneratorSFT TrainOptions `json:"generator_sft"`
 	RewardTrain  TrainOptions `json:"reward_train"`
 	PolicySFT    TrainOptions `json:"policy_sft"`
-	// PolicyGrounding adds the image-grounding items of every training
-	// image (GroundingItems, as Pretrain.Grounding) to each policy's SFT
+	// PolicyGrounding adds the image-grounding items of the training
+	// images (GroundingItems, as Pretrain.Grounding) to each policy's SFT
 	// data, seed row included, so SFT on samples that never need the
 	// image does not teach the policy to ignore it again.
 	PolicyGrounding bool `json:"policy_grounding"`

@@ -22,9 +22,11 @@
 //     held-out modalities and of the real benchmark's datasets dropped):
 //     the policy learns to answer a multiple-choice item, the generator
 //     to write one. No benchmark label is used. With Pretrain.Grounding
-//     the VQA base also answers, for each training image, which kept
-//     modality produced it (GroundingItems: the image's own metadata, the
-//     only items of the stage that need the image). The VQA base is
+//     the VQA base also answers, for each training image, the benchmark's
+//     questions that its collection's metadata answers: which modality
+//     produced it, and its anatomy where the collection has one
+//     (GroundingItems; the only items of the stage that need the image).
+//     The VQA base is
 //     evaluated as its own report row; policies and generators start from
 //     these bases, the reward model from random weights;
 //   - per seed s, s<s>/seed: the seed set (SeedFraction of the training

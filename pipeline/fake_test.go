@@ -122,7 +122,7 @@ func (f *fakeBackend) train(name, base, out string, n int) (TrainStats, error) {
 func (f *fakeBackend) SFT(_ context.Context, base, out string, _ Role, ex []Example, _ TrainOptions) (TrainStats, error) {
 	grounded := 0
 	for _, e := range ex {
-		if e.Item.Question == GroundingQuestion {
+		if strings.HasPrefix(e.Item.QuestionID, GroundingPrefix) {
 			grounded++
 		}
 	}

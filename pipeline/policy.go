@@ -218,7 +218,7 @@ func (p *Pipeline) runPolicySFT(ctx context.Context, dir string, s uint64, which
 		if err != nil {
 			return nil, err
 		}
-		ex = append(ex, examplesOf(GroundingItems(b.train))...)
+		ex = append(ex, examplesOf(GroundingItems(b.train, b.metadataTypes))...)
 	}
 	base, done, err := p.start(ctx, dir, RoleVQA, s)
 	if err != nil {

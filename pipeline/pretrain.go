@@ -63,10 +63,10 @@ type PretrainConfig struct {
 	// Generator trains the generator base on the same items written in
 	// models.SampleFormat.
 	Generator TrainOptions `json:"generator"`
-	// Grounding adds to the VQA base's data one image-grounding item per
-	// training image of the kept modalities (GroundingItems): which of the
-	// kept modalities produced the image. The answer is the image's
-	// modality, metadata the generator is given too, never a label.
+	// Grounding adds to the VQA base's data the image-grounding items of
+	// the training images of the kept modalities (GroundingItems): which
+	// modality produced the image, and its anatomy where the collection
+	// has one. The answers are the collection's metadata, never a label.
 	// Text-only pretraining teaches the policy to ignore its image tokens;
 	// these items can only be answered by looking at the image.
 	Grounding bool `json:"grounding"`
@@ -181,47 +181,25 @@ func (p *Pipeline) pretrainItems() ([]Example, map[string]int, error) {
 	return examplesOf(kept), dropped, nil
 }
 
-// GroundingQuestion is the question of the image-grounding items.
-const GroundingQuestion = "Which imaging modality produced this image?"
+// GroundingPrefix starts the question id of every image-grounding item.
+const GroundingPrefix = "grounding-"
 
-// GroundingItems returns one item per image of items: GroundingQuestion
-// with up to four of the images' modalities as options (the image's own
-// and, in a fixed order, the others), answered by the image's own
-// modality. It reads only each item's image and ModalityType, never an
-// answer. With fewer than two modalities there is nothing to tell apart
-// and it returns nil.
-func GroundingItems(items []data.Item) []data.Item {
-	groups := groupByImage(items)
-	var mods []string
-	for _, g := range groups {
-		if m := g.Items[0].ModalityType; m != "" && !slices.Contains(mods, m) {
-			mods = append(mods, m)
-		}
-	}
-	if len(mods) < 2 {
-		return nil
-	}
-	slices.Sort(mods)
+// GroundingItems returns the image-grounding items of items: a copy of
+// each item whose question type is one of its dataset's metadata types
+// (builder.ManifestCollection.MetadataTypes: the modality question, and
+// the anatomy question where the collection-wide anatomy answers it), with
+// GroundingPrefix before its question id. Their answers are the
+// collection's metadata, never an image's label, so they may be asked of
+// every training image, pool included; they are phrased in the benchmark's
+// own vocabulary (the real OmniMedVQA phrasings and modality names the
+// builder draws from), and only the image tells their answers apart.
+func GroundingItems(items []data.Item, metadataTypes map[string][]string) []data.Item {
 	var out []data.Item
-	for i, g := range groups {
-		src := g.Items[0]
-		if src.ModalityType == "" {
-			continue
+	for _, it := range items {
+		if slices.Contains(metadataTypes[it.Dataset], it.QuestionType) {
+			it.QuestionID = GroundingPrefix + it.QuestionID
+			out = append(out, it)
 		}
-		opts := []string{src.ModalityType}
-		for _, m := range mods {
-			if m != src.ModalityType && len(opts) < 4 {
-				opts = append(opts, m)
-			}
-		}
-		slices.Sort(opts) // the letter must not give the answer away; training shuffles the order further
-		it := data.Item{QuestionID: fmt.Sprintf("grounding-%d", i), Dataset: src.Dataset, ModalityType: src.ModalityType,
-			QuestionType: "Modality Recognition", Question: GroundingQuestion, GTAnswer: src.ModalityType,
-			ImagePath: src.ImagePath, Root: src.Root}
-		if err := it.SetOptions(opts); err != nil {
-			continue // at most four distinct options: cannot fail
-		}
-		out = append(out, it)
 	}
 	return out
 }
@@ -279,9 +257,9 @@ func (p *Pipeline) runPretrain(ctx context.Context, dir string) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		ground := GroundingItems(b.train)
+		ground := GroundingItems(b.train, b.metadataTypes)
 		if len(ground) == 0 {
-			return nil, fmt.Errorf("%w: grounding needs training images of at least two modalities", ErrData)
+			return nil, fmt.Errorf("%w: grounding: no training item has a question type its collection's metadata answers", ErrData)
 		}
 		sum.Grounding = len(ground)
 		vqaEx = append(slices.Clone(ex), examplesOf(ground)...)

@@ -197,46 +197,41 @@ func wantMarker(t *testing.T, dir string, role Role, trained int) {
 }
 
 func TestGroundingItems(t *testing.T) {
-	item := func(img, modality, answer string) data.Item {
-		return data.Item{QuestionID: img + answer, ImagePath: img, Root: "/r", ModalityType: modality, Dataset: "d-" + modality,
-			Question: "q?", OptionA: answer, OptionB: "other", GTAnswer: answer}
+	item := func(id, dataset, qtype string) data.Item {
+		return data.Item{QuestionID: id, Dataset: dataset, QuestionType: qtype, ImagePath: id + ".png", Root: "/r",
+			Question: "q?", OptionA: "a", OptionB: "b", GTAnswer: "a"}
+	}
+	items := []data.Item{
+		item("ct-1-mod", "ct", "Modality Recognition"), item("ct-1-anat", "ct", "Anatomy Identification"),
+		item("us-1-mod", "us", "Modality Recognition"), item("us-1-anat", "us", "Anatomy Identification"),
+		item("us-1-dx", "us", "Disease Diagnosis"), item("xx-1-mod", "xx", "Modality Recognition"),
 	}
 	cases := []struct {
-		name  string
-		items []data.Item
-		want  []data.Item // QuestionID, Root and Dataset not compared
+		name     string
+		metadata map[string][]string
+		want     []string // question ids
 	}{
-		{"one modality", []data.Item{item("a.png", "CT", "x"), item("b.png", "CT", "y")}, nil},
-		{"two modalities, one item per image", []data.Item{item("a.png", "Ultrasound", "breast"),
-			item("a.png", "Ultrasound", "benign"), item("b.png", "Microscopy", "blood")},
-			[]data.Item{
-				{ImagePath: "a.png", ModalityType: "Ultrasound", OptionA: "Microscopy", OptionB: "Ultrasound", GTAnswer: "Ultrasound"},
-				{ImagePath: "b.png", ModalityType: "Microscopy", OptionA: "Microscopy", OptionB: "Ultrasound", GTAnswer: "Microscopy"},
-			}},
-		{"at most four options", []data.Item{item("a", "A", ""), item("b", "B", ""), item("c", "C", ""),
-			item("d", "D", ""), item("e", "E", "")},
-			[]data.Item{
-				{ImagePath: "a", ModalityType: "A", OptionA: "A", OptionB: "B", OptionC: "C", OptionD: "D", GTAnswer: "A"},
-				{ImagePath: "b", ModalityType: "B", OptionA: "A", OptionB: "B", OptionC: "C", OptionD: "D", GTAnswer: "B"},
-				{ImagePath: "c", ModalityType: "C", OptionA: "A", OptionB: "B", OptionC: "C", OptionD: "D", GTAnswer: "C"},
-				{ImagePath: "d", ModalityType: "D", OptionA: "A", OptionB: "B", OptionC: "C", OptionD: "D", GTAnswer: "D"},
-				{ImagePath: "e", ModalityType: "E", OptionA: "A", OptionB: "B", OptionC: "C", OptionD: "E", GTAnswer: "E"},
-			}},
+		{"no manifest types", nil, nil},
+		{"per dataset", map[string][]string{"ct": {"Modality Recognition"}, "us": {"Modality Recognition", "Anatomy Identification"}},
+			[]string{"grounding-ct-1-mod", "grounding-us-1-mod", "grounding-us-1-anat"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := GroundingItems(c.items)
-			if len(got) != len(c.want) {
-				t.Fatalf("got %d items, want %d: %+v", len(got), len(c.want), got)
-			}
-			for i, g := range got {
-				w := c.want[i]
-				if g.ImagePath != w.ImagePath || g.Root != "/r" || g.ModalityType != w.ModalityType || g.GTAnswer != w.GTAnswer ||
-					!slices.Equal(g.Options(), w.Options()) || g.Question != GroundingQuestion {
-					t.Errorf("item %d = %+v, want %+v", i, g, w)
+			in := slices.Clone(items)
+			got := GroundingItems(in, c.metadata)
+			var ids []string
+			for _, g := range got {
+				ids = append(ids, g.QuestionID)
+				if g.Root != "/r" || g.GTAnswer != "a" {
+					t.Errorf("%s: %+v lost a field", g.QuestionID, g)
 				}
-				if err := g.Validate(); err != nil {
-					t.Errorf("item %d: %v", i, err)
+			}
+			if !slices.Equal(ids, c.want) {
+				t.Errorf("ids %q, want %q", ids, c.want)
+			}
+			for i := range in {
+				if in[i].QuestionID != items[i].QuestionID {
+					t.Errorf("GroundingItems changed its input: %s", in[i].QuestionID)
 				}
 			}
 		})
@@ -258,8 +253,8 @@ func TestPretrainGrounding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := len(groupByImage(b.train)); sum.Grounding != want {
-		t.Errorf("grounding items %d, want one per training image (%d)", sum.Grounding, want)
+	if want := len(GroundingItems(b.train, b.metadataTypes)); sum.Grounding != want || want == 0 {
+		t.Errorf("grounding items %d, want the training items of metadata types (%d)", sum.Grounding, want)
 	}
 	vqa := be.groundedSFT[filepath.Join(p.stageDir(StagePretrain)+".partial", string(RoleVQA))]
 	gen := be.groundedSFT[filepath.Join(p.stageDir(StagePretrainGenerator)+".partial", string(RoleGenerator))]
@@ -280,7 +275,7 @@ func TestPolicyGrounding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := len(GroundingItems(b.train))
+	want := len(GroundingItems(b.train, b.metadataTypes))
 	if want == 0 {
 		t.Fatal("the test benchmark has no grounding items")
 	}

@@ -60,6 +60,8 @@ type Results struct {
 	// ByModality breaks each row's accuracy down by the items' modality:
 	// row → benchmark → modality → cell over seeds.
 	ByModality map[string]map[string]map[string]Cell `json:"by_modality,omitempty"`
+	// ByQuestionType is the same breakdown by the items' question type.
+	ByQuestionType map[string]map[string]map[string]Cell `json:"by_question_type,omitempty"`
 	// Probe is the linear probe per labelled collection at each
 	// measurement point (nil when the probe is off).
 	Probe  []ProbeRow         `json:"probe,omitempty"`
@@ -139,8 +141,7 @@ func (p *Pipeline) collect() (*Results, []MetricRecord, error) {
 	res.Holdout = ds.Holdout
 	perRow := map[string]map[string][]float64{}
 	nItems := map[string]map[string]int{}
-	perMod := map[string]map[string]map[string][]float64{} // row → bench → modality
-	nMod := map[string]map[string]map[string]int{}
+	byMod, byType := breakdown{}, breakdown{}
 	use := map[string][]eval.Sensitivity{}
 	add := func(ps PolicySummary, row string) {
 		if perRow[row] == nil {
@@ -152,16 +153,8 @@ func (p *Pipeline) collect() (*Results, []MetricRecord, error) {
 		for b, s := range ps.Eval {
 			perRow[row][b] = append(perRow[row][b], s.Overall.Accuracy)
 			nItems[row][b] = s.Overall.N
-			if perMod[row] == nil {
-				perMod[row], nMod[row] = map[string]map[string][]float64{}, map[string]map[string]int{}
-			}
-			if perMod[row][b] == nil {
-				perMod[row][b], nMod[row][b] = map[string][]float64{}, map[string]int{}
-			}
-			for _, m := range s.ByModality {
-				perMod[row][b][m.Group] = append(perMod[row][b][m.Group], m.Accuracy)
-				nMod[row][b][m.Group] = m.N
-			}
+			byMod.add(row, b, s.ByModality)
+			byType.add(row, b, s.ByQuestionType)
 		}
 	}
 	var metrics []MetricRecord
@@ -202,23 +195,7 @@ func (p *Pipeline) collect() (*Results, []MetricRecord, error) {
 			res.Table[row][b] = Cell{Mean: mean, Spread: sd, PerRun: v, N: nItems[row][b]}
 		}
 	}
-	for row, byBench := range perMod {
-		for b, byMod := range byBench {
-			for m, v := range byMod {
-				if res.ByModality == nil {
-					res.ByModality = map[string]map[string]map[string]Cell{}
-				}
-				if res.ByModality[row] == nil {
-					res.ByModality[row] = map[string]map[string]Cell{}
-				}
-				if res.ByModality[row][b] == nil {
-					res.ByModality[row][b] = map[string]Cell{}
-				}
-				mean, sd := train.MeanStd(v)
-				res.ByModality[row][b][m] = Cell{Mean: mean, Spread: sd, PerRun: v, N: nMod[row][b][m]}
-			}
-		}
-	}
+	res.ByModality, res.ByQuestionType = byMod.cells(), byType.cells()
 	res.Probe = probes.rows()
 	for row, ss := range use {
 		if res.ImageUse == nil {
@@ -227,6 +204,50 @@ func (p *Pipeline) collect() (*Results, []MetricRecord, error) {
 		res.ImageUse[row] = meanSensitivity(ss)
 	}
 	return res, metrics, nil
+}
+
+// breakdown collects per-run accuracies of groups of items (modalities,
+// question types): row → benchmark → group → one score per run.
+type breakdown map[string]map[string]map[string][]eval.Score
+
+// add records one run's group scores.
+func (d breakdown) add(row, bench string, scores []eval.Score) {
+	if d[row] == nil {
+		d[row] = map[string]map[string][]eval.Score{}
+	}
+	if d[row][bench] == nil {
+		d[row][bench] = map[string][]eval.Score{}
+	}
+	for _, sc := range scores {
+		d[row][bench][sc.Group] = append(d[row][bench][sc.Group], sc)
+	}
+}
+
+// cells aggregates the runs into mean ± sd cells; nil when empty.
+func (d breakdown) cells() map[string]map[string]map[string]Cell {
+	var out map[string]map[string]map[string]Cell
+	for row, byBench := range d {
+		for b, byGroup := range byBench {
+			for g, runs := range byGroup {
+				v := make([]float64, len(runs))
+				for i, r := range runs {
+					v[i] = r.Accuracy
+				}
+				if out == nil {
+					out = map[string]map[string]map[string]Cell{}
+				}
+				if out[row] == nil {
+					out[row] = map[string]map[string]Cell{}
+				}
+				if out[row][b] == nil {
+					out[row][b] = map[string]Cell{}
+				}
+				mean, sd := train.MeanStd(v)
+				out[row][b][g] = Cell{Mean: mean, Spread: sd, PerRun: v, N: runs[len(runs)-1].N}
+			}
+		}
+	}
+	return out
 }
 
 // collectSeed reads one seed's round and policy summaries.
@@ -426,6 +447,7 @@ func (res *Results) Markdown() string {
 		}
 	}
 	b.WriteString(modalityTables(res))
+	b.WriteString(questionTypeTables(res))
 	b.WriteString(probeMarkdown(res.Probe))
 	b.WriteString("\n## Targets\n\n")
 	for _, line := range targets(res) {

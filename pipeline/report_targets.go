@@ -15,35 +15,49 @@ const MinImageUse = 0.2
 // modalityTables renders, for each benchmark, accuracy per modality of
 // every row (mean ± sd over seeds, items per run).
 func modalityTables(res *Results) string {
-	if len(res.ByModality) == 0 {
+	return breakdownTables("Accuracy per modality", res.ByModality)
+}
+
+// questionTypeTables renders, for each benchmark, accuracy per question
+// type of every row: which questions the image answers (modality,
+// anatomy) and which only a label can teach (diagnosis, grading,
+// attributes).
+func questionTypeTables(res *Results) string {
+	return breakdownTables("Accuracy per question type", res.ByQuestionType)
+}
+
+// breakdownTables renders a row → benchmark → group breakdown as one
+// table per benchmark under the title; "" when it is empty.
+func breakdownTables(title string, by map[string]map[string]map[string]Cell) string {
+	if len(by) == 0 {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString("\n## Accuracy per modality (%, mean ± sd over seeds)\n")
+	fmt.Fprintf(&b, "\n## %s (%%, mean ± sd over seeds)\n", title)
 	for _, bench := range []string{BenchTest, BenchHeldOut, BenchReal} {
-		mods := map[string]int{}
-		for _, byBench := range res.ByModality {
-			for m, c := range byBench[bench] {
-				mods[m] = c.N
+		groups := map[string]int{}
+		for _, byBench := range by {
+			for g, c := range byBench[bench] {
+				groups[g] = c.N
 			}
 		}
-		if len(mods) == 0 {
+		if len(groups) == 0 {
 			continue
 		}
-		names := slices.Sorted(maps.Keys(mods))
+		names := slices.Sorted(maps.Keys(groups))
 		fmt.Fprintf(&b, "\n### %s\n\n| system |", bench)
-		for _, m := range names {
-			fmt.Fprintf(&b, " %s (n=%d) |", m, mods[m])
+		for _, g := range names {
+			fmt.Fprintf(&b, " %s (n=%d) |", g, groups[g])
 		}
 		b.WriteString("\n|---|" + strings.Repeat("---|", len(names)) + "\n")
 		for _, row := range rowOrder {
-			cells, ok := res.ByModality[row][bench]
+			cells, ok := by[row][bench]
 			if !ok {
 				continue
 			}
 			fmt.Fprintf(&b, "| %s |", rowTitle[row])
-			for _, m := range names {
-				if c, ok := cells[m]; ok {
+			for _, g := range names {
+				if c, ok := cells[g]; ok {
 					fmt.Fprintf(&b, " %.1f ± %.1f |", 100*c.Mean, 100*c.Spread)
 				} else {
 					b.WriteString(" – |")

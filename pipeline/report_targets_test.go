@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/medgr2/medgr2/data/eval"
+	"github.com/medgr2/medgr2/train"
 )
 
 func TestTargets(t *testing.T) {
@@ -76,7 +77,34 @@ func TestModalityTables(t *testing.T) {
 	if strings.Contains(got, BenchReal) {
 		t.Errorf("a benchmark without cells got a table:\n%s", got)
 	}
-	if modalityTables(&Results{}) != "" {
+	if modalityTables(&Results{}) != "" || questionTypeTables(&Results{}) != "" {
 		t.Error("empty results rendered a section")
+	}
+	types := questionTypeTables(&Results{ByQuestionType: res.ByModality})
+	if !strings.Contains(types, "## Accuracy per question type") || !strings.Contains(types, "| system | CT (n=10) | OCT (n=4) |") {
+		t.Errorf("question-type tables:\n%s", types)
+	}
+}
+
+// TestBreakdownCells checks that per-run group scores become one cell per
+// row, benchmark and group, over the runs that measured the group.
+func TestBreakdownCells(t *testing.T) {
+	d := breakdown{}
+	d.add(PolicyGRPO, BenchTest, []eval.Score{{Group: "Modality Recognition", N: 20, Accuracy: 0.5}, {Group: "Anatomy Identification", N: 10, Accuracy: 1}})
+	d.add(PolicyGRPO, BenchTest, []eval.Score{{Group: "Modality Recognition", N: 20, Accuracy: 0.7}})
+	d.add(PolicySeed, BenchReal, nil)
+	got := d.cells()
+	mean, sd := train.MeanStd([]float64{0.5, 0.7})
+	if c := got[PolicyGRPO][BenchTest]["Modality Recognition"]; c.Mean != mean || c.Spread != sd || c.N != 20 || len(c.PerRun) != 2 {
+		t.Errorf("modality cell %+v, want mean %v sd %v over 2 runs of 20", c, mean, sd)
+	}
+	if c := got[PolicyGRPO][BenchTest]["Anatomy Identification"]; c.Mean != 1 || len(c.PerRun) != 1 || c.N != 10 {
+		t.Errorf("anatomy cell %+v, want 1.0 over one run of 10", c)
+	}
+	if _, ok := got[PolicySeed]; ok {
+		t.Errorf("a row without scores got cells: %v", got[PolicySeed])
+	}
+	if (breakdown{}).cells() != nil {
+		t.Error("an empty breakdown gave cells")
 	}
 }

@@ -194,6 +194,9 @@ type benchmark struct {
 	test    []data.Item // test split of the kept modalities
 	heldOut []data.Item // every item of the held-out modalities
 	holdout []string
+	// metadataTypes maps each dataset to the question types its
+	// collection's metadata answers (the manifest's MetadataTypes).
+	metadataTypes map[string][]string
 }
 
 // loadBenchmark reads the data stage's outputs.
@@ -214,6 +217,10 @@ func loadBenchmark(dir string) (*benchmark, error) {
 		return nil, err
 	}
 	b.holdout = m.Holdout
+	b.metadataTypes = map[string][]string{}
+	for _, c := range m.Collections {
+		b.metadataTypes[c.Name] = c.MetadataTypes
+	}
 	if len(m.Holdout) > 0 {
 		if b.heldOut, err = data.Load(filepath.Join(dir, builder.FileXTest)); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrData, err)

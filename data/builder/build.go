@@ -85,6 +85,11 @@ type ManifestCollection struct {
 	Task     string `json:"task"`
 	License  string `json:"license"`
 	Images   int    `json:"images"`
+	// MetadataTypes are the question types whose answers come from the
+	// collection's metadata (its modality, its collection-wide anatomy),
+	// never from an image's label. Training on them for any image reads
+	// no label.
+	MetadataTypes []string `json:"metadata_types"`
 }
 
 // collectionInfo is a loaded collection and its id fragment.
@@ -127,6 +132,7 @@ func Build(ctx context.Context, cfg Config) (*Manifest, error) {
 		m.Collections = append(m.Collections, ManifestCollection{
 			Name: ci.c.Name, Dir: filepath.Base(ci.c.Dir), Modality: ci.c.Modality,
 			Anatomy: strings.Join(ci.c.Anatomies(), ", "), Task: ci.c.Task, License: ci.c.License, Images: len(imgs),
+			MetadataTypes: metadataTypes(ci.c),
 		})
 	}
 	items, err := place(drafts, cfg.Seed)

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -106,6 +107,42 @@ func TestBuildInvariants(t *testing.T) {
 	checkCoverage(t, items)
 	checkImageSize(t, items[0], cfg.ImageSize)
 	checkCrossModality(t, out, m)
+	checkMetadataTypes(t, items, m)
+}
+
+// checkMetadataTypes checks that the manifest's metadata types are
+// questions answered without a label: every collection's modality question,
+// and an anatomy question only where every image answers it with the
+// collection-wide anatomy (TestBuildAnatomyTask covers anatomy from labels).
+func checkMetadataTypes(t *testing.T, items []data.Item, m *Manifest) {
+	t.Helper()
+	anatomy := map[string]map[string]bool{} // dataset → anatomy answers
+	for _, it := range items {
+		if it.QuestionType != TypeAnatomy {
+			continue
+		}
+		if anatomy[it.Dataset] == nil {
+			anatomy[it.Dataset] = map[string]bool{}
+		}
+		anatomy[it.Dataset][it.GTAnswer] = true
+	}
+	withAnatomy := 0
+	for _, c := range m.Collections {
+		if !slices.Contains(c.MetadataTypes, TypeModality) {
+			t.Errorf("%s: metadata types %q lack %s", c.Name, c.MetadataTypes, TypeModality)
+		}
+		if !slices.Contains(c.MetadataTypes, TypeAnatomy) {
+			continue
+		}
+		withAnatomy++
+		if answers := anatomy[c.Name]; len(answers) != 1 || !answers[c.Anatomy] {
+			t.Errorf("%s: anatomy is a metadata type, but its anatomy answers are %v (collection anatomy %q)",
+				c.Name, answers, c.Anatomy)
+		}
+	}
+	if withAnatomy == 0 {
+		t.Error("no collection has anatomy as a metadata type")
+	}
 }
 
 func checkSplitsByImage(t *testing.T, items []data.Item) {
@@ -361,8 +398,14 @@ func TestBuildAnatomyTask(t *testing.T) {
 			out := t.TempDir()
 			cfg := testConfig(t, out)
 			cfg.Collections = append(cfg.Collections[:1:1], dir)
-			if _, err := Build(context.Background(), cfg); err != nil {
+			m, err := Build(context.Background(), cfg)
+			if err != nil {
 				t.Fatal(err)
+			}
+			// The anatomy answers come from the labels, so only the modality
+			// question is metadata.
+			if mc := m.Collections[len(m.Collections)-1]; !slices.Equal(mc.MetadataTypes, []string{TypeModality}) {
+				t.Errorf("metadata types %q, want only %q", mc.MetadataTypes, TypeModality)
 			}
 			items, err := data.Load(filepath.Join(out, FileAll))
 			if err != nil {

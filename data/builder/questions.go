@@ -175,10 +175,7 @@ func (qs *questionSet) drafts(img imageRef, rng *rand.Rand) []draft {
 		out = append(out, draft{item: it, correct: correct, distractors: distr, image: img})
 	}
 	add(TypeModality, "", pick(rng, qs.phrase[TypeModality]), pick(rng, qs.modNames), pickPerGroup(rng, qs.modDistr))
-	// A collection whose task is anatomy identification asks its anatomy
-	// question from the label below; asking the collection-wide anatomy too
-	// would write a second item with the same id.
-	if c.Anatomy != "" && canonicalType(c.Task) != TypeAnatomy {
+	if asksCollectionAnatomy(c) {
 		add(TypeAnatomy, "", pick(rng, qs.phrase[TypeAnatomy]), c.Anatomy, shuffled(rng, qs.anatDistr))
 	}
 	if c.Kind == data.ClassLabels {
@@ -203,6 +200,27 @@ func (qs *questionSet) drafts(img imageRef, rng *rand.Rand) []draft {
 		}
 		q := fmt.Sprintf(pick(rng, attributePhrasings), strings.TrimSpace(c.Labels[a]))
 		add(canonicalType(c.Task), "-"+slug(a), q, b.label, distr)
+	}
+	return out
+}
+
+// asksCollectionAnatomy reports whether every image of c gets an anatomy
+// question answered by the collection-wide anatomy. A collection whose
+// task is anatomy identification asks its anatomy question from the label
+// instead; asking the collection-wide anatomy too would write a second item
+// with the same id.
+func asksCollectionAnatomy(c *data.Collection) bool {
+	return c.Anatomy != "" && canonicalType(c.Task) != TypeAnatomy
+}
+
+// metadataTypes returns the question types whose answers the builder takes
+// from c's metadata (its modality, its collection-wide anatomy) and never
+// from an image's label: the modality question always, the anatomy
+// question when asksCollectionAnatomy.
+func metadataTypes(c *data.Collection) []string {
+	out := []string{TypeModality}
+	if asksCollectionAnatomy(c) {
+		out = append(out, TypeAnatomy)
 	}
 	return out
 }
