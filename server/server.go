@@ -75,6 +75,14 @@ type Config struct {
 	// worker. Default DefaultHeavyPromptTokens; negative: no request is
 	// heavy.
 	HeavyPromptTokens int
+	// MergeBuckets lets a VQA batch with room take requests of up to this
+	// many shorter prompt-length buckets (batch.Config.MergeKeys with
+	// batch.LengthKey keys; each bucket is one batch.LengthStep), padded
+	// up to its longest, when the model counts prompt tokens. 0, the
+	// default, batches equal buckets only: on CPU a batch costs about its
+	// token slots, so the padding a merge adds costs more than the larger
+	// batch saves (docs/2026-12-08-serving-merge-buckets.md).
+	MergeBuckets int
 	// RequestTimeout bounds each model request; default 60s.
 	RequestTimeout time.Duration
 	// Cache stores responses; default an in-process LRU of 4096 entries.
@@ -250,10 +258,11 @@ func (s *Server) tempJobs() error {
 // newBatcher builds a batcher for role with metrics hooks.
 // heavyKey marks the role's heavy requests (batch.Config.HeavyKey; 0:
 // none).
-func newBatcher[In, Out any](s *Server, role string, heavyKey int, run batch.RunFunc[In, Out]) *batch.Batcher[In, Out] {
+func newBatcher[In, Out any](s *Server, role string, heavyKey, mergeKeys int, run batch.RunFunc[In, Out]) *batch.Batcher[In, Out] {
 	bc := s.cfg.Batch
 	bc.Name = role
 	bc.HeavyKey = heavyKey
+	bc.MergeKeys = mergeKeys
 	observe := s.met.onBatch(role)
 	bc.OnBatch = func(n int, d time.Duration, err error) {
 		observe(n, d, err)
@@ -266,23 +275,24 @@ func newBatcher[In, Out any](s *Server, role string, heavyKey int, run batch.Run
 
 func (s *Server) startBatchers() {
 	if m := s.models.VQA; m != nil {
-		run, heavy := m.AnswerBatch, 0
+		run, heavy, merge := m.AnswerBatch, 0, 0
 		if _, ok := m.(model.PromptCounter); ok {
 			run = meterPadding(s.met, "vqa", run)
 			if s.cfg.HeavyPromptTokens > 0 {
 				heavy = batch.LengthKey(s.cfg.HeavyPromptTokens, 0)
 			}
+			merge = max(s.cfg.MergeBuckets, 0) // length keys: a lower key is a shorter prompt
 		}
-		s.vqa = newBatcher(s, "vqa", heavy, run)
+		s.vqa = newBatcher(s, "vqa", heavy, merge, run)
 	}
 	if m := s.models.Generator; m != nil {
-		s.gen = newBatcher(s, "generator", 0, m.GenerateBatch)
+		s.gen = newBatcher(s, "generator", 0, 0, m.GenerateBatch)
 	}
 	if m := s.models.Reward; m != nil {
-		s.score = newBatcher(s, "reward", 0, m.ScoreBatch)
+		s.score = newBatcher(s, "reward", 0, 0, m.ScoreBatch)
 	}
 	if m := s.models.Chat; m != nil {
-		s.chat = newBatcher(s, "chat", 0, m.ChatBatch)
+		s.chat = newBatcher(s, "chat", 0, 0, m.ChatBatch)
 	}
 }
 

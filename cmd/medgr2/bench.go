@@ -28,7 +28,7 @@ type benchFlags struct {
 	clients, maxRequests     int
 	rounds                   int
 	cpuProfile               string
-	maxBatch                 int
+	maxBatch, mergeBuckets   int
 	rate                     float64
 	duration                 time.Duration
 	fakeBatch, fakeItem      time.Duration
@@ -71,6 +71,7 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchFlags, error) {
 	fs.IntVar(&f.workers, "workers", 0, "suite: server batch workers, and raw callers (0: one per core, as serve)")
 	fs.IntVar(&f.threads, "threads", 0, "suite: ONNX Runtime intra-op threads (0: as serve, cores/workers)")
 	fs.IntVar(&f.maxBatch, "max-batch", 16, "suite: server largest batch, and raw batch size (serve's default)")
+	fs.IntVar(&f.mergeBuckets, "merge-buckets", 0, "suite: shorter prompt-length buckets a server batch with room may take, and the raw batches follow (as serve; 0: equal buckets only)")
 	fs.BoolVar(&f.pixelCache, "pixel-cache", false, "suite: keep the server's cache of processed images on (the raw baseline has none; off, every request is decoded)")
 	fs.DurationVar(&f.fakeBatch, "fake-batch-cost", 20*time.Millisecond, "suite: fake model cost per batch")
 	fs.DurationVar(&f.fakeItem, "fake-item-cost", 500*time.Microsecond, "suite: fake model cost per item")
@@ -86,8 +87,8 @@ func parseBenchFlags(args []string, stderr io.Writer) (benchFlags, error) {
 	if f.rounds < 1 {
 		return f, usageError("bench: --rounds must be ≥ 1")
 	}
-	if f.workers < 0 || f.threads < 0 || f.maxBatch < 1 || f.mix < 1 {
-		return f, usageError("bench: --workers and --threads must be ≥ 0, --max-batch and --mix ≥ 1")
+	if f.workers < 0 || f.threads < 0 || f.mergeBuckets < 0 || f.maxBatch < 1 || f.mix < 1 {
+		return f, usageError("bench: --workers, --threads and --merge-buckets must be ≥ 0, --max-batch and --mix ≥ 1")
 	}
 	if f.workers == 0 {
 		f.workers = goruntime.GOMAXPROCS(0)
@@ -171,22 +172,25 @@ type benchRecord struct {
 	// OtherCPU is the share of the machine's CPU time (0–1) that other
 	// processes used during the suite (/proc/stat less this process);
 	// -1 when unknown. Above a few percent the numbers are skewed.
-	OtherCPU float64           `json:"other_cpu"`
-	Cores    int               `json:"cores"` // runtime.NumCPU
-	Model    string            `json:"model"` // --model
-	Workers  int               `json:"workers"`
-	Threads  int               `json:"threads"` // 0: the backend's choice (cores/workers)
-	MaxBatch int               `json:"max_batch"`
-	Mix      string            `json:"mix"`     // --requests, or the default mix and its size
-	Sources  map[string]int    `json:"sources"` // requests of the mix per source
-	Suite    bench.SuiteResult `json:"suite"`
+	OtherCPU float64 `json:"other_cpu"`
+	Cores    int     `json:"cores"` // runtime.NumCPU
+	Model    string  `json:"model"` // --model
+	Workers  int     `json:"workers"`
+	Threads  int     `json:"threads"` // 0: the backend's choice (cores/workers)
+	MaxBatch int     `json:"max_batch"`
+	// MergeBuckets is --merge-buckets: the shorter buckets a batch may
+	// take (server.Config.MergeBuckets).
+	MergeBuckets int               `json:"merge_buckets"`
+	Mix          string            `json:"mix"`     // --requests, or the default mix and its size
+	Sources      map[string]int    `json:"sources"` // requests of the mix per source
+	Suite        bench.SuiteResult `json:"suite"`
 }
 
 // newBenchRecord describes the run f is about to make on mix.
 func newBenchRecord(f benchFlags, mix []bench.Item) benchRecord {
 	rec := benchRecord{Command: strings.TrimSpace("medgr2 bench " + strings.Join(f.args, " ")), Date: time.Now().UTC().Truncate(time.Second),
 		Cores: goruntime.NumCPU(), Model: f.model, Workers: f.workers, Threads: f.threads, MaxBatch: f.maxBatch,
-		Mix: f.requests, Sources: map[string]int{}}
+		MergeBuckets: f.mergeBuckets, Mix: f.requests, Sources: map[string]int{}}
 	if rec.Mix == "" {
 		rec.Mix = fmt.Sprintf("default mix of %d requests from %s", len(mix), f.data)
 	}

@@ -42,7 +42,7 @@ func benchOverhead(b *testing.B, f benchFlags) {
 		b.Fatal(err)
 	}
 	defer t.release()
-	url, stop, err := benchServer(ctx, t.vqa, t.decode, batch.Config{MaxBatch: f.maxBatch, Workers: f.workers, QueueSize: 4096})
+	url, stop, err := benchServer(ctx, t.vqa, t.decode, batch.Config{MaxBatch: f.maxBatch, Workers: f.workers, QueueSize: 4096}, f.mergeBuckets)
 	if err != nil {
 		b.Fatal(err)
 	}

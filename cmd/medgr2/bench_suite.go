@@ -54,12 +54,12 @@ func benchSuite(ctx context.Context, f benchFlags, mix []bench.Item, bodies [][]
 		return rec, err
 	}
 	defer func() { err = errors.Join(err, t.release()) }()
-	url, stop, err := benchServer(ctx, t.vqa, t.decode, batch.Config{MaxBatch: f.maxBatch, Workers: f.workers, QueueSize: 4096})
+	url, stop, err := benchServer(ctx, t.vqa, t.decode, batch.Config{MaxBatch: f.maxBatch, Workers: f.workers, QueueSize: 4096}, f.mergeBuckets)
 	if err != nil {
 		return rec, err
 	}
 	defer stop()
-	batches := rawBatches(t.lengths, len(mix), f.maxBatch)
+	batches := rawBatches(t.lengths, len(mix), f.maxBatch, f.mergeBuckets)
 	load := startLoad()
 	rec.Suite, err = bench.RunSuite(ctx, bench.SuiteConfig{Direct: t.raw, Bodies: bodies, Batches: batches,
 		URL: url, Path: "/v1/vqa", MaxBatch: f.maxBatch, Workers: f.workers, Requests: f.maxRequests, Duration: f.duration, Rounds: f.rounds})
@@ -72,11 +72,12 @@ func benchSuite(ctx context.Context, f benchFlags, mix []bench.Item, bodies [][]
 	return rec, err
 }
 
-// rawBatches groups the mix as the server's batcher does at saturation:
-// by prompt-length bucket (batch.LengthKey), in order of first
-// appearance, then at most maxBatch at a time. Without lengths it takes
-// the mix in order.
-func rawBatches(lengths []int, n, maxBatch int) [][]int {
+// rawBatches groups the mix as the server's batcher does at saturation,
+// with the whole mix queued: by prompt-length bucket (batch.LengthKey),
+// with up to merge shorter buckets in a batch that has room (server.
+// Config.MergeBuckets), at most maxBatch at a time
+// (batch.Plan). Without lengths it takes the mix in order.
+func rawBatches(lengths []int, n, maxBatch, merge int) [][]int {
 	if lengths == nil {
 		all := make([]int, n)
 		for i := range all {
@@ -84,19 +85,11 @@ func rawBatches(lengths []int, n, maxBatch int) [][]int {
 		}
 		return bench.Chunks([][]int{all}, maxBatch)
 	}
-	var groups [][]int
-	at := map[int]int{} // key → index in groups
+	keys := make([]int, len(lengths))
 	for i, l := range lengths {
-		k := batch.LengthKey(l, 0)
-		g, ok := at[k]
-		if !ok {
-			g = len(groups)
-			at[k] = g
-			groups = append(groups, nil)
-		}
-		groups[g] = append(groups[g], i)
+		keys[i] = batch.LengthKey(l, 0)
 	}
-	return bench.Chunks(groups, maxBatch)
+	return batch.Plan(batch.Config{MaxBatch: maxBatch, MergeKeys: max(merge, 0)}, keys)
 }
 
 // openBenchTarget opens the model f names.
@@ -192,8 +185,8 @@ func promptLengths(pc model.PromptCounter, decode server.DecodeFunc, mix []bench
 // benchServer serves m on a loopback port with the response cache off
 // (every request reaches the model) and returns its URL and a stop
 // function.
-func benchServer(ctx context.Context, m model.VQA, decode server.DecodeFunc, bc batch.Config) (string, func(), error) {
-	s, err := server.New(server.Config{Batch: bc, Cache: cache.Off{}, DecodeImage: decode, MaxImageBytes: benchMaxImageBytes,
+func benchServer(ctx context.Context, m model.VQA, decode server.DecodeFunc, bc batch.Config, merge int) (string, func(), error) {
+	s, err := server.New(server.Config{Batch: bc, MergeBuckets: merge, Cache: cache.Off{}, DecodeImage: decode, MaxImageBytes: benchMaxImageBytes,
 		JobWorkers: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, server.Models{VQA: m})
 	if err != nil {
 		return "", nil, err

@@ -154,6 +154,7 @@ func TestBenchErrors(t *testing.T) {
 		{"no data", []string{"--data", "nowhere", "--model", "fake"}, fs.ErrNotExist, "nowhere"},
 		{"bad workers", []string{"--workers", "-1"}, nil, "--workers"},
 		{"no rounds", []string{"--rounds", "0"}, nil, "--rounds"},
+		{"negative merge", []string{"--merge-buckets", "-1"}, nil, "--merge-buckets"},
 		{"profile in a missing folder", []string{"--model", "fake", "--data", benchData, "--mix", "1",
 			"--cpuprofile", filepath.Join("no", "such", "dir", "cpu.pprof")}, fs.ErrNotExist, "cpu profile"},
 		{"random without tokenizer", []string{"--model", "random", "--tokenizer", "nope.json", "--data", benchData, "--mix", "1"}, nil, "nope.json"},
@@ -168,24 +169,29 @@ func TestBenchErrors(t *testing.T) {
 	}
 }
 
-// TestRawBatches checks that the raw baseline's batches group the mix by
-// the server's length buckets, in order of first appearance, at most
-// maxBatch at a time, and take the mix in order without lengths.
+// TestRawBatches checks that the raw baseline's batches are those the
+// server's batcher forms with the whole mix queued (batch.Plan): by length
+// bucket, fullest first, at most maxBatch at a time, with shorter buckets
+// merged when asked; and the mix in order without lengths.
 func TestRawBatches(t *testing.T) {
-	// 100, 101 and 105 share a bucket (batch.LengthKey); 300 and 60 do not.
+	// 100, 101 and 105 share a bucket (batch.LengthKey 20); 300 (25) and
+	// 60 (18, two buckets below) do not.
 	lengths := []int{100, 300, 101, 60, 100, 300, 105}
 	tests := []struct {
-		lengths  []int
-		n, batch int
-		want     string
+		lengths         []int
+		n, batch, merge int
+		want            string
 	}{
-		{lengths, 7, 2, "[[0 2] [4 6] [1 5] [3]]"},
-		{lengths, 7, 16, "[[0 2 4 6] [1 5] [3]]"},
-		{nil, 5, 2, "[[0 1] [2 3] [4]]"},
+		{lengths, 7, 2, 0, "[[0 2] [1 5] [3] [4 6]]"},
+		{lengths, 7, 16, 0, "[[0 2 4 6] [1 5] [3]]"},
+		{lengths, 7, 16, 1, "[[0 2 4 6] [1 5] [3]]"},
+		{lengths, 7, 16, 2, "[[0 2 4 6 3] [1 5]]"},
+		{lengths, 7, 16, -1, "[[0 2 4 6] [1 5] [3]]"},
+		{nil, 5, 2, 1, "[[0 1] [2 3] [4]]"},
 	}
 	for _, tc := range tests {
-		if got := fmt.Sprint(rawBatches(tc.lengths, tc.n, tc.batch)); got != tc.want {
-			t.Errorf("rawBatches(%v, %d, %d) = %s, want %s", tc.lengths, tc.n, tc.batch, got, tc.want)
+		if got := fmt.Sprint(rawBatches(tc.lengths, tc.n, tc.batch, tc.merge)); got != tc.want {
+			t.Errorf("rawBatches(%v, %d, %d, %d) = %s, want %s", tc.lengths, tc.n, tc.batch, tc.merge, got, tc.want)
 		}
 	}
 }

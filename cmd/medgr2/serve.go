@@ -31,7 +31,7 @@ import (
 type serveFlags struct {
 	addr, model, generator, reward, device, redisURL, keysFile, jobsDir, out    string
 	maxBatch, queueSize, maxImage, jobWorkers, threads, reasonTokens, maxPrompt int
-	heavyPrompt, maxReqImages                                                   int
+	heavyPrompt, maxReqImages, mergeBuckets                                     int
 	maxBody                                                                     int64
 	maxDelay, timeout, drain, fakeBatch, fakeItem, claimIdle, jobTTL            time.Duration
 	idleRelease                                                                 time.Duration
@@ -67,6 +67,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.jobsDir, "jobs-dir", "", "directory server-side job files may be read from; empty: disabled")
 	fs.IntVar(&f.maxBatch, "max-batch", 16, "largest model batch")
 	fs.IntVar(&f.maxReqImages, "max-request-images", server.DefaultMaxRequestImages, "images one /v1/score or chat request may carry (more: 400)")
+	fs.IntVar(&f.mergeBuckets, "merge-buckets", 0, "a VQA batch with room also takes prompts of up to this many shorter length buckets (25% apart), padded up (0: equal buckets only)")
 	fs.IntVar(&f.heavyPrompt, "heavy-prompt-tokens", server.DefaultHeavyPromptTokens, "VQA prompts of about this many tokens or more, and reasoning requests, run on at most workers−1 workers at once, so short requests behind them keep a worker (negative: off)")
 	fs.DurationVar(&f.maxDelay, "max-delay", 0, "longest wait for a batch to fill while the model is idle (0: dispatch when free)")
 	fs.IntVar(&f.queueSize, "queue-size", 512, "requests waiting per model before 429")
@@ -103,6 +104,9 @@ func parseServeFlags(args []string, stderr io.Writer) (serveFlags, error) {
 	if f.threads < 0 {
 		return f, usageError(fmt.Sprintf("serve: --threads %d: want 0 (automatic) or more", f.threads))
 	}
+	if f.mergeBuckets < 0 {
+		return f, usageError(fmt.Sprintf("serve: --merge-buckets %d: want 0 (equal buckets only) or more", f.mergeBuckets))
+	}
 	return f, nil
 }
 
@@ -124,7 +128,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) (err erro
 	cfg := server.Config{
 		Batch:   batch.Config{MaxBatch: f.maxBatch, MaxDelay: f.maxDelay, QueueSize: f.queueSize, Workers: f.workers},
 		MaxBody: f.maxBody, MaxImageBytes: f.maxImage, MaxImageDecodedBytes: f.maxDecoded, APIKeys: keys, RateLimit: f.rateLimit,
-		HeavyPromptTokens: f.heavyPrompt, MaxRequestImages: f.maxReqImages, RequestTimeout: f.timeout, JobsDir: f.jobsDir, JobWorkers: f.jobWorkers, Logger: log, DecodeImage: decode,
+		HeavyPromptTokens: f.heavyPrompt, MergeBuckets: f.mergeBuckets, MaxRequestImages: f.maxReqImages, RequestTimeout: f.timeout, JobsDir: f.jobsDir, JobWorkers: f.jobWorkers, Logger: log, DecodeImage: decode,
 	}
 	closeJobs, err := serveJobs(ctx, f, &cfg, log)
 	if err != nil {

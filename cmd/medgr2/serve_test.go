@@ -29,6 +29,7 @@ func TestServeBadFlags(t *testing.T) {
 		{"zero job ttl", []string{"--fake-models", "--job-ttl", "0s"}, true, nil},
 		{"negative claim idle", []string{"--fake-models", "--claim-idle", "-1s"}, true, nil},
 		{"negative workers", []string{"--fake-models", "--workers", "-1"}, true, nil},
+		{"negative merge", []string{"--fake-models", "--merge-buckets", "-1"}, true, nil},
 		{"negative threads", []string{"--fake-models", "--threads", "-2"}, true, nil},
 	}
 	for _, tc := range tests {

@@ -54,6 +54,61 @@ type Config struct {
 	// prompts never hold every worker and the short requests queued behind
 	// them keep a worker of their own.
 	HeavyWorkers int
+	// MergeKeys lets a batch with room below MaxBatch take requests of up
+	// to MergeKeys keys below its own as well, nearest key first: with
+	// length keys (LengthKey), shorter prompts padded up to the batch's
+	// longest. A bucket of a few requests then rides with its neighbour
+	// instead of forming a batch of its own later; each key step pads a
+	// merged row by at most one more LengthStep. 0, the default, batches
+	// equal keys only. Keys must order requests by length for it to be
+	// used.
+	MergeKeys int
+}
+
+// withDefaults returns c with the documented defaults applied.
+func (c Config) withDefaults() Config {
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 8
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = 256
+	}
+	if c.MaxDelay < 0 {
+		c.MaxDelay = 0
+	}
+	if c.Workers <= 0 {
+		c.Workers = 1
+	}
+	if c.HeavyWorkers <= 0 {
+		c.HeavyWorkers = max(1, c.Workers-1)
+	}
+	c.MergeKeys = max(c.MergeKeys, 0)
+	return c
+}
+
+// Plan returns the batches the policy of cfg forms from a queue that
+// holds requests with the given keys, in that order, while every worker
+// is busy: index lists into keys, in the order the batches would run. A
+// benchmark's raw baseline uses it to run the batches the server runs.
+func Plan(cfg Config, keys []int) [][]int {
+	b := &Batcher[int, struct{}]{cfg: cfg.withDefaults(), slots: make(chan struct{}, len(keys)), passed: map[int]int{}}
+	for i, k := range keys {
+		b.slots <- struct{}{}
+		b.pending = append(b.pending, &request[int, struct{}]{in: i, key: k, ctx: context.Background()})
+	}
+	var out [][]int
+	for len(b.pending) > 0 {
+		key, _, _, ok := b.pickKey()
+		if !ok {
+			break // cannot happen: with nothing running, every key may run
+		}
+		var batch []int
+		for _, r := range b.take(key) {
+			batch = append(batch, r.in)
+		}
+		out = append(out, batch)
+	}
+	return out
 }
 
 // heavy reports whether key marks a heavy request.
@@ -108,21 +163,7 @@ type Batcher[In, Out any] struct {
 // New starts a batcher that calls run with batches built under cfg. Call
 // Close to drain it and stop its goroutines.
 func New[In, Out any](cfg Config, run RunFunc[In, Out]) *Batcher[In, Out] {
-	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = 8
-	}
-	if cfg.QueueSize <= 0 {
-		cfg.QueueSize = 256
-	}
-	if cfg.MaxDelay < 0 {
-		cfg.MaxDelay = 0
-	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = 1
-	}
-	if cfg.HeavyWorkers <= 0 {
-		cfg.HeavyWorkers = max(1, cfg.Workers-1)
-	}
+	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Batcher[In, Out]{
 		cfg:       cfg,
@@ -322,7 +363,7 @@ func (b *Batcher[In, Out]) next() ([]*request[In, Out], bool) {
 		batch := b.take(key)
 		if len(batch) > 0 {
 			b.busy++
-			if b.cfg.heavy(key) {
+			if b.cfg.heavy(batch[0].key) { // as loop counts it down: key's own requests may all have ended
 				b.heavy++
 			}
 		}
@@ -389,36 +430,35 @@ func (b *Batcher[In, Out]) pickKey() (key, count int, oldest time.Time, ok bool)
 	if len(keys) == 0 {
 		return 0, 0, time.Time{}, false
 	}
+	// size is the batch a key can form: its own requests and those of
+	// the MergeKeys keys below it, up to MaxBatch.
+	size := func(k int) int {
+		n := seen[k]
+		for j := 1; j <= b.cfg.MergeKeys; j++ {
+			n += seen[k-j]
+		}
+		return min(n, b.cfg.MaxBatch)
+	}
 	key = keys[0]
 	due := b.passed[key] >= len(keys)
 	for _, k := range keys[1:] {
 		switch kDue := b.passed[k] >= len(keys); {
-		case kDue && !due, kDue && b.passed[k] > b.passed[key], !due && !kDue && seen[k] > seen[key]:
+		case kDue && !due, kDue && b.passed[k] > b.passed[key], !due && !kDue && size(k) > size(key):
 			key, due = k, kDue
 		}
 	}
-	return key, seen[key], first[key], true
+	return key, size(key), first[key], true
 }
 
 // take removes up to MaxBatch live requests with the given key, oldest
-// first, dropping those whose context already ended. The caller holds mu.
+// first, then, while there is room, those of the MergeKeys keys below it,
+// nearest key first; it drops requests whose context already ended. The
+// caller holds mu.
 func (b *Batcher[In, Out]) take(key int) []*request[In, Out] {
 	batch := make([]*request[In, Out], 0, b.cfg.MaxBatch)
-	keep := b.pending[:0]
-	for _, r := range b.pending {
-		switch {
-		case r.key != key || len(batch) == b.cfg.MaxBatch:
-			keep = append(keep, r)
-		case r.ctx.Err() != nil:
-			r.done <- result[Out]{err: r.ctx.Err()}
-			<-b.slots
-		default:
-			batch = append(batch, r)
-			<-b.slots
-		}
+	for k := key; k >= key-b.cfg.MergeKeys && len(batch) < b.cfg.MaxBatch; k-- {
+		batch = b.takeKey(k, batch)
 	}
-	clear(b.pending[len(keep):])
-	b.pending = keep
 	// Every other bucket still queued was passed over once more.
 	delete(b.passed, key)
 	queued := map[int]bool{}
@@ -435,6 +475,28 @@ func (b *Batcher[In, Out]) take(key int) []*request[In, Out] {
 	for k := range queued {
 		b.passed[k]++
 	}
+	return batch
+}
+
+// takeKey moves live requests with key k from the queue into batch,
+// oldest first, until batch holds MaxBatch, and fails those whose context
+// already ended. The caller holds mu.
+func (b *Batcher[In, Out]) takeKey(k int, batch []*request[In, Out]) []*request[In, Out] {
+	keep := b.pending[:0]
+	for _, r := range b.pending {
+		switch {
+		case r.key != k || len(batch) == b.cfg.MaxBatch:
+			keep = append(keep, r)
+		case r.ctx.Err() != nil:
+			r.done <- result[Out]{err: r.ctx.Err()}
+			<-b.slots
+		default:
+			batch = append(batch, r)
+			<-b.slots
+		}
+	}
+	clear(b.pending[len(keep):])
+	b.pending = keep
 	return batch
 }
 

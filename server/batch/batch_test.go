@@ -343,6 +343,81 @@ func TestFullestBucketFirst(t *testing.T) {
 	}
 }
 
+// TestMergeKeys checks that a batch with room takes the requests of the
+// MergeKeys keys below its own, nearest first and never a key above, and
+// that the bucket able to form the largest batch goes first.
+func TestMergeKeys(t *testing.T) {
+	queue := []struct{ v, key int }{{50, 5}, {51, 5}, {52, 5}, {40, 4}, {41, 4}, {30, 3}, {31, 3}, {32, 3}, {33, 3}, {10, 1}}
+	cases := []struct {
+		merge int
+		want  [][]int
+	}{
+		// Equal keys only: the fullest bucket (3) first.
+		{0, [][]int{{0}, {30, 31, 32, 33}, {50, 51, 52}, {40, 41}, {10}}},
+		// Key 4 with key 3 makes 6, more than key 5 with key 4 (5).
+		{1, [][]int{{0}, {40, 41, 30, 31, 32, 33}, {50, 51, 52}, {10}}},
+		// Two keys down: key 5 takes 4 and 3 up to MaxBatch, nearest first;
+		// key 3 keeps what is left and takes key 1.
+		{2, [][]int{{0}, {50, 51, 52, 40, 41, 30, 31, 32}, {33, 10}}},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprint("merge ", c.merge), func(t *testing.T) {
+			release := make(chan struct{})
+			var mu sync.Mutex
+			var order [][]int
+			run := func(ctx context.Context, in []int) ([]int, error) {
+				if in[0] == 0 {
+					<-release
+				}
+				mu.Lock()
+				order = append(order, slices.Clone(in))
+				mu.Unlock()
+				return in, nil
+			}
+			b := New(Config{MaxBatch: 8, Workers: 1, MergeKeys: c.merge}, run)
+			var wg sync.WaitGroup
+			submit := func(v, key int) {
+				wg.Go(func() {
+					out, _, err := b.Submit(context.Background(), v, key)
+					if err != nil || out != v {
+						t.Errorf("request %d: got %d, %v", v, out, err)
+					}
+				})
+			}
+			submit(0, 0)
+			waitFor(t, func() bool { return b.busy1() })
+			for i, q := range queue {
+				submit(q.v, q.key)
+				waitFor(t, func() bool { return b.Depth() == i+1 })
+			}
+			close(release)
+			wg.Wait()
+			if err := b.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(order) != fmt.Sprint(c.want) {
+				t.Errorf("batches %v, want %v", order, c.want)
+			}
+			// Plan forms the same batches from the same queue.
+			keys := make([]int, len(queue))
+			for i, q := range queue {
+				keys[i] = q.key
+			}
+			var planned [][]int
+			for _, idx := range Plan(Config{MaxBatch: 8, MergeKeys: c.merge}, keys) {
+				var vs []int
+				for _, i := range idx {
+					vs = append(vs, queue[i].v)
+				}
+				planned = append(planned, vs)
+			}
+			if fmt.Sprint(planned) != fmt.Sprint(c.want[1:]) {
+				t.Errorf("Plan: batches %v, want %v", planned, c.want[1:])
+			}
+		})
+	}
+}
+
 // busy1 reports whether a batch is running; for tests.
 func (b *Batcher[In, Out]) busy1() bool {
 	b.mu.Lock()

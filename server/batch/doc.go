@@ -21,7 +21,11 @@
 //     [LengthKey] of the prompt's tokens): only equal keys share a batch,
 //     and the fullest bucket goes first unless another has been passed
 //     over as many times as there are buckets queued, so batches are as
-//     large as the queue allows and no bucket starves; [PaddingMeter] measures the padding share that is left;
+//     large as the queue allows and no bucket starves; with
+//     Config.MergeKeys a batch with room also takes the requests of that
+//     many keys below its own (shorter prompts, padded up), and [Plan]
+//     gives the batches the policy forms from a queue; [PaddingMeter]
+//     measures the padding share that is left;
 //   - keys at or over Config.HeavyKey (long prompts) run on at most
 //     Config.HeavyWorkers workers at once (default Workers−1), so short
 //     requests queued behind long ones keep a worker;
