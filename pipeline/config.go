@@ -59,6 +59,14 @@ type Config struct {
 	// data, seed row included, so SFT on samples that never need the
 	// image does not teach the policy to ignore it again.
 	PolicyGrounding bool `json:"policy_grounding"`
+	// PolicyFromSeed starts the unfiltered and filtered rows from the
+	// seed-only row's policy (SFT on the labelled seed items, and the
+	// grounding items with PolicyGrounding) instead of the pretrained
+	// base: the policy first learns from the seed set, whose questions
+	// need the image, then from the generated samples. The two rows still
+	// differ in their generated data only. Off, every row starts from the
+	// base.
+	PolicyFromSeed bool `json:"policy_from_seed"`
 	// RoundGeneratorSFT and RoundRewardTrain train the generator and the
 	// reward model in rounds 1…Rounds, continuing from the previous
 	// round's models; a zero value means the bootstrap settings.

@@ -55,12 +55,13 @@
 //     then train on its parsed and accepted samples (with the seed items)
 //     instead of the rounds' samples, so both come from the co-developed
 //     generator;
-//   - s<s>/baselines and four policies, each trained from the VQA base
-//     (random weights when pretraining is off) and evaluated on the test split, the held-out modalities and the real
-//     OmniMedVQA items: SFT on the seed items, on all generated items
-//     (unfiltered), on the reward-filtered items, and the filtered policy
-//     after GRPO with the hybrid reward (0.8·reward model + 0.2·exact
-//     match by default);
+//   - s<s>/baselines and four policies, each evaluated on the test split,
+//     the held-out modalities and the real OmniMedVQA items: SFT on the
+//     seed items (from the VQA base; random weights when pretraining is
+//     off), on all generated items (unfiltered), on the reward-filtered
+//     items (both from the base too or, with Config.PolicyFromSeed, from
+//     the seed-items policy), and the filtered policy after GRPO with the
+//     hybrid reward (0.8·reward model + 0.2·exact match by default);
 //   - report: report.md (results table with mean ± sd over seeds, image
 //     use of every VQA model (eval.ImageSensitivity on the test split),
 //     round log, claim checks, stage times), results.json, metrics.jsonl and the

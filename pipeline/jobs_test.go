@@ -73,6 +73,7 @@ func TestJobsSameResults(t *testing.T) {
 	for _, jobs := range []int{1, 3} {
 		cfg := pretrainConfig(t)
 		cfg.Seeds = []uint64{1, 2}
+		cfg.PolicyFromSeed = true // the rows that wait for the seed row
 		cfg.Pretrain.Vision = VisionPretrainConfig{Steps: 5}
 		cfg.Pretrain.Reward = TrainOptions{Epochs: 1, BatchSize: 8, LearningRate: 1e-3}
 		cfg.Probe.Limit = 4

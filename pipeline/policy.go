@@ -201,9 +201,11 @@ func (p *Pipeline) policyData(s uint64, which string) ([]Example, error) {
 	return ex, nil
 }
 
-// runPolicySFT trains a fresh VQA bundle by SFT on one row's data (with
-// the grounding items when Config.PolicyGrounding is on) and evaluates
-// it. TrainItems counts the row's own examples.
+// runPolicySFT trains a VQA bundle by SFT on one row's data (with the
+// grounding items when Config.PolicyGrounding is on), from the base or,
+// with Config.PolicyFromSeed, the unfiltered and filtered rows from the
+// seed-only row's policy, and evaluates it. TrainItems counts the row's
+// own examples.
 func (p *Pipeline) runPolicySFT(ctx context.Context, dir string, s uint64, which string) (any, error) {
 	ex, err := p.policyData(s, which)
 	if err != nil {
@@ -220,9 +222,13 @@ func (p *Pipeline) runPolicySFT(ctx context.Context, dir string, s uint64, which
 		}
 		ex = append(ex, examplesOf(GroundingItems(b.train, b.metadataTypes))...)
 	}
-	base, done, err := p.start(ctx, dir, RoleVQA, s)
-	if err != nil {
-		return nil, err
+	// The row's starting policy: the base (or a fresh bundle), or the
+	// seed-only row's policy with PolicyFromSeed.
+	base, done := filepath.Join(p.stageDir(seedStage(s, PolicySeed)), dirBundle), func() error { return nil }
+	if which == PolicySeed || !p.cfg.PolicyFromSeed {
+		if base, done, err = p.start(ctx, dir, RoleVQA, s); err != nil {
+			return nil, err
+		}
 	}
 	out := filepath.Join(dir, dirBundle)
 	st, err := p.be.SFT(ctx, base, out, RoleVQA, ex, p.opts(p.cfg.PolicySFT, s))

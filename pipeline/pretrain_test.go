@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -297,5 +298,36 @@ func TestPolicyGrounding(t *testing.T) {
 				t.Errorf("%s: train items %d, want the %d seed items", row, ps.TrainItems, seed.SeedItems)
 			}
 		}
+	}
+}
+
+// TestPolicyFromSeed checks that with PolicyFromSeed the unfiltered and
+// filtered rows continue the seed-only row's policy, and without it start
+// where the seed-only row does.
+func TestPolicyFromSeed(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprint("from seed ", on), func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.Seeds = cfg.Seeds[:1]
+			cfg.PolicyFromSeed = on
+			p, _ := runFake(t, cfg, newFake(cfg.OutDir))
+			trained := func(row string) int {
+				m, err := readMarker(filepath.Join(p.stageDir(seedStage(1, row)), dirBundle))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m.Trained
+			}
+			seed := trained(PolicySeed)
+			want := seed // the same start, one training each
+			if on {
+				want = seed + 1 // the seed row's policy, trained once more
+			}
+			for _, row := range []string{PolicyUnfiltered, PolicyFiltered} {
+				if got := trained(row); got != want {
+					t.Errorf("%s: trained %d times, want %d (seed row %d)", row, got, want, seed)
+				}
+			}
+		})
 	}
 }

@@ -135,16 +135,20 @@ func (p *Pipeline) seedStages(s uint64) []stage {
 			run: func(ctx context.Context, dir string) (any, error) { return p.runSynthesis(ctx, dir, s) }})
 		dataDeps = append(dataDeps, name(StageSynthesis))
 	}
+	rowDeps := dataDeps // the unfiltered and filtered rows
+	if c.PolicyFromSeed {
+		rowDeps = append(slices.Clone(dataDeps), name(PolicySeed))
+	}
 	out = append(out,
 		stage{name: name("baselines"), deps: []string{StageData}, conf: []any{evalConf, s}, code: []string{CodeLoop, CodeBenchmark},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runBaselines(ctx, dir, s) }},
 		stage{name: name(PolicySeed), deps: append(slices.Clone(base), name("seed")), conf: []any{c.PolicySFT, c.PolicyGrounding, evalConf, s}, code: []string{CodeLoop, CodeBackend, CodeBenchmark},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runPolicySFT(ctx, dir, s, PolicySeed) }},
-		stage{name: name(PolicyUnfiltered), deps: dataDeps, conf: []any{c.PolicySFT, c.PolicyGrounding, evalConf, s}, code: []string{CodeLoop, CodeBackend, CodeBenchmark},
+		stage{name: name(PolicyUnfiltered), deps: rowDeps, conf: []any{c.PolicySFT, c.PolicyGrounding, c.PolicyFromSeed, evalConf, s}, code: []string{CodeLoop, CodeBackend, CodeBenchmark},
 			run: func(ctx context.Context, dir string) (any, error) {
 				return p.runPolicySFT(ctx, dir, s, PolicyUnfiltered)
 			}},
-		stage{name: name(PolicyFiltered), deps: dataDeps, conf: []any{c.PolicySFT, c.PolicyGrounding, c.Verify, evalConf, s}, code: []string{CodeLoop, CodeBackend, CodeBenchmark},
+		stage{name: name(PolicyFiltered), deps: rowDeps, conf: []any{c.PolicySFT, c.PolicyGrounding, c.PolicyFromSeed, c.Verify, evalConf, s}, code: []string{CodeLoop, CodeBackend, CodeBenchmark},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runPolicySFT(ctx, dir, s, PolicyFiltered) }},
 		stage{name: name(PolicyGRPO), deps: []string{name(PolicyFiltered), last}, conf: []any{c.GRPO, evalConf, s}, code: []string{CodeLoop, CodeBackend, CodeBenchmark},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runGRPO(ctx, dir, s) }},
