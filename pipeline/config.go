@@ -177,9 +177,8 @@ func (m ModelConfig) Arch(vocab int) models.ArchConfig {
 // Quick shrinks the run to a CI-sized end-to-end pass: one seed, two
 // rounds, 40 images per collection, 24 pool images per round (and for the
 // synthesis pass, when on), one sample each, at most 400 pretraining items, a third of every epoch count,
-// at most 30 vision pretraining steps, a 40-image probe, at most two
-// attempts at the seed-only row, and evaluation on 60-item samples of the
-// benchmarks. Output goes to OutDir+"-quick".
+// at most 30 vision pretraining steps, a 40-image probe, and evaluation on
+// 60-item samples of the benchmarks. Output goes to OutDir+"-quick".
 func (c *Config) Quick() {
 	c.OutDir += "-quick"
 	c.Seeds = c.Seeds[:1]
@@ -196,7 +195,6 @@ func (c *Config) Quick() {
 	}
 	c.Pretrain.Vision.Steps = min(c.Pretrain.Vision.Steps, 30)
 	c.Probe.Limit = min(c.Probe.Limit, 40)
-	c.PolicySeedAttempts = min(c.PolicySeedAttempts, 2)
 	for _, t := range []*TrainOptions{&c.GeneratorSFT, &c.RewardTrain, &c.PolicySFT, &c.GRPO.TrainOptions,
 		&c.RoundGeneratorSFT, &c.RoundRewardTrain, &c.Pretrain.VQA, &c.Pretrain.Generator, &c.Pretrain.Reward} {
 		if t.Epochs > 1 {

@@ -60,10 +60,8 @@
 //     seed items (from the VQA base; random weights when pretraining is
 //     off), on all generated items (unfiltered), on the reward-filtered
 //     items (both from the base too or, with Config.PolicyFromSeed, from
-//     the seed-items policy, which Config.PolicySeedAttempts retrains with
-//     another data order until it looks at the image), and the filtered
-//     policy after GRPO with the hybrid reward (0.8·reward model + 0.2·exact
-//     match by default);
+//     the seed-items policy), and the filtered policy after GRPO with the
+//     hybrid reward (0.8·reward model + 0.2·exact match by default);
 //   - report: report.md (results table with mean ± sd over seeds, image
 //     use of every VQA model (eval.ImageSensitivity on the test split),
 //     round log, claim checks, stage times), results.json, metrics.jsonl and the

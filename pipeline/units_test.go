@@ -294,9 +294,9 @@ func TestLoadConfig(t *testing.T) {
 }
 
 func TestQuickAndArch(t *testing.T) {
-	c := Config{OutDir: "o", Seeds: []uint64{1, 2, 3}, Rounds: 3, PolicySeedAttempts: 3}
+	c := Config{OutDir: "o", Seeds: []uint64{1, 2, 3}, Rounds: 3}
 	c.Quick()
-	if c.OutDir != "o-quick" || len(c.Seeds) != 1 || c.Rounds != 2 || c.Generate.PoolLimit == 0 || c.PolicySeedAttempts != 2 {
+	if c.OutDir != "o-quick" || len(c.Seeds) != 1 || c.Rounds != 2 || c.Generate.PoolLimit == 0 {
 		t.Errorf("quick: %+v", c)
 	}
 	for _, m := range []ModelConfig{{}, {HiddenSize: 64, IntermediateSize: 192, Layers: 3, VisionWidth: 48, VisionDepth: 1}, {HiddenSize: 256}} {
