@@ -67,15 +67,6 @@ type Config struct {
 	// differ in their generated data only. Off, every row starts from the
 	// base.
 	PolicyFromSeed bool `json:"policy_from_seed"`
-	// PolicySeedAttempts trains the seed-only row up to this many times,
-	// each with another data order, until its image use on the
-	// validation split of the kept modalities (eval.ImageSensitivity,
-	// which reads images and questions, never answers) reaches
-	// MinImageUse; the attempt that moves most is kept. Whether a small
-	// policy learns to look at all is a draw of its data order, and with
-	// PolicyFromSeed the other rows inherit the draw. 0 and 1 mean one
-	// attempt.
-	PolicySeedAttempts int `json:"policy_seed_attempts,omitempty"`
 	// RoundGeneratorSFT and RoundRewardTrain train the generator and the
 	// reward model in rounds 1…Rounds, continuing from the previous
 	// round's models; a zero value means the bootstrap settings.

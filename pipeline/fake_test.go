@@ -36,9 +36,6 @@ type fakeBackend struct {
 	// groundedSFT counts the image-grounding examples of SFT calls, by
 	// output bundle.
 	groundedSFT map[string]int
-	// looks, when set, makes the bundles of the SFT calls whose output
-	// folder it accepts answer from their images (marker.Looks).
-	looks func(out string) bool
 }
 
 var errInjected = errors.New("fake: injected failure")
@@ -61,8 +58,6 @@ type marker struct {
 	Role    Role   `json:"role"`
 	Seed    uint64 `json:"seed"`
 	Trained int    `json:"trained"`
-	// Looks makes the bundle's answerer pick an option by its image.
-	Looks bool `json:"looks,omitempty"`
 	// Vision counts the vision pretraining runs behind the bundle's
 	// encoder; VisionImages is how many images the last one saw.
 	Vision       int      `json:"vision,omitempty"`
@@ -137,30 +132,7 @@ func (f *fakeBackend) SFT(_ context.Context, base, out string, _ Role, ex []Exam
 	}
 	f.groundedSFT[out] = grounded
 	f.mu.Unlock()
-	st, err := f.train("SFT", base, out, len(ex))
-	if err != nil || f.looks == nil || !f.looks(out) {
-		return st, err
-	}
-	m, err := readMarker(out)
-	if err != nil {
-		return st, err
-	}
-	m.Looks = true
-	return st, writeMarker(out, m)
-}
-
-// imageAnswerer picks the option a hash of the item's image names, so its
-// answers move when the image is swapped.
-type imageAnswerer struct{}
-
-func (imageAnswerer) Answer(_ context.Context, items []data.Item) ([]eval.Answer, error) {
-	out := make([]eval.Answer, len(items))
-	for i, it := range items {
-		h := fnv.New32a()
-		h.Write([]byte(it.ImagePath))
-		out[i] = eval.Answer{Text: string(rune('A' + int(h.Sum32())%len(it.Options())))}
-	}
-	return out, nil
+	return f.train("SFT", base, out, len(ex))
 }
 
 func (f *fakeBackend) TrainReward(_ context.Context, base, out string, ex []Graded, _ TrainOptions) (TrainStats, error) {
@@ -326,9 +298,6 @@ func (f *fakeBackend) Answerer(_ context.Context, bundle string) (eval.Answerer,
 	m, err := readMarker(bundle)
 	if err != nil {
 		return nil, nil, err
-	}
-	if m.Looks {
-		return imageAnswerer{}, func() error { return nil }, nil
 	}
 	return eval.Random{Seed: m.Seed + uint64(m.Trained)}, func() error { return nil }, nil
 }

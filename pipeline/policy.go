@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 
 	"github.com/medgr2/medgr2/data"
-	"github.com/medgr2/medgr2/data/builder"
 	"github.com/medgr2/medgr2/data/eval"
 )
 
@@ -33,10 +31,6 @@ type PolicySummary struct {
 	// Probe is the linear probe of the policy's encoder (the GRPO stage,
 	// when the probe is on).
 	Probe []ProbeResult `json:"probe,omitempty"`
-	// Attempts is, for a seed-only row trained more than once
-	// (Config.PolicySeedAttempts), each attempt's image use (mean total
-	// variation) on the validation split, in order.
-	Attempts []float64 `json:"attempts_image_use,omitempty"`
 }
 
 // evalSets returns the benchmarks to evaluate, each capped at TestLimit
@@ -237,116 +231,18 @@ func (p *Pipeline) runPolicySFT(ctx context.Context, dir string, s uint64, which
 		}
 	}
 	out := filepath.Join(dir, dirBundle)
-	attempts := 1
-	if which == PolicySeed {
-		attempts = max(1, p.cfg.PolicySeedAttempts)
-	}
-	st, tvs, err := p.sftAttempts(ctx, base, out, ex, s, attempts)
+	st, err := p.be.SFT(ctx, base, out, RoleVQA, ex, p.opts(p.cfg.PolicySFT, s))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("policy SFT: %w", err)
 	}
 	if err := done(); err != nil {
 		return nil, err
 	}
 	sum := PolicySummary{Name: which, TrainItems: own, Train: &st}
-	if attempts > 1 {
-		sum.Attempts = tvs
-	}
 	if sum.Eval, sum.ImageUse, err = p.evaluateBundle(ctx, out, seedStage(s, which)); err != nil {
 		return nil, err
 	}
 	return sum, nil
-}
-
-// sftAttempts trains the VQA policy at out by SFT from base, up to
-// attempts times with another data order each (the first as a single
-// attempt would), until its image use on the validation split reaches
-// MinImageUse, and keeps the attempt that moved most. It returns the kept
-// attempt's stats and every attempt's image use (none with one attempt).
-func (p *Pipeline) sftAttempts(ctx context.Context, base, out string, ex []Example, s uint64, attempts int) (TrainStats, []float64, error) {
-	o := p.opts(p.cfg.PolicySFT, s)
-	if attempts <= 1 {
-		st, err := p.be.SFT(ctx, base, out, RoleVQA, ex, o)
-		if err != nil {
-			return TrainStats{}, nil, fmt.Errorf("policy SFT: %w", err)
-		}
-		return st, nil, nil
-	}
-	val, err := p.validationItems()
-	if err != nil {
-		return TrainStats{}, nil, err
-	}
-	var tvs []float64
-	var kept TrainStats
-	best := -1
-	for k := range attempts {
-		try := fmt.Sprintf("%s.attempt-%d", out, k)
-		ok := o
-		ok.Seed = o.Seed + uint64(k)*attemptSeedStep
-		st, err := p.be.SFT(ctx, base, try, RoleVQA, ex, ok)
-		if err != nil {
-			return TrainStats{}, nil, fmt.Errorf("policy SFT, attempt %d: %w", k+1, err)
-		}
-		tv, err := p.imageUse(ctx, try, val)
-		if err != nil {
-			return TrainStats{}, nil, err
-		}
-		tvs = append(tvs, tv)
-		if best < 0 || tv > tvs[best] {
-			if best >= 0 {
-				if err := removeAll(fmt.Sprintf("%s.attempt-%d", out, best)); err != nil {
-					return TrainStats{}, nil, err
-				}
-			}
-			best, kept = k, st
-		} else if err := removeAll(try); err != nil {
-			return TrainStats{}, nil, err
-		}
-		if tv >= MinImageUse {
-			break
-		}
-	}
-	if err := os.Rename(fmt.Sprintf("%s.attempt-%d", out, best), out); err != nil {
-		return TrainStats{}, nil, fmt.Errorf("pipeline: %w", err)
-	}
-	return kept, tvs, nil
-}
-
-// attemptSeedStep separates the data-order seeds of sftAttempts.
-const attemptSeedStep = 7919
-
-// validationItems returns the validation split of the kept modalities,
-// capped at TestLimit as the evaluated sets are.
-func (p *Pipeline) validationItems() ([]data.Item, error) {
-	val, err := data.Load(filepath.Join(p.stageDir(StageData), builder.FileXVal))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrData, err)
-	}
-	return sample(val, p.cfg.Data.TestLimit, p.cfg.Data.BuildSeed), nil
-}
-
-// imageUse measures a VQA bundle's image use (mean total variation) on
-// items; 0 when no item has an image of another modality to swap in.
-func (p *Pipeline) imageUse(ctx context.Context, bundle string, items []data.Item) (_ float64, err error) {
-	a, release, err := p.be.Answerer(ctx, bundle)
-	if err != nil {
-		return 0, fmt.Errorf("open %s: %w", bundle, err)
-	}
-	defer func() {
-		if rerr := release(); rerr != nil && err == nil {
-			err = fmt.Errorf("release %s: %w", bundle, rerr)
-		}
-	}()
-	use, err := eval.ImageSensitivity(ctx, a, items, eval.Options{BatchSize: p.cfg.EvalBatch, Progress: p.out,
-		Description: "validation with swapped images"})
-	fmt.Fprintln(p.out)
-	switch {
-	case errors.Is(err, eval.ErrNoSwap):
-		return 0, nil
-	case err != nil:
-		return 0, fmt.Errorf("image use of %s: %w", bundle, err)
-	}
-	return use.MeanTV, nil
 }
 
 // runGRPO continues the filtered SFT policy with GRPO, rewarded by the

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/medgr2/medgr2/data"
@@ -328,62 +327,6 @@ func TestPolicyFromSeed(t *testing.T) {
 				if got := trained(row); got != want {
 					t.Errorf("%s: trained %d times, want %d (seed row %d)", row, got, want, seed)
 				}
-			}
-		})
-	}
-}
-
-// TestPolicySeedAttempts checks that the seed-only row is trained again,
-// with another data order, until its policy looks at the image on the
-// validation split, keeps the attempt that moved most, and leaves no other
-// attempt behind.
-func TestPolicySeedAttempts(t *testing.T) {
-	cases := []struct {
-		name      string
-		looksFrom int // first attempt whose policy looks; -1: none
-		want      int // attempts made
-		looks     bool
-	}{
-		{"second attempt looks", 1, 2, true},
-		{"none looks", -1, 3, false},
-		{"first attempt looks", 0, 1, true},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			cfg := testConfig(t)
-			cfg.Seeds = cfg.Seeds[:1]
-			cfg.PolicySeedAttempts = 3
-			be := newFake(cfg.OutDir)
-			be.looks = func(out string) bool {
-				for k := c.looksFrom; k >= 0 && k < 3; k++ {
-					if strings.HasSuffix(out, fmt.Sprintf(".attempt-%d", k)) {
-						return true
-					}
-				}
-				return false
-			}
-			p, _ := runFake(t, cfg, be)
-			dir := p.stageDir(seedStage(1, PolicySeed))
-			var ps PolicySummary
-			if err := readJSON(filepath.Join(dir, SummaryFile), &ps); err != nil {
-				t.Fatal(err)
-			}
-			if len(ps.Attempts) != c.want {
-				t.Fatalf("attempts' image use %v, want %d attempts", ps.Attempts, c.want)
-			}
-			if last := ps.Attempts[len(ps.Attempts)-1]; c.looks != (last >= MinImageUse) {
-				t.Errorf("last attempt's image use %v", last)
-			}
-			m, err := readMarker(filepath.Join(dir, dirBundle))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if m.Looks != c.looks {
-				t.Errorf("kept bundle looks: %v, want %v", m.Looks, c.looks)
-			}
-			left, _ := filepath.Glob(filepath.Join(dir, "*attempt*"))
-			if len(left) > 0 {
-				t.Errorf("attempts left behind: %v", left)
 			}
 		})
 	}

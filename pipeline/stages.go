@@ -142,7 +142,7 @@ func (p *Pipeline) seedStages(s uint64) []stage {
 	out = append(out,
 		stage{name: name("baselines"), deps: []string{StageData}, conf: []any{evalConf, s}, code: []string{CodeLoop, CodeBenchmark},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runBaselines(ctx, dir, s) }},
-		stage{name: name(PolicySeed), deps: append(slices.Clone(base), name("seed")), conf: []any{c.PolicySFT, c.PolicyGrounding, c.PolicySeedAttempts, evalConf, s}, code: []string{CodeLoop, CodeBackend, CodeBenchmark},
+		stage{name: name(PolicySeed), deps: append(slices.Clone(base), name("seed")), conf: []any{c.PolicySFT, c.PolicyGrounding, evalConf, s}, code: []string{CodeLoop, CodeBackend, CodeBenchmark},
 			run: func(ctx context.Context, dir string) (any, error) { return p.runPolicySFT(ctx, dir, s, PolicySeed) }},
 		stage{name: name(PolicyUnfiltered), deps: rowDeps, conf: []any{c.PolicySFT, c.PolicyGrounding, c.PolicyFromSeed, evalConf, s}, code: []string{CodeLoop, CodeBackend, CodeBenchmark},
 			run: func(ctx context.Context, dir string) (any, error) {
