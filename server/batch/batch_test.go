@@ -330,7 +330,7 @@ func TestFullestBucketFirst(t *testing.T) {
 	queue := []struct{ v, key int }{{10, 1}, {20, 2}, {21, 2}, {22, 2}, {23, 2}, {24, 2}, {30, 3}, {31, 3}}
 	for i, q := range queue {
 		submit(q.v, q.key)
-		waitFor(t, func() bool { return b.Depth() == i+1 })
+		waitFor(t, func() bool { return b.queued() == i+1 })
 	}
 	close(release)
 	wg.Wait()
@@ -388,7 +388,7 @@ func TestMergeKeys(t *testing.T) {
 			waitFor(t, func() bool { return b.busy1() })
 			for i, q := range queue {
 				submit(q.v, q.key)
-				waitFor(t, func() bool { return b.Depth() == i+1 })
+				waitFor(t, func() bool { return b.queued() == i+1 })
 			}
 			close(release)
 			wg.Wait()
@@ -416,6 +416,15 @@ func TestMergeKeys(t *testing.T) {
 			}
 		})
 	}
+}
+
+// queued reports how many requests are in the queue; for tests. Unlike
+// Depth, which counts admitted requests, it counts them once appended, so
+// a test that waits for it knows their order.
+func (b *Batcher[In, Out]) queued() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.pending)
 }
 
 // busy1 reports whether a batch is running; for tests.
