@@ -304,6 +304,22 @@ func BenchmarkSubmitParallel(b *testing.B) {
 // bucket 1, passed over as many times as there were buckets queued,
 // before the rest of bucket 2: round-robin would have run 1, 2, 3, 2.
 func TestFullestBucketFirst(t *testing.T) {
+	queue := []queuedReq{{10, 1}, {20, 2}, {21, 2}, {22, 2}, {23, 2}, {24, 2}, {30, 3}, {31, 3}}
+	want := [][]int{{0}, {20, 21, 22, 23}, {30, 31}, {10}, {24}}
+	if got := runQueued(t, Config{MaxBatch: 4, Workers: 1}, queue); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("batches %v, want %v", got, want)
+	}
+}
+
+// queuedReq is one request of runQueued: its value and padding key.
+type queuedReq struct{ v, key int }
+
+// runQueued starts a batcher under cfg, holds its worker with a first
+// request of value 0 and key 0, queues the requests in order behind it,
+// then releases the worker and returns the batches run, in order. Every
+// request must come back with its own value.
+func runQueued(t *testing.T, cfg Config, queue []queuedReq) [][]int {
+	t.Helper()
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var order [][]int
@@ -316,18 +332,18 @@ func TestFullestBucketFirst(t *testing.T) {
 		mu.Unlock()
 		return in, nil
 	}
-	b := New(Config{MaxBatch: 4, Workers: 1}, run)
+	b := New(cfg, run)
 	var wg sync.WaitGroup
 	submit := func(v, key int) {
 		wg.Go(func() {
-			if _, _, err := b.Submit(context.Background(), v, key); err != nil {
-				t.Error(err)
+			out, _, err := b.Submit(context.Background(), v, key)
+			if err != nil || out != v {
+				t.Errorf("request %d: got %d, %v", v, out, err)
 			}
 		})
 	}
 	submit(0, 0)
 	waitFor(t, func() bool { return b.busy1() })
-	queue := []struct{ v, key int }{{10, 1}, {20, 2}, {21, 2}, {22, 2}, {23, 2}, {24, 2}, {30, 3}, {31, 3}}
 	for i, q := range queue {
 		submit(q.v, q.key)
 		waitFor(t, func() bool { return b.queued() == i+1 })
@@ -337,17 +353,14 @@ func TestFullestBucketFirst(t *testing.T) {
 	if err := b.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	want := [][]int{{0}, {20, 21, 22, 23}, {30, 31}, {10}, {24}}
-	if fmt.Sprint(order) != fmt.Sprint(want) {
-		t.Errorf("batches %v, want %v", order, want)
-	}
+	return order
 }
 
 // TestMergeKeys checks that a batch with room takes the requests of the
 // MergeKeys keys below its own, nearest first and never a key above, and
 // that the bucket able to form the largest batch goes first.
 func TestMergeKeys(t *testing.T) {
-	queue := []struct{ v, key int }{{50, 5}, {51, 5}, {52, 5}, {40, 4}, {41, 4}, {30, 3}, {31, 3}, {32, 3}, {33, 3}, {10, 1}}
+	queue := []queuedReq{{50, 5}, {51, 5}, {52, 5}, {40, 4}, {41, 4}, {30, 3}, {31, 3}, {32, 3}, {33, 3}, {10, 1}}
 	cases := []struct {
 		merge int
 		want  [][]int
@@ -362,39 +375,7 @@ func TestMergeKeys(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprint("merge ", c.merge), func(t *testing.T) {
-			release := make(chan struct{})
-			var mu sync.Mutex
-			var order [][]int
-			run := func(ctx context.Context, in []int) ([]int, error) {
-				if in[0] == 0 {
-					<-release
-				}
-				mu.Lock()
-				order = append(order, slices.Clone(in))
-				mu.Unlock()
-				return in, nil
-			}
-			b := New(Config{MaxBatch: 8, Workers: 1, MergeKeys: c.merge}, run)
-			var wg sync.WaitGroup
-			submit := func(v, key int) {
-				wg.Go(func() {
-					out, _, err := b.Submit(context.Background(), v, key)
-					if err != nil || out != v {
-						t.Errorf("request %d: got %d, %v", v, out, err)
-					}
-				})
-			}
-			submit(0, 0)
-			waitFor(t, func() bool { return b.busy1() })
-			for i, q := range queue {
-				submit(q.v, q.key)
-				waitFor(t, func() bool { return b.queued() == i+1 })
-			}
-			close(release)
-			wg.Wait()
-			if err := b.Close(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			order := runQueued(t, Config{MaxBatch: 8, Workers: 1, MergeKeys: c.merge}, queue)
 			if fmt.Sprint(order) != fmt.Sprint(c.want) {
 				t.Errorf("batches %v, want %v", order, c.want)
 			}
